@@ -1,0 +1,225 @@
+//! What the emulated tenant holds: its id, the registered client applications and the users.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// The tenant id the emulator uses unless told otherwise (a fixed GUID, so URLs stay stable).
+pub const DEFAULT_TENANT_ID: Uuid = Uuid::from_u128(0x7e6b1c4a_2f0d_4a8e_9c3b_5d1e8f2a6b90);
+/// The client id of the built-in app registration.
+pub const DEFAULT_CLIENT_ID: Uuid = Uuid::from_u128(0x3f1c9a2e_8b4d_4c6f_a1e7_0d5b2c8e9f41);
+/// The built-in client secret. Emulator-only: it is printed at start and unlocks nothing real.
+pub const DEFAULT_CLIENT_SECRET: &str = "emulator-client-secret-not-for-production";
+/// The domain of the built-in users' sign-in names.
+pub const DEFAULT_DOMAIN: &str = "emulator.test";
+
+/// Everything the emulator needs to start.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// The directory tenant's id (`tid`).
+    pub tenant_id: Uuid,
+    /// Registered applications.
+    pub clients: Vec<ClientRegistration>,
+    /// The directory's users.
+    pub users: Vec<User>,
+    /// Lifetime of issued access tokens (`expires_in`).
+    pub access_token_lifetime: Duration,
+    /// Lifetime of authorization codes (Entra: about 10 minutes).
+    pub code_lifetime: Duration,
+    /// When true every user has consented to every client already, as after admin consent.
+    pub admin_consent: bool,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        Self {
+            tenant_id: DEFAULT_TENANT_ID,
+            clients: vec![ClientRegistration::default()],
+            users: User::defaults(),
+            access_token_lifetime: Duration::from_secs(3600),
+            code_lifetime: Duration::from_secs(600),
+            admin_consent: false,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// The first registered client, the one the CLI flags and `demo` configure.
+    pub fn default_client(&self) -> Option<&ClientRegistration> {
+        self.clients.first()
+    }
+}
+
+/// An app registration: who may ask for tokens, and where answers may be sent.
+#[derive(Clone, Debug)]
+pub struct ClientRegistration {
+    /// Application (client) id.
+    pub client_id: String,
+    /// The client secret, for `client_secret_post` / `client_secret_basic`.
+    pub client_secret: Option<String>,
+    /// A PEM public key (SPKI) that verifies `private_key_jwt` client assertions.
+    pub assertion_public_key_pem: Option<String>,
+    /// Redirect URIs, matched exactly and case-sensitively as Entra does.
+    pub redirect_uris: Vec<String>,
+    /// Where the logout endpoint may send the browser back to.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Called with `sid` and `iss` when a user signs out of the emulator.
+    pub front_channel_logout_url: Option<String>,
+    /// Display name shown on the consent page.
+    pub display_name: String,
+}
+
+impl Default for ClientRegistration {
+    fn default() -> Self {
+        Self {
+            client_id: DEFAULT_CLIENT_ID.to_string(),
+            client_secret: Some(DEFAULT_CLIENT_SECRET.to_owned()),
+            assertion_public_key_pem: None,
+            redirect_uris: vec![
+                "http://localhost:5001/callback".to_owned(),
+                "http://127.0.0.1:5001/callback".to_owned(),
+            ],
+            post_logout_redirect_uris: vec![
+                "http://localhost:5001/".to_owned(),
+                "http://127.0.0.1:5001/".to_owned(),
+            ],
+            front_channel_logout_url: None,
+            display_name: "entra-webapp".to_owned(),
+        }
+    }
+}
+
+/// A directory user, shaped like Graph's `user` resource plus a password.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    /// Sign-in name, e.g. `adele@emulator.test`.
+    pub user_principal_name: String,
+    /// The password typed on the sign-in page.
+    pub password: String,
+    /// Full name (`name` claim, Graph `displayName`).
+    pub display_name: String,
+    /// First name.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    /// Last name.
+    #[serde(default)]
+    pub surname: Option<String>,
+    /// Email address; may be null, as it is for many real accounts.
+    #[serde(default)]
+    pub mail: Option<String>,
+    /// Job title.
+    #[serde(default)]
+    pub job_title: Option<String>,
+    /// Immutable object id; generated from the UPN when absent so it is stable across runs.
+    #[serde(default)]
+    pub oid: Option<Uuid>,
+    /// A JPEG or PNG file served as `/me/photo/$value`.
+    #[serde(default)]
+    pub photo: Option<std::path::PathBuf>,
+}
+
+impl User {
+    /// The built-in users: an ordinary one and one whose name carries HTML and who has no mail.
+    pub fn defaults() -> Vec<User> {
+        vec![
+            User {
+                user_principal_name: format!("adele@{DEFAULT_DOMAIN}"),
+                password: "adele-password".to_owned(),
+                display_name: "Adele Vance".to_owned(),
+                given_name: Some("Adele".to_owned()),
+                surname: Some("Vance".to_owned()),
+                mail: Some(format!("adele.vance@{DEFAULT_DOMAIN}")),
+                job_title: Some("Product Manager".to_owned()),
+                oid: None,
+                photo: None,
+            },
+            User {
+                user_principal_name: format!("mallory@{DEFAULT_DOMAIN}"),
+                password: "mallory-password".to_owned(),
+                display_name: "<script>alert(1)</script> Mallory".to_owned(),
+                given_name: Some("Mallory".to_owned()),
+                surname: None,
+                mail: None,
+                job_title: None,
+                oid: None,
+                photo: None,
+            },
+        ]
+    }
+
+    /// The user's object id: configured, or derived from the UPN (UUID v5-like, stable).
+    pub fn object_id(&self) -> Uuid {
+        self.oid.unwrap_or_else(|| {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(self.user_principal_name.to_lowercase().as_bytes());
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&digest[..16]);
+            uuid::Builder::from_random_bytes(bytes).into_uuid()
+        })
+    }
+}
+
+/// Why a users file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum UsersFileError {
+    /// The file could not be read.
+    #[error("cannot read users file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON or TOML of the expected shape.
+    #[error("users file {path} is not valid {format}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// JSON or TOML.
+        format: &'static str,
+        /// What the parser said.
+        message: String,
+    },
+    /// The file lists no users.
+    #[error("users file {path} lists no users")]
+    Empty {
+        /// The file.
+        path: String,
+    },
+}
+
+/// Loads users from a JSON array or a TOML file with `[[users]]` tables.
+pub fn load_users(path: &Path) -> Result<Vec<User>, UsersFileError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let is_toml = path.extension().is_some_and(|ext| ext == "toml");
+    let users: Vec<User> = if is_toml {
+        #[derive(Deserialize)]
+        struct UsersToml {
+            users: Vec<User>,
+        }
+        toml::from_str::<UsersToml>(&text)
+            .map(|file| file.users)
+            .map_err(|err| UsersFileError::Parse {
+                path: shown.clone(),
+                format: "TOML",
+                message: err.to_string(),
+            })?
+    } else {
+        serde_json::from_str(&text).map_err(|err| UsersFileError::Parse {
+            path: shown.clone(),
+            format: "JSON",
+            message: err.to_string(),
+        })?
+    };
+    if users.is_empty() {
+        return Err(UsersFileError::Empty { path: shown });
+    }
+    Ok(users)
+}

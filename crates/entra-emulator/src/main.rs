@@ -1,0 +1,150 @@
+//! `entra-emulator`: run the Entra ID v2.0 + Graph emulator as a process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use entra_emulator::{ClientRegistration, Emulator, EmulatorConfig, ListenOptions, User};
+use url::Url;
+use uuid::Uuid;
+
+/// A local Microsoft Entra ID v2.0 + Microsoft Graph emulator. Not a Microsoft service: for
+/// development and tests only.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Cli {
+    /// Address to listen on.
+    #[arg(long, env = "EMULATOR_BIND", default_value = "127.0.0.1:8443")]
+    bind: SocketAddr,
+    /// The tenant (directory) id.
+    #[arg(long, env = "EMULATOR_TENANT_ID", default_value_t = entra_emulator::DEFAULT_TENANT_ID)]
+    tenant_id: Uuid,
+    /// The application (client) id of the registered app.
+    #[arg(long, env = "EMULATOR_CLIENT_ID", default_value_t = entra_emulator::DEFAULT_CLIENT_ID.to_string())]
+    client_id: String,
+    /// The registered app's client secret.
+    #[arg(long, env = "EMULATOR_CLIENT_SECRET", default_value = entra_emulator::DEFAULT_CLIENT_SECRET, hide_default_value = true)]
+    client_secret: String,
+    /// A redirect URI of the registered app (repeat the flag for several; comma-separated in the env var).
+    #[arg(long = "redirect-uri", env = "EMULATOR_REDIRECT_URIS", value_delimiter = ',')]
+    redirect_uris: Vec<String>,
+    /// A post-logout redirect URI of the registered app (repeatable).
+    #[arg(long = "post-logout-redirect-uri", env = "EMULATOR_POST_LOGOUT_REDIRECT_URIS", value_delimiter = ',')]
+    post_logout_redirect_uris: Vec<String>,
+    /// The app's front-channel logout URL, called with `sid` and `iss` on sign-out.
+    #[arg(long, env = "EMULATOR_FRONT_CHANNEL_LOGOUT_URL")]
+    front_channel_logout_url: Option<String>,
+    /// A PEM public key that verifies the app's private_key_jwt client assertions.
+    #[arg(long, env = "EMULATOR_CLIENT_ASSERTION_KEY")]
+    client_assertion_key: Option<PathBuf>,
+    /// Users file (JSON array, or TOML with [[users]]): userPrincipalName, password, displayName,
+    /// givenName, surname, mail (may be null), jobTitle, optional oid and photo.
+    #[arg(long, env = "EMULATOR_USERS")]
+    users: Option<PathBuf>,
+    /// Serve HTTPS with a generated CA + certificate for 127.0.0.1/localhost/::1; the CA PEM is
+    /// written into this directory (MSAL refuses non-https authorities).
+    #[arg(long, env = "EMULATOR_TLS_SELF_SIGNED")]
+    tls_self_signed: Option<PathBuf>,
+    /// The URL clients use to reach the emulator, if not the bound address.
+    #[arg(long, env = "EMULATOR_PUBLIC_URL")]
+    public_url: Option<Url>,
+    /// Lifetime of access tokens, in seconds.
+    #[arg(long, env = "EMULATOR_ACCESS_TOKEN_LIFETIME", default_value_t = 3600)]
+    access_token_lifetime: u64,
+    /// Treat every permission as already consented (skip the consent page).
+    #[arg(long, env = "EMULATOR_ADMIN_CONSENT")]
+    admin_consent: bool,
+}
+
+impl Cli {
+    fn into_config(self) -> anyhow::Result<(EmulatorConfig, ListenOptions)> {
+        let defaults = ClientRegistration::default();
+        let client = ClientRegistration {
+            client_id: self.client_id,
+            client_secret: Some(self.client_secret),
+            assertion_public_key_pem: match &self.client_assertion_key {
+                Some(path) => Some(std::fs::read_to_string(path)
+                    .map_err(|err| anyhow::anyhow!("--client-assertion-key {}: {err}", path.display()))?),
+                None => None,
+            },
+            redirect_uris: if self.redirect_uris.is_empty() { defaults.redirect_uris } else { self.redirect_uris },
+            post_logout_redirect_uris: if self.post_logout_redirect_uris.is_empty() {
+                defaults.post_logout_redirect_uris
+            } else {
+                self.post_logout_redirect_uris
+            },
+            front_channel_logout_url: self.front_channel_logout_url,
+            display_name: defaults.display_name,
+        };
+        let users = match &self.users {
+            Some(path) => entra_emulator::load_users(path)?,
+            None => User::defaults(),
+        };
+        let config = EmulatorConfig {
+            tenant_id: self.tenant_id,
+            clients: vec![client],
+            users,
+            access_token_lifetime: Duration::from_secs(self.access_token_lifetime),
+            admin_consent: self.admin_consent,
+            ..EmulatorConfig::default()
+        };
+        let listen = ListenOptions {
+            bind: self.bind,
+            tls_self_signed_dir: self.tls_self_signed,
+            public_url: self.public_url,
+        };
+        Ok((config, listen))
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .init();
+    let cli = Cli::parse();
+    let (config, listen) = match cli.into_config() {
+        Ok(parts) => parts,
+        Err(err) => {
+            eprintln!("entra-emulator: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let emulator = match Emulator::start_with(config, listen).await {
+        Ok(emulator) => emulator,
+        Err(err) => {
+            eprintln!("entra-emulator: cannot start: {err:#}");
+            return ExitCode::from(1);
+        }
+    };
+    print_banner(&emulator);
+    let _ = tokio::signal::ctrl_c().await;
+    emulator.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+fn print_banner(emulator: &Emulator) {
+    println!("entra-emulator listening on {}", emulator.base_url());
+    println!("  authority       {}", emulator.authority());
+    println!("  discovery       {}/v2.0/.well-known/openid-configuration", emulator.authority());
+    println!("  graph endpoint  {}", emulator.graph_endpoint());
+    println!("  admin           {}/_emulator/", emulator.base_url());
+    if let Some(ca) = emulator.ca_pem_path() {
+        println!("  CA certificate  {} (trust it: SSL_CERT_FILE / REQUESTS_CA_BUNDLE)", ca.display());
+    }
+    for client in emulator.clients() {
+        println!("client id         {}", client.client_id);
+        if let Some(secret) = &client.client_secret {
+            println!("client secret     {secret}   (emulator only)");
+        }
+        for uri in &client.redirect_uris {
+            println!("redirect URI      {uri}");
+        }
+    }
+    println!("test users:");
+    for user in emulator.users() {
+        println!("  {:<28} password {:<20} {}", user.user_principal_name, user.password, user.display_name);
+    }
+}

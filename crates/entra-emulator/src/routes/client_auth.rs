@@ -1,0 +1,154 @@
+//! Who is calling the token endpoint: `client_secret_basic`, `client_secret_post` or
+//! `private_key_jwt` (a signed client assertion checked against the registered public key).
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use axum::http::{HeaderMap, header};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use crate::config::ClientRegistration;
+use crate::error::OAuthError;
+use crate::state::EmulatorState;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Authenticates the client of a token request.
+pub(crate) fn authenticate(
+    state: &EmulatorState,
+    tenant: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<ClientRegistration, OAuthError> {
+    if let Some((client_id, secret)) = basic_credentials(headers) {
+        return check_secret(state, &client_id, &secret);
+    }
+    if let Some(assertion) = form.get("client_assertion") {
+        if form.get("client_assertion_type").map(String::as_str) != Some(JWT_BEARER) {
+            return Err(OAuthError::invalid_request(
+                50027,
+                format!("Invalid client_assertion_type; expected '{JWT_BEARER}'."),
+            ));
+        }
+        return check_assertion(state, tenant, assertion, form.get("client_id"));
+    }
+    let Some(client_id) = form.get("client_id") else {
+        return Err(OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'client_id'."));
+    };
+    match form.get("client_secret") {
+        Some(secret) => check_secret(state, client_id, secret),
+        None => Err(OAuthError::invalid_client(
+            7000218,
+            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+        )),
+    }
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let encoded = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))?;
+    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    // RFC 6749 2.3.1: both parts are form-urlencoded before base64.
+    let unescape = |s: &str| form_urlencoded_decode(s);
+    Some((unescape(id), unescape(secret)))
+}
+
+fn form_urlencoded_decode(value: &str) -> String {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .next()
+        .map(|(_, decoded)| decoded.into_owned())
+        .unwrap_or_default()
+}
+
+fn unknown_client(client_id: &str) -> OAuthError {
+    OAuthError::new(
+        "unauthorized_client",
+        700016,
+        format!("Application with identifier '{client_id}' was not found in the directory."),
+    )
+}
+
+fn check_secret(state: &EmulatorState, client_id: &str, secret: &str) -> Result<ClientRegistration, OAuthError> {
+    let client = state.client(client_id).ok_or_else(|| unknown_client(client_id))?;
+    let matches = client
+        .client_secret
+        .as_deref()
+        .is_some_and(|expected| constant_time_eq(expected.as_bytes(), secret.as_bytes()));
+    if !matches {
+        return Err(OAuthError::invalid_client(
+            7000215,
+            format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+        ));
+    }
+    Ok(client)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[derive(Deserialize)]
+struct AssertionClaims {
+    iss: String,
+    sub: String,
+    jti: Option<String>,
+}
+
+fn check_assertion(
+    state: &EmulatorState,
+    tenant: &str,
+    assertion: &str,
+    form_client_id: Option<&String>,
+) -> Result<ClientRegistration, OAuthError> {
+    let bad_assertion = |message: &str| OAuthError::invalid_client(700027, format!("Client assertion failed signature validation. {message}"));
+    let claimed_client = unverified_issuer(assertion).ok_or_else(|| bad_assertion("The assertion is not a JWT."))?;
+    if form_client_id.is_some_and(|id| *id != claimed_client) {
+        return Err(bad_assertion("The assertion's iss does not match client_id."));
+    }
+    let client = state.client(&claimed_client).ok_or_else(|| unknown_client(&claimed_client))?;
+    let Some(pem) = &client.assertion_public_key_pem else {
+        return Err(bad_assertion("No certificate is registered for this application."));
+    };
+    let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad_assertion("The registered key is unusable."))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.algorithms = vec![Algorithm::RS256, Algorithm::PS256];
+    validation.set_audience(&[
+        format!("{}/{tenant}/oauth2/v2.0/token", state.base()),
+        format!("{}/{}/oauth2/v2.0/token", state.base(), state.tenant_id),
+    ]);
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    validation.leeway = 300;
+    let data = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation).map_err(|err| {
+        use jsonwebtoken::errors::ErrorKind;
+        match err.kind() {
+            ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => OAuthError::invalid_client(
+                700024,
+                "Client assertion is not within its valid time range.",
+            ),
+            ErrorKind::InvalidAudience => OAuthError::invalid_client(
+                700021,
+                "Client assertion audience claim does not match the token endpoint.",
+            ),
+            _ => bad_assertion("The signature does not verify with the registered key."),
+        }
+    })?;
+    if data.claims.iss != client.client_id || data.claims.sub != client.client_id {
+        return Err(OAuthError::invalid_client(700023, "Client assertion iss and sub must both be the client id."));
+    }
+    if let Some(jti) = data.claims.jti
+        && !state.grants().used_assertion_ids.insert(jti)
+    {
+        return Err(OAuthError::invalid_client(700027, "Client assertion was already used (jti replay)."));
+    }
+    Ok(client)
+}
+
+/// The `iss` of a JWT, read without verifying: only to find which key verifies it.
+fn unverified_issuer(jwt: &str) -> Option<String> {
+    let payload = jwt.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
+}

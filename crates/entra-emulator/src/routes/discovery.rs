@@ -1,0 +1,78 @@
+//! OpenID discovery and the JWKS, in Entra's v2.0 layout.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::OAuthError;
+use crate::state::EmulatorState;
+
+/// Entra serves both documents with a one-day cache lifetime.
+const CACHE_ONE_DAY: (&str, &str) = ("cache-control", "max-age=86400, private");
+
+/// `/{tenant}/v2.0/.well-known/openid-configuration`. For `common` and `organizations` the issuer
+/// is the literal `{tenantid}` template, exactly as Entra publishes it.
+pub(crate) async fn openid_configuration(
+    State(state): State<Arc<EmulatorState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    if !state.accepts_tenant(&tenant) {
+        return unknown_tenant(&tenant).into_response();
+    }
+    let multi_tenant = tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations");
+    let (segment, issuer) = if multi_tenant {
+        (tenant.to_lowercase(), format!("{}/{{tenantid}}/v2.0", state.base()))
+    } else {
+        (state.tenant_id.to_string(), state.issuer())
+    };
+    let base = state.base();
+    let document = json!({
+        "token_endpoint": format!("{base}/{segment}/oauth2/v2.0/token"),
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "jwks_uri": format!("{base}/{segment}/discovery/v2.0/keys"),
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": issuer,
+        "request_uri_parameter_supported": false,
+        "userinfo_endpoint": format!("{base}/graph/oidc/userinfo"),
+        "authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/authorize"),
+        "device_authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/devicecode"),
+        "http_logout_supported": true,
+        "frontchannel_logout_supported": true,
+        "end_session_endpoint": format!("{base}/{segment}/oauth2/v2.0/logout"),
+        "claims_supported": [
+            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
+            "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
+            "name", "tid", "ver", "at_hash", "c_hash", "email"
+        ],
+        "kerberos_endpoint": format!("{base}/{segment}/kerberos"),
+        "tenant_region_scope": "EU",
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    });
+    ([CACHE_ONE_DAY], Json(document)).into_response()
+}
+
+/// `/{tenant}/discovery/v2.0/keys`: the RS256 keys, each with its `kid`.
+pub(crate) async fn keys(State(state): State<Arc<EmulatorState>>, Path(tenant): Path<String>) -> Response {
+    if !state.accepts_tenant(&tenant) {
+        return unknown_tenant(&tenant).into_response();
+    }
+    let jwks = state.keys().jwks();
+    ([CACHE_ONE_DAY], Json(jwks)).into_response()
+}
+
+pub(crate) fn unknown_tenant(tenant: &str) -> OAuthError {
+    OAuthError::invalid_request(
+        90002,
+        format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+    )
+}

@@ -1,0 +1,211 @@
+//! The slice of Microsoft Graph a sign-in app needs: `/v1.0/me`, `/v1.0/me/photo/$value` and
+//! `/oidc/userinfo`, each checking the bearer token as Graph does.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::error::GraphError;
+use crate::state::{DirectoryUser, EmulatorState};
+use crate::tokens::{GRAPH_AUDIENCE, granted_graph_scopes};
+
+/// Permissions that allow reading the signed-in user's profile.
+const PROFILE_PERMISSIONS: [&str; 4] = ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All"];
+/// Properties `/me` returns by default, in Graph's order.
+const ME_PROPERTIES: [&str; 11] = [
+    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
+    "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
+];
+
+#[derive(Deserialize)]
+struct AccessClaims {
+    oid: Uuid,
+    scp: String,
+    exp: i64,
+    #[serde(default)]
+    appid: String,
+}
+
+/// Fault switches first, then the bearer token: what every Graph handler starts with.
+async fn authorize(state: &EmulatorState, headers: &HeaderMap) -> Result<(AccessClaims, DirectoryUser), Response> {
+    let latency = state.faults.graph_latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(failure) = state.faults.take_graph_failure() {
+        return Err(injected_failure(failure));
+    }
+    let claims = verify_bearer(state, headers).map_err(IntoResponse::into_response)?;
+    let user = state
+        .user_by_oid(claims.oid)
+        .cloned()
+        .ok_or_else(|| GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.").into_response())?;
+    Ok((claims, user))
+}
+
+fn injected_failure(failure: crate::faults::GraphFailure) -> Response {
+    let status = StatusCode::from_u16(failure.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (code, message) = match status.as_u16() {
+        429 => ("TooManyRequests", "Too many requests. Retry after the time given in Retry-After."),
+        503 => ("serviceNotAvailable", "The service is temporarily unavailable."),
+        401 => ("InvalidAuthenticationToken", "Continuous access evaluation resulted in challenge with result: InteractionRequired."),
+        403 => ("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
+        _ => ("generalException", "An unexpected error occurred (injected by the emulator)."),
+    };
+    let mut response = GraphError::new(status, code, message).into_response();
+    if let Some(secs) = failure.retry_after_secs {
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    if let Some(claims) = failure.claims_challenge {
+        let challenge = format!(
+            "Bearer realm=\"\", authorization_uri=\"https://login.microsoftonline.com/common/oauth2/authorize\", error=\"insufficient_claims\", claims=\"{claims}\""
+        );
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+    }
+    response
+}
+
+fn verify_bearer(state: &EmulatorState, headers: &HeaderMap) -> Result<AccessClaims, GraphError> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| GraphError::invalid_token("Access token is empty."))?;
+    let header = jsonwebtoken::decode_header(token)
+        .map_err(|_| GraphError::invalid_token("IDX14100: JWT is not well formed."))?;
+    if header.alg != Algorithm::RS256 {
+        return Err(GraphError::invalid_token("Invalid signature algorithm."));
+    }
+    let keys = state.keys();
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.find(kid))
+        .ok_or_else(|| GraphError::invalid_token("Signing key not found."))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[GRAPH_AUDIENCE]);
+    validation.set_issuer(&[format!("https://sts.windows.net/{}/", state.tenant_id)]);
+    // Expiry is checked against the emulator's clock below, which tests can advance.
+    validation.validate_exp = false;
+    validation.set_required_spec_claims(&["exp", "aud", "iss"]);
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+        .map_err(|_| GraphError::invalid_token("Access token validation failure. Invalid audience or signature."))?
+        .claims;
+    if claims.exp <= state.clock.now() {
+        return Err(GraphError::invalid_token("Lifetime validation failed, the token is expired."));
+    }
+    Ok(claims)
+}
+
+fn insufficient_privileges() -> Response {
+    GraphError::new(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+        .into_response()
+}
+
+fn user_resource(user: &DirectoryUser) -> Map<String, Value> {
+    let profile = &user.user;
+    let mut resource = Map::new();
+    resource.insert("businessPhones".into(), json!([]));
+    resource.insert("displayName".into(), json!(profile.display_name));
+    resource.insert("givenName".into(), json!(profile.given_name));
+    resource.insert("jobTitle".into(), json!(profile.job_title));
+    resource.insert("mail".into(), json!(profile.mail));
+    resource.insert("mobilePhone".into(), Value::Null);
+    resource.insert("officeLocation".into(), Value::Null);
+    resource.insert("preferredLanguage".into(), Value::Null);
+    resource.insert("surname".into(), json!(profile.surname));
+    resource.insert("userPrincipalName".into(), json!(profile.user_principal_name));
+    resource.insert("id".into(), json!(user.oid));
+    resource
+}
+
+pub(crate) async fn me(
+    State(state): State<Arc<EmulatorState>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let (claims, user) = match authorize(&state, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let granted = granted_graph_scopes(&claims.scp);
+    if !granted.iter().any(|s| PROFILE_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(s))) {
+        return insufficient_privileges();
+    }
+    let resource = user_resource(&user);
+    let mut body = Map::new();
+    body.insert("@odata.context".into(), json!("https://graph.microsoft.com/v1.0/$metadata#users/$entity"));
+    match query.get("$select") {
+        None => body.extend(resource),
+        Some(select) => {
+            body.insert(
+                "@odata.context".into(),
+                json!(format!("https://graph.microsoft.com/v1.0/$metadata#users({select})/$entity")),
+            );
+            for property in select.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let Some(name) = ME_PROPERTIES.iter().find(|known| known.eq_ignore_ascii_case(property)) else {
+                    return GraphError::new(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        format!("Could not find a property named '{property}' on type 'microsoft.graph.user'."),
+                    )
+                    .into_response();
+                };
+                body.insert((*name).to_owned(), resource[*name].clone());
+            }
+        }
+    }
+    Json(Value::Object(body)).into_response()
+}
+
+pub(crate) async fn photo(State(state): State<Arc<EmulatorState>>, headers: HeaderMap) -> Response {
+    let (claims, user) = match authorize(&state, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if granted_graph_scopes(&claims.scp).is_empty() {
+        return insufficient_privileges();
+    }
+    match user.photo {
+        Some(bytes) => {
+            let content_type = if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
+            ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
+        }
+        None => GraphError::new(StatusCode::NOT_FOUND, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.")
+            .into_response(),
+    }
+}
+
+pub(crate) async fn userinfo(State(state): State<Arc<EmulatorState>>, headers: HeaderMap) -> Response {
+    let (claims, user) = match authorize(&state, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    if !claims.scp.split_whitespace().any(|s| s == "openid") {
+        return GraphError::invalid_token("The token does not grant the openid scope.").into_response();
+    }
+    let profile = &user.user;
+    let mut body = json!({
+        "sub": crate::tokens::pairwise_subject(user.oid, &claims.appid),
+        "name": profile.display_name,
+        "family_name": profile.surname,
+        "given_name": profile.given_name,
+        "picture": "https://graph.microsoft.com/v1.0/me/photo/$value",
+    });
+    if let Some(mail) = &profile.mail {
+        body["email"] = json!(mail);
+    }
+    Json(body).into_response()
+}

@@ -1,0 +1,34 @@
+//! The HTTP surface: Entra's v2.0 endpoints, the sign-in pages, Graph, and the admin routes.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::EmulatorState;
+
+mod admin;
+mod authorize;
+mod client_auth;
+pub(crate) mod discovery;
+mod graph;
+mod logout;
+mod sign_in;
+mod sso;
+mod token;
+
+pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
+    Router::new()
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
+        .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
+        .route("/{tenant}/login", post(sign_in::submit_credentials))
+        .route("/{tenant}/consent", post(sign_in::submit_consent))
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
+        .route("/{tenant}/oauth2/v2.0/logout", get(logout::logout).post(logout::logout_form))
+        .route("/graph/v1.0/me", get(graph::me))
+        .route("/graph/v1.0/me/photo/$value", get(graph::photo))
+        .route("/graph/oidc/userinfo", get(graph::userinfo).post(graph::userinfo))
+        .nest("/_emulator", admin::router())
+        .with_state(state)
+}

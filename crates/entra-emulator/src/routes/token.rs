@@ -1,0 +1,204 @@
+//! `/{tenant}/oauth2/v2.0/token`: the authorization-code and refresh-token grants.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::config::ClientRegistration;
+use crate::error::OAuthError;
+use crate::routes::client_auth;
+use crate::scopes;
+use crate::state::{EmulatorState, RefreshGrant, RefreshStatus, SignIn};
+use crate::tokens::{self, Issue};
+
+pub(crate) async fn token(
+    State(state): State<Arc<EmulatorState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let latency = state.faults.token_latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match handle(&state, &tenant, &headers, &body) {
+        Ok(json) => ([("cache-control", "no-store"), ("pragma", "no-cache")], Json(json)).into_response(),
+        Err(error) => error.into_response(),
+    }
+}
+
+fn handle(
+    state: &EmulatorState,
+    tenant: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<serde_json::Value, OAuthError> {
+    if !state.accepts_tenant(tenant) {
+        return Err(super::discovery::unknown_tenant(tenant));
+    }
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    if let Some(failure) = state.faults.take_token_failure() {
+        return Err(OAuthError::new(&failure.error, failure.code, failure.message));
+    }
+    let client = client_auth::authenticate(state, tenant, headers, &form)?;
+    let client_info = form.get("client_info").is_some_and(|v| v == "1");
+    match form.get("grant_type").map(String::as_str) {
+        Some("authorization_code") => redeem_code(state, &client, &form, client_info),
+        Some("refresh_token") => redeem_refresh_token(state, &client, &form, client_info),
+        Some(other) => Err(OAuthError::new(
+            "unsupported_grant_type",
+            70003,
+            format!("The app requested an unsupported grant type '{other}'."),
+        )),
+        None => Err(OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'grant_type'.")),
+    }
+}
+
+fn redeem_code(
+    state: &EmulatorState,
+    client: &ClientRegistration,
+    form: &HashMap<String, String>,
+    client_info: bool,
+) -> Result<serde_json::Value, OAuthError> {
+    let code = form
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'code'."))?;
+    let grant = {
+        let mut grants = state.grants();
+        let grant = grants
+            .codes
+            .get_mut(code)
+            .ok_or_else(|| OAuthError::invalid_grant(70000, "The provided value for the 'code' parameter is not valid."))?;
+        if grant.redeemed {
+            return Err(OAuthError::invalid_grant(
+                54005,
+                "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.",
+            ));
+        }
+        if state.clock.now() - grant.issued_at > state.code_lifetime {
+            return Err(OAuthError::invalid_grant(
+                70008,
+                "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.",
+            ));
+        }
+        if grant.request.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant(70000, "The code was issued to a different client."));
+        }
+        let redirect_uri = form.get("redirect_uri").map(String::as_str).unwrap_or_default();
+        if redirect_uri != grant.request.redirect_uri {
+            return Err(OAuthError::invalid_grant(
+                500112,
+                format!(
+                    "The reply address '{redirect_uri}' does not match the reply address '{}' provided when requesting Authorization code.",
+                    grant.request.redirect_uri
+                ),
+            ));
+        }
+        if let Some(challenge) = &grant.request.code_challenge {
+            let verifier = form.get("code_verifier").map(String::as_str).unwrap_or_default();
+            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            if verifier.is_empty() || computed != *challenge {
+                return Err(OAuthError::invalid_grant(
+                    501481,
+                    "The Code_Verifier does not match the code_challenge supplied in the authorization request.",
+                ));
+            }
+        }
+        grant.redeemed = true;
+        grant.clone()
+    };
+    let request = &grant.request;
+    issue_for(state, &client.client_id, &request.scopes, &grant.sign_in, request.nonce.as_deref(), client_info)
+}
+
+fn redeem_refresh_token(
+    state: &EmulatorState,
+    client: &ClientRegistration,
+    form: &HashMap<String, String>,
+    client_info: bool,
+) -> Result<serde_json::Value, OAuthError> {
+    let token = form.get("refresh_token").ok_or_else(|| {
+        OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'refresh_token'.")
+    })?;
+    let grant = {
+        let mut grants = state.grants();
+        let grant = grants
+            .refresh_tokens
+            .get_mut(token)
+            .ok_or_else(|| OAuthError::invalid_grant(9002313, "Invalid request. The refresh token is malformed or not valid."))?;
+        if grant.client_id != client.client_id {
+            return Err(OAuthError::invalid_grant(70000, "The refresh token was issued to a different client."));
+        }
+        match grant.status {
+            RefreshStatus::Active => {}
+            RefreshStatus::Rotated => {
+                return Err(OAuthError::invalid_grant(
+                    70000,
+                    "The refresh token was already redeemed. Every use returns a new refresh token: store it and discard the old one.",
+                ));
+            }
+            RefreshStatus::Revoked => {
+                return Err(OAuthError::invalid_grant(
+                    50173,
+                    "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.",
+                ));
+            }
+        }
+        grant.status = RefreshStatus::Rotated;
+        grant.clone()
+    };
+    let scopes = match form.get("scope") {
+        Some(raw) => {
+            let requested = scopes::parse(raw)?;
+            let requested_graph = scopes::graph_scopes(&requested);
+            if !scopes::is_subset(&requested_graph, &grant.scopes) {
+                return Err(OAuthError::new(
+                    "invalid_grant",
+                    65001,
+                    "The user or administrator has not consented to use the application with the requested scopes.",
+                ));
+            }
+            requested
+        }
+        None => grant.scopes.clone(),
+    };
+    issue_for(state, &client.client_id, &scopes, &grant.sign_in, None, client_info)
+}
+
+fn issue_for(
+    state: &EmulatorState,
+    client_id: &str,
+    scopes: &[String],
+    sign_in: &SignIn,
+    nonce: Option<&str>,
+    client_info: bool,
+) -> Result<serde_json::Value, OAuthError> {
+    let user = state
+        .user_by_oid(sign_in.user_oid)
+        .ok_or_else(|| OAuthError::invalid_grant(50034, "The user account does not exist in the directory."))?;
+    let issued = tokens::issue(
+        state,
+        Issue { client_id, scopes, sign_in, user, nonce, client_info },
+    )
+    .map_err(|err| OAuthError::new("temporarily_unavailable", 90033, format!("Token signing failed: {err}")))?;
+    if let Some(refresh_token) = &issued.refresh_token {
+        state.grants().refresh_tokens.insert(
+            refresh_token.clone(),
+            RefreshGrant {
+                client_id: client_id.to_owned(),
+                scopes: scopes.to_vec(),
+                sign_in: sign_in.clone(),
+                status: RefreshStatus::Active,
+            },
+        );
+    }
+    Ok(issued.to_json())
+}

@@ -1,0 +1,252 @@
+//! The emulator's live state: the directory, pending sign-ins, codes, refresh tokens, SSO sessions
+//! and consents. All in memory; one lock, never held across an await.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use url::Url;
+use uuid::Uuid;
+
+use crate::clock::Clock;
+use crate::config::{ClientRegistration, EmulatorConfig, User};
+use crate::faults::Faults;
+use crate::keys::KeyRing;
+
+/// How the authorization response travels back to the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// A validated /authorize request, waiting for the user to sign in and consent.
+#[derive(Clone, Debug)]
+pub(crate) struct AuthorizeRequest {
+    pub(crate) client_id: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) state: Option<String>,
+    pub(crate) nonce: Option<String>,
+    pub(crate) code_challenge: Option<String>,
+    pub(crate) response_mode: ResponseMode,
+    pub(crate) login_hint: Option<String>,
+    pub(crate) force_login: bool,
+    pub(crate) force_consent: bool,
+    pub(crate) created_at: i64,
+}
+
+/// Who signed in, in which SSO session.
+#[derive(Clone, Debug)]
+pub(crate) struct SignIn {
+    pub(crate) user_oid: Uuid,
+    pub(crate) sid: String,
+    pub(crate) auth_time: i64,
+}
+
+/// An issued authorization code.
+#[derive(Clone, Debug)]
+pub(crate) struct CodeGrant {
+    pub(crate) request: AuthorizeRequest,
+    pub(crate) sign_in: SignIn,
+    pub(crate) issued_at: i64,
+    pub(crate) redeemed: bool,
+}
+
+/// What a refresh token stands for.
+#[derive(Clone, Debug)]
+pub(crate) struct RefreshGrant {
+    pub(crate) client_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) sign_in: SignIn,
+    pub(crate) status: RefreshStatus,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RefreshStatus {
+    Active,
+    /// Redeemed once already: rotation means every use returns a new one.
+    Rotated,
+    Revoked,
+}
+
+/// The emulator's SSO session, behind its cookie.
+#[derive(Clone, Debug)]
+pub(crate) struct SsoSession {
+    pub(crate) sign_in: SignIn,
+    pub(crate) clients: HashSet<String>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Grants {
+    pub(crate) pending: HashMap<String, AuthorizeRequest>,
+    pub(crate) codes: HashMap<String, CodeGrant>,
+    pub(crate) refresh_tokens: HashMap<String, RefreshGrant>,
+    pub(crate) sso_sessions: HashMap<String, SsoSession>,
+    /// (user, client, scope) triples the user agreed to.
+    pub(crate) consents: HashSet<(Uuid, String, String)>,
+    pub(crate) used_assertion_ids: HashSet<String>,
+    /// Every token, code and secret value handed out, for leak checks in tests.
+    pub(crate) issued: Vec<String>,
+}
+
+/// Everything the handlers share.
+pub(crate) struct EmulatorState {
+    pub(crate) base_url: Url,
+    pub(crate) tenant_id: Uuid,
+    pub(crate) users: Vec<DirectoryUser>,
+    pub(crate) clients: RwLock<Vec<ClientRegistration>>,
+    pub(crate) access_token_lifetime: i64,
+    pub(crate) code_lifetime: i64,
+    pub(crate) admin_consent: bool,
+    pub(crate) keys: RwLock<KeyRing>,
+    pub(crate) faults: Faults,
+    pub(crate) clock: Clock,
+    grants: Mutex<Grants>,
+    pub(crate) http: reqwest::Client,
+}
+
+/// A user with its photo loaded.
+#[derive(Clone, Debug)]
+pub(crate) struct DirectoryUser {
+    pub(crate) user: User,
+    pub(crate) oid: Uuid,
+    pub(crate) photo: Option<Vec<u8>>,
+}
+
+impl EmulatorState {
+    pub(crate) fn new(config: EmulatorConfig, base_url: Url) -> anyhow::Result<Self> {
+        let mut users = Vec::with_capacity(config.users.len());
+        for user in config.users {
+            let photo = match &user.photo {
+                Some(path) => Some(std::fs::read(path).map_err(|err| {
+                    anyhow::anyhow!("cannot read photo {} of {}: {err}", path.display(), user.user_principal_name)
+                })?),
+                None => None,
+            };
+            users.push(DirectoryUser { oid: user.object_id(), user, photo });
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(5))
+            .build()?;
+        Ok(Self {
+            base_url,
+            tenant_id: config.tenant_id,
+            users,
+            clients: RwLock::new(config.clients),
+            access_token_lifetime: config.access_token_lifetime.as_secs() as i64,
+            code_lifetime: config.code_lifetime.as_secs() as i64,
+            admin_consent: config.admin_consent,
+            keys: RwLock::new(KeyRing::generate()?),
+            faults: Faults::default(),
+            clock: Clock::default(),
+            grants: Mutex::new(Grants::default()),
+            http,
+        })
+    }
+
+    pub(crate) fn grants(&self) -> MutexGuard<'_, Grants> {
+        self.grants.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn keys(&self) -> std::sync::RwLockReadGuard<'_, KeyRing> {
+        self.keys.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn client(&self, client_id: &str) -> Option<ClientRegistration> {
+        let clients = self.clients.read().unwrap_or_else(PoisonError::into_inner);
+        clients.iter().find(|c| c.client_id == client_id).cloned()
+    }
+
+    pub(crate) fn clients(&self) -> Vec<ClientRegistration> {
+        self.clients.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn user_by_upn(&self, upn: &str) -> Option<&DirectoryUser> {
+        self.users
+            .iter()
+            .find(|u| u.user.user_principal_name.eq_ignore_ascii_case(upn.trim()))
+    }
+
+    pub(crate) fn user_by_oid(&self, oid: Uuid) -> Option<&DirectoryUser> {
+        self.users.iter().find(|u| u.oid == oid)
+    }
+
+    /// The v2.0 issuer of this tenant: `{base}/{tid}/v2.0`.
+    pub(crate) fn issuer(&self) -> String {
+        self.issuer_for(self.tenant_id)
+    }
+
+    pub(crate) fn issuer_for(&self, tenant: Uuid) -> String {
+        format!("{}/{tenant}/v2.0", self.base())
+    }
+
+    /// The base URL without a trailing slash.
+    pub(crate) fn base(&self) -> &str {
+        self.base_url.as_str().trim_end_matches('/')
+    }
+
+    /// Whether a `{tenant}` path segment names this tenant (or a multi-tenant alias).
+    pub(crate) fn accepts_tenant(&self, segment: &str) -> bool {
+        segment.eq_ignore_ascii_case("common")
+            || segment.eq_ignore_ascii_case("organizations")
+            || segment.parse::<Uuid>().is_ok_and(|id| id == self.tenant_id)
+            || segment.eq_ignore_ascii_case(crate::config::DEFAULT_DOMAIN)
+    }
+
+    /// A fresh opaque value (codes, refresh tokens, session ids), recorded as issued.
+    pub(crate) fn new_secret_value(&self, prefix: &str) -> String {
+        let value = format!("{prefix}{}", URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()));
+        self.record_issued(value.clone());
+        value
+    }
+
+    pub(crate) fn record_issued(&self, value: String) {
+        self.grants().issued.push(value);
+    }
+
+    /// Whether `user` already agreed to every scope in `scopes` for `client_id`.
+    pub(crate) fn has_consent(&self, user: Uuid, client_id: &str, scopes: &[String]) -> bool {
+        if self.admin_consent {
+            return true;
+        }
+        let grants = self.grants();
+        scopes
+            .iter()
+            .filter(|scope| !crate::scopes::is_oidc_scope(scope))
+            .all(|scope| grants.consents.contains(&(user, client_id.to_owned(), scope.to_lowercase())))
+    }
+
+    pub(crate) fn grant_consent(&self, user: Uuid, client_id: &str, scopes: &[String]) {
+        let mut grants = self.grants();
+        for scope in scopes {
+            grants.consents.insert((user, client_id.to_owned(), scope.to_lowercase()));
+        }
+    }
+}
+
+impl EmulatorState {
+    /// Signs with a new key from now on; returns its `kid`. The old key stays published.
+    pub(crate) fn rotate_signing_key(&self) -> anyhow::Result<String> {
+        let key = crate::keys::SigningKey::generate()?;
+        let kid = key.kid.clone();
+        self.keys.write().unwrap_or_else(PoisonError::into_inner).rotate(key);
+        Ok(kid)
+    }
+
+    /// Revokes every refresh token of the user (as a password reset does); `None` if no such user.
+    pub(crate) fn revoke_refresh_tokens(&self, upn: &str) -> Option<usize> {
+        let oid = self.user_by_upn(upn)?.oid;
+        let mut grants = self.grants();
+        let mut revoked = 0;
+        for grant in grants.refresh_tokens.values_mut().filter(|g| g.sign_in.user_oid == oid) {
+            if grant.status == RefreshStatus::Active {
+                revoked += 1;
+            }
+            grant.status = RefreshStatus::Revoked;
+        }
+        Some(revoked)
+    }
+}

@@ -1,0 +1,198 @@
+//! Minting the tokens Entra issues: v2.0 ID tokens, Graph access tokens (JWTs our Graph accepts)
+//! and opaque refresh tokens; plus the deliberately bad ID tokens of the fault switches.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::faults::BadIdToken;
+use crate::keys::SigningKey;
+use crate::scopes;
+use crate::state::{DirectoryUser, EmulatorState, SignIn};
+
+/// The audience of Graph access tokens.
+pub(crate) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+
+/// What a successful token request returns.
+pub(crate) struct IssuedTokens {
+    pub(crate) access_token: String,
+    pub(crate) id_token: Option<String>,
+    pub(crate) refresh_token: Option<String>,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_in: i64,
+    pub(crate) client_info: Option<String>,
+}
+
+impl IssuedTokens {
+    pub(crate) fn to_json(&self) -> Value {
+        let mut body = json!({
+            "token_type": "Bearer",
+            "scope": self.scopes.join(" "),
+            "expires_in": self.expires_in,
+            "ext_expires_in": self.expires_in,
+            "access_token": self.access_token,
+        });
+        if let Some(id_token) = &self.id_token {
+            body["id_token"] = json!(id_token);
+        }
+        if let Some(refresh_token) = &self.refresh_token {
+            body["refresh_token"] = json!(refresh_token);
+        }
+        if let Some(client_info) = &self.client_info {
+            body["client_info"] = json!(client_info);
+        }
+        body
+    }
+}
+
+/// The parameters of one issuance.
+pub(crate) struct Issue<'a> {
+    pub(crate) client_id: &'a str,
+    pub(crate) scopes: &'a [String],
+    pub(crate) sign_in: &'a SignIn,
+    pub(crate) user: &'a DirectoryUser,
+    pub(crate) nonce: Option<&'a str>,
+    pub(crate) client_info: bool,
+}
+
+/// Issues access, ID and refresh tokens for a signed-in user.
+pub(crate) fn issue(state: &EmulatorState, request: Issue<'_>) -> anyhow::Result<IssuedTokens> {
+    let wants = |scope: &str| request.scopes.iter().any(|s| s.eq_ignore_ascii_case(scope));
+    let access_token = access_token(state, &request)?;
+    let id_token = if wants("openid") {
+        Some(id_token(state, &request)?)
+    } else {
+        None
+    };
+    let refresh_token = wants("offline_access").then(|| state.new_secret_value("1.emu-rt."));
+    state.record_issued(access_token.clone());
+    if let Some(id_token) = &id_token {
+        state.record_issued(id_token.clone());
+    }
+    let client_info = request.client_info.then(|| {
+        let info = json!({ "uid": request.user.oid, "utid": state.tenant_id });
+        URL_SAFE_NO_PAD.encode(info.to_string())
+    });
+    Ok(IssuedTokens {
+        access_token,
+        id_token,
+        refresh_token,
+        scopes: request.scopes.to_vec(),
+        expires_in: state.access_token_lifetime,
+        client_info,
+    })
+}
+
+fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String> {
+    let now = state.clock.now();
+    let user = &request.user;
+    let claims = json!({
+        "aud": GRAPH_AUDIENCE,
+        "iss": format!("https://sts.windows.net/{}/", state.tenant_id),
+        "iat": now,
+        "nbf": now,
+        "exp": now + state.access_token_lifetime,
+        "appid": request.client_id,
+        "idtyp": "user",
+        "name": user.user.display_name,
+        "oid": user.oid,
+        "scp": request.scopes.join(" "),
+        "sid": request.sign_in.sid,
+        "sub": pairwise_subject(user.oid, GRAPH_AUDIENCE),
+        "tid": state.tenant_id,
+        "upn": user.user.user_principal_name,
+        "uti": random_id(),
+        "ver": "1.0",
+    });
+    let keys = state.keys();
+    sign_rs256(keys.active(), &claims)
+}
+
+fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String> {
+    let now = state.clock.now();
+    let user = &request.user;
+    let mut claims = json!({
+        "aud": request.client_id,
+        "iss": state.issuer(),
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        "name": user.user.display_name,
+        "oid": user.oid,
+        "preferred_username": user.user.user_principal_name,
+        "rh": format!("0.emu.{}", random_id()),
+        "sid": request.sign_in.sid,
+        "sub": pairwise_subject(user.oid, request.client_id),
+        "tid": state.tenant_id,
+        "uti": random_id(),
+        "ver": "2.0",
+        "aio": random_id(),
+        "auth_time": request.sign_in.auth_time,
+    });
+    if let Some(nonce) = request.nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    let wants_email = request.scopes.iter().any(|s| s == "email");
+    if let (true, Some(mail)) = (wants_email, &user.user.mail) {
+        claims["email"] = json!(mail);
+    }
+    let keys = state.keys();
+    let Some(bad) = state.faults.take_bad_id_token() else {
+        return sign_rs256(keys.active(), &claims);
+    };
+    match bad {
+        BadIdToken::WrongNonce => claims["nonce"] = json!(format!("forged-{}", random_id())),
+        BadIdToken::WrongAudience => claims["aud"] = json!(Uuid::new_v4()),
+        BadIdToken::WrongIssuer => {
+            claims["iss"] = json!(format!("https://login.evil.example/{}/v2.0", state.tenant_id));
+        }
+        BadIdToken::WrongTenant => {
+            let other = Uuid::new_v4();
+            claims["tid"] = json!(other);
+            claims["iss"] = json!(state.issuer_for(other));
+        }
+        BadIdToken::Expired => {
+            claims["iat"] = json!(now - 7200);
+            claims["nbf"] = json!(now - 7200);
+            claims["exp"] = json!(now - 3600);
+        }
+        BadIdToken::UnknownKid => return sign_rs256(&SigningKey::generate()?, &claims),
+        BadIdToken::AlgNone => {
+            let header = URL_SAFE_NO_PAD.encode(json!({"typ": "JWT", "alg": "none"}).to_string());
+            let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+            return Ok(format!("{header}.{payload}."));
+        }
+        BadIdToken::Hs256WithPublicKey => {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some(keys.active().kid.clone());
+            let key = EncodingKey::from_secret(keys.active().public_pem.as_bytes())?;
+            return Ok(jsonwebtoken::encode(&header, &claims, &key)?);
+        }
+    }
+    sign_rs256(keys.active(), &claims)
+}
+
+fn sign_rs256(key: &SigningKey, claims: &Value) -> anyhow::Result<String> {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(key.kid.clone());
+    Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
+}
+
+/// Entra's `sub` is pairwise: stable per user and application, different across applications.
+pub(crate) fn pairwise_subject(oid: Uuid, audience: &str) -> String {
+    let digest = Sha256::digest(format!("{oid}:{audience}").as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..32])
+}
+
+fn random_id() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 16]>())
+}
+
+/// The Graph scopes an access token grants (`scp`), split.
+pub(crate) fn granted_graph_scopes(scp: &str) -> Vec<String> {
+    let all: Vec<String> = scp.split_whitespace().map(str::to_owned).collect();
+    scopes::graph_scopes(&all)
+}
