@@ -130,7 +130,7 @@ fn print_banner(emulator: &Emulator) {
     println!("  authority       {}", emulator.authority());
     println!("  discovery       {}/v2.0/.well-known/openid-configuration", emulator.authority());
     println!("  graph endpoint  {}", emulator.graph_endpoint());
-    println!("  admin           {}/_emulator/", emulator.base_url());
+    println!("  admin           {}/_emulator", emulator.base_url());
     if let Some(ca) = emulator.ca_pem_path() {
         println!("  CA certificate  {} (trust it: SSL_CERT_FILE / REQUESTS_CA_BUNDLE)", ca.display());
     }

@@ -63,3 +63,11 @@ pub(crate) struct FormPostPage {
 pub(crate) struct SignedOutPage {
     pub(crate) problem: Option<String>,
 }
+
+/// A `302 Found` redirect, as Entra answers (axum's `Redirect::to` is a 303).
+pub(crate) fn found(location: &str) -> Response {
+    match axum::http::HeaderValue::from_str(location) {
+        Ok(value) => (StatusCode::FOUND, [(axum::http::header::LOCATION, value)]).into_response(),
+        Err(_) => ErrorPage::response(50011, "The redirect URI cannot be sent in a Location header."),
+    }
+}

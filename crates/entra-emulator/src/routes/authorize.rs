@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use url::Url;
 
 use crate::error::OAuthError;
@@ -45,7 +45,7 @@ impl ReplyTo {
             ResponseMode::Query => match Url::parse(&self.redirect_uri) {
                 Ok(mut url) => {
                     url.query_pairs_mut().extend_pairs(params);
-                    Redirect::to(url.as_str()).into_response()
+                    crate::pages::found(url.as_str())
                 }
                 Err(_) => ErrorPage::response(50011, "The redirect URI is not a valid URL."),
             },

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use url::Url;
 
 use crate::pages::SignedOutPage;
@@ -53,7 +53,7 @@ async fn end_session(
                 if let Some(value) = params.get("state") {
                     url.query_pairs_mut().append_pair("state", value);
                 }
-                Redirect::to(url.as_str()).into_response()
+                crate::pages::found(url.as_str())
             }
             Err(_) => SignedOutPage { problem: Some("The post_logout_redirect_uri is not a URL.".into()) }.into_response(),
         },
