@@ -1,0 +1,50 @@
+//! Plain-language explanations of the AADSTS codes users and operators meet most.
+//! See `ENTRA.md`, "Token endpoint errors".
+
+/// What an AADSTS code means and what to do about it; `redirect_uri` is the configured one.
+pub fn explain(code: u32, redirect_uri: &str) -> Option<String> {
+    let text = match code {
+        50011 => format!(
+            "The redirect URI this app sent is not registered on its app registration. In the Azure portal, open the app registration, Authentication, and add exactly {redirect_uri} as a Web redirect URI (it is case-sensitive and must match the scheme, host, port and path)."
+        ),
+        7000215 => "Entra does not recognise the client secret. CLIENT_SECRET must hold the secret's Value (not its Secret ID) from Certificates & secrets.".to_owned(),
+        7000222 => "The client secret has expired. Create a new one under Certificates & secrets and update CLIENT_SECRET.".to_owned(),
+        700016 => "The application (CLIENT_ID) was not found in this tenant (TENANT_ID). Check both values, or whether the app is registered in another tenant.".to_owned(),
+        65001 => "You (or an administrator) have not consented to the permissions this app needs. Sign in again and accept the permissions, or ask an administrator to grant consent.".to_owned(),
+        65004 => "You declined the permissions this app asked for, so it cannot sign you in. Sign in again and accept them if you want to continue.".to_owned(),
+        54005 => "This sign-in link was already used. Sign in again to get a fresh one.".to_owned(),
+        70008 => "The sign-in took too long and its code expired. Sign in again.".to_owned(),
+        501481 => "The sign-in could not be verified (PKCE check failed). Sign in again.".to_owned(),
+        50076 => "Your organisation requires multi-factor authentication for this app. Sign in again and complete it.".to_owned(),
+        53003 => "Your organisation's Conditional Access policy blocked this sign-in. Contact your administrator.".to_owned(),
+        50196 => "Entra stopped a sign-in loop: the app asked for sign-in too many times in a short period. Wait a moment and try again.".to_owned(),
+        50058 => "No one is signed in to Microsoft in this browser. Sign in again.".to_owned(),
+        50173 | 700082 | 70043 => "Your sign-in has expired or was revoked. Sign in again.".to_owned(),
+        _ => return None,
+    };
+    Some(text)
+}
+
+/// The AADSTS number at the start of an `error_description` ("AADSTS50011: ...").
+pub fn code_in_description(description: &str) -> Option<u32> {
+    let rest = description.trim_start().strip_prefix("AADSTS")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_url_mismatch_names_the_uri_to_register() {
+        let text = explain(50011, "https://app.example/callback").unwrap();
+        assert!(text.contains("https://app.example/callback"));
+    }
+
+    #[test]
+    fn codes_are_read_from_descriptions() {
+        assert_eq!(code_in_description("AADSTS65004: User declined"), Some(65004));
+        assert_eq!(code_in_description("nothing"), None);
+    }
+}

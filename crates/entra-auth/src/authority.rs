@@ -1,0 +1,162 @@
+//! The Entra authority: login host plus tenant, and the v2.0 URLs derived from them.
+//! See `ENTRA.md`, "Endpoints and discovery".
+
+use std::fmt;
+use std::str::FromStr;
+
+use url::Url;
+use uuid::Uuid;
+
+/// The `{tenant}` segment of an authority.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tenant {
+    /// A directory id: single-tenant app.
+    Id(Uuid),
+    /// A verified domain such as `contoso.onmicrosoft.com`.
+    Domain(String),
+    /// Work, school and personal accounts.
+    Common,
+    /// Work and school accounts of any tenant.
+    Organizations,
+    /// Personal Microsoft accounts only.
+    Consumers,
+}
+
+/// The tenant personal Microsoft accounts belong to.
+pub const CONSUMERS_TENANT_ID: Uuid = Uuid::from_u128(0x9188040d_6c67_4c5b_b112_36a304b66dad);
+
+/// Why a tenant value was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("'{0}' is neither a tenant GUID, a domain (contoso.onmicrosoft.com) nor common, organizations or consumers")]
+pub struct InvalidTenant(pub String);
+
+impl FromStr for Tenant {
+    type Err = InvalidTenant;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let value = value.trim();
+        if let Ok(id) = Uuid::parse_str(value) {
+            return Ok(Tenant::Id(id));
+        }
+        match value.to_ascii_lowercase().as_str() {
+            "common" => return Ok(Tenant::Common),
+            "organizations" => return Ok(Tenant::Organizations),
+            "consumers" => return Ok(Tenant::Consumers),
+            _ => {}
+        }
+        let labels: Vec<&str> = value.split('.').collect();
+        let is_domain = labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if is_domain {
+            Ok(Tenant::Domain(value.to_ascii_lowercase()))
+        } else {
+            Err(InvalidTenant(value.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tenant::Id(id) => write!(f, "{id}"),
+            Tenant::Domain(domain) => f.write_str(domain),
+            Tenant::Common => f.write_str("common"),
+            Tenant::Organizations => f.write_str("organizations"),
+            Tenant::Consumers => f.write_str("consumers"),
+        }
+    }
+}
+
+impl Tenant {
+    /// Whether tokens may come from any tenant (the issuer is the `{tenantid}` template).
+    pub fn is_multi_tenant(&self) -> bool {
+        matches!(self, Tenant::Common | Tenant::Organizations)
+    }
+
+    /// Whether a token's `tid` is acceptable for this authority.
+    pub fn accepts(&self, tid: Uuid) -> bool {
+        match self {
+            Tenant::Id(id) => *id == tid,
+            Tenant::Consumers => tid == CONSUMERS_TENANT_ID,
+            Tenant::Organizations => tid != CONSUMERS_TENANT_ID,
+            // A domain resolves to one tenant; its issuer check (exact match) pins it.
+            Tenant::Domain(_) | Tenant::Common => true,
+        }
+    }
+}
+
+/// Login host (`https://login.microsoftonline.com`, a national cloud, or the emulator) + tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Authority {
+    host: Url,
+    tenant: Tenant,
+}
+
+impl Authority {
+    /// Builds an authority; `host` is the scheme and host (and port), any path is ignored.
+    pub fn new(host: Url, tenant: Tenant) -> Self {
+        let mut host = host;
+        host.set_path("");
+        host.set_query(None);
+        host.set_fragment(None);
+        Self { host, tenant }
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &Tenant {
+        &self.tenant
+    }
+
+    /// `{host}/{tenant}`.
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.host.as_str().trim_end_matches('/'), self.tenant)
+    }
+
+    /// `{host}/{tenant}/v2.0/.well-known/openid-configuration`.
+    pub fn discovery_url(&self) -> String {
+        format!("{}/v2.0/.well-known/openid-configuration", self.url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenants_parse_as_entra_accepts_them() {
+        let id = "7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90";
+        assert_eq!(id.parse::<Tenant>().unwrap(), Tenant::Id(Uuid::parse_str(id).unwrap()));
+        assert_eq!("Common".parse::<Tenant>().unwrap(), Tenant::Common);
+        assert_eq!("organizations".parse::<Tenant>().unwrap(), Tenant::Organizations);
+        assert_eq!(
+            "Contoso.onmicrosoft.com".parse::<Tenant>().unwrap(),
+            Tenant::Domain("contoso.onmicrosoft.com".into())
+        );
+        for bad in ["", "not a tenant", "contoso", "-bad.example", "a..b", "x/y.example"] {
+            assert!(bad.parse::<Tenant>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn authority_urls_follow_the_v2_layout() {
+        let authority = Authority::new(Url::parse("https://login.microsoftonline.us/").unwrap(), Tenant::Common);
+        assert_eq!(authority.url(), "https://login.microsoftonline.us/common");
+        assert_eq!(
+            authority.discovery_url(),
+            "https://login.microsoftonline.us/common/v2.0/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn organizations_refuses_personal_accounts() {
+        assert!(!Tenant::Organizations.accepts(CONSUMERS_TENANT_ID));
+        assert!(Tenant::Consumers.accepts(CONSUMERS_TENANT_ID));
+        assert!(!Tenant::Id(Uuid::nil()).accepts(CONSUMERS_TENANT_ID));
+    }
+}

@@ -1,0 +1,10 @@
+//! The axum pieces: sign-in routes, the `SignedInUser` extractor and a require-sign-in layer.
+//! They need a tower-sessions `SessionManagerLayer` around them.
+
+mod extract;
+mod routes;
+pub mod session;
+
+pub use extract::{LOGIN_PATH, SignInRequired, require_sign_in};
+pub use routes::{AuthRoutes, ErrorPageRenderer, SignInEvent, SignInObserver, request_id, sign_out_csrf_token};
+pub use session::SignedInUser;

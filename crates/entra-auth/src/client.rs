@@ -1,0 +1,318 @@
+//! The relying party: configuration, provider metadata (loaded once, retried with backoff), and
+//! the two halves of the auth code + PKCE flow.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, RwLock};
+use url::Url;
+
+use crate::authority::Authority;
+use crate::discovery::{self, DiscoveryError, ProviderMetadata};
+use crate::error::SignInError;
+use crate::graph::{GraphClient, Profile};
+use crate::id_token::{self, Expectations, IdTokenClaims};
+use crate::jwks::JwksCache;
+use crate::secret::{pkce_challenge, random_token};
+use crate::token::{TokenEndpoint, TokenResponse};
+
+/// A pending sign-in lives this long (Entra's codes live about 10 minutes too).
+pub const PENDING_SIGN_IN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Scopes every sign-in asks for on top of the configured ones.
+pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
+
+/// What the relying party needs to know.
+pub struct EntraConfig {
+    /// Login host + tenant.
+    pub authority: Authority,
+    /// Application (client) id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: SecretString,
+    /// The callback URL registered on the app registration.
+    pub redirect_uri: Url,
+    /// Resource scopes, e.g. `User.Read`.
+    pub scopes: Vec<String>,
+    /// Graph base URL.
+    pub graph_endpoint: Url,
+    /// Where Entra sends the browser after sign-out.
+    pub post_logout_redirect_uri: Url,
+    /// Clock skew allowed on ID tokens (MSAL uses 120 s).
+    pub clock_leeway: Duration,
+}
+
+/// One sign-in between /login and /callback. Kept server-side only.
+#[derive(Serialize, Deserialize)]
+pub struct PendingSignIn {
+    /// Sent as `state`; the callback must bring it back.
+    #[serde(with = "crate::secret::serde_secret")]
+    pub state: SecretString,
+    /// Sent as `nonce`; the ID token must carry it.
+    #[serde(with = "crate::secret::serde_secret")]
+    pub nonce: SecretString,
+    /// PKCE verifier; only its S256 challenge left the server.
+    #[serde(with = "crate::secret::serde_secret")]
+    pub pkce_verifier: SecretString,
+    /// Same-origin path to go to afterwards.
+    pub return_to: String,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+impl PendingSignIn {
+    /// Whether it is past its lifetime.
+    pub fn is_expired(&self) -> bool {
+        unix_now().saturating_sub(self.created_at) > PENDING_SIGN_IN_LIFETIME.as_secs()
+    }
+}
+
+/// The access token for Graph and what renews it. Server-side only.
+#[derive(Serialize, Deserialize)]
+pub struct TokenSet {
+    /// The access token.
+    #[serde(with = "crate::secret::serde_secret")]
+    pub access_token: SecretString,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// The refresh token, replaced at every use.
+    #[serde(default, with = "crate::secret::serde_secret_option")]
+    pub refresh_token: Option<SecretString>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+}
+
+impl TokenSet {
+    fn from_response(response: TokenResponse, previous_refresh: Option<SecretString>) -> Self {
+        Self {
+            access_token: response.access_token,
+            expires_at: unix_now() + response.expires_in,
+            refresh_token: response.refresh_token.or(previous_refresh),
+            scopes: response.scope.split_whitespace().map(str::to_owned).collect(),
+        }
+    }
+
+    /// Seconds of validity left.
+    pub fn seconds_left(&self) -> u64 {
+        self.expires_at.saturating_sub(unix_now())
+    }
+}
+
+/// A completed sign-in.
+pub struct SignedIn {
+    /// The verified identity.
+    pub claims: IdTokenClaims,
+    /// The Graph profile.
+    pub profile: Profile,
+    /// Tokens to keep server-side.
+    pub tokens: TokenSet,
+}
+
+/// Metadata and keys of the tenant, once loaded.
+pub struct Provider {
+    /// The discovery document.
+    pub metadata: ProviderMetadata,
+    /// Its signing keys.
+    pub jwks: JwksCache,
+}
+
+/// The relying party. One per app; cheap to share behind an `Arc`.
+pub struct EntraClient {
+    config: EntraConfig,
+    http: reqwest::Client,
+    graph: GraphClient,
+    provider: RwLock<Option<Arc<Provider>>>,
+    loading: Mutex<()>,
+    last_load_error: std::sync::Mutex<Option<String>>,
+}
+
+impl EntraClient {
+    /// Builds the client; no network yet.
+    pub fn new(config: EntraConfig) -> Result<Self, reqwest::Error> {
+        let http = crate::http::client()?;
+        let graph = GraphClient::new(http.clone(), config.graph_endpoint.clone());
+        Ok(Self {
+            config,
+            http,
+            graph,
+            provider: RwLock::new(None),
+            loading: Mutex::new(()),
+            last_load_error: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EntraConfig {
+        &self.config
+    }
+
+    /// The Graph client.
+    pub fn graph(&self) -> &GraphClient {
+        &self.graph
+    }
+
+    /// The provider metadata, fetched on first use and kept.
+    pub async fn provider(&self) -> Result<Arc<Provider>, DiscoveryError> {
+        if let Some(provider) = self.provider.read().await.as_ref() {
+            return Ok(provider.clone());
+        }
+        let _one_load_at_a_time = self.loading.lock().await;
+        if let Some(provider) = self.provider.read().await.as_ref() {
+            return Ok(provider.clone());
+        }
+        match discovery::fetch(&self.http, &self.config.authority).await {
+            Ok(metadata) => {
+                let jwks = JwksCache::new(self.http.clone(), metadata.jwks_uri.clone());
+                let provider = Arc::new(Provider { metadata, jwks });
+                *self.provider.write().await = Some(provider.clone());
+                *self.last_load_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                Ok(provider)
+            }
+            Err(err) => {
+                *self.last_load_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err.to_string());
+                Err(err)
+            }
+        }
+    }
+
+    /// `Ok` once the metadata is loaded; otherwise why not (for `/readyz`).
+    pub async fn readiness(&self) -> Result<(), String> {
+        if self.provider.read().await.is_some() {
+            return Ok(());
+        }
+        let error = self.last_load_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        Err(error.unwrap_or_else(|| "the tenant's OpenID configuration has not been loaded yet".to_owned()))
+    }
+
+    /// Loads the metadata, retrying with exponential backoff (1 s doubling to 60 s) until it works.
+    pub async fn load_provider_with_backoff(self: Arc<Self>) {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            match self.provider().await {
+                Ok(_) => {
+                    tracing::info!(authority = %self.config.authority.url(), "tenant metadata loaded");
+                    return;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, retry_in_s = delay.as_secs(), "cannot load tenant metadata yet");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(60));
+                }
+            }
+        }
+    }
+
+    /// The `scope` parameter: OIDC scopes plus the configured ones.
+    pub fn scope(&self) -> String {
+        let mut scopes: Vec<&str> = OIDC_SCOPES.to_vec();
+        scopes.extend(self.config.scopes.iter().map(String::as_str));
+        scopes.join(" ")
+    }
+
+    /// Starts a sign-in: the pending record to keep server-side, and the authorize URL to send the
+    /// browser to. `claims` carries a claims challenge to satisfy.
+    pub async fn begin_sign_in(
+        &self,
+        return_to: String,
+        claims: Option<&str>,
+    ) -> Result<(PendingSignIn, Url), SignInError> {
+        let provider = self.provider().await?;
+        let pending = PendingSignIn {
+            state: random_token(32),
+            nonce: random_token(32),
+            pkce_verifier: random_token(32),
+            return_to,
+            created_at: unix_now(),
+        };
+        let mut url = provider.metadata.authorization_endpoint.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair("client_id", &self.config.client_id)
+                .append_pair("response_type", "code")
+                .append_pair("redirect_uri", self.config.redirect_uri.as_str())
+                // query, not form_post: a cross-site POST would not carry our SameSite=Lax cookie.
+                .append_pair("response_mode", "query")
+                .append_pair("scope", &self.scope())
+                .append_pair("state", pending.state.expose_secret())
+                .append_pair("nonce", pending.nonce.expose_secret())
+                .append_pair("code_challenge", &pkce_challenge(&pending.pkce_verifier))
+                .append_pair("code_challenge_method", "S256");
+            if let Some(claims) = claims {
+                query.append_pair("claims", claims);
+            }
+        }
+        Ok((pending, url))
+    }
+
+    /// Finishes a sign-in whose `state` already matched `pending`: redeems the code, validates the
+    /// ID token against the nonce, loads the Graph profile.
+    pub async fn finish_sign_in(&self, pending: &PendingSignIn, code: &str) -> Result<SignedIn, SignInError> {
+        let provider = self.provider().await?;
+        let response = self
+            .token_endpoint(&provider)
+            .redeem_code(code, &pending.pkce_verifier, &self.config.redirect_uri, &self.scope())
+            .await?;
+        let id_token = response.id_token.as_ref().ok_or(SignInError::MissingIdToken)?;
+        let expectations = Expectations {
+            client_id: &self.config.client_id,
+            tenant: self.config.authority.tenant(),
+            nonce: pending.nonce.expose_secret(),
+            leeway: self.config.clock_leeway,
+        };
+        let claims = id_token::verify(id_token.expose_secret(), &provider.metadata, &provider.jwks, &expectations).await?;
+        let profile = self.graph.me(&response.access_token).await?;
+        Ok(SignedIn {
+            claims,
+            profile,
+            tokens: TokenSet::from_response(response, None),
+        })
+    }
+
+    /// Redeems the refresh token for a new token set (the refresh token is replaced).
+    pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, SignInError> {
+        let provider = self.provider().await?;
+        let Some(refresh_token) = &tokens.refresh_token else {
+            return Err(SignInError::Token(crate::token::TokenError::Rejected(crate::token::EntraError {
+                error: "invalid_grant".to_owned(),
+                error_description: "no refresh token was issued".to_owned(),
+                error_codes: Vec::new(),
+                correlation_id: None,
+            })));
+        };
+        let response = self.token_endpoint(&provider).refresh(refresh_token, &self.scope()).await?;
+        Ok(TokenSet::from_response(response, None))
+    }
+
+    /// Where to send the browser to sign out of Entra too.
+    pub async fn end_session_url(&self, logout_hint: Option<&str>) -> Result<Url, SignInError> {
+        let provider = self.provider().await?;
+        let mut url = match &provider.metadata.end_session_endpoint {
+            Some(url) => url.clone(),
+            None => return Ok(self.config.post_logout_redirect_uri.clone()),
+        };
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("post_logout_redirect_uri", self.config.post_logout_redirect_uri.as_str());
+            if let Some(hint) = logout_hint {
+                query.append_pair("logout_hint", hint);
+            }
+        }
+        Ok(url)
+    }
+
+    fn token_endpoint<'a>(&'a self, provider: &'a Provider) -> TokenEndpoint<'a> {
+        TokenEndpoint {
+            http: &self.http,
+            url: &provider.metadata.token_endpoint,
+            client_id: &self.config.client_id,
+            client_secret: &self.config.client_secret,
+        }
+    }
+}
+
+/// Unix seconds now.
+pub fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}

@@ -1,0 +1,237 @@
+//! Microsoft Graph: `GET /v1.0/me` and the photo, over the shared client, honouring `Retry-After`
+//! on 429/503 within a bounded number of retries and total wait. See `ENTRA.md`, "Microsoft Graph".
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// At most this many retries of one throttled call.
+const MAX_RETRIES: u32 = 3;
+/// At most this much waiting for `Retry-After` across the retries of one call.
+const MAX_TOTAL_WAIT: Duration = Duration::from_secs(8);
+/// Without `Retry-After`, back off exponentially from this.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The profile fields the app shows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    /// Graph user id (equals the `oid` claim).
+    pub id: String,
+    /// Full name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Email; null for many accounts.
+    #[serde(default)]
+    pub mail: Option<String>,
+    /// Sign-in name.
+    #[serde(default)]
+    pub user_principal_name: Option<String>,
+    /// First name.
+    #[serde(default)]
+    pub given_name: Option<String>,
+    /// Last name.
+    #[serde(default)]
+    pub surname: Option<String>,
+    /// Job title.
+    #[serde(default)]
+    pub job_title: Option<String>,
+}
+
+impl Profile {
+    /// The address to show: `mail`, else the `userPrincipalName`.
+    pub fn email(&self) -> Option<&str> {
+        self.mail.as_deref().or(self.user_principal_name.as_deref())
+    }
+}
+
+/// A photo's bytes and content type.
+pub struct Photo {
+    /// `image/jpeg`, `image/png`...
+    pub content_type: String,
+    /// The image.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a Graph call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GraphError {
+    /// 401: the token is not accepted; `claims` carries a claims challenge when Graph sent one.
+    #[error("Graph refused the access token (401)")]
+    Unauthorized {
+        /// The decoded `claims` of a `WWW-Authenticate` challenge.
+        claims: Option<String>,
+    },
+    /// 403: a permission is missing.
+    #[error("Graph denied access (403)")]
+    Forbidden,
+    /// 404.
+    #[error("Graph found no such resource (404)")]
+    NotFound,
+    /// Still throttled after the bounded retries.
+    #[error("Graph is throttling requests (HTTP {status}) and did not recover within the retry budget")]
+    Throttled {
+        /// 429 or 503.
+        status: u16,
+    },
+    /// Any other error status.
+    #[error("Graph answered HTTP {status} ({code})")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Graph's error code.
+        code: String,
+    },
+    /// No answer.
+    #[error("cannot reach Graph: {0}")]
+    Unreachable(#[source] reqwest::Error),
+    /// An answer we cannot read.
+    #[error("Graph answered something that is not the expected JSON")]
+    Malformed,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorBody {
+    error: GraphErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct GraphErrorDetail {
+    code: String,
+}
+
+/// Graph over the shared client.
+#[derive(Clone)]
+pub struct GraphClient {
+    http: reqwest::Client,
+    endpoint: Url,
+}
+
+impl GraphClient {
+    /// `endpoint` is the Graph base, e.g. `https://graph.microsoft.com`.
+    pub fn new(http: reqwest::Client, endpoint: Url) -> Self {
+        Self { http, endpoint }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.endpoint.as_str().trim_end_matches('/'))
+    }
+
+    /// `GET /v1.0/me`.
+    pub async fn me(&self, token: &SecretString) -> Result<Profile, GraphError> {
+        let response = self.get(&self.url("/v1.0/me"), token).await?;
+        response.json::<Profile>().await.map_err(|_| GraphError::Malformed)
+    }
+
+    /// `GET /v1.0/me/photo/$value`; `Ok(None)` when the user has no photo.
+    pub async fn photo(&self, token: &SecretString) -> Result<Option<Photo>, GraphError> {
+        let response = match self.get(&self.url("/v1.0/me/photo/$value"), token).await {
+            Ok(response) => response,
+            Err(GraphError::NotFound) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.starts_with("image/"))
+            .unwrap_or("image/jpeg")
+            .to_owned();
+        let bytes = response.bytes().await.map_err(GraphError::Unreachable)?.to_vec();
+        Ok(Some(Photo { content_type, bytes }))
+    }
+
+    async fn get(&self, url: &str, token: &SecretString) -> Result<reqwest::Response, GraphError> {
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0;
+        loop {
+            let response = self
+                .http
+                .get(url)
+                .bearer_auth(token.expose_secret())
+                .send()
+                .await
+                .map_err(GraphError::Unreachable)?;
+            let status = response.status().as_u16();
+            if response.status().is_success() {
+                return Ok(response);
+            }
+            if matches!(status, 429 | 503) {
+                let wait = retry_after(&response).unwrap_or(FIRST_BACKOFF * 2u32.pow(attempt));
+                if attempt >= MAX_RETRIES || waited + wait > MAX_TOTAL_WAIT {
+                    return Err(GraphError::Throttled { status });
+                }
+                tracing::info!(status, wait_ms = wait.as_millis() as u64, attempt, "Graph throttled; retrying");
+                tokio::time::sleep(wait).await;
+                waited += wait;
+                attempt += 1;
+                continue;
+            }
+            return Err(error_from(response).await);
+        }
+    }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+async fn error_from(response: reqwest::Response) -> GraphError {
+    let status = response.status().as_u16();
+    match status {
+        401 => {
+            let claims = response
+                .headers()
+                .get(reqwest::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(claims_challenge);
+            GraphError::Unauthorized { claims }
+        }
+        403 => GraphError::Forbidden,
+        404 => GraphError::NotFound,
+        _ => {
+            let code = response
+                .json::<GraphErrorBody>()
+                .await
+                .map(|body| body.error.code)
+                .unwrap_or_else(|_| "unknown".to_owned());
+            GraphError::Status { status, code }
+        }
+    }
+}
+
+/// The base64-decoded `claims="..."` of a `WWW-Authenticate: Bearer ...` challenge.
+/// See `ENTRA.md`, "Token endpoint errors" (claims challenge).
+fn claims_challenge(header: &str) -> Option<String> {
+    use base64::Engine;
+    let start = header.find("claims=\"")? + "claims=\"".len();
+    let end = header[start..].find('"')? + start;
+    let encoded = &header[start..end];
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(encoded))
+        .ok()?;
+    String::from_utf8(decoded).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_challenge_is_decoded_from_www_authenticate() {
+        let header = r#"Bearer realm="", error="insufficient_claims", claims="eyJhY2Nlc3NfdG9rZW4iOnt9fQ==""#;
+        assert_eq!(claims_challenge(header).as_deref(), Some(r#"{"access_token":{}}"#));
+        assert_eq!(claims_challenge("Bearer realm=\"\""), None);
+    }
+
+    #[test]
+    fn email_falls_back_to_the_user_principal_name() {
+        let profile: Profile =
+            serde_json::from_str(r#"{"id":"1","displayName":"M","mail":null,"userPrincipalName":"m@x.test"}"#).unwrap();
+        assert_eq!(profile.email(), Some("m@x.test"));
+    }
+}

@@ -1,0 +1,163 @@
+//! Full ID token validation: RS256 only, signature against the tenant's JWKS, issuer for the
+//! token's tenant, allowed tenant, audience, expiry with leeway, nonce. See `ENTRA.md`,
+//! "ID token (v2)" and "Issuer validation".
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::authority::Tenant;
+use crate::discovery::ProviderMetadata;
+use crate::jwks::{JwksCache, JwksError};
+use crate::secret::constant_time_eq;
+
+/// The claims the app uses. Users are keyed by `tid` + `oid`, never by email or UPN.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct IdTokenClaims {
+    /// Object id: the user, immutable.
+    pub oid: Uuid,
+    /// Tenant id.
+    pub tid: Uuid,
+    /// Pairwise subject.
+    pub sub: String,
+    /// Display name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Sign-in name; mutable, for display only.
+    #[serde(default)]
+    pub preferred_username: Option<String>,
+    /// Email, when the `email` scope and the account have one.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Entra session id (front-channel logout).
+    #[serde(default)]
+    pub sid: Option<String>,
+    /// Opaque hint for `logout_hint`, when configured as an optional claim.
+    #[serde(default)]
+    pub login_hint: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawClaims {
+    #[serde(flatten)]
+    claims: IdTokenClaims,
+    iss: String,
+    #[serde(default)]
+    nonce: Option<String>,
+}
+
+/// What a token must match.
+pub struct Expectations<'a> {
+    /// Our client id (`aud`).
+    pub client_id: &'a str,
+    /// The configured tenant (which `tid`s are allowed).
+    pub tenant: &'a Tenant,
+    /// The nonce sent to /authorize.
+    pub nonce: &'a str,
+    /// Clock skew allowed on `exp`/`nbf`/`iat`.
+    pub leeway: Duration,
+}
+
+/// Why an ID token was refused. Shaped after the checks, so pages and logs can say which failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IdTokenError {
+    /// Not three base64url parts with a JSON header.
+    #[error("the ID token is malformed")]
+    Malformed,
+    /// `alg` other than RS256 (`none`, HS256 key confusion...).
+    #[error("the ID token uses algorithm '{0}'; only RS256 is accepted")]
+    UnsupportedAlgorithm(String),
+    /// No `kid` in the header.
+    #[error("the ID token header has no key id")]
+    MissingKeyId,
+    /// The key could not be found or fetched.
+    #[error(transparent)]
+    Key(#[from] JwksError),
+    /// The signature does not verify.
+    #[error("the ID token signature is invalid")]
+    BadSignature,
+    /// `exp` is past (beyond leeway).
+    #[error("the ID token has expired")]
+    Expired,
+    /// `nbf` is in the future (beyond leeway).
+    #[error("the ID token is not valid yet")]
+    NotYetValid,
+    /// `aud` is not our client id.
+    #[error("the ID token was issued to another application")]
+    WrongAudience,
+    /// `iss` is not the issuer for the token's tenant.
+    #[error("the ID token was issued by '{0}', not by the configured authority")]
+    WrongIssuer(String),
+    /// `tid` is not allowed for the configured tenant.
+    #[error("the ID token comes from tenant {0}, which this app does not accept")]
+    WrongTenant(Uuid),
+    /// `nonce` does not match the one sent.
+    #[error("the ID token nonce does not match this sign-in")]
+    NonceMismatch,
+    /// A required claim is absent.
+    #[error("the ID token lacks required claims: {0}")]
+    MissingClaims(String),
+}
+
+fn header_alg_and_kid(token: &str) -> Result<(String, Option<String>), IdTokenError> {
+    let header = token.split('.').next().ok_or(IdTokenError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| IdTokenError::Malformed)?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Malformed)?;
+    let alg = header.get("alg").and_then(|v| v.as_str()).ok_or(IdTokenError::Malformed)?;
+    let kid = header.get("kid").and_then(|v| v.as_str()).map(str::to_owned);
+    Ok((alg.to_owned(), kid))
+}
+
+/// Validates `token` and returns its claims.
+pub async fn verify(
+    token: &str,
+    provider: &ProviderMetadata,
+    jwks: &JwksCache,
+    expected: &Expectations<'_>,
+) -> Result<IdTokenClaims, IdTokenError> {
+    if token.split('.').count() != 3 {
+        return Err(IdTokenError::Malformed);
+    }
+    // Decide the algorithm ourselves, before any key is touched: never trust the header's choice.
+    let (alg, kid) = header_alg_and_kid(token)?;
+    if alg != "RS256" {
+        return Err(IdTokenError::UnsupportedAlgorithm(alg));
+    }
+    let kid = kid.ok_or(IdTokenError::MissingKeyId)?;
+    let key = jwks.key(&kid).await?;
+
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[expected.client_id]);
+    validation.leeway = expected.leeway.as_secs();
+    validation.validate_nbf = true;
+    validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
+    let data = jsonwebtoken::decode::<RawClaims>(token, &key, &validation).map_err(|err| match err.kind() {
+        ErrorKind::InvalidSignature => IdTokenError::BadSignature,
+        ErrorKind::ExpiredSignature => IdTokenError::Expired,
+        ErrorKind::ImmatureSignature => IdTokenError::NotYetValid,
+        ErrorKind::InvalidAudience => IdTokenError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(claim) => IdTokenError::MissingClaims(claim.clone()),
+        ErrorKind::Json(_) => IdTokenError::MissingClaims("oid, tid, sub".to_owned()),
+        _ => IdTokenError::Malformed,
+    })?;
+    let raw = data.claims;
+    let claims = raw.claims;
+
+    // The issuer is exact for the token's own tenant: the `{tenantid}` template of multi-tenant
+    // authorities is filled with `tid`, then `tid` itself is checked against what we accept.
+    if raw.iss != provider.issuer_for(claims.tid) {
+        return Err(IdTokenError::WrongIssuer(raw.iss));
+    }
+    if !expected.tenant.accepts(claims.tid) {
+        return Err(IdTokenError::WrongTenant(claims.tid));
+    }
+    match raw.nonce {
+        Some(nonce) if constant_time_eq(&nonce, expected.nonce) => Ok(claims),
+        _ => Err(IdTokenError::NonceMismatch),
+    }
+}
