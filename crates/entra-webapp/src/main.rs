@@ -1,1 +1,54 @@
-fn main() {}
+//! `entra-webapp serve | demo`. Thin: parse, configure, run.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use entra_webapp::cli::{Cli, Command};
+use entra_webapp::startup::Application;
+use entra_webapp::{demo, shutdown, telemetry};
+
+fn main() -> ExitCode {
+    // Local development: settings may sit in .env; the real environment wins.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("entra-webapp: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match cli.command {
+        Command::Serve(settings) => runtime.block_on(serve(settings)),
+        Command::Demo(args) => runtime.block_on(demo::run(args.port)),
+    }
+}
+
+async fn serve(settings: entra_webapp::config::Settings) -> ExitCode {
+    let config = match settings.validate() {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(config.log_format, &config.log_filter);
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot start");
+            eprintln!("entra-webapp: {err:#}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Ok(address) = app.local_addr() {
+        tracing::info!(%address, "listening");
+    }
+    match shutdown::serve_until_signal(app).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "server failed");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Settings: read from the environment (and `.env`), parsed once into types, every problem
+//! reported at once with the variable's name and the fix.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use clap::Args;
+use entra_auth::{Authority, Tenant};
+use secrecy::SecretString;
+use url::Url;
+
+/// The settings of `serve`, each from the environment variable of the same name.
+#[derive(Args, Debug, Default, Clone)]
+#[command(next_help_heading = "Settings (environment variables; a .env file in the working directory is read too)")]
+pub struct Settings {
+    /// Directory (tenant) ID of the app registration: a GUID, a verified domain, or
+    /// common / organizations / consumers.
+    #[arg(long = "tenant-id", env = "TENANT_ID", hide_env_values = true)]
+    pub tenant_id: Option<String>,
+    /// Application (client) ID of the app registration.
+    #[arg(long = "client-id", env = "CLIENT_ID", hide_env_values = true)]
+    pub client_id: Option<String>,
+    /// Client secret value (Certificates & secrets). Never logged.
+    #[arg(long = "client-secret", env = "CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// The callback URL registered on the app registration, e.g. https://<site>/callback.
+    #[arg(long = "redirect-uri", env = "REDIRECT_URI")]
+    pub redirect_uri: Option<String>,
+    /// Login host: https://login.microsoftonline.com, a national cloud, or the emulator.
+    #[arg(long = "authority-host", env = "AUTHORITY_HOST", default_value = "https://login.microsoftonline.com")]
+    pub authority_host: String,
+    /// Microsoft Graph base URL (national clouds differ; the emulator reports its own).
+    #[arg(long = "graph-endpoint", env = "GRAPH_ENDPOINT", default_value = "https://graph.microsoft.com")]
+    pub graph_endpoint: String,
+    /// Space-separated Graph scopes; "openid profile offline_access" are always added.
+    #[arg(long = "scopes", env = "SCOPES", default_value = "User.Read")]
+    pub scopes: String,
+    /// Port to listen on.
+    #[arg(long = "port", env = "PORT", default_value = "5001")]
+    pub port: String,
+    /// Address to listen on.
+    #[arg(long = "bind-address", env = "BIND_ADDRESS", default_value = "0.0.0.0")]
+    pub bind_address: String,
+    /// Where Entra sends the browser after sign-out (default: the root of REDIRECT_URI's site).
+    /// Must be registered on the app registration.
+    #[arg(long = "post-logout-redirect-uri", env = "POST_LOGOUT_REDIRECT_URI")]
+    pub post_logout_redirect_uri: Option<String>,
+    /// Secret(s) for sealing session records at rest, comma-separated (first seals, all open).
+    #[arg(long = "session-secret", env = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long = "session-idle-minutes", env = "SESSION_IDLE_MINUTES", default_value = "480")]
+    pub session_idle_minutes: String,
+    /// Log format: text or json.
+    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Log filter, e.g. info or entra_auth=debug,info (read by the logger).
+    #[arg(long = "rust-log", env = "RUST_LOG", default_value = "info")]
+    pub rust_log: String,
+}
+
+/// How logs are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The validated configuration.
+pub struct AppConfig {
+    pub authority: Authority,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub redirect_uri: Url,
+    pub graph_endpoint: Url,
+    pub scopes: Vec<String>,
+    pub bind_address: IpAddr,
+    pub port: u16,
+    pub post_logout_redirect_uri: Url,
+    pub session_secrets: Vec<SecretString>,
+    pub session_idle: Duration,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+impl AppConfig {
+    /// Whether the app is reached over https (cookies get `Secure` and `__Host-`).
+    pub fn is_https(&self) -> bool {
+        self.redirect_uri.scheme() == "https"
+    }
+}
+
+/// One bad setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+/// Every bad setting at once.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "entra-webapp cannot start: {} setting(s) need fixing:", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {}: {}", problem.variable, problem.problem)?;
+        }
+        write!(f, "Set them as environment variables (or in .env); `entra-webapp serve --help` lists every setting.")
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+struct Problems(Vec<ConfigProblem>);
+
+impl Problems {
+    fn add(&mut self, variable: &'static str, problem: impl Into<String>) {
+        self.0.push(ConfigProblem { variable, problem: problem.into() });
+    }
+
+    /// A required value: present, non-empty, not an unresolved Key Vault reference.
+    fn required(&mut self, variable: &'static str, value: &Option<String>, how_to_get: &str) -> Option<String> {
+        match value.as_deref().map(str::trim) {
+            None | Some("") => {
+                self.add(variable, format!("is not set. {how_to_get}"));
+                None
+            }
+            Some(value) => self.resolved(variable, value),
+        }
+    }
+
+    /// App Service leaves a Key Vault reference it cannot resolve as the literal text.
+    fn resolved(&mut self, variable: &'static str, value: &str) -> Option<String> {
+        if value.starts_with("@Microsoft.KeyVault(") {
+            self.add(
+                variable,
+                "is still a literal @Microsoft.KeyVault(...) reference: App Service could not resolve it. Give the web app's managed identity 'get' access to the secret (Key Vault Secrets User) and check the reference's SecretUri.",
+            );
+            return None;
+        }
+        Some(value.to_owned())
+    }
+
+    fn url(&mut self, variable: &'static str, value: &str, example: &str) -> Option<Url> {
+        match Url::parse(value.trim()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+            Ok(_) => {
+                self.add(variable, format!("'{value}' is not an http(s) URL. Example: {example}"));
+                None
+            }
+            Err(_) => {
+                self.add(variable, format!("'{value}' is not an absolute URL. Example: {example}"));
+                None
+            }
+        }
+    }
+
+    /// Entra accepts plain http only for localhost redirect URIs; we hold every URL to that.
+    fn https_unless_loopback(&mut self, variable: &'static str, url: &Url) -> bool {
+        let loopback = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+        if url.scheme() == "http" && !loopback {
+            self.add(
+                variable,
+                format!("'{url}' uses http for a host other than localhost; Entra ID rejects that. Use https://{}{}", url.host_str().unwrap_or("<host>"), url.path()),
+            );
+            return false;
+        }
+        true
+    }
+}
+
+impl Settings {
+    /// Parses and validates everything, reporting every problem at once.
+    pub fn validate(&self) -> Result<AppConfig, ConfigErrors> {
+        let mut problems = Problems(Vec::new());
+
+        let tenant = problems
+            .required("TENANT_ID", &self.tenant_id, "Set it to the Directory (tenant) ID on the app registration's Overview page.")
+            .and_then(|value| match value.parse::<Tenant>() {
+                Ok(tenant) => Some(tenant),
+                Err(err) => {
+                    problems.add("TENANT_ID", err.to_string());
+                    None
+                }
+            });
+        let client_id = problems
+            .required("CLIENT_ID", &self.client_id, "Set it to the Application (client) ID on the app registration's Overview page.")
+            .and_then(|value| match uuid::Uuid::parse_str(&value) {
+                Ok(_) => Some(value),
+                Err(_) => {
+                    problems.add("CLIENT_ID", format!("'{value}' is not a GUID; use the Application (client) ID from the app registration's Overview page."));
+                    None
+                }
+            });
+        let client_secret = problems.required(
+            "CLIENT_SECRET",
+            &self.client_secret,
+            "Create one under Certificates & secrets on the app registration and set its Value.",
+        );
+        let redirect_uri = problems
+            .required("REDIRECT_URI", &self.redirect_uri, "Set it to the callback URL registered on the app registration, e.g. https://<site>/callback.")
+            .and_then(|value| problems.url("REDIRECT_URI", &value, "https://<site>/callback"))
+            .filter(|url| {
+                if url.fragment().is_some() {
+                    problems.add("REDIRECT_URI", "must not contain a #fragment.");
+                    return false;
+                }
+                problems.https_unless_loopback("REDIRECT_URI", url)
+            });
+        let authority_host = problems
+            .resolved("AUTHORITY_HOST", &self.authority_host)
+            .and_then(|value| problems.url("AUTHORITY_HOST", &value, "https://login.microsoftonline.com"))
+            .filter(|url| problems.https_unless_loopback("AUTHORITY_HOST", url));
+        let graph_endpoint = problems
+            .resolved("GRAPH_ENDPOINT", &self.graph_endpoint)
+            .and_then(|value| problems.url("GRAPH_ENDPOINT", &value, "https://graph.microsoft.com"))
+            .filter(|url| problems.https_unless_loopback("GRAPH_ENDPOINT", url));
+        let scopes: Vec<String> = self.scopes.split_whitespace().map(str::to_owned).collect();
+        if scopes.iter().any(|s| s.contains(',')) {
+            problems.add("SCOPES", "separate scopes with spaces, not commas (e.g. 'User.Read Mail.Read').");
+        }
+        let port = match self.port.trim().parse::<u16>() {
+            Ok(port) => Some(port),
+            Err(_) => {
+                problems.add("PORT", format!("'{}' is not a port number (0-65535).", self.port));
+                None
+            }
+        };
+        let bind_address = match self.bind_address.trim().parse::<IpAddr>() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                problems.add("BIND_ADDRESS", format!("'{}' is not an IP address; use 0.0.0.0 (all interfaces) or 127.0.0.1.", self.bind_address));
+                None
+            }
+        };
+        let post_logout_redirect_uri = match (&self.post_logout_redirect_uri, &redirect_uri) {
+            (Some(value), _) if !value.trim().is_empty() => problems
+                .resolved("POST_LOGOUT_REDIRECT_URI", value)
+                .and_then(|value| problems.url("POST_LOGOUT_REDIRECT_URI", &value, "https://<site>/"))
+                .filter(|url| problems.https_unless_loopback("POST_LOGOUT_REDIRECT_URI", url)),
+            (_, Some(redirect)) => redirect.join("/").ok(),
+            _ => None,
+        };
+        let session_secrets: Vec<SecretString> = match &self.session_secret {
+            Some(value) if !value.trim().is_empty() => match problems.resolved("SESSION_SECRET", value) {
+                Some(value) => {
+                    let secrets: Vec<&str> = value.split(',').map(str::trim).collect();
+                    if secrets.iter().any(|s| s.len() < 32) {
+                        problems.add("SESSION_SECRET", "each comma-separated secret must be at least 32 characters; generate one with: openssl rand -base64 48");
+                    }
+                    secrets.into_iter().map(|s| SecretString::from(s.to_owned())).collect()
+                }
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        let session_idle = match self.session_idle_minutes.trim().parse::<u64>() {
+            Ok(minutes) if minutes > 0 => Some(Duration::from_secs(minutes * 60)),
+            _ => {
+                problems.add("SESSION_IDLE_MINUTES", format!("'{}' is not a positive number of minutes.", self.session_idle_minutes));
+                None
+            }
+        };
+        let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
+            "text" => Some(LogFormat::Text),
+            "json" => Some(LogFormat::Json),
+            other => {
+                problems.add("LOG_FORMAT", format!("'{other}' is not a log format; use text or json."));
+                None
+            }
+        };
+
+        match (
+            tenant, client_id, client_secret, redirect_uri, authority_host, graph_endpoint, port, bind_address,
+            post_logout_redirect_uri, session_idle, log_format,
+        ) {
+            (
+                Some(tenant), Some(client_id), Some(client_secret), Some(redirect_uri), Some(authority_host),
+                Some(graph_endpoint), Some(port), Some(bind_address), Some(post_logout_redirect_uri), Some(session_idle),
+                Some(log_format),
+            ) if problems.0.is_empty() => Ok(AppConfig {
+                authority: Authority::new(authority_host, tenant),
+                client_id,
+                client_secret: SecretString::from(client_secret),
+                redirect_uri,
+                graph_endpoint,
+                scopes,
+                bind_address,
+                port,
+                post_logout_redirect_uri,
+                session_secrets,
+                session_idle,
+                log_format,
+                log_filter: self.rust_log.clone(),
+            }),
+            _ => Err(ConfigErrors(problems.0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> Settings {
+        Settings {
+            tenant_id: Some("7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90".into()),
+            client_id: Some("3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41".into()),
+            client_secret: Some("s3cr3t".into()),
+            redirect_uri: Some("https://app.example/callback".into()),
+            authority_host: "https://login.microsoftonline.com".into(),
+            graph_endpoint: "https://graph.microsoft.com".into(),
+            scopes: "User.Read".into(),
+            port: "5001".into(),
+            bind_address: "0.0.0.0".into(),
+            session_idle_minutes: "480".into(),
+            log_format: "text".into(),
+            rust_log: "info".into(),
+            ..Settings::default()
+        }
+    }
+
+    fn variables(errors: ConfigErrors) -> Vec<&'static str> {
+        errors.0.iter().map(|p| p.variable).collect()
+    }
+
+    #[test]
+    fn valid_settings_parse_and_derive_the_post_logout_uri() {
+        let config = valid().validate().unwrap();
+        assert_eq!(config.post_logout_redirect_uri.as_str(), "https://app.example/");
+        assert!(config.is_https());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let settings = Settings {
+            tenant_id: None,
+            client_secret: Some(" ".into()),
+            redirect_uri: Some("http://app.example/callback".into()),
+            port: "eighty".into(),
+            log_format: "xml".into(),
+            ..valid()
+        };
+        let errors = variables(settings.validate().unwrap_err());
+        assert_eq!(errors, vec!["TENANT_ID", "CLIENT_SECRET", "REDIRECT_URI", "PORT", "LOG_FORMAT"]);
+    }
+
+    #[test]
+    fn relative_redirect_uri_and_bad_tenant_are_refused() {
+        let settings = Settings {
+            tenant_id: Some("not a tenant".into()),
+            redirect_uri: Some("/callback".into()),
+            ..valid()
+        };
+        let errors = settings.validate().unwrap_err();
+        assert!(errors.to_string().contains("not an absolute URL"), "{errors}");
+        assert_eq!(variables(errors), vec!["TENANT_ID", "REDIRECT_URI"]);
+    }
+
+    #[test]
+    fn unresolved_key_vault_reference_is_named() {
+        let settings = Settings {
+            client_secret: Some("@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x)".into()),
+            ..valid()
+        };
+        let errors = settings.validate().unwrap_err();
+        assert!(errors.to_string().contains("CLIENT_SECRET: is still a literal @Microsoft.KeyVault"), "{errors}");
+    }
+
+    #[test]
+    fn localhost_may_use_http() {
+        let settings = Settings { redirect_uri: Some("http://localhost:5001/callback".into()), ..valid() };
+        assert!(!settings.validate().unwrap().is_https());
+    }
+}

@@ -1,0 +1,83 @@
+//! `entra-webapp demo`: the emulator in-process plus the app, both on loopback, with test users.
+
+use std::process::ExitCode;
+
+use entra_emulator::{ClientRegistration, Emulator, EmulatorConfig};
+use tokio::net::TcpListener;
+
+use crate::config::{LogFormat, Settings};
+use crate::startup::Application;
+use crate::{shutdown, telemetry};
+
+/// Runs the demo until Ctrl-C.
+pub async fn run(port: u16) -> ExitCode {
+    telemetry::init(LogFormat::Text, "info,entra_emulator=warn");
+    let listener = match TcpListener::bind(("127.0.0.1", port)).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            eprintln!("entra-webapp demo: cannot listen on 127.0.0.1:{port}: {err}. Pick another port with PORT=5002.");
+            return ExitCode::from(1);
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
+    // `localhost` for the app and 127.0.0.1 for the emulator keep their cookies apart, as two
+    // real sites' would be.
+    let app_url = format!("http://localhost:{port}");
+    let client = ClientRegistration {
+        redirect_uris: vec![format!("{app_url}/callback")],
+        post_logout_redirect_uris: vec![format!("{app_url}/")],
+        ..ClientRegistration::default()
+    };
+    let emulator = match Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() }).await {
+        Ok(emulator) => emulator,
+        Err(err) => {
+            eprintln!("entra-webapp demo: cannot start the emulator: {err:#}");
+            return ExitCode::from(1);
+        }
+    };
+    let settings = Settings {
+        tenant_id: Some(emulator.tenant_id().to_string()),
+        client_id: Some(client.client_id.clone()),
+        client_secret: client.client_secret.clone(),
+        redirect_uri: Some(format!("{app_url}/callback")),
+        authority_host: emulator.base_url(),
+        graph_endpoint: emulator.graph_endpoint(),
+        scopes: "User.Read".to_owned(),
+        port: port.to_string(),
+        bind_address: "127.0.0.1".to_owned(),
+        session_idle_minutes: "480".to_owned(),
+        log_format: "text".to_owned(),
+        rust_log: "info".to_owned(),
+        ..Settings::default()
+    };
+    let config = match settings.validate() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = match Application::with_listener(config, listener) {
+        Ok(app) => app,
+        Err(err) => {
+            eprintln!("entra-webapp demo: {err:#}");
+            return ExitCode::from(1);
+        }
+    };
+    println!();
+    println!("  entra-webapp demo is running. Open {app_url}/ and sign in with a test user:");
+    for user in emulator.users() {
+        println!("    {:<24} password: {:<18} ({})", user.user_principal_name, user.password, user.display_name);
+    }
+    println!("  Emulated Entra ID tenant: {}   (Ctrl-C stops both)", emulator.authority());
+    println!();
+    let result = shutdown::serve_until_signal(app).await;
+    emulator.shutdown().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("entra-webapp demo: {err}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! entra-webapp: a server-side web app that signs users in with Microsoft Entra ID, shows their
+//! Graph profile and signs them out. `main` only parses the command line and calls in here.
+
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod pages;
+pub mod routes;
+pub mod shutdown;
+pub mod startup;
+pub mod telemetry;

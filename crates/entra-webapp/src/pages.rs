@@ -1,0 +1,54 @@
+//! The app's pages: askama templates, compile-time checked and HTML-escaped, one layout.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use entra_auth::ErrorPage;
+use entra_auth::axum::SignedInUser;
+
+/// `/`: a sign-in button, or the welcome with name, email and a sign-out button.
+#[derive(Template, WebTemplate)]
+#[template(path = "home.html")]
+pub struct HomePage {
+    pub user: Option<SignedInUser>,
+    pub csrf_token: String,
+}
+
+/// `GET /logout`: the confirmation form.
+#[derive(Template, WebTemplate)]
+#[template(path = "sign_out.html")]
+pub struct SignOutPage {
+    pub signed_in: bool,
+    pub csrf_token: String,
+}
+
+/// Any failure a user sees.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorTemplate {
+    pub status: u16,
+    pub title: String,
+    pub message: String,
+    pub hint: String,
+    pub request_id: String,
+}
+
+/// Renders an error page with its status.
+pub fn error_response(page: ErrorPage) -> Response {
+    let status = page.status;
+    let template = ErrorTemplate {
+        status: status.as_u16(),
+        title: page.title,
+        message: page.message,
+        hint: page.hint,
+        request_id: page.request_id,
+    };
+    match template.render() {
+        Ok(html) => (status, [("cache-control", "no-store")], axum::response::Html(html)).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "error page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.").into_response()
+        }
+    }
+}

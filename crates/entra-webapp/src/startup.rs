@@ -1,0 +1,143 @@
+//! Builds the app from a validated config: the same code path for `serve`, `demo` and tests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::routing::get;
+use entra_auth::axum::{AuthRoutes, SignInEvent};
+use entra_auth::{EntraClient, EntraConfig};
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+
+use crate::config::AppConfig;
+use crate::pages::error_response;
+use crate::routes;
+
+/// ID tokens may be this far off our clock (MSAL uses the same).
+const CLOCK_LEEWAY: Duration = Duration::from_secs(120);
+/// No request may take longer than this end to end.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Forms here are tiny; refuse anything big.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A built, bound app.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    client: Arc<EntraClient>,
+}
+
+impl Application {
+    /// Binds `BIND_ADDRESS:PORT` and builds the app.
+    pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
+        let address = SocketAddr::new(config.bind_address, config.port);
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {address}: {err} (check PORT and BIND_ADDRESS)"))?;
+        Self::with_listener(config, listener)
+    }
+
+    /// Builds the app on an already bound listener (tests bind port 0 first).
+    pub fn with_listener(config: AppConfig, listener: TcpListener) -> anyhow::Result<Self> {
+        if config.session_secrets.is_empty() {
+            tracing::info!("SESSION_SECRET not set: sessions live in memory only and end when the process stops");
+        }
+        let entra_config = EntraConfig {
+            authority: config.authority.clone(),
+            client_id: config.client_id.clone(),
+            client_secret: config.client_secret.clone(),
+            redirect_uri: config.redirect_uri.clone(),
+            scopes: config.scopes.clone(),
+            graph_endpoint: config.graph_endpoint.clone(),
+            post_logout_redirect_uri: config.post_logout_redirect_uri.clone(),
+            clock_leeway: CLOCK_LEEWAY,
+        };
+        let client = Arc::new(EntraClient::new(entra_config)?);
+        let router = router(&config, client.clone())?;
+        Ok(Self { listener, router, client })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tokio::spawn(self.client.clone().load_provider_with_backoff());
+        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+    }
+}
+
+fn router(config: &AppConfig, client: Arc<EntraClient>) -> anyhow::Result<Router> {
+    let https = config.is_https();
+    let session_layer = SessionManagerLayer::new(MemoryStore::default())
+        .with_name(if https { "__Host-session" } else { "session" })
+        .with_http_only(true)
+        .with_secure(https)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(config.session_idle.as_secs() as i64)));
+    let auth = AuthRoutes {
+        client: client.clone(),
+        error_page: Arc::new(error_response),
+        observer: Arc::new(|event: SignInEvent| tracing::debug!(?event, "sign-in event")),
+    };
+    let signed_in_pages = Router::new()
+        .route("/", get(routes::home))
+        .route("/logout", get(routes::sign_out_page))
+        .merge(auth.router())
+        .layer(session_layer);
+    let probes = Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        .with_state(client);
+    let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    let request_id = HeaderName::from_static("x-request-id");
+    let app = Router::new()
+        .merge(signed_in_pages)
+        .merge(probes)
+        .route("/static/style.css", get(routes::stylesheet))
+        .fallback(routes::not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    // The path only: queries carry codes and state.
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+        )
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy(config)?))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        // Pages are per user: never cached, so Back after sign-out shows nothing private.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::response::Response| hsts.clone()));
+    Ok(app)
+}
+
+/// The Content-Security-Policy: no inline script or style; forms may post here and be
+/// redirected to the authority (the sign-out redirect to Entra's end-session endpoint).
+fn content_security_policy(config: &AppConfig) -> anyhow::Result<HeaderValue> {
+    let authority_origin = url::Url::parse(&config.authority.url())?.origin().ascii_serialization();
+    let csp = format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {authority_origin}; frame-ancestors 'none'; base-uri 'none'"
+    );
+    Ok(HeaderValue::from_str(&csp)?)
+}
