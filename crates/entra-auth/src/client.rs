@@ -41,6 +41,8 @@ pub struct EntraConfig {
     pub post_logout_redirect_uri: Url,
     /// Clock skew allowed on ID tokens (MSAL uses 120 s).
     pub clock_leeway: Duration,
+    /// How long a started sign-in may take ([`PENDING_SIGN_IN_LIFETIME`] unless testing).
+    pub pending_sign_in_lifetime: Duration,
 }
 
 /// One sign-in between /login and /callback. Kept server-side only.
@@ -59,12 +61,14 @@ pub struct PendingSignIn {
     pub return_to: String,
     /// Unix seconds.
     pub created_at: u64,
+    /// Unix seconds after which the callback is refused.
+    pub expires_at: u64,
 }
 
 impl PendingSignIn {
     /// Whether it is past its lifetime.
     pub fn is_expired(&self) -> bool {
-        unix_now().saturating_sub(self.created_at) > PENDING_SIGN_IN_LIFETIME.as_secs()
+        unix_now() > self.expires_at
     }
 }
 
@@ -224,6 +228,7 @@ impl EntraClient {
             pkce_verifier: random_token(32),
             return_to,
             created_at: unix_now(),
+            expires_at: unix_now() + self.config.pending_sign_in_lifetime.as_secs(),
         };
         let mut url = provider.metadata.authorization_endpoint.clone();
         {

@@ -1,6 +1,7 @@
 //! The tenant's signing keys, cached, refetched when a token names a key we have not seen (Entra
 //! rolls keys over). See `ENTRA.md`, "ID token (v2)".
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
@@ -8,16 +9,18 @@ use jsonwebtoken::jwk::JwkSet;
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
-/// Unknown `kid`s trigger at most one refetch per this interval, so a flood of bad tokens cannot
-/// turn into a flood of requests to Entra.
-const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(1);
+/// A `kid` already looked for in vain triggers at most one refetch per this interval, so a flood
+/// of tokens naming it cannot turn into a flood of requests to Entra. A `kid` never seen before
+/// always triggers one (that is a key rollover).
+const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
 /// The JWKS of one tenant.
 pub struct JwksCache {
     http: reqwest::Client,
     uri: Url,
     keys: RwLock<Option<(JwkSet, Instant)>>,
-    refetch: Mutex<()>,
+    /// Kids missing from the current set; cleared at every fetch.
+    refetch: Mutex<HashSet<String>>,
 }
 
 /// Why no key could be found.
@@ -43,7 +46,7 @@ impl JwksCache {
             http,
             uri,
             keys: RwLock::new(None),
-            refetch: Mutex::new(()),
+            refetch: Mutex::new(HashSet::new()),
         }
     }
 
@@ -52,18 +55,29 @@ impl JwksCache {
         if let Some(key) = self.cached(kid).await {
             return key;
         }
-        let _one_fetch_at_a_time = self.refetch.lock().await;
-        let fresh_enough = self
+        // One fetch at a time; whoever waited finds the fresh set in the cache.
+        let mut missing = self.refetch.lock().await;
+        if let Some(key) = self.cached(kid).await {
+            return key;
+        }
+        let recently_fetched = self
             .keys
             .read()
             .await
             .as_ref()
             .is_some_and(|(_, fetched)| fetched.elapsed() < MIN_REFETCH_INTERVAL);
-        if !fresh_enough {
+        if !recently_fetched || !missing.contains(kid) {
             let set = self.fetch().await?;
             *self.keys.write().await = Some((set, Instant::now()));
+            missing.clear();
         }
-        self.cached(kid).await.unwrap_or_else(|| Err(JwksError::UnknownKey(kid.to_owned())))
+        match self.cached(kid).await {
+            Some(key) => key,
+            None => {
+                missing.insert(kid.to_owned());
+                Err(JwksError::UnknownKey(kid.to_owned()))
+            }
+        }
     }
 
     async fn cached(&self, kid: &str) -> Option<Result<DecodingKey, JwksError>> {

@@ -69,7 +69,8 @@ pub enum LogFormat {
     Json,
 }
 
-/// The validated configuration.
+/// The validated configuration. Its `Debug` shows secrets as `[REDACTED]`.
+#[derive(Debug)]
 pub struct AppConfig {
     pub authority: Authority,
     pub client_id: String,
@@ -84,6 +85,8 @@ pub struct AppConfig {
     pub session_idle: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// Not a setting: ten minutes, as Entra's codes; tests shorten it.
+    pub pending_sign_in_lifetime: Duration,
 }
 
 impl AppConfig {
@@ -297,6 +300,7 @@ impl Settings {
                 session_idle,
                 log_format,
                 log_filter: self.rust_log.clone(),
+                pending_sign_in_lifetime: entra_auth::client::PENDING_SIGN_IN_LIFETIME,
             }),
             _ => Err(ConfigErrors(problems.0)),
         }

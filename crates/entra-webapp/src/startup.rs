@@ -62,6 +62,7 @@ impl Application {
             graph_endpoint: config.graph_endpoint.clone(),
             post_logout_redirect_uri: config.post_logout_redirect_uri.clone(),
             clock_leeway: CLOCK_LEEWAY,
+            pending_sign_in_lifetime: config.pending_sign_in_lifetime,
         };
         let client = Arc::new(EntraClient::new(entra_config)?);
         let router = router(&config, client.clone())?;

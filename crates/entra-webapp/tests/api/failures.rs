@@ -1,0 +1,144 @@
+use std::time::Duration;
+
+use crate::helpers::*;
+use entra_emulator::{BadIdToken, GraphFailure, TokenFailure};
+use reqwest::StatusCode;
+
+/// Asserts an error page: its status, a phrase, a request id, and that nobody got signed in.
+async fn assert_error_page(app: &TestApp, response: reqwest::Response, status: StatusCode, phrase: &str) {
+    assert_eq!(response.status(), status);
+    assert!(response.headers().get("location").is_none(), "an error page, not a redirect");
+    let html = response.text().await.unwrap();
+    assert!(html.contains(phrase), "expected {phrase:?} in {html}");
+    assert!(html.contains("id=\"request-id\""), "the page quotes a request id");
+    assert!(!app.is_signed_in().await, "nobody is left half signed in");
+}
+
+#[tokio::test]
+async fn tampered_state_is_refused() {
+    let app = spawn_app().await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let tampered = with_query_param(&callback, "state", "forged-state");
+    let response = app.browser.get(tampered).send().await.unwrap();
+    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "does not belong to a sign-in started in this browser").await;
+}
+
+#[tokio::test]
+async fn replayed_callback_is_refused() {
+    let app = spawn_app().await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    assert_eq!(app.browser.get(&callback).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+
+    // The same callback again, in the same browser: refused, and the user stays signed in.
+    let again = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+    assert!(app.is_signed_in().await, "nothing the user has is lost");
+
+    // In an attacker's browser: refused, not signed in.
+    let attacker = TestApp { browser: browser(), ..app };
+    let response = attacker.browser.get(&callback).send().await.unwrap();
+    assert_error_page(&attacker, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
+}
+
+#[tokio::test]
+async fn callback_without_a_pending_sign_in_or_state_is_refused() {
+    let app = spawn_app().await;
+    let response = app.get("/callback?code=abc&state=def").await;
+    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
+    let response = app.get("/callback?code=abc").await;
+    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
+    let response = app.get("/callback").await;
+    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
+}
+
+#[tokio::test]
+async fn declined_consent_shows_access_denied() {
+    let app = spawn_app().await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, false).await;
+    assert_eq!(query_param(&callback, "error").as_deref(), Some("access_denied"));
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_error_page(&app, response, StatusCode::FORBIDDEN, "You declined the permissions").await;
+}
+
+#[tokio::test]
+async fn expired_pending_sign_in_is_refused() {
+    let app = spawn_app_with(Options { pending_sign_in_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "This sign-in expired").await;
+}
+
+#[tokio::test]
+async fn every_bad_id_token_is_rejected() {
+    let app = spawn_app().await;
+    for kind in BadIdToken::ALL {
+        let authorize = app.start_sign_in("/login").await;
+        let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+        app.emulator.faults().issue_bad_id_token(kind);
+        let response = app.browser.get(&callback).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{kind:?}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("The sign-in could not be verified"), "{kind:?}: {html}");
+        assert!(!app.is_signed_in().await, "{kind:?} left someone signed in");
+    }
+}
+
+#[tokio::test]
+async fn graph_failures_answer_502() {
+    let app = spawn_app().await;
+    for status in [401, 500] {
+        let authorize = app.start_sign_in("/login").await;
+        let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+        app.emulator
+            .faults()
+            .fail_graph_requests(1, GraphFailure { status, retry_after_secs: None, claims_challenge: None });
+        let response = app.browser.get(&callback).send().await.unwrap();
+        assert_error_page(&app, response, StatusCode::BAD_GATEWAY, "Your profile could not be loaded").await;
+    }
+}
+
+#[tokio::test]
+async fn token_endpoint_invalid_client_answers_502_with_the_fix() {
+    let app = spawn_app().await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    app.emulator.faults().fail_token_requests(1, TokenFailure::new("invalid_client", 7000215));
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_error_page(&app, response, StatusCode::BAD_GATEWAY, "CLIENT_SECRET must hold the secret&#39;s Value").await;
+}
+
+#[tokio::test]
+async fn unreachable_tenant_answers_503_and_readiness_says_why() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_host = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let app = spawn_app_with(Options { authority_host: Some(dead_host), ..Options::default() }).await;
+    let response = app.get("/login").await;
+    assert_error_page(&app, response, StatusCode::SERVICE_UNAVAILABLE, "Microsoft sign-in is unreachable").await;
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(ready.text().await.unwrap().contains("cannot reach"));
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sign_out_with_a_forged_csrf_token_is_refused_and_keeps_the_user_signed_in() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    let response = app.browser.post(app.url("/logout")).form(&[("csrf_token", "forged")]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(app.is_signed_in().await);
+}
+
+#[tokio::test]
+async fn unknown_paths_get_a_404_page() {
+    let app = spawn_app().await;
+    let response = app.get("/nope").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(response.text().await.unwrap().contains("Page not found"));
+}

@@ -1,0 +1,194 @@
+//! `spawn_app()` and the browser steps of a sign-in.
+
+#![allow(dead_code, reason = "each test module uses a different subset")]
+
+use std::time::Duration;
+
+use entra_emulator::{ClientRegistration, Emulator, EmulatorConfig};
+use entra_webapp::config::Settings;
+use entra_webapp::startup::Application;
+use reqwest::StatusCode;
+use tokio::net::TcpListener;
+use url::Url;
+
+pub const ADELE: &str = "adele@emulator.test";
+pub const ADELE_PASSWORD: &str = "adele-password";
+pub const MALLORY: &str = "mallory@emulator.test";
+pub const MALLORY_PASSWORD: &str = "mallory-password";
+
+pub struct TestApp {
+    pub emulator: Emulator,
+    pub base_url: String,
+    pub browser: reqwest::Client,
+}
+
+pub struct Options {
+    pub pending_sign_in_lifetime: Option<Duration>,
+    pub authority_host: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { pending_sign_in_lifetime: None, authority_host: None }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let base_url = format!("http://localhost:{port}");
+    let client = ClientRegistration {
+        redirect_uris: vec![format!("{base_url}/callback")],
+        post_logout_redirect_uris: vec![format!("{base_url}/")],
+        ..ClientRegistration::default()
+    };
+    let emulator = Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() })
+        .await
+        .expect("emulator");
+    let settings = Settings {
+        tenant_id: Some(emulator.tenant_id().to_string()),
+        client_id: Some(client.client_id.clone()),
+        client_secret: client.client_secret.clone(),
+        redirect_uri: Some(format!("{base_url}/callback")),
+        authority_host: options.authority_host.unwrap_or_else(|| emulator.base_url()),
+        graph_endpoint: emulator.graph_endpoint(),
+        scopes: "User.Read".into(),
+        port: port.to_string(),
+        bind_address: "127.0.0.1".into(),
+        session_idle_minutes: "60".into(),
+        log_format: "text".into(),
+        rust_log: "info".into(),
+        ..Settings::default()
+    };
+    let mut config = settings.validate().expect("valid settings");
+    if let Some(lifetime) = options.pending_sign_in_lifetime {
+        config.pending_sign_in_lifetime = lifetime;
+    }
+    let app = Application::with_listener(config, listener).expect("app builds");
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp { emulator, base_url, browser: browser() }
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location on a {} answer", response.status()))
+        .to_str()
+        .expect("ascii")
+        .to_owned()
+}
+
+fn hidden_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = html[start..].find('"')? + start;
+    Some(html[start..end].to_owned())
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.browser.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn page(&self, path: &str) -> String {
+        self.get(path).await.text().await.expect("body")
+    }
+
+    /// `/login` → the emulator's authorize URL.
+    pub async fn start_sign_in(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path} redirects to Entra");
+        let authorize = location(&response);
+        assert!(authorize.starts_with(&self.emulator.authority()), "{authorize}");
+        authorize
+    }
+
+    /// At the emulator: sign in (and consent, accepting or not) → the callback URL Entra sends back.
+    pub async fn sign_in_at_emulator(&self, authorize: &str, upn: &str, password: &str, consent: bool) -> String {
+        let page = self.browser.get(authorize).send().await.expect("authorize");
+        let response = if page.status() == StatusCode::FOUND {
+            page
+        } else {
+            let html = page.text().await.expect("html");
+            let ctx = hidden_input(&html, "ctx").expect("ctx");
+            let login = format!("{}/login", self.emulator.authority());
+            let response = self
+                .browser
+                .post(login)
+                .form(&[("ctx", ctx.as_str()), ("loginfmt", upn), ("passwd", password)])
+                .send()
+                .await
+                .expect("login");
+            if response.status() == StatusCode::OK {
+                let html = response.text().await.expect("html");
+                let ctx = hidden_input(&html, "ctx").expect("consent ctx");
+                let accept = if consent { "true" } else { "false" };
+                self.browser
+                    .post(format!("{}/consent", self.emulator.authority()))
+                    .form(&[("ctx", ctx.as_str()), ("accept", accept)])
+                    .send()
+                    .await
+                    .expect("consent")
+            } else {
+                response
+            }
+        };
+        assert_eq!(response.status(), StatusCode::FOUND, "the emulator sends the browser back");
+        let callback = location(&response);
+        assert!(callback.starts_with(&self.url("/callback")), "{callback}");
+        callback
+    }
+
+    /// The whole dance; returns the app's answer to the callback.
+    pub async fn sign_in(&self, upn: &str, password: &str) -> reqwest::Response {
+        let authorize = self.start_sign_in("/login").await;
+        let callback = self.sign_in_at_emulator(&authorize, upn, password, true).await;
+        self.browser.get(callback).send().await.expect("callback")
+    }
+
+    pub async fn sign_in_adele(&self) {
+        let response = self.sign_in(ADELE, ADELE_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed in");
+        assert_eq!(location(&response), "/");
+    }
+
+    pub async fn is_signed_in(&self) -> bool {
+        let html = self.page("/").await;
+        html.contains("id=\"welcome\"")
+    }
+
+    pub async fn csrf_token(&self) -> String {
+        hidden_input(&self.page("/logout").await, "csrf_token").expect("csrf token on the sign-out page")
+    }
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    Url::parse(url).ok()?.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
+    let mut parsed = Url::parse(url).expect("url");
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(k, v)| if k == name { (k.into_owned(), value.to_owned()) } else { (k.into_owned(), v.into_owned()) })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
+}

@@ -1,0 +1,73 @@
+//! The binary itself: bad settings stop start-up with exit code 2 and name every variable.
+
+use std::process::Command;
+
+fn serve(env: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_entra-webapp"))
+        .arg("serve")
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn missing_settings_exit_2_naming_every_variable() {
+    let (code, stderr) = serve(&[]);
+    assert_eq!(code, 2, "{stderr}");
+    for variable in ["TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI"] {
+        assert!(stderr.contains(&format!("{variable}: is not set")), "{variable} in {stderr}");
+    }
+    assert!(!stderr.contains("demo"), "serve never falls back to the demo");
+}
+
+#[test]
+fn malformed_settings_exit_2_naming_every_variable() {
+    let (code, stderr) = serve(&[
+        ("TENANT_ID", "not a tenant"),
+        ("CLIENT_ID", "abc"),
+        ("CLIENT_SECRET", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/s)"),
+        ("REDIRECT_URI", "http://app.example/callback"),
+        ("AUTHORITY_HOST", "not a url"),
+        ("PORT", "99999"),
+        ("LOG_FORMAT", "xml"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    for variable in ["TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORITY_HOST", "PORT", "LOG_FORMAT"] {
+        assert!(stderr.contains(&format!("  - {variable}: ")), "{variable} in {stderr}");
+    }
+    assert!(stderr.contains("Entra ID rejects"), "{stderr}");
+    assert!(stderr.contains("Key Vault"), "{stderr}");
+}
+
+#[test]
+fn settings_come_from_a_dot_env_file_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "TENANT_ID=from-dot-env-is-invalid\nCLIENT_ID=also bad\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_entra-webapp"))
+        .arg("serve")
+        .env_clear()
+        .env("CLIENT_ID", "3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr.contains("'from-dot-env-is-invalid'"), ".env was read: {stderr}");
+    assert!(!stderr.contains("CLIENT_ID"), "the real environment won over .env: {stderr}");
+}
+
+#[test]
+fn serve_help_lists_every_setting() {
+    let output = Command::new(env!("CARGO_BIN_EXE_entra-webapp")).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    for variable in [
+        "TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORITY_HOST", "GRAPH_ENDPOINT", "SCOPES",
+        "PORT", "BIND_ADDRESS", "POST_LOGOUT_REDIRECT_URI", "SESSION_SECRET", "LOG_FORMAT", "RUST_LOG",
+    ] {
+        assert!(help.contains(&format!("env: {variable}")), "{variable} in {help}");
+    }
+}

@@ -1,0 +1,168 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn signed_out_home_offers_sign_in() {
+    let app = spawn_app().await;
+    let response = app.get("/").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let headers = response.headers().clone();
+    assert_eq!(headers["cache-control"], "no-store");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Sign in with Microsoft"));
+    assert!(!html.contains("<script"), "no script at all");
+}
+
+#[tokio::test]
+async fn full_sign_in_shows_welcome_and_email_then_sign_out_ends_both_sessions() {
+    let app = spawn_app().await;
+    let authorize = app.start_sign_in("/login").await;
+    assert_eq!(query_param(&authorize, "code_challenge_method").as_deref(), Some("S256"));
+    assert!(query_param(&authorize, "nonce").is_some());
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("session="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain http on localhost: no Secure");
+
+    let html = app.page("/").await;
+    assert!(html.contains("Welcome Adele Vance"), "{html}");
+    assert!(html.contains("adele.vance@emulator.test"), "{html}");
+
+    let csrf = app.csrf_token().await;
+    let response = app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let end_session = location(&response);
+    assert!(end_session.starts_with(&format!("{}/oauth2/v2.0/logout", app.emulator.authority())), "{end_session}");
+    assert_eq!(query_param(&end_session, "post_logout_redirect_uri"), Some(app.url("/")));
+    assert!(!app.is_signed_in().await, "signed out of the app");
+
+    let back = app.browser.get(&end_session).send().await.unwrap();
+    assert_eq!(location(&back), app.url("/"), "Entra sends the browser back to the app");
+
+    let authorize = app.start_sign_in("/login").await;
+    let page = app.browser.get(&authorize).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "signed out of Entra too: the password is asked again");
+    assert!(page.text().await.unwrap().contains("idSIButton9"));
+}
+
+#[tokio::test]
+async fn html_in_a_display_name_comes_back_escaped() {
+    let app = spawn_app().await;
+    let response = app.sign_in(MALLORY, MALLORY_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let html = app.page("/").await;
+    assert!(!html.contains("<script>alert(1)</script>"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; Mallory") || html.contains("&#60;script&#62;"), "{html}");
+    assert!(html.contains("mallory@emulator.test"), "no mail: the UPN is shown");
+}
+
+#[tokio::test]
+async fn the_session_id_changes_at_sign_in_and_an_old_cookie_is_dead_after_sign_out() {
+    let app = spawn_app().await;
+    let login = app.get("/login").await;
+    let pending_cookie = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let authorize = location(&login);
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let response = app.browser.get(&callback).send().await.unwrap();
+    let signed_in_cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert_ne!(pending_cookie, signed_in_cookie, "the session id is cycled at sign-in");
+
+    let thief = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let stolen = thief.get(app.url("/")).header("cookie", &signed_in_cookie).send().await.unwrap();
+    assert!(stolen.text().await.unwrap().contains("Welcome Adele Vance"), "the cookie works while signed in");
+
+    let csrf = app.csrf_token().await;
+    app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+
+    let replayed = thief.get(app.url("/")).header("cookie", &signed_in_cookie).send().await.unwrap();
+    let html = replayed.text().await.unwrap();
+    assert!(!html.contains("Welcome Adele"), "a cookie captured before sign-out no longer works");
+}
+
+#[tokio::test]
+async fn return_to_is_honoured_for_same_origin_paths_only() {
+    let app = spawn_app().await;
+    let authorize = app.start_sign_in("/login?return_to=%2Flogout%3Fx%3D1").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(location(&response), "/logout?x=1");
+
+    for attack in ["//evil.example", "https://evil.example/", "/\\evil.example"] {
+        let path = format!("/login?return_to={}", url::form_urlencoded::byte_serialize(attack.as_bytes()).collect::<String>());
+        let authorize = app.start_sign_in(&path).await;
+        let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+        let response = app.browser.get(&callback).send().await.unwrap();
+        assert_eq!(location(&response), "/", "{attack}");
+    }
+}
+
+#[tokio::test]
+async fn two_tabs_signing_in_at_once_both_finish() {
+    let app = spawn_app().await;
+    let first = app.start_sign_in("/login?return_to=/first").await;
+    let second = app.start_sign_in("/login?return_to=/second").await;
+    let second_callback = app.sign_in_at_emulator(&second, ADELE, ADELE_PASSWORD, true).await;
+    let first_callback = app.sign_in_at_emulator(&first, ADELE, ADELE_PASSWORD, true).await;
+    let response = app.browser.get(&second_callback).send().await.unwrap();
+    assert_eq!(location(&response), "/second");
+    let response = app.browser.get(&first_callback).send().await.unwrap();
+    assert_eq!(location(&response), "/first", "the other tab's sign-in was not clobbered");
+}
+
+#[tokio::test]
+async fn no_token_the_emulator_issued_reaches_the_browser() {
+    let app = spawn_app().await;
+    let mut seen = String::new();
+    let authorize = app.start_sign_in("/login").await;
+    seen.push_str(&authorize);
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let response = app.browser.get(&callback).send().await.unwrap();
+    seen.push_str(&format!("{:?}", response.headers()));
+    for path in ["/", "/logout"] {
+        let response = app.get(path).await;
+        seen.push_str(&format!("{:?}", response.headers()));
+        seen.push_str(&response.text().await.unwrap());
+    }
+    let issued = app.emulator.issued_secrets();
+    let tokens: Vec<&String> = issued.iter().filter(|s| !s.starts_with("1.emu-code.") && !s.starts_with("ctx.") && !s.starts_with("sso.")).collect();
+    assert!(tokens.len() >= 3, "access, ID and refresh tokens were issued: {}", tokens.len());
+    for token in tokens {
+        assert!(!seen.contains(token.as_str()), "a token reached the browser");
+    }
+}
+
+#[tokio::test]
+async fn key_rotation_is_followed_by_refetching_the_jwks() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    app.emulator.rotate_signing_key().unwrap();
+    let other = TestApp { browser: browser(), ..app };
+    let response = other.sign_in(MALLORY, MALLORY_PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER, "a token signed with the new key verifies");
+}
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_sign_in() {
+    let app = spawn_app().await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(health.headers().get("set-cookie").is_none(), "probes get no session");
+    // Readiness follows the background metadata load.
+    let mut ready = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..50 {
+        ready = app.get("/readyz").await.status();
+        if ready == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready, StatusCode::OK);
+}
