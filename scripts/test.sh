@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The whole test suite. On a fresh Debian machine it first installs what the tests need
+# (as root: apt packages; always: a throwaway Python virtualenv with MSAL), then runs:
+#   1. shellcheck on every shell script,
+#   2. the MSAL Python interop test against `entra-emulator --tls-self-signed`,
+#   3. every Rust test of the workspace (unit, integration over TCP, Redis, headless Chromium).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+apt_packages=()
+command -v redis-server >/dev/null || apt_packages+=(redis-server)
+command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
+command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
+python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+if ((${#apt_packages[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "missing packages: ${apt_packages[*]} (install them, or run this script as root)" >&2
+    exit 1
+  fi
+  echo "==> installing ${apt_packages[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+echo "==> shellcheck"
+mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+shellcheck "${scripts[@]}"
+
+echo "==> MSAL Python interop (entra-emulator --tls-self-signed)"
+target_dir=${CARGO_TARGET_DIR:-target}
+venv="$target_dir/msal-venv"
+if [[ ! -x $venv/bin/python ]]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check 'msal==1.39.0' 'requests>=2.31'
+cargo build --quiet -p entra-emulator --bin entra-emulator
+"$venv/bin/python" -W ignore crates/entra-emulator/tests/interop/msal_sign_in.py "$target_dir/debug/entra-emulator"
+
+echo "==> Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
