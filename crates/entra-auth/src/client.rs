@@ -16,10 +16,13 @@ use crate::graph::{GraphClient, Profile};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
 use crate::secret::{pkce_challenge, random_token};
+use crate::refresh::RefreshFailure;
 use crate::token::{TokenEndpoint, TokenResponse};
 
 /// A pending sign-in lives this long (Entra's codes live about 10 minutes too).
 pub const PENDING_SIGN_IN_LIFETIME: Duration = Duration::from_secs(10 * 60);
+/// Access tokens are refreshed this long before they expire.
+pub const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 /// Scopes every sign-in asks for on top of the configured ones.
 pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
@@ -73,7 +76,7 @@ impl PendingSignIn {
 }
 
 /// The access token for Graph and what renews it. Server-side only.
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TokenSet {
     /// The access token.
     #[serde(with = "crate::secret::serde_secret")]
@@ -85,21 +88,36 @@ pub struct TokenSet {
     pub refresh_token: Option<SecretString>,
     /// Granted scopes.
     pub scopes: Vec<String>,
+    /// The access token's lifetime when issued (`expires_in`), seconds.
+    #[serde(default)]
+    pub lifetime: u64,
 }
 
 impl TokenSet {
-    fn from_response(response: TokenResponse, previous_refresh: Option<SecretString>) -> Self {
+    fn from_response(response: TokenResponse) -> Self {
         Self {
             access_token: response.access_token,
             expires_at: unix_now() + response.expires_in,
-            refresh_token: response.refresh_token.or(previous_refresh),
+            refresh_token: response.refresh_token,
             scopes: response.scope.split_whitespace().map(str::to_owned).collect(),
+            lifetime: response.expires_in,
         }
     }
 
     /// Seconds of validity left.
     pub fn seconds_left(&self) -> u64 {
         self.expires_at.saturating_sub(unix_now())
+    }
+
+    /// Whether to refresh before use: within five minutes of expiry, or within the last tenth of
+    /// a short lifetime.
+    pub fn needs_refresh(&self) -> bool {
+        self.seconds_left() <= REFRESH_AHEAD.as_secs().min(self.lifetime / 10)
+    }
+
+    /// Forgets the access token (after Graph refused it); the refresh token stays.
+    pub fn expire_access_token(&mut self) {
+        self.expires_at = 0;
     }
 }
 
@@ -129,6 +147,7 @@ pub struct EntraClient {
     provider: RwLock<Option<Arc<Provider>>>,
     loading: Mutex<()>,
     last_load_error: std::sync::Mutex<Option<String>>,
+    refreshes: crate::refresh::RefreshCoordinator,
 }
 
 impl EntraClient {
@@ -143,6 +162,7 @@ impl EntraClient {
             provider: RwLock::new(None),
             loading: Mutex::new(()),
             last_load_error: std::sync::Mutex::new(None),
+            refreshes: crate::refresh::RefreshCoordinator::default(),
         })
     }
 
@@ -271,8 +291,33 @@ impl EntraClient {
         Ok(SignedIn {
             claims,
             profile,
-            tokens: TokenSet::from_response(response, None),
+            tokens: TokenSet::from_response(response),
         })
+    }
+
+    /// Tokens fit for use: `Ok(None)` when `tokens` are still fresh, `Ok(Some(new))` after a
+    /// refresh (store them: the old refresh token is dead). At most one refresh per refresh token
+    /// runs in this process; concurrent and late callers holding the same one share its result.
+    pub async fn fresh_tokens(&self, tokens: &TokenSet) -> Result<Option<TokenSet>, RefreshFailure> {
+        if !tokens.needs_refresh() {
+            return Ok(None);
+        }
+        let Some(refresh_token) = &tokens.refresh_token else {
+            return Err(RefreshFailure::NeedsSignIn("no refresh token was issued".to_owned()));
+        };
+        let cell = self.refreshes.cell_for(refresh_token);
+        let outcome = cell
+            .get_or_init(|| async {
+                match self.refresh(tokens).await {
+                    Ok(new) => {
+                        tracing::info!("access token refreshed");
+                        Ok(Arc::new(new))
+                    }
+                    Err(err) => Err(RefreshFailure::from(err)),
+                }
+            })
+            .await;
+        outcome.clone().map(|new| Some((*new).clone()))
     }
 
     /// Redeems the refresh token for a new token set (the refresh token is replaced).
@@ -287,7 +332,12 @@ impl EntraClient {
             })));
         };
         let response = self.token_endpoint(&provider).refresh(refresh_token, &self.scope()).await?;
-        Ok(TokenSet::from_response(response, None))
+        let mut fresh = TokenSet::from_response(response);
+        if fresh.refresh_token.is_none() {
+            // Entra sends a new one every time; if it ever does not, the old one is still ours.
+            fresh.refresh_token = Some(refresh_token.clone());
+        }
+        Ok(fresh)
     }
 
     /// Where to send the browser to sign out of Entra too.

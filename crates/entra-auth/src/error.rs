@@ -167,7 +167,7 @@ impl SignInError {
             ),
             SignInError::Graph(_) => (
                 "Your profile could not be loaded",
-                "Microsoft Graph did not return your profile, so you have not been signed in.".to_owned(),
+                "Microsoft Graph did not return your profile.".to_owned(),
                 "Try again in a minute.".to_owned(),
             ),
             SignInError::Session(_) => (

@@ -13,6 +13,10 @@ use crate::axum::session::{self, SignedInUser};
 /// The path that starts sign-in.
 pub const LOGIN_PATH: &str = "/login";
 
+/// Marks a response that failed because the session store is unavailable.
+#[derive(Clone, Copy, Debug)]
+pub struct SessionStoreUnavailable;
+
 /// Rejection of `SignedInUser`.
 #[derive(Debug)]
 pub enum SignInRequired {
@@ -31,12 +35,17 @@ impl IntoResponse for SignInRequired {
                     .finish();
                 Redirect::to(&format!("{LOGIN_PATH}?{query}")).into_response()
             }
-            SignInRequired::SessionUnavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [("cache-control", "no-store")],
-                "Sessions are unavailable right now. Try again in a minute.",
-            )
-                .into_response(),
+            SignInRequired::SessionUnavailable => {
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("cache-control", "no-store")],
+                    "Sessions are unavailable right now. Try again in a minute.",
+                )
+                    .into_response();
+                // Lets the app swap in its own page.
+                response.extensions_mut().insert(SessionStoreUnavailable);
+                response
+            }
         }
     }
 }

@@ -135,3 +135,42 @@ pub async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, Si
 pub async fn destroy(session: &Session) -> Result<(), SignInError> {
     session.flush().await.map_err(store_error)
 }
+
+/// Why no access token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessTokenError {
+    /// Nobody is signed in.
+    #[error("not signed in")]
+    NotSignedIn,
+    /// The user must sign in again (refresh token dead, interaction required).
+    #[error(transparent)]
+    Refresh(#[from] crate::refresh::RefreshFailure),
+    /// The session store failed.
+    #[error(transparent)]
+    Session(#[from] SignInError),
+}
+
+/// A valid Graph access token for the signed-in user: the cached one while it has time left,
+/// else a refreshed one (the rotated refresh token is stored, the old one discarded).
+pub async fn access_token(
+    client: &crate::client::EntraClient,
+    session: &Session,
+) -> Result<SecretString, AccessTokenError> {
+    let tokens = tokens(session).await?.ok_or(AccessTokenError::NotSignedIn)?;
+    match client.fresh_tokens(&tokens).await? {
+        None => Ok(tokens.access_token),
+        Some(fresh) => {
+            store_tokens(session, &fresh).await?;
+            Ok(fresh.access_token)
+        }
+    }
+}
+
+/// Forgets the access token so the next use refreshes (Graph refused it).
+pub async fn expire_access_token(session: &Session) -> Result<(), SignInError> {
+    if let Some(mut tokens) = tokens(session).await? {
+        tokens.expire_access_token();
+        store_tokens(session, &tokens).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,62 @@
+//! One refresh per refresh token: Entra rotates the refresh token at every use, so two requests
+//! of one session redeeming the same one at once would leave one of them with a dead token.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use crate::client::TokenSet;
+use crate::error::SignInError;
+use crate::token::TokenError;
+
+/// A finished refresh is remembered this long for requests that still hold the old token.
+const REMEMBER_FOR: Duration = Duration::from_secs(120);
+
+/// Why tokens could not be made fresh.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RefreshFailure {
+    /// The refresh token is dead (expired, revoked) or Entra wants interaction (MFA, consent):
+    /// the user must sign in again.
+    #[error("sign-in required: {0}")]
+    NeedsSignIn(String),
+    /// Entra could not be asked right now.
+    #[error("token refresh unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<SignInError> for RefreshFailure {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::Token(TokenError::Rejected(entra)) if entra.needs_interaction() => {
+                RefreshFailure::NeedsSignIn(entra.to_string())
+            }
+            other => RefreshFailure::Unavailable(other.to_string()),
+        }
+    }
+}
+
+type Outcome = Result<Arc<TokenSet>, RefreshFailure>;
+
+/// In-flight and recent refreshes, by a hash of the refresh token they redeem.
+#[derive(Default)]
+pub(crate) struct RefreshCoordinator {
+    cells: Mutex<HashMap<[u8; 32], (Instant, Arc<OnceCell<Outcome>>)>>,
+}
+
+impl RefreshCoordinator {
+    /// The shared cell for this refresh token; the first caller's refresh fills it.
+    pub(crate) fn cell_for(&self, refresh_token: &SecretString) -> Arc<OnceCell<Outcome>> {
+        let key: [u8; 32] = Sha256::digest(refresh_token.expose_secret().as_bytes()).into();
+        let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        cells.retain(|_, (created, _)| created.elapsed() < REMEMBER_FOR);
+        cells
+            .entry(key)
+            .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())))
+            .1
+            .clone()
+    }
+}
