@@ -46,6 +46,9 @@ pub enum SignInError {
     /// The session store failed.
     #[error("the session store failed: {0}")]
     Session(String),
+    /// A token refresh could not reach Entra or was refused for a reason that is not the user's.
+    #[error("token refresh unavailable: {0}")]
+    RefreshUnavailable(String),
     /// The sign-out form's CSRF token did not match.
     #[error("the sign-out form is stale or forged")]
     BadSignOutForm,
@@ -70,7 +73,9 @@ impl SignInError {
     /// The HTTP status: 4xx for what the request got wrong, 502/503 for an upstream failure.
     pub fn status(&self) -> StatusCode {
         match self {
-            SignInError::ProviderUnavailable(_) | SignInError::Session(_) => StatusCode::SERVICE_UNAVAILABLE,
+            SignInError::ProviderUnavailable(_) | SignInError::Session(_) | SignInError::RefreshUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             SignInError::MissingState
             | SignInError::UnknownState
             | SignInError::Expired
@@ -101,6 +106,7 @@ impl SignInError {
             SignInError::InvalidIdToken(_) => "invalid_id_token",
             SignInError::Graph(_) => "graph",
             SignInError::Session(_) => "session_store",
+            SignInError::RefreshUnavailable(_) => "refresh_unavailable",
             SignInError::BadSignOutForm => "bad_sign_out_form",
         }
     }
@@ -168,6 +174,11 @@ impl SignInError {
             SignInError::Graph(_) => (
                 "Your profile could not be loaded",
                 "Microsoft Graph did not return your profile.".to_owned(),
+                "Try again in a minute.".to_owned(),
+            ),
+            SignInError::RefreshUnavailable(_) => (
+                "Microsoft sign-in is not answering properly",
+                "Your session needs a fresh access token and Microsoft Entra ID could not provide one right now.".to_owned(),
                 "Try again in a minute.".to_owned(),
             ),
             SignInError::Session(_) => (

@@ -10,8 +10,19 @@ use entra_auth::{Authority, Tenant};
 use secrecy::SecretString;
 use url::Url;
 
+const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
+const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+const DEFAULT_SCOPES: &str = "User.Read";
+const DEFAULT_PORT: &str = "5001";
+const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0";
+const DEFAULT_SESSION_STORE: &str = "memory";
+const DEFAULT_MAX_SESSIONS: &str = "100000";
+const DEFAULT_SESSION_IDLE_MINUTES: &str = "480";
+const DEFAULT_LOG_FORMAT: &str = "text";
+const DEFAULT_RUST_LOG: &str = "info";
+
 /// The settings of `serve`, each from the environment variable of the same name.
-#[derive(Args, Debug, Default, Clone)]
+#[derive(Args, Debug, Clone)]
 #[command(next_help_heading = "Settings (environment variables; a .env file in the working directory is read too)")]
 pub struct Settings {
     /// Directory (tenant) ID of the app registration: a GUID, a verified domain, or
@@ -28,19 +39,19 @@ pub struct Settings {
     #[arg(long = "redirect-uri", env = "REDIRECT_URI")]
     pub redirect_uri: Option<String>,
     /// Login host: https://login.microsoftonline.com, a national cloud, or the emulator.
-    #[arg(long = "authority-host", env = "AUTHORITY_HOST", default_value = "https://login.microsoftonline.com")]
+    #[arg(long = "authority-host", env = "AUTHORITY_HOST", default_value = DEFAULT_AUTHORITY_HOST)]
     pub authority_host: String,
     /// Microsoft Graph base URL (national clouds differ; the emulator reports its own).
-    #[arg(long = "graph-endpoint", env = "GRAPH_ENDPOINT", default_value = "https://graph.microsoft.com")]
+    #[arg(long = "graph-endpoint", env = "GRAPH_ENDPOINT", default_value = DEFAULT_GRAPH_ENDPOINT)]
     pub graph_endpoint: String,
     /// Space-separated Graph scopes; "openid profile offline_access" are always added.
-    #[arg(long = "scopes", env = "SCOPES", default_value = "User.Read")]
+    #[arg(long = "scopes", env = "SCOPES", default_value = DEFAULT_SCOPES)]
     pub scopes: String,
     /// Port to listen on.
-    #[arg(long = "port", env = "PORT", default_value = "5001")]
+    #[arg(long = "port", env = "PORT", default_value = DEFAULT_PORT)]
     pub port: String,
     /// Address to listen on.
-    #[arg(long = "bind-address", env = "BIND_ADDRESS", default_value = "0.0.0.0")]
+    #[arg(long = "bind-address", env = "BIND_ADDRESS", default_value = DEFAULT_BIND_ADDRESS)]
     pub bind_address: String,
     /// Where Entra sends the browser after sign-out (default: the root of REDIRECT_URI's site).
     /// Must be registered on the app registration.
@@ -49,15 +60,59 @@ pub struct Settings {
     /// Secret(s) for sealing session records at rest, comma-separated (first seals, all open).
     #[arg(long = "session-secret", env = "SESSION_SECRET", hide_env_values = true)]
     pub session_secret: Option<String>,
+    /// Where sessions live: memory (one instance), or a Redis URL (redis://, rediss:// for Azure
+    /// Cache for Redis over TLS) shared by every instance. Redis requires SESSION_SECRET.
+    #[arg(long = "session-store", env = "SESSION_STORE", default_value = DEFAULT_SESSION_STORE, hide_env_values = true)]
+    pub session_store: String,
+    /// Redis password, when not in the SESSION_STORE URL.
+    #[arg(long = "redis-password", env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+    /// Most sessions the memory store holds; the least recently used are evicted beyond it.
+    #[arg(long = "max-sessions", env = "MAX_SESSIONS", default_value = DEFAULT_MAX_SESSIONS)]
+    pub max_sessions: String,
     /// Minutes of inactivity after which a session ends.
-    #[arg(long = "session-idle-minutes", env = "SESSION_IDLE_MINUTES", default_value = "480")]
+    #[arg(long = "session-idle-minutes", env = "SESSION_IDLE_MINUTES", default_value = DEFAULT_SESSION_IDLE_MINUTES)]
     pub session_idle_minutes: String,
     /// Log format: text or json.
-    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = "text")]
+    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = DEFAULT_LOG_FORMAT)]
     pub log_format: String,
     /// Log filter, e.g. info or entra_auth=debug,info (read by the logger).
-    #[arg(long = "rust-log", env = "RUST_LOG", default_value = "info")]
+    #[arg(long = "rust-log", env = "RUST_LOG", default_value = DEFAULT_RUST_LOG)]
     pub rust_log: String,
+}
+
+/// Where sessions live.
+#[derive(Debug)]
+pub enum SessionStoreConfig {
+    /// In this process, at most this many.
+    Memory { max_sessions: usize },
+    /// In Redis at this URL (it may hold a password).
+    Redis { url: SecretString },
+}
+
+impl Default for Settings {
+    /// Nothing set: the documented defaults, no required value.
+    fn default() -> Self {
+        Self {
+            tenant_id: None,
+            client_id: None,
+            client_secret: None,
+            redirect_uri: None,
+            post_logout_redirect_uri: None,
+            session_secret: None,
+            redis_password: None,
+            authority_host: DEFAULT_AUTHORITY_HOST.to_owned(),
+            graph_endpoint: DEFAULT_GRAPH_ENDPOINT.to_owned(),
+            scopes: DEFAULT_SCOPES.to_owned(),
+            port: DEFAULT_PORT.to_owned(),
+            bind_address: DEFAULT_BIND_ADDRESS.to_owned(),
+            session_store: DEFAULT_SESSION_STORE.to_owned(),
+            max_sessions: DEFAULT_MAX_SESSIONS.to_owned(),
+            session_idle_minutes: DEFAULT_SESSION_IDLE_MINUTES.to_owned(),
+            log_format: DEFAULT_LOG_FORMAT.to_owned(),
+            rust_log: DEFAULT_RUST_LOG.to_owned(),
+        }
+    }
 }
 
 /// How logs are written.
@@ -82,6 +137,7 @@ pub struct AppConfig {
     pub port: u16,
     pub post_logout_redirect_uri: Url,
     pub session_secrets: Vec<SecretString>,
+    pub session_store: SessionStoreConfig,
     pub session_idle: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -262,6 +318,37 @@ impl Settings {
             },
             _ => Vec::new(),
         };
+        let max_sessions = match self.max_sessions.trim().parse::<usize>() {
+            Ok(limit) if limit > 0 => Some(limit),
+            _ => {
+                problems.add("MAX_SESSIONS", format!("'{}' is not a positive number.", self.max_sessions));
+                None
+            }
+        };
+        let session_store = match problems.resolved("SESSION_STORE", self.session_store.trim()) {
+            Some(value) if value.eq_ignore_ascii_case("memory") => max_sessions.map(|max_sessions| SessionStoreConfig::Memory { max_sessions }),
+            Some(value) => match Url::parse(&value) {
+                Ok(mut url) if matches!(url.scheme(), "redis" | "rediss") && url.host().is_some() => {
+                    if let Some(password) = self.redis_password.as_deref().filter(|p| !p.is_empty()) {
+                        if url.set_password(Some(password)).is_err() {
+                            problems.add("REDIS_PASSWORD", "cannot be combined with the SESSION_STORE URL.");
+                        }
+                    }
+                    if session_secrets.is_empty() {
+                        problems.add(
+                            "SESSION_SECRET",
+                            "is required with a Redis SESSION_STORE: every instance must seal and open the same session records, across restarts. Generate one with: openssl rand -base64 48",
+                        );
+                    }
+                    Some(SessionStoreConfig::Redis { url: SecretString::from(url.to_string()) })
+                }
+                _ => {
+                    problems.add("SESSION_STORE", "must be 'memory' or a Redis URL such as redis://localhost:6379 or rediss://<name>.redis.cache.windows.net:6380.");
+                    None
+                }
+            },
+            None => None,
+        };
         let session_idle = match self.session_idle_minutes.trim().parse::<u64>() {
             Ok(minutes) if minutes > 0 => Some(Duration::from_secs(minutes * 60)),
             _ => {
@@ -280,12 +367,12 @@ impl Settings {
 
         match (
             tenant, client_id, client_secret, redirect_uri, authority_host, graph_endpoint, port, bind_address,
-            post_logout_redirect_uri, session_idle, log_format,
+            post_logout_redirect_uri, session_idle, log_format, session_store,
         ) {
             (
                 Some(tenant), Some(client_id), Some(client_secret), Some(redirect_uri), Some(authority_host),
                 Some(graph_endpoint), Some(port), Some(bind_address), Some(post_logout_redirect_uri), Some(session_idle),
-                Some(log_format),
+                Some(log_format), Some(session_store),
             ) if problems.0.is_empty() => Ok(AppConfig {
                 authority: Authority::new(authority_host, tenant),
                 client_id,
@@ -297,6 +384,7 @@ impl Settings {
                 port,
                 post_logout_redirect_uri,
                 session_secrets,
+                session_store,
                 session_idle,
                 log_format,
                 log_filter: self.rust_log.clone(),
@@ -323,6 +411,8 @@ mod tests {
             port: "5001".into(),
             bind_address: "0.0.0.0".into(),
             session_idle_minutes: "480".into(),
+            session_store: "memory".into(),
+            max_sessions: "100000".into(),
             log_format: "text".into(),
             rust_log: "info".into(),
             ..Settings::default()
@@ -374,6 +464,23 @@ mod tests {
         };
         let errors = settings.validate().unwrap_err();
         assert!(errors.to_string().contains("CLIENT_SECRET: is still a literal @Microsoft.KeyVault"), "{errors}");
+    }
+
+    #[test]
+    fn a_redis_store_requires_a_session_secret() {
+        let settings = Settings { session_store: "redis://127.0.0.1:6379".into(), ..valid() };
+        let errors = settings.validate().unwrap_err();
+        assert!(errors.to_string().contains("SESSION_SECRET: is required with a Redis SESSION_STORE"), "{errors}");
+        let settings = Settings {
+            session_store: "rediss://cache.example:6380".into(),
+            redis_password: Some("pw".into()),
+            session_secret: Some("0123456789abcdef0123456789abcdef0123".into()),
+            ..valid()
+        };
+        let config = settings.validate().unwrap();
+        assert!(matches!(config.session_store, SessionStoreConfig::Redis { .. }));
+        let settings = Settings { session_store: "postgres://x".into(), ..valid() };
+        assert!(settings.validate().unwrap_err().to_string().contains("SESSION_STORE: must be"));
     }
 
     #[test]

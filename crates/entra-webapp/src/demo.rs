@@ -42,12 +42,8 @@ pub async fn run(port: u16) -> ExitCode {
         redirect_uri: Some(format!("{app_url}/callback")),
         authority_host: emulator.base_url(),
         graph_endpoint: emulator.graph_endpoint(),
-        scopes: "User.Read".to_owned(),
         port: port.to_string(),
         bind_address: "127.0.0.1".to_owned(),
-        session_idle_minutes: "480".to_owned(),
-        log_format: "text".to_owned(),
-        rust_log: "info".to_owned(),
         ..Settings::default()
     };
     let config = match settings.validate() {

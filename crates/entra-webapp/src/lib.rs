@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod pages;
 pub mod routes;
+pub mod sessions;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

@@ -52,3 +52,11 @@ pub fn error_response(page: ErrorPage) -> Response {
         }
     }
 }
+
+/// `/profile`: the live Graph profile.
+#[derive(Template, WebTemplate)]
+#[template(path = "profile.html")]
+pub struct ProfilePage {
+    pub profile: entra_auth::Profile,
+    pub token_note: String,
+}

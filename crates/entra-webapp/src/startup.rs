@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, header};
+use axum::extract::{FromRef, Request as AxumRequest};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use entra_auth::axum::{AuthRoutes, SignInEvent};
 use entra_auth::{EntraClient, EntraConfig};
@@ -18,11 +21,28 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, MemoryStore, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer};
 
-use crate::config::AppConfig;
+use crate::config::{AppConfig, SessionStoreConfig};
 use crate::pages::error_response;
 use crate::routes;
+use crate::sessions::seal::Sealer;
+use crate::sessions::{AppSessionStore, MemoryStore, RedisStore};
+
+/// What handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// The relying party.
+    pub client: Arc<EntraClient>,
+    /// The session store.
+    pub store: AppSessionStore,
+}
+
+impl FromRef<AppState> for Arc<EntraClient> {
+    fn from_ref(state: &AppState) -> Self {
+        state.client.clone()
+    }
+}
 
 /// ID tokens may be this far off our clock (MSAL uses the same).
 const CLOCK_LEEWAY: Duration = Duration::from_secs(120);
@@ -51,8 +71,18 @@ impl Application {
     /// Builds the app on an already bound listener (tests bind port 0 first).
     pub fn with_listener(config: AppConfig, listener: TcpListener) -> anyhow::Result<Self> {
         if config.session_secrets.is_empty() {
-            tracing::info!("SESSION_SECRET not set: sessions live in memory only and end when the process stops");
+            tracing::info!("SESSION_SECRET not set: a random one is used; sessions end when the process stops");
         }
+        let store = match &config.session_store {
+            SessionStoreConfig::Memory { max_sessions } => AppSessionStore::Memory(Arc::new(MemoryStore::new(*max_sessions))),
+            SessionStoreConfig::Redis { url } => {
+                use secrecy::ExposeSecret;
+                let client = redis::Client::open(url.expose_secret())
+                    .map_err(|err| anyhow::anyhow!("SESSION_STORE: not a usable Redis URL: {err}"))?;
+                let sealer = Sealer::new(&config.session_secrets);
+                AppSessionStore::Redis(Arc::new(RedisStore::new(client, sealer)?))
+            }
+        };
         let entra_config = EntraConfig {
             authority: config.authority.clone(),
             client_id: config.client_id.clone(),
@@ -65,7 +95,8 @@ impl Application {
             pending_sign_in_lifetime: config.pending_sign_in_lifetime,
         };
         let client = Arc::new(EntraClient::new(entra_config)?);
-        let router = router(&config, client.clone())?;
+        let state = AppState { client: client.clone(), store };
+        let router = router(&config, state)?;
         Ok(Self { listener, router, client })
     }
 
@@ -81,9 +112,9 @@ impl Application {
     }
 }
 
-fn router(config: &AppConfig, client: Arc<EntraClient>) -> anyhow::Result<Router> {
+fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
     let https = config.is_https();
-    let session_layer = SessionManagerLayer::new(MemoryStore::default())
+    let session_layer = SessionManagerLayer::new(state.store.clone())
         .with_name(if https { "__Host-session" } else { "session" })
         .with_http_only(true)
         .with_secure(https)
@@ -91,19 +122,23 @@ fn router(config: &AppConfig, client: Arc<EntraClient>) -> anyhow::Result<Router
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(config.session_idle.as_secs() as i64)));
     let auth = AuthRoutes {
-        client: client.clone(),
+        client: state.client.clone(),
         error_page: Arc::new(error_response),
         observer: Arc::new(|event: SignInEvent| tracing::debug!(?event, "sign-in event")),
     };
     let signed_in_pages = Router::new()
         .route("/", get(routes::home))
         .route("/logout", get(routes::sign_out_page))
+        .route("/profile", get(routes::profile))
+        .route("/profile/photo", get(routes::photo))
         .merge(auth.router())
-        .layer(session_layer);
+        .layer(session_layer)
+        .layer(middleware::from_fn(session_store_failures))
+        .with_state(state.clone());
     let probes = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
-        .with_state(client);
+        .with_state(state);
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let request_id = HeaderName::from_static("x-request-id");
     let app = Router::new()
@@ -141,4 +176,18 @@ fn content_security_policy(config: &AppConfig) -> anyhow::Result<HeaderValue> {
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {authority_origin}; frame-ancestors 'none'; base-uri 'none'"
     );
     Ok(HeaderValue::from_str(&csp)?)
+}
+
+/// tower-sessions answers a bare 500 when it cannot save a session, and our extractor marks a
+/// store failure: both become the app's 503 page, the only 5xx a store outage may cause.
+async fn session_store_failures(request: AxumRequest, next: Next) -> Response {
+    let request_id = entra_auth::axum::request_id(request.headers());
+    let response = next.run(request).await;
+    let store_failed = response.status() == StatusCode::INTERNAL_SERVER_ERROR
+        || response.extensions().get::<entra_auth::axum::SessionStoreUnavailable>().is_some();
+    if !store_failed {
+        return response;
+    }
+    tracing::error!(%request_id, "session store unavailable");
+    error_response(entra_auth::SignInError::Session("unavailable".to_owned()).page("", &request_id))
 }

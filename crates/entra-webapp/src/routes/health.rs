@@ -1,20 +1,23 @@
 //! Probes for App Service and load balancers: never behind sign-in, never a redirect.
 
-use std::sync::Arc;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use entra_auth::EntraClient;
+
+use crate::startup::AppState;
 
 /// Liveness: the process answers.
 pub async fn healthz() -> impl IntoResponse {
     ([("cache-control", "no-store")], "ok")
 }
 
-/// Readiness: the tenant's metadata is loaded (sign-in can work).
-pub async fn readyz(State(client): State<Arc<EntraClient>>) -> impl IntoResponse {
-    match client.readiness().await {
+/// Readiness: the tenant's metadata is loaded and the session store answers.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let ready = match state.client.readiness().await {
+        Ok(()) => state.store.readiness().await,
+        Err(reason) => Err(reason),
+    };
+    match ready {
         Ok(()) => (StatusCode::OK, [("cache-control", "no-store")], "ready".to_owned()),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -6,10 +6,12 @@ use axum::response::Response;
 mod assets;
 mod health;
 mod home;
+mod profile;
 
 pub use assets::stylesheet;
 pub use health::{healthz, readyz};
 pub use home::{home, sign_out_page};
+pub use profile::{photo, profile};
 
 use crate::pages::error_response;
 

@@ -56,12 +56,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         redirect_uri: Some(format!("{base_url}/callback")),
         authority_host: options.authority_host.unwrap_or_else(|| emulator.base_url()),
         graph_endpoint: emulator.graph_endpoint(),
-        scopes: "User.Read".into(),
         port: port.to_string(),
         bind_address: "127.0.0.1".into(),
         session_idle_minutes: "60".into(),
-        log_format: "text".into(),
-        rust_log: "info".into(),
         ..Settings::default()
     };
     let mut config = settings.validate().expect("valid settings");

@@ -1,6 +1,8 @@
 //! Integration tests: the emulator and the app on port 0, driven by an HTTP client with a cookie
 //! jar that follows no redirect (each hop is looked at).
 
+#![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
+
 mod helpers;
 
 mod failures;

@@ -1,0 +1,97 @@
+//! Sessions in this process's memory, bounded: past the limit the least recently saved session is
+//! evicted, so a flood of new sessions (or `/login` calls) cannot exhaust memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+
+use async_trait::async_trait;
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::Result;
+
+#[derive(Debug, Default)]
+struct Records {
+    by_id: HashMap<Id, (Record, u64)>,
+    /// Save sequence number → id: the first entry is the least recently saved.
+    by_age: BTreeMap<u64, Id>,
+    next_sequence: u64,
+}
+
+/// The bounded in-memory store.
+#[derive(Debug)]
+pub struct MemoryStore {
+    records: Mutex<Records>,
+    limit: usize,
+}
+
+impl MemoryStore {
+    /// A store holding at most `limit` sessions.
+    pub fn new(limit: usize) -> Self {
+        Self { records: Mutex::new(Records::default()), limit: limit.max(1) }
+    }
+
+    /// Sessions held now.
+    pub fn len(&self) -> usize {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner).by_id.len()
+    }
+
+    /// Whether no session is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn put(&self, record: &Record) {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let sequence = records.next_sequence;
+        records.next_sequence += 1;
+        if let Some((_, old_sequence)) = records.by_id.insert(record.id, (record.clone(), sequence)) {
+            records.by_age.remove(&old_sequence);
+        }
+        records.by_age.insert(sequence, record.id);
+        while records.by_id.len() > self.limit {
+            let Some((_, oldest)) = records.by_age.pop_first() else { break };
+            records.by_id.remove(&oldest);
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        {
+            let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+            while records.by_id.contains_key(&record.id) {
+                record.id = Id::default();
+            }
+        }
+        self.put(record);
+        Ok(())
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        self.put(record);
+        Ok(())
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some((record, sequence)) = records.by_id.get(id) else {
+            return Ok(None);
+        };
+        if record.expiry_date > time::OffsetDateTime::now_utc() {
+            return Ok(Some(record.clone()));
+        }
+        let sequence = *sequence;
+        records.by_id.remove(id);
+        records.by_age.remove(&sequence);
+        Ok(None)
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, sequence)) = records.by_id.remove(id) {
+            records.by_age.remove(&sequence);
+        }
+        Ok(())
+    }
+}

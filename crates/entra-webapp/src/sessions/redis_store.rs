@@ -1,0 +1,135 @@
+//! Sessions in Redis, for several instances and restarts: every record sealed (AES-256-GCM), the
+//! key's TTL equal to the session's expiry, no `KEYS` scans. Our own store rather than
+//! tower-sessions-redis-store, which is tied to an older tower-sessions (`STACK.md`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use tower_sessions::SessionStore;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::session_store::{Error, Result};
+
+use crate::sessions::seal::Sealer;
+
+const KEY_PREFIX: &str = "entra-webapp:session:";
+/// A Redis that does not answer within this is treated as down (pages answer 503 at once
+/// instead of hanging).
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The Redis session store.
+pub struct RedisStore {
+    connection: ConnectionManager,
+    sealer: Sealer,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").field("sealer", &self.sealer).finish_non_exhaustive()
+    }
+}
+
+fn backend(err: redis::RedisError) -> Error {
+    Error::Backend(format!("redis: {err}"))
+}
+
+fn key(id: &Id) -> String {
+    format!("{KEY_PREFIX}{id}")
+}
+
+impl RedisStore {
+    /// Connects lazily: a Redis that is down at start-up is retried on every request, so the app
+    /// starts anyway and recovers without a restart.
+    pub fn new(client: redis::Client, sealer: Sealer) -> redis::RedisResult<Self> {
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(REDIS_TIMEOUT))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self { connection, sealer })
+    }
+
+    /// `PING`, for `/readyz`.
+    pub async fn ping(&self) -> std::result::Result<(), String> {
+        let mut connection = self.connection.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+            .map(|_| ())
+            .map_err(|err| format!("Redis session store unreachable: {err}"))
+    }
+
+    fn seal(&self, record: &Record) -> Result<Vec<u8>> {
+        let plain = serde_json::to_vec(record).map_err(|err| Error::Encode(err.to_string()))?;
+        Ok(self.sealer.seal(record.id.to_string().as_bytes(), &plain))
+    }
+
+    fn ttl_secs(record: &Record) -> u64 {
+        let left = record.expiry_date - time::OffsetDateTime::now_utc();
+        left.whole_seconds().max(1) as u64
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn create(&self, record: &mut Record) -> Result<()> {
+        let mut connection = self.connection.clone();
+        loop {
+            let sealed = self.seal(record)?;
+            let created: bool = redis::cmd("SET")
+                .arg(key(&record.id))
+                .arg(sealed)
+                .arg("NX")
+                .arg("EX")
+                .arg(Self::ttl_secs(record))
+                .query_async::<Option<String>>(&mut connection)
+                .await
+                .map_err(backend)?
+                .is_some();
+            if created {
+                return Ok(());
+            }
+            // An id collision (2^-128, but cheap to handle): pick another.
+            record.id = Id::default();
+        }
+    }
+
+    async fn save(&self, record: &Record) -> Result<()> {
+        let mut connection = self.connection.clone();
+        let sealed = self.seal(record)?;
+        connection
+            .set_ex::<_, _, ()>(key(&record.id), sealed, Self::ttl_secs(record))
+            .await
+            .map_err(backend)
+    }
+
+    async fn load(&self, id: &Id) -> Result<Option<Record>> {
+        let mut connection = self.connection.clone();
+        let Some(sealed): Option<Vec<u8>> = connection.get(key(id)).await.map_err(backend)? else {
+            return Ok(None);
+        };
+        // A record that does not open or parse is no session: logged, never an error page.
+        let plain = match self.sealer.open(id.to_string().as_bytes(), &sealed) {
+            Ok(plain) => plain,
+            Err(err) => {
+                tracing::warn!(error = %err, "session record rejected");
+                return Ok(None);
+            }
+        };
+        match serde_json::from_slice::<Record>(&plain) {
+            Ok(record) if record.expiry_date > time::OffsetDateTime::now_utc() => Ok(Some(record)),
+            Ok(_) => Ok(None),
+            Err(err) => {
+                tracing::warn!(error = %err, "session record unreadable");
+                Ok(None)
+            }
+        }
+    }
+
+    async fn delete(&self, id: &Id) -> Result<()> {
+        let mut connection = self.connection.clone();
+        connection.del::<_, ()>(key(id)).await.map_err(backend)
+    }
+}
