@@ -37,7 +37,7 @@ async fn replayed_callback_is_refused() {
     assert!(app.is_signed_in().await, "nothing the user has is lost");
 
     // In an attacker's browser: refused, not signed in.
-    let attacker = TestApp { browser: browser(), ..app };
+    let attacker = app.with_new_browser();
     let response = attacker.browser.get(&callback).send().await.unwrap();
     assert_error_page(&attacker, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
 }

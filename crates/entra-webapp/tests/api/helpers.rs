@@ -2,6 +2,7 @@
 
 #![allow(dead_code, reason = "each test module uses a different subset")]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use entra_emulator::{ClientRegistration, Emulator, EmulatorConfig};
@@ -17,20 +18,27 @@ pub const MALLORY: &str = "mallory@emulator.test";
 pub const MALLORY_PASSWORD: &str = "mallory-password";
 
 pub struct TestApp {
-    pub emulator: Emulator,
+    pub emulator: Arc<Emulator>,
+    /// Where this instance listens.
     pub base_url: String,
     pub browser: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+#[derive(Default)]
 pub struct Options {
     pub pending_sign_in_lifetime: Option<Duration>,
     pub authority_host: Option<String>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { pending_sign_in_lifetime: None, authority_host: None }
-    }
+    /// Share another instance's emulator.
+    pub emulator: Option<Arc<Emulator>>,
+    /// The site's URL in REDIRECT_URI, when several instances serve one site.
+    pub site_url: Option<String>,
+    /// Listen on this port (to restart an instance in place).
+    pub port: Option<u16>,
+    pub session_store: Option<String>,
+    pub session_secret: Option<String>,
+    pub access_token_lifetime: Option<Duration>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -38,22 +46,32 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(options: Options) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = TcpListener::bind(("127.0.0.1", options.port.unwrap_or(0))).await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let base_url = format!("http://localhost:{port}");
+    let site_url = options.site_url.clone().unwrap_or_else(|| base_url.clone());
     let client = ClientRegistration {
-        redirect_uris: vec![format!("{base_url}/callback")],
-        post_logout_redirect_uris: vec![format!("{base_url}/")],
+        redirect_uris: vec![format!("{site_url}/callback")],
+        post_logout_redirect_uris: vec![format!("{site_url}/")],
         ..ClientRegistration::default()
     };
-    let emulator = Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() })
-        .await
-        .expect("emulator");
+    let emulator = match options.emulator {
+        Some(emulator) => emulator,
+        None => {
+            let mut config = EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() };
+            if let Some(lifetime) = options.access_token_lifetime {
+                config.access_token_lifetime = lifetime;
+            }
+            Arc::new(Emulator::start(config).await.expect("emulator"))
+        }
+    };
     let settings = Settings {
         tenant_id: Some(emulator.tenant_id().to_string()),
         client_id: Some(client.client_id.clone()),
         client_secret: client.client_secret.clone(),
-        redirect_uri: Some(format!("{base_url}/callback")),
+        redirect_uri: Some(format!("{site_url}/callback")),
+        session_store: options.session_store.unwrap_or_else(|| "memory".to_owned()),
+        session_secret: options.session_secret,
         authority_host: options.authority_host.unwrap_or_else(|| emulator.base_url()),
         graph_endpoint: emulator.graph_endpoint(),
         port: port.to_string(),
@@ -66,8 +84,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         config.pending_sign_in_lifetime = lifetime;
     }
     let app = Application::with_listener(config, listener).expect("app builds");
-    tokio::spawn(app.run_until(std::future::pending()));
-    TestApp { emulator, base_url, browser: browser() }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp { emulator, base_url, browser: browser(), stop: Some(stop), server: Some(server) }
 }
 
 pub fn browser() -> reqwest::Client {
@@ -96,6 +117,25 @@ fn hidden_input(html: &str, name: &str) -> Option<String> {
 }
 
 impl TestApp {
+    /// Another browser on the same instance.
+    pub fn with_new_browser(&self) -> TestApp {
+        TestApp { emulator: self.emulator.clone(), base_url: self.base_url.clone(), browser: browser(), stop: None, server: None }
+    }
+
+    /// Stops the instance (in-flight requests finish) and frees its port.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.base_url.rsplit(':').next().and_then(|p| p.parse().ok()).expect("port")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }
@@ -149,7 +189,7 @@ impl TestApp {
         };
         assert_eq!(response.status(), StatusCode::FOUND, "the emulator sends the browser back");
         let callback = location(&response);
-        assert!(callback.starts_with(&self.url("/callback")), "{callback}");
+        assert!(callback.contains("/callback?"), "{callback}");
         callback
     }
 

@@ -4,7 +4,11 @@
 #![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
 
 mod helpers;
+mod redis_server;
 
 mod failures;
+mod refresh;
+mod scale_out;
+mod session_store;
 mod settings;
 mod sign_in;

@@ -144,7 +144,7 @@ async fn key_rotation_is_followed_by_refetching_the_jwks() {
     let app = spawn_app().await;
     app.sign_in_adele().await;
     app.emulator.rotate_signing_key().unwrap();
-    let other = TestApp { browser: browser(), ..app };
+    let other = app.with_new_browser();
     let response = other.sign_in(MALLORY, MALLORY_PASSWORD).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER, "a token signed with the new key verifies");
 }

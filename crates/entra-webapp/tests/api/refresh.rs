@@ -1,0 +1,111 @@
+//! Tokens that stay fresh: refresh, rotation, one refresh for concurrent requests, revocation,
+//! Graph throttling and claims challenges.
+
+use std::time::Duration;
+
+use crate::helpers::*;
+use entra_emulator::GraphFailure;
+use reqwest::StatusCode;
+
+const SHORT_LIFETIME: Duration = Duration::from_secs(2);
+
+fn refresh_tokens_issued(app: &TestApp) -> usize {
+    app.emulator.issued_secrets().iter().filter(|s| s.starts_with("1.emu-rt.")).count()
+}
+
+async fn short_lived_app() -> TestApp {
+    spawn_app_with(Options { access_token_lifetime: Some(SHORT_LIFETIME), ..Options::default() }).await
+}
+
+async fn wait_for_expiry() {
+    tokio::time::sleep(SHORT_LIFETIME + Duration::from_millis(1200)).await;
+}
+
+#[tokio::test]
+async fn an_expired_access_token_is_refreshed_transparently_and_the_refresh_token_rotates() {
+    let app = short_lived_app().await;
+    app.sign_in_adele().await;
+    let profile = app.get("/profile").await;
+    assert_eq!(profile.status(), StatusCode::OK);
+    assert!(profile.text().await.unwrap().contains("Adele Vance"));
+    let before = refresh_tokens_issued(&app);
+
+    wait_for_expiry().await;
+    let profile = app.get("/profile").await;
+    assert_eq!(profile.status(), StatusCode::OK, "the user notices nothing");
+    assert_eq!(refresh_tokens_issued(&app), before + 1, "refreshed once, with a new refresh token");
+
+    wait_for_expiry().await;
+    let profile = app.get("/profile").await;
+    assert_eq!(profile.status(), StatusCode::OK, "the rotated refresh token was stored and works");
+    assert_eq!(refresh_tokens_issued(&app), before + 2);
+}
+
+#[tokio::test]
+async fn concurrent_requests_cause_one_refresh() {
+    let app = short_lived_app().await;
+    app.sign_in_adele().await;
+    let before = refresh_tokens_issued(&app);
+    wait_for_expiry().await;
+    let requests = (0..6).map(|_| app.browser.get(app.url("/profile")).send());
+    let responses = futures::future::join_all(requests).await;
+    for response in responses {
+        assert_eq!(response.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(refresh_tokens_issued(&app), before + 1, "one refresh for all of them");
+}
+
+#[tokio::test]
+async fn a_revoked_refresh_token_sends_the_user_to_sign_in_again() {
+    let app = short_lived_app().await;
+    app.sign_in_adele().await;
+    app.emulator.revoke_refresh_tokens(ADELE).unwrap();
+    wait_for_expiry().await;
+    let response = app.get("/profile").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?return_to=%2Fprofile", "back to sign-in, keeping the destination");
+}
+
+#[tokio::test]
+async fn graph_throttling_is_retried_and_endless_throttling_is_a_503_page() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    app.emulator.faults().throttle_graph(2, 1);
+    assert_eq!(app.get("/profile").await.status(), StatusCode::OK, "retried after Retry-After");
+
+    app.emulator.faults().throttle_graph(u32::MAX, 1);
+    let started = std::time::Instant::now();
+    let response = app.get("/profile").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.text().await.unwrap().contains("Microsoft Graph is busy"));
+    assert!(started.elapsed() < Duration::from_secs(20), "the wait is bounded");
+    app.emulator.faults().clear();
+}
+
+#[tokio::test]
+async fn a_claims_challenge_sends_the_user_to_sign_in_with_the_claims() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#;
+    let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, claims);
+    app.emulator.faults().fail_graph_requests(
+        1,
+        GraphFailure { status: 401, retry_after_secs: None, claims_challenge: Some(encoded) },
+    );
+    let response = app.get("/profile").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let login = location(&response);
+    assert!(login.starts_with("/login?return_to=%2Fprofile&claims="), "{login}");
+    let authorize = app.start_sign_in(&login).await;
+    assert_eq!(query_param(&authorize, "claims").as_deref(), Some(claims));
+}
+
+#[tokio::test]
+async fn the_photo_is_served_through_the_app_with_a_placeholder_when_missing() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    let photo = app.get("/profile/photo").await;
+    assert_eq!(photo.status(), StatusCode::OK);
+    assert_eq!(photo.headers()["content-type"], "image/svg+xml");
+    assert!(photo.text().await.unwrap().starts_with("<svg"));
+}
