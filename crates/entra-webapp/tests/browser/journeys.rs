@@ -1,0 +1,161 @@
+//! What a person does in the browser, and what an attacker would look for there.
+
+use crate::chromium::Chromium;
+use crate::helpers::*;
+
+/// Signs in by typing into the emulator's pages (Entra's field names and ids) and clicking.
+async fn sign_in(browser: &Chromium, app: &TestApp, upn: &str, password: &str) {
+    browser.goto(&app.url("/")).await;
+    browser.click("#sign-in").await;
+    complete_sign_in(browser, upn, password).await;
+}
+
+/// From the emulator's sign-in page to the app's welcome.
+async fn complete_sign_in(browser: &Chromium, upn: &str, password: &str) {
+    browser.type_into("input[name=loginfmt]", upn).await;
+    browser.click("#idSIButton9").await;
+    browser.type_into("input[name=passwd]", password).await;
+    browser.click("#idSIButton9").await;
+    if browser.wait_for_any(&["#idBtn_Accept", "#welcome"]).await == 0 {
+        browser.click("#idBtn_Accept").await;
+    }
+    browser.wait_for("#welcome").await;
+}
+
+async fn sign_out(browser: &Chromium, app: &TestApp) {
+    browser.goto(&app.url("/")).await;
+    browser.click("#sign-out").await;
+    browser.wait_for("#sign-in").await;
+    assert!(browser.url().await.starts_with(&app.url("/")), "back at the app after Entra's sign-out");
+}
+
+#[tokio::test]
+async fn sign_in_by_typing_shows_the_profile_and_sign_out_ends_both_sessions() {
+    let app = spawn_app().await;
+    let browser = Chromium::launch().await;
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("#sign-in").await;
+    browser.screenshot("signed-out.png").await;
+
+    sign_in(&browser, &app, ADELE, ADELE_PASSWORD).await;
+    assert_eq!(browser.text_of("#welcome").await, "Welcome Adele Vance");
+    assert_eq!(browser.text_of("#email").await, "adele.vance@emulator.test");
+    browser.screenshot("signed-in.png").await;
+
+    browser.goto(&app.url("/profile")).await;
+    assert_eq!(browser.text_of("#profile-name").await, "Adele Vance");
+    browser.screenshot("profile.png").await;
+
+    sign_out(&browser, &app).await;
+    browser.click("#sign-in").await;
+    browser.wait_for("input[name=loginfmt]").await;
+    assert!(
+        browser.source().await.contains("idSIButton9"),
+        "signed out of the emulator too: the next sign-in asks for the account again"
+    );
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn an_html_display_name_is_shown_as_text_and_no_script_runs() {
+    let app = spawn_app().await;
+    let browser = Chromium::launch().await;
+    sign_in(&browser, &app, MALLORY, MALLORY_PASSWORD).await;
+    assert_eq!(browser.text_of("#welcome").await, "Welcome <script>alert(1)</script> Mallory");
+    assert!(browser.client.get_alert_text().await.is_err(), "no dialog opened");
+    let scripts = browser.client.execute("return document.getElementsByTagName('script').length", vec![]).await.unwrap();
+    assert_eq!(scripts, serde_json::json!(0), "no injected element");
+    assert_eq!(browser.text_of("#email").await, "mallory@emulator.test");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn back_after_sign_out_shows_no_profile() {
+    let app = spawn_app().await;
+    let browser = Chromium::launch().await;
+    sign_in(&browser, &app, ADELE, ADELE_PASSWORD).await;
+    browser.goto(&app.url("/profile")).await;
+    browser.wait_for("#profile-name").await;
+    sign_out(&browser, &app).await;
+    browser.client.back().await.unwrap();
+    browser.client.back().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let page = browser.source().await;
+    assert!(!page.contains("Adele Vance"), "no profile after Back: {}", browser.url().await);
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn two_tabs_starting_sign_in_at_once_both_finish() {
+    let app = spawn_app().await;
+    let browser = Chromium::launch().await;
+    let first_tab = browser.client.window().await.unwrap();
+    browser.goto(&app.url("/login?return_to=/profile")).await;
+    browser.wait_for("input[name=loginfmt]").await;
+    let second = browser.client.new_window(true).await.unwrap();
+    browser.client.switch_to_window(second.handle).await.unwrap();
+    browser.goto(&app.url("/login?return_to=/")).await;
+    complete_sign_in(&browser, ADELE, ADELE_PASSWORD).await;
+
+    browser.client.switch_to_window(first_tab).await.unwrap();
+    browser.type_into("input[name=loginfmt]", ADELE).await;
+    browser.click("#idSIButton9").await;
+    browser.type_into("input[name=passwd]", ADELE_PASSWORD).await;
+    browser.click("#idSIButton9").await;
+    assert_eq!(browser.text_of("#profile-name").await, "Adele Vance", "the first tab finished too");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn a_cookie_captured_before_sign_out_no_longer_works() {
+    let app = spawn_app().await;
+    let browser = Chromium::launch().await;
+    sign_in(&browser, &app, ADELE, ADELE_PASSWORD).await;
+    let cookie = browser.client.get_named_cookie("session").await.unwrap();
+    assert_eq!(cookie.http_only(), Some(true));
+    assert_eq!(format!("{:?}", cookie.same_site()), "Some(Lax)");
+    let captured = format!("session={}", cookie.value());
+    sign_out(&browser, &app).await;
+
+    let thief = reqwest::Client::new();
+    let page = thief.get(app.url("/")).header("cookie", captured).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("Welcome Adele"), "the captured cookie is dead");
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn no_token_reaches_a_cookie_page_url_or_web_storage() {
+    let app = spawn_app().await;
+    let browser = Chromium::launch().await;
+    let mut seen = String::new();
+    sign_in(&browser, &app, ADELE, ADELE_PASSWORD).await;
+    for path in ["/", "/profile", "/logout"] {
+        browser.goto(&app.url(path)).await;
+        seen.push_str(&browser.url().await);
+        seen.push_str(&browser.source().await);
+        let storage = browser
+            .client
+            .execute("return JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])", vec![])
+            .await
+            .unwrap();
+        seen.push_str(&storage.to_string());
+        for cookie in browser.client.get_all_cookies().await.unwrap() {
+            seen.push_str(cookie.value());
+        }
+    }
+    browser.goto(&format!("{}/v2.0/.well-known/openid-configuration", app.emulator.authority())).await;
+    for cookie in browser.client.get_all_cookies().await.unwrap() {
+        seen.push_str(cookie.value());
+    }
+    let tokens: Vec<String> = app
+        .emulator
+        .issued_secrets()
+        .into_iter()
+        .filter(|s| !s.starts_with("1.emu-code.") && !s.starts_with("ctx.") && !s.starts_with("sso."))
+        .collect();
+    assert!(tokens.len() >= 3, "access, ID and refresh tokens were issued");
+    for token in &tokens {
+        assert!(!seen.contains(token.as_str()), "a token the emulator issued is visible to the browser");
+    }
+    browser.close().await;
+}

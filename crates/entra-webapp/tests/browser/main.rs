@@ -1,0 +1,10 @@
+//! End-to-end in a real headless Chromium (Debian `chromium` + `chromium-driver`), driven over
+//! WebDriver: typing into the emulator's pages and clicking, as a person would.
+
+#![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+mod chromium;
+mod journeys;
