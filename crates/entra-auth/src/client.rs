@@ -308,13 +308,20 @@ impl EntraClient {
         let cell = self.refreshes.cell_for(refresh_token);
         let outcome = cell
             .get_or_init(|| async {
-                match self.refresh(tokens).await {
+                let outcome = match self.refresh(tokens).await {
                     Ok(new) => {
                         tracing::info!("access token refreshed");
                         Ok(Arc::new(new))
                     }
                     Err(err) => Err(RefreshFailure::from(err)),
-                }
+                };
+                let label = match &outcome {
+                    Ok(_) => "refreshed",
+                    Err(RefreshFailure::NeedsSignIn(_)) => "sign_in_required",
+                    Err(RefreshFailure::Unavailable(_)) => "unavailable",
+                };
+                metrics::counter!("entra_token_refreshes_total", "outcome" => label).increment(1);
+                outcome
             })
             .await;
         outcome.clone().map(|new| Some((*new).clone()))

@@ -147,14 +147,18 @@ impl GraphClient {
         let mut waited = Duration::ZERO;
         let mut attempt = 0;
         loop {
-            let response = self
-                .http
-                .get(url)
-                .bearer_auth(token.expose_secret())
-                .send()
-                .await
-                .map_err(GraphError::Unreachable)?;
+            let started = std::time::Instant::now();
+            let sent = self.http.get(url).bearer_auth(token.expose_secret()).send().await;
+            metrics::histogram!("entra_graph_request_duration_seconds").record(started.elapsed().as_secs_f64());
+            let response = match sent {
+                Ok(response) => response,
+                Err(err) => {
+                    metrics::counter!("entra_graph_requests_total", "status" => "unreachable").increment(1);
+                    return Err(GraphError::Unreachable(err));
+                }
+            };
             let status = response.status().as_u16();
+            metrics::counter!("entra_graph_requests_total", "status" => status.to_string()).increment(1);
             if response.status().is_success() {
                 return Ok(response);
             }

@@ -14,12 +14,17 @@ pub fn sanitize(raw: &str) -> Option<String> {
     if raw.is_empty() || raw.len() > MAX_LENGTH || !raw.starts_with('/') {
         return None;
     }
-    let decoded = percent_decode(raw)?;
-    for candidate in [raw, decoded.as_str()] {
-        let suspicious = candidate.starts_with("//")
-            || candidate.contains('\\')
-            || candidate.chars().any(|c| c.is_control() || c.is_whitespace() || !c.is_ascii());
-        if suspicious {
+    // Raw: what the browser parses. It strips tabs and newlines and reads '\\' as '/', so none
+    // of those, no whitespace, nothing outside ASCII (full-width '／' and friends).
+    if raw.starts_with("//") || raw.contains('\\') || raw.chars().any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii()) {
+        return None;
+    }
+    // Decoded: what a proxy or framework further along might see; encoded slashes, backslashes
+    // and control characters are refused too (double encoding included).
+    let mut decoded = raw.to_owned();
+    for _ in 0..3 {
+        decoded = percent_decode(&decoded)?;
+        if decoded.starts_with("//") || decoded.contains('\\') || decoded.chars().any(char::is_control) {
             return None;
         }
     }

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod metrics;
 pub mod pages;
 pub mod routes;
 pub mod sessions;

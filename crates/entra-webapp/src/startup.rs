@@ -9,9 +9,9 @@ use axum::Router;
 use axum::extract::{FromRef, Request as AxumRequest};
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use entra_auth::axum::{AuthRoutes, SignInEvent};
+use entra_auth::axum::AuthRoutes;
 use entra_auth::{EntraClient, EntraConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -19,7 +19,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
@@ -50,6 +52,9 @@ const CLOCK_LEEWAY: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Forms here are tiny; refuse anything big.
 const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Headers beyond these are refused (431) before any handler runs.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_HEADER_COUNT: usize = 64;
 
 /// A built, bound app.
 pub struct Application {
@@ -124,7 +129,6 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
     let auth = AuthRoutes {
         client: state.client.clone(),
         error_page: Arc::new(error_response),
-        observer: Arc::new(|event: SignInEvent| tracing::debug!(?event, "sign-in event")),
     };
     let signed_in_pages = Router::new()
         .route("/", get(routes::home))
@@ -135,9 +139,11 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
         .layer(session_layer)
         .layer(middleware::from_fn(session_store_failures))
         .with_state(state.clone());
+    crate::metrics::install();
     let probes = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .route("/metrics", get(crate::metrics::endpoint))
         .with_state(state);
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let request_id = HeaderName::from_static("x-request-id");
@@ -153,8 +159,11 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
                     // The path only: queries carry codes and state.
                     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
                     tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
-                }))
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
                 .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(middleware::from_fn(limit_headers))
                 .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
         )
@@ -190,4 +199,14 @@ async fn session_store_failures(request: AxumRequest, next: Next) -> Response {
     }
     tracing::error!(%request_id, "session store unavailable");
     error_response(entra_auth::SignInError::Session("unavailable".to_owned()).page("", &request_id))
+}
+
+/// Refuses requests with too many or too large headers: 431 Request Header Fields Too Large.
+async fn limit_headers(request: AxumRequest, next: Next) -> Response {
+    let headers = request.headers();
+    let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES {
+        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request headers too large.").into_response();
+    }
+    next.run(request).await
 }

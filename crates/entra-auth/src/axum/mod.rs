@@ -6,5 +6,5 @@ mod routes;
 pub mod session;
 
 pub use extract::{LOGIN_PATH, SessionStoreUnavailable, SignInRequired, require_sign_in};
-pub use routes::{AuthRoutes, ErrorPageRenderer, SignInEvent, SignInObserver, request_id, sign_out_csrf_token};
+pub use routes::{AuthRoutes, ErrorPageRenderer, request_id, sign_out_csrf_token};
 pub use session::{AccessTokenError, SignedInUser, access_token, expire_access_token};

@@ -20,20 +20,6 @@ use crate::token::EntraError;
 /// Renders an error page; the app supplies one in its own look.
 pub type ErrorPageRenderer = Arc<dyn Fn(ErrorPage) -> Response + Send + Sync>;
 
-/// Observes sign-in outcomes (metrics); `None` reason means success.
-pub type SignInObserver = Arc<dyn Fn(SignInEvent) + Send + Sync>;
-
-/// What happened, for metrics.
-#[derive(Clone, Copy, Debug)]
-pub enum SignInEvent {
-    /// `/login` sent a browser to Entra.
-    Started,
-    /// A callback signed someone in.
-    Completed,
-    /// A callback failed, with `SignInError::reason`.
-    Failed(&'static str),
-}
-
 /// State of the sign-in routes.
 #[derive(Clone)]
 pub struct AuthRoutes {
@@ -41,8 +27,6 @@ pub struct AuthRoutes {
     pub client: Arc<EntraClient>,
     /// Renders failures.
     pub error_page: ErrorPageRenderer,
-    /// Sees every outcome.
-    pub observer: SignInObserver,
 }
 
 impl AuthRoutes {
@@ -64,7 +48,7 @@ impl AuthRoutes {
         } else {
             tracing::warn!(%request_id, reason = error.reason(), error = %error, "sign-in refused");
         }
-        (self.observer)(SignInEvent::Failed(error.reason()));
+        metrics::counter!("entra_sign_ins_failed_total", "reason" => error.reason()).increment(1);
         let page = error.page(self.client.config().redirect_uri.as_str(), &request_id);
         (self.error_page)(page)
     }
@@ -104,7 +88,7 @@ async fn start_sign_in(
     .await;
     match result {
         Ok(url) => {
-            (routes.observer)(SignInEvent::Started);
+            metrics::counter!("entra_sign_ins_started_total").increment(1);
             (
                 [("cache-control", "no-store")],
                 Redirect::to(url.as_str()),
@@ -124,7 +108,7 @@ async fn finish_sign_in(
     let pairs = query_pairs(query.as_deref());
     match complete(&routes, &session, &pairs).await {
         Ok(return_to) => {
-            (routes.observer)(SignInEvent::Completed);
+            metrics::counter!("entra_sign_ins_completed_total").increment(1);
             Redirect::to(&return_to).into_response()
         }
         Err(error) => routes.fail(error, &headers),

@@ -14,7 +14,7 @@ mod redis_store;
 pub mod seal;
 
 pub use memory_store::MemoryStore;
-pub use redis_store::RedisStore;
+pub use redis_store::{RedisStore, decode_record};
 
 /// The configured store; cheap to clone.
 #[derive(Clone, Debug)]

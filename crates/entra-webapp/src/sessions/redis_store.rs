@@ -110,26 +110,31 @@ impl SessionStore for RedisStore {
         let Some(sealed): Option<Vec<u8>> = connection.get(key(id)).await.map_err(backend)? else {
             return Ok(None);
         };
-        // A record that does not open or parse is no session: logged, never an error page.
-        let plain = match self.sealer.open(id.to_string().as_bytes(), &sealed) {
-            Ok(plain) => plain,
-            Err(err) => {
-                tracing::warn!(error = %err, "session record rejected");
-                return Ok(None);
-            }
-        };
-        match serde_json::from_slice::<Record>(&plain) {
-            Ok(record) if record.expiry_date > time::OffsetDateTime::now_utc() => Ok(Some(record)),
-            Ok(_) => Ok(None),
-            Err(err) => {
-                tracing::warn!(error = %err, "session record unreadable");
-                Ok(None)
-            }
-        }
+        Ok(decode_record(&self.sealer, &id.to_string(), &sealed))
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
         let mut connection = self.connection.clone();
         connection.del::<_, ()>(key(id)).await.map_err(backend)
+    }
+}
+
+/// Opens and parses a stored record. Anything that does not open, parse or is expired is no
+/// session: logged, never an error (a tampered or rotated-out record must not cause a 500).
+pub fn decode_record(sealer: &Sealer, id: &str, sealed: &[u8]) -> Option<Record> {
+    let plain = match sealer.open(id.as_bytes(), sealed) {
+        Ok(plain) => plain,
+        Err(err) => {
+            tracing::warn!(error = %err, "session record rejected");
+            return None;
+        }
+    };
+    match serde_json::from_slice::<Record>(&plain) {
+        Ok(record) if record.expiry_date > time::OffsetDateTime::now_utc() => Some(record),
+        Ok(_) => None,
+        Err(err) => {
+            tracing::warn!(error = %err, "session record unreadable");
+            None
+        }
     }
 }

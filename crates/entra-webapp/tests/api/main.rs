@@ -7,6 +7,8 @@ mod helpers;
 mod redis_server;
 
 mod failures;
+mod fuzz;
+mod hardening;
 mod refresh;
 mod scale_out;
 mod session_store;

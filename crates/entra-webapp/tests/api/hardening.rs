@@ -1,0 +1,82 @@
+//! Hardening: limits, https-only cookie attributes, the open-redirect corpus end to end, metrics.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+#[tokio::test]
+async fn oversized_headers_and_bodies_are_refused_before_any_handler() {
+    let app = spawn_app().await;
+    let huge = "x".repeat(20 * 1024);
+    let response = app.browser.get(app.url("/")).header("x-padding", huge).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let mut request = app.browser.get(app.url("/"));
+    for i in 0..80 {
+        request = request.header(format!("x-h{i}"), "1");
+    }
+    assert_eq!(request.send().await.unwrap().status(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let body = "csrf_token=".to_owned() + &"a".repeat(64 * 1024);
+    let response = app
+        .browser
+        .post(app.url("/logout"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_app_with(Options {
+        port: Some(port),
+        site_url: Some(format!("https://localhost:{port}")),
+        ..Options::default()
+    })
+    .await;
+    let response = app.get("/login").await;
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("__Host-session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute} in {cookie}");
+    }
+    assert!(!cookie.contains("Domain="), "__Host- cookies have no Domain");
+    assert!(response.headers()["strict-transport-security"].to_str().unwrap().starts_with("max-age="));
+
+    let plain = spawn_app().await.get("/").await;
+    assert!(plain.headers().get("strict-transport-security").is_none(), "no HSTS over plain http");
+}
+
+#[tokio::test]
+async fn the_open_redirect_corpus_never_leaves_the_site_after_sign_in() {
+    let app = spawn_app().await;
+    let corpus = include_str!("../../../entra-auth/tests/open_redirect_corpus.txt");
+    let attacks: Vec<&str> = corpus.lines().filter(|l| !l.is_empty() && !l.starts_with("# ")).collect();
+    assert!(attacks.len() >= 40);
+    for attack in attacks {
+        let encoded: String = url::form_urlencoded::byte_serialize(attack.as_bytes()).collect();
+        let authorize = app.start_sign_in(&format!("/login?return_to={encoded}")).await;
+        let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+        let response = app.browser.get(&callback).send().await.unwrap();
+        assert_eq!(location(&response), "/", "{attack:?}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_sign_ins_refusals_and_graph_calls() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    app.get("/callback?state=forged&code=x").await;
+    let metrics = app.page("/metrics").await;
+    for name in [
+        "entra_sign_ins_started_total",
+        "entra_sign_ins_completed_total",
+        "entra_sign_ins_failed_total{reason=\"unknown_state\"}",
+        "entra_graph_requests_total{status=\"200\"}",
+        "entra_graph_request_duration_seconds_bucket",
+        "entra_webapp_sessions_active",
+    ] {
+        assert!(metrics.contains(name), "{name} in {metrics}");
+    }
+}

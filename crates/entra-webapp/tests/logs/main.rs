@@ -1,0 +1,69 @@
+//! Logs never contain tokens, secrets, codes, state, nonces or session ids: a whole sign-in,
+//! profile, refresh and sign-out with every log line captured, at debug level everywhere.
+
+#![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
+
+#[path = "../api/helpers.rs"]
+mod helpers;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use helpers::*;
+use reqwest::StatusCode;
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn no_secret_value_reaches_the_logs() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(true)
+        .with_span_list(true)
+        // cookie_store is the test browser's cookie jar (it logs what it stores), not the app.
+        .with_env_filter("debug,cookie_store=off")
+        .with_writer(move || writer.clone())
+        .init();
+
+    let app = spawn_app_with(Options { access_token_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
+    let mut observed = Vec::new();
+    let authorize = app.start_sign_in("/login?return_to=/profile").await;
+    for name in ["state", "nonce", "code_challenge"] {
+        observed.push(query_param(&authorize, name).unwrap());
+    }
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    observed.push(query_param(&callback, "code").unwrap());
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    observed.push(cookie.split(';').next().unwrap().trim_start_matches("session=").to_owned());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(app.get("/profile").await.status(), StatusCode::OK, "a refresh happened too");
+    let csrf = app.csrf_token().await;
+    observed.push(csrf.clone());
+    app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains("signed in") && logs.contains("access token refreshed"), "the capture works: {logs}");
+    let mut secrets: Vec<String> = app.emulator.issued_secrets();
+    secrets.push(entra_emulator::DEFAULT_CLIENT_SECRET.to_owned());
+    secrets.extend(observed);
+    for secret in secrets {
+        if let Some(at) = logs.find(&secret) { panic!("a secret value reached the logs: {}", &logs[at.saturating_sub(300)..at + 20]); }
+    }
+}
