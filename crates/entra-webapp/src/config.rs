@@ -18,6 +18,7 @@ const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0";
 const DEFAULT_SESSION_STORE: &str = "memory";
 const DEFAULT_MAX_SESSIONS: &str = "100000";
 const DEFAULT_SESSION_IDLE_MINUTES: &str = "480";
+const DEFAULT_TRUST_FORWARDED_HEADERS: &str = "false";
 const DEFAULT_LOG_FORMAT: &str = "text";
 const DEFAULT_RUST_LOG: &str = "info";
 
@@ -73,6 +74,10 @@ pub struct Settings {
     /// Minutes of inactivity after which a session ends.
     #[arg(long = "session-idle-minutes", env = "SESSION_IDLE_MINUTES", default_value = DEFAULT_SESSION_IDLE_MINUTES)]
     pub session_idle_minutes: String,
+    /// Behind a TLS-terminating proxy (App Service): build absolute URLs from X-Forwarded-Proto
+    /// and X-Forwarded-Host. Off by default; never used for REDIRECT_URI.
+    #[arg(long = "trust-forwarded-headers", env = "TRUST_FORWARDED_HEADERS", default_value = DEFAULT_TRUST_FORWARDED_HEADERS)]
+    pub trust_forwarded_headers: String,
     /// Log format: text or json.
     #[arg(long = "log-format", env = "LOG_FORMAT", default_value = DEFAULT_LOG_FORMAT)]
     pub log_format: String,
@@ -110,6 +115,7 @@ impl Default for Settings {
             max_sessions: DEFAULT_MAX_SESSIONS.to_owned(),
             session_idle_minutes: DEFAULT_SESSION_IDLE_MINUTES.to_owned(),
             log_format: DEFAULT_LOG_FORMAT.to_owned(),
+            trust_forwarded_headers: DEFAULT_TRUST_FORWARDED_HEADERS.to_owned(),
             rust_log: DEFAULT_RUST_LOG.to_owned(),
         }
     }
@@ -141,6 +147,7 @@ pub struct AppConfig {
     pub session_idle: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
+    pub trust_forwarded_headers: bool,
     /// Not a setting: ten minutes, as Entra's codes; tests shorten it.
     pub pending_sign_in_lifetime: Duration,
 }
@@ -365,6 +372,14 @@ impl Settings {
             }
         };
 
+        let trust_forwarded_headers = match self.trust_forwarded_headers.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" | "" => false,
+            other => {
+                problems.add("TRUST_FORWARDED_HEADERS", format!("'{other}' is not true or false."));
+                false
+            }
+        };
         match (
             tenant, client_id, client_secret, redirect_uri, authority_host, graph_endpoint, port, bind_address,
             post_logout_redirect_uri, session_idle, log_format, session_store,
@@ -388,6 +403,7 @@ impl Settings {
                 session_idle,
                 log_format,
                 log_filter: self.rust_log.clone(),
+                trust_forwarded_headers,
                 pending_sign_in_lifetime: entra_auth::client::PENDING_SIGN_IN_LIFETIME,
             }),
             _ => Err(ConfigErrors(problems.0)),

@@ -9,5 +9,6 @@ pub mod pages;
 pub mod routes;
 pub mod sessions;
 pub mod shutdown;
+pub mod site;
 pub mod startup;
 pub mod telemetry;

@@ -60,3 +60,13 @@ pub struct ProfilePage {
     pub profile: entra_auth::Profile,
     pub token_note: String,
 }
+
+/// `/setup`: the URLs to register, as this request sees the site.
+#[derive(Template, WebTemplate)]
+#[template(path = "setup.html")]
+pub struct SetupPage {
+    pub site_origin: String,
+    pub redirect_uri: String,
+    pub post_logout_redirect_uri: String,
+    pub warning: Option<String>,
+}

@@ -38,6 +38,8 @@ pub struct AppState {
     pub client: Arc<EntraClient>,
     /// The session store.
     pub store: AppSessionStore,
+    /// `TRUST_FORWARDED_HEADERS`.
+    pub trust_forwarded_headers: bool,
 }
 
 impl FromRef<AppState> for Arc<EntraClient> {
@@ -100,7 +102,7 @@ impl Application {
             pending_sign_in_lifetime: config.pending_sign_in_lifetime,
         };
         let client = Arc::new(EntraClient::new(entra_config)?);
-        let state = AppState { client: client.clone(), store };
+        let state = AppState { client: client.clone(), store, trust_forwarded_headers: config.trust_forwarded_headers };
         let router = router(&config, state)?;
         Ok(Self { listener, router, client })
     }
@@ -144,6 +146,7 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
         .route("/metrics", get(crate::metrics::endpoint))
+        .route("/setup", get(routes::setup))
         .with_state(state);
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let request_id = HeaderName::from_static("x-request-id");

@@ -7,11 +7,13 @@ mod assets;
 mod health;
 mod home;
 mod profile;
+mod setup;
 
 pub use assets::stylesheet;
 pub use health::{healthz, readyz};
 pub use home::{home, sign_out_page};
 pub use profile::{photo, profile};
+pub use setup::setup;
 
 use crate::pages::error_response;
 

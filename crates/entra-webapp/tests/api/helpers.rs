@@ -39,6 +39,7 @@ pub struct Options {
     pub session_store: Option<String>,
     pub session_secret: Option<String>,
     pub access_token_lifetime: Option<Duration>,
+    pub trust_forwarded_headers: bool,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -72,6 +73,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         redirect_uri: Some(format!("{site_url}/callback")),
         session_store: options.session_store.unwrap_or_else(|| "memory".to_owned()),
         session_secret: options.session_secret,
+        trust_forwarded_headers: options.trust_forwarded_headers.to_string(),
         authority_host: options.authority_host.unwrap_or_else(|| emulator.base_url()),
         graph_endpoint: emulator.graph_endpoint(),
         port: port.to_string(),
@@ -117,6 +119,11 @@ fn hidden_input(html: &str, name: &str) -> Option<String> {
 }
 
 impl TestApp {
+    /// An app running elsewhere (another process) against `emulator`.
+    pub fn external(emulator: Arc<Emulator>, base_url: String) -> TestApp {
+        TestApp { emulator, base_url, browser: browser(), stop: None, server: None }
+    }
+
     /// Another browser on the same instance.
     pub fn with_new_browser(&self) -> TestApp {
         TestApp { emulator: self.emulator.clone(), base_url: self.base_url.clone(), browser: browser(), stop: None, server: None }

@@ -9,6 +9,7 @@ mod redis_server;
 mod failures;
 mod fuzz;
 mod hardening;
+mod platform;
 mod refresh;
 mod scale_out;
 mod session_store;

@@ -1,0 +1,137 @@
+//! Behaving on App Service: forwarded headers only when trusted, and the release binary run the
+//! way the container runs it (non-root, env-only settings, PORT, JSON logs, SIGTERM).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use entra_emulator::{ClientRegistration, Emulator, EmulatorConfig};
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+async fn setup_origin(app: &TestApp) -> String {
+    let html = app
+        .browser
+        .get(app.url("/setup"))
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", "contoso-app.azurewebsites.net")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = html.find("id=\"front-channel-logout-url\">").unwrap() + "id=\"front-channel-logout-url\">".len();
+    html[start..start + html[start..].find('<').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn forwarded_headers_build_absolute_urls_only_when_trusted() {
+    let trusting = spawn_app_with(Options { trust_forwarded_headers: true, ..Options::default() }).await;
+    assert_eq!(setup_origin(&trusting).await, "https://contoso-app.azurewebsites.net/logout");
+
+    let default = spawn_app().await;
+    assert_eq!(setup_origin(&default).await, format!("{}/logout", default.base_url), "off: the headers change nothing");
+    let html = default.page("/setup").await;
+    assert!(html.contains(&format!("{}/callback", default.base_url)), "REDIRECT_URI is the configured one");
+}
+
+/// The binary the container runs: the release build when `ENTRA_WEBAPP_BIN` names it
+/// (scripts/test.sh does), else the one cargo built for this test.
+fn binary() -> String {
+    std::env::var("ENTRA_WEBAPP_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_entra-webapp").to_owned())
+}
+
+/// As root, drop to `nobody` as the container's `USER` does; otherwise we are already not root.
+fn as_non_root(binary: &str) -> Command {
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0\n")).unwrap_or(false);
+    if is_root {
+        let mut command = Command::new("setpriv");
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]).arg(binary);
+        command
+    } else {
+        Command::new(binary)
+    }
+}
+
+#[tokio::test]
+async fn the_release_binary_runs_as_in_the_container_and_stops_cleanly_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let base_url = format!("http://localhost:{port}");
+    let client = ClientRegistration {
+        redirect_uris: vec![format!("{base_url}/callback")],
+        post_logout_redirect_uris: vec![format!("{base_url}/")],
+        ..ClientRegistration::default()
+    };
+    let emulator = Arc::new(Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() }).await.unwrap());
+
+    let mut child = as_non_root(&binary())
+        .arg("serve")
+        .env_clear()
+        .env("TENANT_ID", emulator.tenant_id().to_string())
+        .env("CLIENT_ID", &client.client_id)
+        .env("CLIENT_SECRET", client.client_secret.clone().unwrap())
+        .env("REDIRECT_URI", format!("{base_url}/callback"))
+        .env("AUTHORITY_HOST", emulator.base_url())
+        .env("GRAPH_ENDPOINT", emulator.graph_endpoint())
+        .env("PORT", port.to_string())
+        .env("LOG_FORMAT", "json")
+        .current_dir("/")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let collected = lines.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            collected.lock().unwrap().push(line);
+        }
+    });
+
+    let app = TestApp::external(emulator.clone(), base_url.clone());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let health = loop {
+        if let Ok(response) = app.browser.get(app.url("/healthz")).send().await {
+            break response;
+        }
+        assert!(Instant::now() < deadline, "the binary did not answer on PORT");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(health.status(), StatusCode::OK);
+    let request_id = health.headers()["x-request-id"].to_str().unwrap().to_owned();
+
+    app.sign_in_adele().await;
+
+    // A slow request in flight when SIGTERM arrives still completes.
+    emulator.faults().set_graph_latency(Duration::from_millis(1500));
+    let slow = tokio::spawn({
+        let browser = app.browser.clone();
+        let url = app.url("/profile");
+        async move { browser.get(url).send().await.map(|r| r.status()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let terminated_at = Instant::now();
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(terminated_at.elapsed() < Duration::from_secs(5), "exits within 5 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0), "exit code 0");
+    assert_eq!(slow.await.unwrap().expect("the in-flight request completed"), StatusCode::OK);
+
+    let lines = lines.lock().unwrap().clone();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let parsed: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(parsed["level"].is_string());
+    }
+    let health_line = lines.iter().find(|l| l.contains(&request_id)).expect("a log line with the request id");
+    assert!(health_line.contains("/healthz"), "{health_line}");
+}
