@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite. On a fresh Debian machine it first installs what the tests need
 # (as root: apt packages; always: a throwaway Python virtualenv with MSAL), then runs:
-#   1. shellcheck on every shell script,
+#   1. shellcheck on every shell script, and deploy.sh against a fake az,
 #   2. the MSAL Python interop test against `entra-emulator --tls-self-signed`,
-#   3. every Rust test of the workspace (unit, integration over TCP, Redis, headless Chromium).
+#   3. the release build (the binary the container runs; its runtime contract is tested below),
+#   4. every Rust test of the workspace (unit, integration over TCP, Redis, headless Chromium).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,8 +25,11 @@ if ((${#apt_packages[@]})); then
 fi
 
 echo "==> shellcheck"
-mapfile -t scripts < <(git ls-files '*.sh' .ci/run)
+mapfile -t scripts < <(git ls-files '*.sh' .ci/run deploy/azure/tests/fake-az/az)
 shellcheck "${scripts[@]}"
+
+echo "==> deploy.sh against a fake az"
+deploy/azure/tests/deploy_test.sh
 
 echo "==> MSAL Python interop (entra-emulator --tls-self-signed)"
 target_dir=${CARGO_TARGET_DIR:-target}
@@ -36,6 +40,10 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check 'msal==1.39.0' 'requests>=2.31'
 cargo build --quiet -p entra-emulator --bin entra-emulator
 "$venv/bin/python" -W ignore crates/entra-emulator/tests/interop/msal_sign_in.py "$target_dir/debug/entra-emulator"
+
+echo "==> release build (what the container runs)"
+cargo build --quiet --release -p entra-webapp
+export ENTRA_WEBAPP_BIN="$target_dir/release/entra-webapp"
 
 echo "==> Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
