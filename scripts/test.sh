@@ -43,7 +43,8 @@ cargo build --quiet -p entra-emulator --bin entra-emulator
 
 echo "==> release build (what the container runs)"
 cargo build --quiet --release -p entra-webapp
-export ENTRA_WEBAPP_BIN="$target_dir/release/entra-webapp"
+ENTRA_WEBAPP_BIN="$(cd "$target_dir" && pwd)/release/entra-webapp"
+export ENTRA_WEBAPP_BIN
 
 echo "==> Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
