@@ -12,9 +12,9 @@ async fn sign_in(browser: &Chromium, app: &TestApp, upn: &str, password: &str) {
 
 /// From the emulator's sign-in page to the app's welcome.
 async fn complete_sign_in(browser: &Chromium, upn: &str, password: &str) {
-    browser.type_into("input[name=loginfmt]", upn).await;
+    browser.type_into("input[name=loginfmt][type=email]", upn).await;
     browser.click("#idSIButton9").await;
-    browser.type_into("input[name=passwd]", password).await;
+    browser.type_into("input[name=passwd][type=password]", password).await;
     browser.click("#idSIButton9").await;
     if browser.wait_for_any(&["#idBtn_Accept", "#welcome"]).await == 0 {
         browser.click("#idBtn_Accept").await;
@@ -48,7 +48,7 @@ async fn sign_in_by_typing_shows_the_profile_and_sign_out_ends_both_sessions() {
 
     sign_out(&browser, &app).await;
     browser.click("#sign-in").await;
-    browser.wait_for("input[name=loginfmt]").await;
+    browser.wait_for("input[name=loginfmt][type=email]").await;
     assert!(
         browser.source().await.contains("idSIButton9"),
         "signed out of the emulator too: the next sign-in asks for the account again"
@@ -91,16 +91,16 @@ async fn two_tabs_starting_sign_in_at_once_both_finish() {
     let browser = Chromium::launch().await;
     let first_tab = browser.client.window().await.unwrap();
     browser.goto(&app.url("/login?return_to=/profile")).await;
-    browser.wait_for("input[name=loginfmt]").await;
+    browser.wait_for("input[name=loginfmt][type=email]").await;
     let second = browser.client.new_window(true).await.unwrap();
     browser.client.switch_to_window(second.handle).await.unwrap();
     browser.goto(&app.url("/login?return_to=/")).await;
     complete_sign_in(&browser, ADELE, ADELE_PASSWORD).await;
 
     browser.client.switch_to_window(first_tab).await.unwrap();
-    browser.type_into("input[name=loginfmt]", ADELE).await;
+    browser.type_into("input[name=loginfmt][type=email]", ADELE).await;
     browser.click("#idSIButton9").await;
-    browser.type_into("input[name=passwd]", ADELE_PASSWORD).await;
+    browser.type_into("input[name=passwd][type=password]", ADELE_PASSWORD).await;
     browser.click("#idSIButton9").await;
     assert_eq!(browser.text_of("#profile-name").await, "Adele Vance", "the first tab finished too");
     browser.close().await;

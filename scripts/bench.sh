@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Benchmarks entra-webapp on loopback, in one run, against the emulator (all release builds):
+#   GET /healthz (the ceiling: same server, no session, no template), signed-in GET / with the
+#   memory store and with the Redis store, GET /login, complete sign-ins per second, p50/p99 of
+#   signed-in GET / at 50 connections, resident memory idle and after 10,000 signed-in sessions.
+# Prints a table with each figure and its ratio to /healthz; exits 1 when a target is missed.
+# Every load is bounded: BENCH_SECONDS per wrk run (default 10), BENCH_SIGN_INS sign-ins.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+seconds=${BENCH_SECONDS:-10}
+sign_ins=${BENCH_SIGN_INS:-10000}
+target_dir=${CARGO_TARGET_DIR:-target}
+
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if ((${#missing[@]})); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "bench.sh: install ${missing[*]} first" >&2
+    exit 1
+  fi
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "==> release build"
+cargo build --quiet --release -p entra-webapp -p entra-emulator --bins --examples
+bin="$target_dir/release"
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_for() {
+  local url=$1
+  for _ in $(seq 1 100); do
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url" || true) == 200 ]]; then return 0; fi
+    sleep 0.1
+  done
+  echo "bench.sh: $url never answered 200" >&2
+  exit 1
+}
+
+pids=()
+work=$(mktemp -d)
+cleanup() {
+  for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+emulator_port=$(free_port)
+app_port=$(free_port)
+redis_port=$(free_port)
+app="http://127.0.0.1:$app_port"
+emulator="http://127.0.0.1:$emulator_port"
+
+"$bin/entra-emulator" --bind "127.0.0.1:$emulator_port" --admin-consent \
+  --redirect-uri "$app/callback" --post-logout-redirect-uri "$app/" >"$work/emulator.log" 2>&1 &
+pids+=($!)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
+pids+=($!)
+wait_for "$emulator/_emulator"
+
+start_app() {
+  local store=$1
+  env -i PATH="$PATH" TENANT_ID=7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90 CLIENT_ID=3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 \
+    CLIENT_SECRET=emulator-client-secret-not-for-production REDIRECT_URI="$app/callback" \
+    AUTHORITY_HOST="$emulator" GRAPH_ENDPOINT="$emulator/graph" PORT="$app_port" BIND_ADDRESS=127.0.0.1 \
+    SESSION_STORE="$store" SESSION_SECRET=bench-secret-bench-secret-bench-secret-0123 RUST_LOG=warn \
+    "$bin/entra-webapp" serve >"$work/app.log" 2>&1 &
+  app_pid=$!
+  pids+=("$app_pid")
+  wait_for "$app/readyz"
+}
+stop_app() {
+  kill "$app_pid"
+  wait "$app_pid" 2>/dev/null || true
+}
+rss_mb() {
+  awk '/VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$app_pid/status"
+}
+# Requests per second of a wrk run.
+wrk_rps() {
+  local connections=$1
+  shift
+  wrk -t2 -c"$connections" -d"${seconds}s" "$@" | tee -a "$work/wrk.log" | awk '/Requests\/sec/ { print $2 }'
+}
+sign_in() {
+  "$bin/examples/sign_in_load" --app "$app" "$@"
+}
+
+echo "==> memory store"
+start_app memory
+idle_rss=$(rss_mb)
+echo "    sign-ins ($sign_ins, 8 at a time)"
+sign_in_rate=$(sign_in --count "$sign_ins" --concurrency 8 --print rate)
+sessions_rss=$(rss_mb)
+cookie=$(sign_in --count 1 --print cookie)
+echo "    wrk: /healthz, signed-in /, /login (${seconds}s each)"
+healthz_rps=$(wrk_rps 10 "$app/healthz")
+home_rps=$(wrk_rps 10 -H "Cookie: $cookie" "$app/")
+login_rps=$(wrk_rps 10 "$app/login")
+wrk -t2 -c50 -d"${seconds}s" --latency -H "Cookie: $cookie" "$app/" >"$work/latency.txt"
+p50=$(awk '$1 == "50%" { print $2 }' "$work/latency.txt")
+p99=$(awk '$1 == "99%" { print $2 }' "$work/latency.txt")
+stop_app
+
+echo "==> Redis store"
+start_app "redis://127.0.0.1:$redis_port"
+redis_cookie=$(sign_in --count 1 --print cookie)
+redis_home_rps=$(wrk_rps 10 -H "Cookie: $redis_cookie" "$app/")
+stop_app
+
+python3 - "$healthz_rps" "$home_rps" "$redis_home_rps" "$login_rps" "$sign_in_rate" "$p50" "$p99" "$idle_rss" "$sessions_rss" "$sign_ins" <<'PY'
+import sys
+healthz, home, redis_home, login, sign_ins, p50, p99, idle, sessions, count = sys.argv[1:]
+def ms(v):
+    units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+    for unit in ("us", "ms", "s"):
+        if v.endswith(unit):
+            return float(v[: -len(unit)]) * units[unit]
+    return float(v)
+healthz = float(healthz)
+rows = [
+    ("GET /healthz (ceiling)", f"{healthz:,.0f} req/s", 1.0, "", True),
+    ("signed-in GET /, memory store", f"{float(home):,.0f} req/s", float(home) / healthz, ">= 0.50x", float(home) / healthz >= 0.5),
+    ("signed-in GET /, Redis store", f"{float(redis_home):,.0f} req/s", float(redis_home) / healthz, ">= 0.25x", float(redis_home) / healthz >= 0.25),
+    ("GET /login", f"{float(login):,.0f} req/s", float(login) / healthz, ">= 0.30x", float(login) / healthz >= 0.3),
+    ("complete sign-ins", f"{float(sign_ins):,.0f} /s", None, ">= 200/s", float(sign_ins) >= 200),
+    ("signed-in GET / p50, 50 conns", f"{ms(p50):.2f} ms", None, "", True),
+    ("signed-in GET / p99, 50 conns", f"{ms(p99):.2f} ms", None, "< 10 ms", ms(p99) < 10),
+    ("RSS idle", f"{float(idle):.1f} MB", None, "< 20 MB", float(idle) < 20),
+    (f"RSS after {int(count):,} sign-ins", f"{float(sessions):.1f} MB", None, "< 100 MB", float(sessions) < 100),
+]
+print()
+print(f"| {'measure':<34} | {'figure':>14} | {'vs /healthz':>11} | {'target':>9} | {'':4} |")
+print(f"|{'-'*36}|{'-'*16}|{'-'*13}|{'-'*11}|{'-'*6}|")
+for name, figure, ratio, target, ok in rows:
+    r = f"{ratio:.2f}x" if ratio is not None else ""
+    print(f"| {name:<34} | {figure:>14} | {r:>11} | {target:>9} | {'ok' if ok else 'MISS':4} |")
+missed = [name for name, *_, ok in rows if not ok]
+print()
+if missed:
+    print("targets missed:", ", ".join(missed))
+    sys.exit(1)
+print("every target met")
+PY
