@@ -84,7 +84,18 @@ rss_mb() {
 wrk_rps() {
   local connections=$1
   shift
-  wrk -t2 -c"$connections" -d"${seconds}s" "$@" | tee -a "$work/wrk.log" | awk '/Requests\/sec/ { print $2 }'
+  local output
+  output=$(wrk -t2 -c"$connections" -d"${seconds}s" "$@")
+  # Every answer must have been a success (wrk counts the others apart).
+  if grep -q "Non-2xx" <<<"$output"; then
+    echo "bench.sh: non-2xx answers during $*" >&2
+    exit 1
+  fi
+  awk '/Requests\/sec/ { print $2 }' <<<"$output"
+}
+# The cookie must give the signed-in page, or wrk would measure the signed-out one.
+signed_in_check() {
+  curl -s -H "Cookie: $1" "$app/" | grep -q 'id="welcome"' || { echo "bench.sh: the cookie is not signed in" >&2; exit 1; }
 }
 sign_in() {
   "$bin/examples/sign_in_load" --app "$app" "$@"
@@ -97,6 +108,7 @@ echo "    sign-ins ($sign_ins, 8 at a time)"
 sign_in_rate=$(sign_in --count "$sign_ins" --concurrency 8 --print rate)
 sessions_rss=$(rss_mb)
 cookie=$(sign_in --count 1 --print cookie)
+signed_in_check "$cookie"
 echo "    wrk: /healthz, signed-in /, /login (${seconds}s each)"
 healthz_rps=$(wrk_rps 10 "$app/healthz")
 home_rps=$(wrk_rps 10 -H "Cookie: $cookie" "$app/")
@@ -109,6 +121,7 @@ stop_app
 echo "==> Redis store"
 start_app "redis://127.0.0.1:$redis_port"
 redis_cookie=$(sign_in --count 1 --print cookie)
+signed_in_check "$redis_cookie"
 redis_home_rps=$(wrk_rps 10 -H "Cookie: $redis_cookie" "$app/")
 stop_app
 

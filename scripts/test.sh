@@ -4,7 +4,8 @@
 #   1. shellcheck on every shell script, and deploy.sh against a fake az,
 #   2. the MSAL Python interop test against `entra-emulator --tls-self-signed`,
 #   3. the release build (the binary the container runs; its runtime contract is tested below),
-#   4. every Rust test of the workspace (unit, integration over TCP, Redis, headless Chromium).
+#   4. the criterion benchmarks compile (cargo bench --no-run),
+#   5. every Rust test of the workspace (unit, integration over TCP, Redis, headless Chromium).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -45,6 +46,9 @@ echo "==> release build (what the container runs)"
 cargo build --quiet --release -p entra-webapp
 ENTRA_WEBAPP_BIN="$(cd "$target_dir" && pwd)/release/entra-webapp"
 export ENTRA_WEBAPP_BIN
+
+echo "==> benchmarks compile"
+cargo bench --quiet --workspace --no-run
 
 echo "==> Rust tests"
 if cargo nextest --version >/dev/null 2>&1; then

@@ -69,6 +69,19 @@ pub struct PendingSignIn {
 }
 
 impl PendingSignIn {
+    /// Fresh state, nonce and PKCE verifier (256 bits each) for a sign-in returning to `return_to`.
+    pub fn new(return_to: String, lifetime: Duration) -> Self {
+        let now = unix_now();
+        Self {
+            state: random_token(32),
+            nonce: random_token(32),
+            pkce_verifier: random_token(32),
+            return_to,
+            created_at: now,
+            expires_at: now + lifetime.as_secs(),
+        }
+    }
+
     /// Whether it is past its lifetime.
     pub fn is_expired(&self) -> bool {
         unix_now() > self.expires_at
@@ -242,32 +255,15 @@ impl EntraClient {
         claims: Option<&str>,
     ) -> Result<(PendingSignIn, Url), SignInError> {
         let provider = self.provider().await?;
-        let pending = PendingSignIn {
-            state: random_token(32),
-            nonce: random_token(32),
-            pkce_verifier: random_token(32),
-            return_to,
-            created_at: unix_now(),
-            expires_at: unix_now() + self.config.pending_sign_in_lifetime.as_secs(),
-        };
-        let mut url = provider.metadata.authorization_endpoint.clone();
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("client_id", &self.config.client_id)
-                .append_pair("response_type", "code")
-                .append_pair("redirect_uri", self.config.redirect_uri.as_str())
-                // query, not form_post: a cross-site POST would not carry our SameSite=Lax cookie.
-                .append_pair("response_mode", "query")
-                .append_pair("scope", &self.scope())
-                .append_pair("state", pending.state.expose_secret())
-                .append_pair("nonce", pending.nonce.expose_secret())
-                .append_pair("code_challenge", &pkce_challenge(&pending.pkce_verifier))
-                .append_pair("code_challenge_method", "S256");
-            if let Some(claims) = claims {
-                query.append_pair("claims", claims);
-            }
-        }
+        let pending = PendingSignIn::new(return_to, self.config.pending_sign_in_lifetime);
+        let url = authorization_url(
+            &provider.metadata.authorization_endpoint,
+            &self.config.client_id,
+            &self.config.redirect_uri,
+            &self.scope(),
+            &pending,
+            claims,
+        );
         Ok((pending, url))
     }
 
@@ -372,6 +368,36 @@ impl EntraClient {
             client_secret: &self.config.client_secret,
         }
     }
+}
+
+/// The /authorize URL for a pending sign-in: code flow, PKCE S256, state, nonce.
+pub fn authorization_url(
+    endpoint: &Url,
+    client_id: &str,
+    redirect_uri: &Url,
+    scope: &str,
+    pending: &PendingSignIn,
+    claims: Option<&str>,
+) -> Url {
+    let mut url = endpoint.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        query
+            .append_pair("client_id", client_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            // query, not form_post: a cross-site POST would not carry our SameSite=Lax cookie.
+            .append_pair("response_mode", "query")
+            .append_pair("scope", scope)
+            .append_pair("state", pending.state.expose_secret())
+            .append_pair("nonce", pending.nonce.expose_secret())
+            .append_pair("code_challenge", &pkce_challenge(&pending.pkce_verifier))
+            .append_pair("code_challenge_method", "S256");
+        if let Some(claims) = claims {
+            query.append_pair("claims", claims);
+        }
+    }
+    url
 }
 
 /// Unix seconds now.

@@ -130,13 +130,22 @@ pub async fn verify(
     }
     let kid = kid.ok_or(IdTokenError::MissingKeyId)?;
     let key = jwks.key(&kid).await?;
+    verify_with_key(token, &key, provider, expected)
+}
 
+/// The checks after the key is chosen: signature (RS256 only), claims, issuer, tenant, nonce.
+pub fn verify_with_key(
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    provider: &ProviderMetadata,
+    expected: &Expectations<'_>,
+) -> Result<IdTokenClaims, IdTokenError> {
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[expected.client_id]);
     validation.leeway = expected.leeway.as_secs();
     validation.validate_nbf = true;
     validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
-    let data = jsonwebtoken::decode::<RawClaims>(token, &key, &validation).map_err(|err| match err.kind() {
+    let data = jsonwebtoken::decode::<RawClaims>(token, key, &validation).map_err(|err| match err.kind() {
         ErrorKind::InvalidSignature => IdTokenError::BadSignature,
         ErrorKind::ExpiredSignature => IdTokenError::Expired,
         ErrorKind::ImmatureSignature => IdTokenError::NotYetValid,
