@@ -60,6 +60,12 @@ impl SignedInUser {
     }
 }
 
+/// The Entra session id (`sid`) of the user signed in to a stored session record, if any: lets a
+/// session store index records by `sid` for front-channel logout.
+pub fn sid_of_record(data: &std::collections::HashMap<String, serde_json::Value>) -> Option<&str> {
+    data.get(USER_KEY)?.get("sid")?.as_str()
+}
+
 #[derive(Default, Serialize, Deserialize)]
 struct PendingSignIns(Vec<PendingSignIn>);
 

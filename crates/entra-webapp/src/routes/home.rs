@@ -1,11 +1,15 @@
 //! `/` and the sign-out confirmation page.
 
-use axum::http::HeaderMap;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{SignedInUser, sign_out_csrf_token};
 use tower_sessions::Session;
 
+use serde::Deserialize;
+
 use crate::pages::{HomePage, SignOutPage, error_response};
+use crate::startup::AppState;
 
 /// Signed out: the sign-in button. Signed in: "Welcome {name}", the email, the sign-out button.
 pub async fn home(user: Option<SignedInUser>, session: Session, headers: HeaderMap) -> Response {
@@ -19,8 +23,34 @@ pub async fn home(user: Option<SignedInUser>, session: Session, headers: HeaderM
     HomePage { user, csrf_token }.into_response()
 }
 
-/// `GET /logout`: a small page with the (CSRF-protected) sign-out form.
-pub async fn sign_out_page(user: Option<SignedInUser>, session: Session, headers: HeaderMap) -> Response {
+#[derive(Deserialize)]
+pub struct LogoutQuery {
+    /// Present when Entra calls our front-channel logout URL.
+    sid: Option<String>,
+}
+
+/// `GET /logout`: a small page with the (CSRF-protected) sign-out form; or, called by Entra with
+/// `sid` (front-channel logout: the user signed out of Entra elsewhere), ends every session signed
+/// in with that Entra session. The sid is Entra's unguessable session id.
+pub async fn sign_out_page(
+    State(state): State<AppState>,
+    Query(query): Query<LogoutQuery>,
+    user: Option<SignedInUser>,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(sid) = query.sid.filter(|sid| !sid.is_empty() && sid.len() <= 128) {
+        return match state.store.end_sessions_with_sid(&sid).await {
+            Ok(ended) => {
+                tracing::info!(ended, "front-channel logout");
+                (StatusCode::OK, "signed out").into_response()
+            }
+            Err(reason) => {
+                tracing::error!(%reason, "front-channel logout failed");
+                (StatusCode::SERVICE_UNAVAILABLE, "session store unavailable").into_response()
+            }
+        };
+    }
     let csrf_token = match &user {
         Some(_) => match sign_out_csrf_token(&session).await {
             Ok(token) => token,

@@ -26,6 +26,14 @@ pub enum AppSessionStore {
 }
 
 impl AppSessionStore {
+    /// Ends every session signed in with Entra session `sid` (front-channel logout).
+    pub async fn end_sessions_with_sid(&self, sid: &str) -> std::result::Result<usize, String> {
+        match self {
+            AppSessionStore::Memory(store) => Ok(store.end_sessions_with_sid(sid)),
+            AppSessionStore::Redis(store) => store.end_sessions_with_sid(sid).await,
+        }
+    }
+
     /// `Ok` when the store answers (for `/readyz`).
     pub async fn readiness(&self) -> std::result::Result<(), String> {
         match self {

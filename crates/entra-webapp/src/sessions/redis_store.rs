@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use entra_auth::axum::session::sid_of_record;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tower_sessions::SessionStore;
@@ -14,6 +15,8 @@ use tower_sessions::session_store::{Error, Result};
 use crate::sessions::seal::Sealer;
 
 const KEY_PREFIX: &str = "entra-webapp:session:";
+/// A set of our session ids per Entra session id, for front-channel logout.
+const SID_PREFIX: &str = "entra-webapp:sid:";
 /// A Redis that does not answer within this is treated as down (pages answer 503 at once
 /// instead of hanging).
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -38,6 +41,13 @@ fn key(id: &Id) -> String {
     format!("{KEY_PREFIX}{id}")
 }
 
+/// The sid is Entra's; hash it so the key holds nothing it did not choose.
+fn sid_key(sid: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(sid.as_bytes());
+    format!("{SID_PREFIX}{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
+}
+
 impl RedisStore {
     /// Connects lazily: a Redis that is down at start-up is retried on every request, so the app
     /// starts anyway and recovers without a restart.
@@ -49,6 +59,36 @@ impl RedisStore {
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
         Ok(Self { connection, sealer })
+    }
+
+    /// Adds a signed-in record to its Entra session's index (created sessions; saves do it in the
+    /// same round trip as the record).
+    async fn index_by_sid(&self, record: &Record) -> Result<()> {
+        let Some(sid) = sid_of_record(&record.data) else { return Ok(()) };
+        let mut connection = self.connection.clone();
+        let index = sid_key(sid);
+        redis::pipe()
+            .sadd(&index, record.id.to_string())
+            .ignore()
+            .expire(&index, Self::ttl_secs(record) as i64)
+            .ignore()
+            .query_async::<()>(&mut connection)
+            .await
+            .map_err(backend)
+    }
+
+    /// Deletes every session signed in with Entra session `sid`; returns how many.
+    pub async fn end_sessions_with_sid(&self, sid: &str) -> std::result::Result<usize, String> {
+        let mut connection = self.connection.clone();
+        let index = sid_key(sid);
+        let ids: Vec<String> = connection.smembers(&index).await.map_err(|err| err.to_string())?;
+        let mut pipeline = redis::pipe();
+        for id in &ids {
+            pipeline.del(format!("{KEY_PREFIX}{id}")).ignore();
+        }
+        pipeline.del(&index).ignore();
+        pipeline.query_async::<()>(&mut connection).await.map_err(|err| err.to_string())?;
+        Ok(ids.len())
     }
 
     /// `PING`, for `/readyz`.
@@ -89,7 +129,7 @@ impl SessionStore for RedisStore {
                 .map_err(backend)?
                 .is_some();
             if created {
-                return Ok(());
+                return self.index_by_sid(record).await;
             }
             // An id collision (2^-128, but cheap to handle): pick another.
             record.id = Id::default();
@@ -99,10 +139,16 @@ impl SessionStore for RedisStore {
     async fn save(&self, record: &Record) -> Result<()> {
         let mut connection = self.connection.clone();
         let sealed = self.seal(record)?;
-        connection
-            .set_ex::<_, _, ()>(key(&record.id), sealed, Self::ttl_secs(record))
-            .await
-            .map_err(backend)
+        let ttl = Self::ttl_secs(record);
+        // One round trip: the record, and its place in the sid index.
+        let mut pipeline = redis::pipe();
+        pipeline.set_ex(key(&record.id), sealed, ttl).ignore();
+        if let Some(sid) = sid_of_record(&record.data) {
+            let index = sid_key(sid);
+            pipeline.sadd(&index, record.id.to_string()).ignore();
+            pipeline.expire(&index, ttl as i64).ignore();
+        }
+        pipeline.query_async::<()>(&mut connection).await.map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {

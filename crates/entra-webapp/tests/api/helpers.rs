@@ -218,6 +218,19 @@ impl TestApp {
         html.contains("id=\"welcome\"")
     }
 
+    /// Signs in, then signs out of Entra elsewhere (the emulator's logout endpoint, as another
+    /// app would): Entra calls our front-channel logout URL and the session must end.
+    pub async fn assert_front_channel_logout_ends_the_session(&self) {
+        let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
+        let logout_url = self.url("/logout");
+        assert!(self.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
+        self.sign_in_adele().await;
+        assert!(self.is_signed_in().await);
+        let logout = format!("{}/oauth2/v2.0/logout", self.emulator.authority());
+        self.browser.get(logout).send().await.expect("Entra logout");
+        assert!(!self.is_signed_in().await, "front-channel logout ended the app's session");
+    }
+
     pub async fn csrf_token(&self) -> String {
         hidden_input(&self.page("/logout").await, "csrf_token").expect("csrf token on the sign-out page")
     }

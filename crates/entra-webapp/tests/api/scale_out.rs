@@ -117,3 +117,12 @@ async fn a_redis_outage_answers_503_and_recovers_without_a_restart() {
     assert!(signed_in, "the session came back with Redis, no app restart");
     assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn front_channel_logout_ends_sessions_kept_in_redis() {
+    let redis = RedisServer::start();
+    let app = instance(&redis, None, None).await;
+    app.assert_front_channel_logout_ends_the_session().await;
+    let keys: Vec<String> = redis.raw_values().await.into_iter().map(|(k, _)| k).collect();
+    assert!(!keys.iter().any(|k| k.starts_with("entra-webapp:sid:")), "the sid index went with the sessions: {keys:?}");
+}

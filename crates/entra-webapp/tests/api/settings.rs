@@ -67,6 +67,7 @@ fn serve_help_lists_every_setting() {
     for variable in [
         "TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORITY_HOST", "GRAPH_ENDPOINT", "SCOPES",
         "PORT", "BIND_ADDRESS", "POST_LOGOUT_REDIRECT_URI", "SESSION_SECRET", "LOG_FORMAT", "RUST_LOG",
+        "SESSION_STORE", "REDIS_PASSWORD", "MAX_SESSIONS", "SESSION_IDLE_MINUTES", "TRUST_FORWARDED_HEADERS",
     ] {
         assert!(help.contains(&format!("env: {variable}")), "{variable} in {help}");
     }

@@ -166,3 +166,8 @@ async fn health_and_readiness_answer_without_sign_in() {
     }
     assert_eq!(ready, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn signing_out_of_entra_elsewhere_ends_the_session_through_front_channel_logout() {
+    spawn_app().await.assert_front_channel_logout_ends_the_session().await;
+}
