@@ -11,16 +11,22 @@ use serde::Deserialize;
 use crate::pages::{HomePage, SignOutPage, error_response};
 use crate::startup::AppState;
 
+/// The sign-out form's CSRF token (only signed-in pages show the form).
+async fn csrf_token(signed_in: bool, session: &Session, headers: &HeaderMap) -> Result<String, Response> {
+    if !signed_in {
+        return Ok(String::new());
+    }
+    sign_out_csrf_token(session)
+        .await
+        .map_err(|err| error_response(err.page("", &entra_auth::axum::request_id(headers))))
+}
+
 /// Signed out: the sign-in button. Signed in: "Welcome {name}", the email, the sign-out button.
 pub async fn home(user: Option<SignedInUser>, session: Session, headers: HeaderMap) -> Response {
-    let csrf_token = match &user {
-        Some(_) => match sign_out_csrf_token(&session).await {
-            Ok(token) => token,
-            Err(err) => return error_response(err.page("", &entra_auth::axum::request_id(&headers))),
-        },
-        None => String::new(),
-    };
-    HomePage { user, csrf_token }.into_response()
+    match csrf_token(user.is_some(), &session, &headers).await {
+        Ok(csrf_token) => HomePage { user, csrf_token }.into_response(),
+        Err(response) => response,
+    }
 }
 
 #[derive(Deserialize)]
@@ -51,12 +57,8 @@ pub async fn sign_out_page(
             }
         };
     }
-    let csrf_token = match &user {
-        Some(_) => match sign_out_csrf_token(&session).await {
-            Ok(token) => token,
-            Err(err) => return error_response(err.page("", &entra_auth::axum::request_id(&headers))),
-        },
-        None => String::new(),
-    };
-    SignOutPage { signed_in: user.is_some(), csrf_token }.into_response()
+    match csrf_token(user.is_some(), &session, &headers).await {
+        Ok(csrf_token) => SignOutPage { signed_in: user.is_some(), csrf_token }.into_response(),
+        Err(response) => response,
+    }
 }

@@ -56,14 +56,21 @@ impl RedisServer {
         }
     }
 
-    /// Every key's raw value.
+    /// Every key's raw value (a set's members, one per line).
     pub async fn raw_values(&self) -> Vec<(String, Vec<u8>)> {
         let client = redis::Client::open(self.url()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
         let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut connection).await.unwrap();
         let mut values = Vec::new();
         for key in keys {
-            let value: Vec<u8> = redis::cmd("GET").arg(&key).query_async(&mut connection).await.unwrap();
+            let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut connection).await.unwrap();
+            let value: Vec<u8> = match kind.as_str() {
+                "set" => {
+                    let members: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut connection).await.unwrap();
+                    members.join(&b'\n')
+                }
+                _ => redis::cmd("GET").arg(&key).query_async(&mut connection).await.unwrap(),
+            };
             values.push((key, value));
         }
         values
