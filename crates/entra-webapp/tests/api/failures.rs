@@ -142,3 +142,27 @@ async fn unknown_paths_get_a_404_page() {
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert!(response.text().await.unwrap().contains("Page not found"));
 }
+
+#[tokio::test]
+async fn the_app_starts_without_its_tenant_and_recovers_when_it_becomes_reachable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_app_with(Options { authority_host: Some(format!("http://127.0.0.1:{port}")), ..Options::default() }).await;
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "started anyway");
+    assert_eq!(app.get("/login").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // Entra becomes reachable (network up): no restart needed.
+    let options = entra_emulator::ListenOptions { bind: ([127, 0, 0, 1], port).into(), ..Default::default() };
+    let late = entra_emulator::Emulator::start_with(entra_emulator::EmulatorConfig::default(), options).await.unwrap();
+    let mut ready = false;
+    for _ in 0..100 {
+        if app.get("/readyz").await.status() == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the metadata load was retried with backoff and succeeded");
+    let login = app.get("/login").await;
+    assert_eq!(login.status(), StatusCode::SEE_OTHER);
+    assert!(location(&login).starts_with(&late.authority()));
+}

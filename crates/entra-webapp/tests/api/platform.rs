@@ -135,3 +135,54 @@ async fn the_release_binary_runs_as_in_the_container_and_stops_cleanly_on_sigter
     let health_line = lines.iter().find(|l| l.contains(&request_id)).expect("a log line with the request id");
     assert!(health_line.contains("/healthz"), "{health_line}");
 }
+
+#[tokio::test]
+async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
+    let ca_dir = tempfile::tempdir().unwrap();
+    let options = entra_emulator::ListenOptions { tls_self_signed_dir: Some(ca_dir.path().to_path_buf()), ..Default::default() };
+    let emulator = Emulator::start_with(EmulatorConfig::default(), options).await.unwrap();
+    let ca_file = emulator.ca_pem_path().unwrap().to_path_buf();
+    for trust in [true, false] {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut command = Command::new(binary());
+        command
+            .arg("serve")
+            .env_clear()
+            .env("TENANT_ID", emulator.tenant_id().to_string())
+            .env("CLIENT_ID", entra_emulator::DEFAULT_CLIENT_ID.to_string())
+            .env("CLIENT_SECRET", entra_emulator::DEFAULT_CLIENT_SECRET)
+            .env("REDIRECT_URI", format!("http://localhost:{port}/callback"))
+            .env("AUTHORITY_HOST", emulator.base_url())
+            .env("GRAPH_ENDPOINT", emulator.graph_endpoint())
+            .env("PORT", port.to_string())
+            .env("BIND_ADDRESS", "127.0.0.1")
+            .current_dir("/")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if trust {
+            command.env("SSL_CERT_FILE", &ca_file);
+        }
+        let mut child = command.spawn().unwrap();
+        let client = reqwest::Client::new();
+        let readyz = format!("http://127.0.0.1:{port}/readyz");
+        let mut last = (StatusCode::IM_A_TEAPOT, String::new());
+        for _ in 0..50 {
+            if let Ok(response) = client.get(&readyz).send().await {
+                last = (response.status(), response.text().await.unwrap());
+                let settled = last.0 == StatusCode::OK || last.1.contains("cannot reach");
+                if settled {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        if trust {
+            assert_eq!(last.0, StatusCode::OK, "SSL_CERT_FILE's CA is trusted: {}", last.1);
+        } else {
+            assert_eq!(last.0, StatusCode::SERVICE_UNAVAILABLE, "an unknown CA is not trusted");
+            assert!(last.1.contains("cannot reach"), "{}", last.1);
+        }
+    }
+}
