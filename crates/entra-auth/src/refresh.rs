@@ -40,11 +40,13 @@ impl From<SignInError> for RefreshFailure {
 }
 
 type Outcome = Result<Arc<TokenSet>, RefreshFailure>;
+/// When the cell was made, and the cell every caller with this refresh token shares.
+type SharedRefresh = (Instant, Arc<OnceCell<Outcome>>);
 
 /// In-flight and recent refreshes, by a hash of the refresh token they redeem.
 #[derive(Default)]
 pub(crate) struct RefreshCoordinator {
-    cells: Mutex<HashMap<[u8; 32], (Instant, Arc<OnceCell<Outcome>>)>>,
+    cells: Mutex<HashMap<[u8; 32], SharedRefresh>>,
 }
 
 impl RefreshCoordinator {

@@ -26,7 +26,7 @@ impl SigningKey {
         let public = RsaPublicKey::from(&private);
         let private_pem = private.to_pkcs1_pem(LineEnding::LF)?;
         let public_pem = public.to_public_key_pem(LineEnding::LF)?;
-        let kid = URL_SAFE_NO_PAD.encode(&rand::random::<[u8; 15]>());
+        let kid = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>());
         Ok(Self {
             kid,
             encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes())?,

@@ -200,6 +200,12 @@ impl Emulator {
         self.state.clock.advance(by.as_secs() as i64);
     }
 
+    /// How many Graph requests have arrived (counted on arrival, before latency or faults): lets a
+    /// test know a request is in flight.
+    pub fn graph_requests_received(&self) -> u64 {
+        self.state.graph_requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Every code, token and session id the emulator has handed out: for leak checks.
     pub fn issued_secrets(&self) -> Vec<String> {
         self.state.grants().issued.clone()

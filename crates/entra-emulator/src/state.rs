@@ -105,6 +105,8 @@ pub(crate) struct EmulatorState {
     pub(crate) clock: Clock,
     grants: Mutex<Grants>,
     pub(crate) http: reqwest::Client,
+    /// Graph requests received, counted before any fault or latency applies.
+    pub(crate) graph_requests: std::sync::atomic::AtomicU64,
 }
 
 /// A user with its photo loaded.
@@ -144,6 +146,7 @@ impl EmulatorState {
             clock: Clock::default(),
             grants: Mutex::new(Grants::default()),
             http,
+            graph_requests: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

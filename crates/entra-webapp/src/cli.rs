@@ -18,7 +18,7 @@ pub enum Command {
     /// Serve the app against a real Entra ID tenant (or any Entra-shaped one). Every setting
     /// comes from the environment or .env; missing or malformed settings stop start-up (exit 2).
     /// Never falls back to the demo.
-    Serve(Settings),
+    Serve(Box<Settings>),
     /// Run the app and a local Entra ID emulator together on this machine, with test users: no
     /// Azure account and no settings needed.
     Demo(DemoArgs),

@@ -336,11 +336,10 @@ impl Settings {
             Some(value) if value.eq_ignore_ascii_case("memory") => max_sessions.map(|max_sessions| SessionStoreConfig::Memory { max_sessions }),
             Some(value) => match Url::parse(&value) {
                 Ok(mut url) if matches!(url.scheme(), "redis" | "rediss") && url.host().is_some() => {
-                    if let Some(password) = self.redis_password.as_deref().filter(|p| !p.is_empty()) {
-                        if url.set_password(Some(password)).is_err() {
+                    if let Some(password) = self.redis_password.as_deref().filter(|p| !p.is_empty())
+                        && url.set_password(Some(password)).is_err() {
                             problems.add("REDIS_PASSWORD", "cannot be combined with the SESSION_STORE URL.");
                         }
-                    }
                     if session_secrets.is_empty() {
                         problems.add(
                             "SESSION_SECRET",

@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Serve(settings) => runtime.block_on(serve(settings)),
+        Command::Serve(settings) => runtime.block_on(serve(*settings)),
         Command::Demo(args) => runtime.block_on(demo::run(args.port)),
     }
 }

@@ -36,6 +36,7 @@ struct AccessClaims {
 
 /// Fault switches first, then the bearer token: what every Graph handler starts with.
 async fn authorize(state: &EmulatorState, headers: &HeaderMap) -> Result<(AccessClaims, DirectoryUser), Response> {
+    state.graph_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let latency = state.faults.graph_latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

@@ -24,14 +24,13 @@ impl Records {
     fn remove(&mut self, id: &Id) {
         if let Some((record, sequence)) = self.by_id.remove(id) {
             self.by_age.remove(&sequence);
-            if let Some(sid) = sid_of_record(&record.data) {
-                if let Some(ids) = self.by_sid.get_mut(sid) {
+            if let Some(sid) = sid_of_record(&record.data)
+                && let Some(ids) = self.by_sid.get_mut(sid) {
                     ids.remove(id);
                     if ids.is_empty() {
                         self.by_sid.remove(sid);
                     }
                 }
-            }
         }
     }
 }

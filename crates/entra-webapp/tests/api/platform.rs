@@ -108,12 +108,18 @@ async fn the_release_binary_runs_as_in_the_container_and_stops_cleanly_on_sigter
 
     // A slow request in flight when SIGTERM arrives still completes.
     emulator.faults().set_graph_latency(Duration::from_millis(1500));
+    let graph_calls = emulator.graph_requests_received();
     let slow = tokio::spawn({
         let browser = app.browser.clone();
         let url = app.url("/profile");
         async move { browser.get(url).send().await.map(|r| r.status()) }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM only once the request is inside the app, waiting on Graph.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while emulator.graph_requests_received() == graph_calls {
+        assert!(Instant::now() < deadline, "the slow request never reached Graph");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let terminated_at = Instant::now();
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     let status = loop {
@@ -166,7 +172,7 @@ async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
         let client = reqwest::Client::new();
         let readyz = format!("http://127.0.0.1:{port}/readyz");
         let mut last = (StatusCode::IM_A_TEAPOT, String::new());
-        for _ in 0..50 {
+        for _ in 0..150 {
             if let Ok(response) = client.get(&readyz).send().await {
                 last = (response.status(), response.text().await.unwrap());
                 let settled = last.0 == StatusCode::OK || last.1.contains("cannot reach");

@@ -107,7 +107,7 @@ async fn a_redis_outage_answers_503_and_recovers_without_a_restart() {
 
     redis.start_again();
     let mut signed_in = false;
-    for _ in 0..50 {
+    for _ in 0..150 {
         if app.get("/").await.status() == StatusCode::OK && app.is_signed_in().await {
             signed_in = true;
             break;
