@@ -57,6 +57,7 @@ pub(crate) struct CodeGrant {
 /// What a refresh token stands for.
 #[derive(Clone, Debug)]
 pub(crate) struct RefreshGrant {
+    pub(crate) issued_at: i64,
     pub(crate) client_id: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) sign_in: SignIn,
@@ -86,9 +87,40 @@ pub(crate) struct Grants {
     pub(crate) sso_sessions: HashMap<String, SsoSession>,
     /// (user, client, scope) triples the user agreed to.
     pub(crate) consents: HashSet<(Uuid, String, String)>,
-    pub(crate) used_assertion_ids: HashSet<String>,
-    /// Every token, code and secret value handed out, for leak checks in tests.
+    /// Client assertion `jti`s seen, with when: replays are refused.
+    pub(crate) used_assertion_ids: HashMap<String, i64>,
+    /// Every token, code and secret value handed out, for leak checks in tests (capped).
     pub(crate) issued: Vec<String>,
+    /// Values handed out since the last prune.
+    since_prune: u32,
+}
+
+/// How long things are kept once they can no longer be used, so that a replay still gets the
+/// precise error (AADSTS54005, a reused refresh token) for a while.
+const KEEP_SPENT_SECS: i64 = 24 * 3600;
+/// Refresh tokens live 90 days, as Entra's do by default.
+const REFRESH_TOKEN_LIFETIME_SECS: i64 = 90 * 24 * 3600;
+/// Client assertions live at most about 10 minutes: their `jti`s need not be kept longer.
+const ASSERTION_MEMORY_SECS: i64 = 3600;
+/// Beyond this many recorded values the oldest half is forgotten.
+const MAX_ISSUED_RECORDED: usize = 200_000;
+/// Prune once per this many values handed out.
+const PRUNE_EVERY: u32 = 1024;
+
+impl Grants {
+    /// Forgets what can no longer matter: a long-running emulator stays bounded.
+    pub(crate) fn prune(&mut self, now: i64, code_lifetime: i64) {
+        self.pending.retain(|_, request| now - request.created_at <= 15 * 60);
+        self.codes.retain(|_, code| now - code.issued_at <= code_lifetime + KEEP_SPENT_SECS);
+        self.refresh_tokens.retain(|_, grant| match grant.status {
+            RefreshStatus::Active => now - grant.issued_at <= REFRESH_TOKEN_LIFETIME_SECS,
+            RefreshStatus::Rotated | RefreshStatus::Revoked => now - grant.issued_at <= KEEP_SPENT_SECS,
+        });
+        self.used_assertion_ids.retain(|_, seen| now - *seen <= ASSERTION_MEMORY_SECS);
+        if self.issued.len() > MAX_ISSUED_RECORDED {
+            self.issued.drain(..MAX_ISSUED_RECORDED / 2);
+        }
+    }
 }
 
 /// Everything the handlers share.
@@ -207,7 +239,13 @@ impl EmulatorState {
     }
 
     pub(crate) fn record_issued(&self, value: String) {
-        self.grants().issued.push(value);
+        let mut grants = self.grants();
+        grants.issued.push(value);
+        grants.since_prune += 1;
+        if grants.since_prune >= PRUNE_EVERY {
+            grants.since_prune = 0;
+            grants.prune(self.clock.now(), self.code_lifetime);
+        }
     }
 
     /// Whether `user` already agreed to every scope in `scopes` for `client_id`.
@@ -251,5 +289,35 @@ impl EmulatorState {
             grant.status = RefreshStatus::Revoked;
         }
         Some(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sign_in() -> SignIn {
+        SignIn { user_oid: Uuid::nil(), sid: "sid".into(), auth_time: 0 }
+    }
+
+    fn refresh(issued_at: i64, status: RefreshStatus) -> RefreshGrant {
+        RefreshGrant { issued_at, client_id: "c".into(), scopes: vec![], sign_in: sign_in(), status }
+    }
+
+    #[test]
+    fn pruning_forgets_spent_grants_and_keeps_live_ones() {
+        let now = 10 * 24 * 3600;
+        let mut grants = Grants::default();
+        grants.refresh_tokens.insert("live".into(), refresh(now - 3600, RefreshStatus::Active));
+        grants.refresh_tokens.insert("recently-rotated".into(), refresh(now - 3600, RefreshStatus::Rotated));
+        grants.refresh_tokens.insert("long-rotated".into(), refresh(now - 2 * 24 * 3600, RefreshStatus::Rotated));
+        grants.used_assertion_ids.insert("old-jti".into(), now - 2 * 3600);
+        grants.used_assertion_ids.insert("new-jti".into(), now - 60);
+        grants.prune(now, 600);
+        let mut kept: Vec<&String> = grants.refresh_tokens.keys().collect();
+        kept.sort();
+        assert_eq!(kept, vec!["live", "recently-rotated"]);
+        assert!(grants.used_assertion_ids.contains_key("new-jti"));
+        assert!(!grants.used_assertion_ids.contains_key("old-jti"));
     }
 }

@@ -139,7 +139,7 @@ fn check_assertion(
         return Err(OAuthError::invalid_client(700023, "Client assertion iss and sub must both be the client id."));
     }
     if let Some(jti) = data.claims.jti
-        && !state.grants().used_assertion_ids.insert(jti)
+        && state.grants().used_assertion_ids.insert(jti, state.clock.now()).is_some()
     {
         return Err(OAuthError::invalid_client(700027, "Client assertion was already used (jti replay)."));
     }

@@ -193,6 +193,7 @@ fn issue_for(
         state.grants().refresh_tokens.insert(
             refresh_token.clone(),
             RefreshGrant {
+                issued_at: state.clock.now(),
                 client_id: client_id.to_owned(),
                 scopes: scopes.to_vec(),
                 sign_in: sign_in.clone(),
