@@ -304,7 +304,7 @@ impl EntraClient {
         let cell = self.refreshes.cell_for(refresh_token);
         let outcome = cell
             .get_or_init(|| async {
-                let outcome = match self.refresh(tokens).await {
+                let outcome = match self.refresh(refresh_token).await {
                     Ok(new) => {
                         tracing::info!("access token refreshed");
                         Ok(Arc::new(new))
@@ -323,17 +323,9 @@ impl EntraClient {
         outcome.clone().map(|new| Some((*new).clone()))
     }
 
-    /// Redeems the refresh token for a new token set (the refresh token is replaced).
-    pub async fn refresh(&self, tokens: &TokenSet) -> Result<TokenSet, SignInError> {
+    /// Redeems a refresh token for a new token set (the refresh token is replaced).
+    async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, SignInError> {
         let provider = self.provider().await?;
-        let Some(refresh_token) = &tokens.refresh_token else {
-            return Err(SignInError::Token(crate::token::TokenError::Rejected(crate::token::EntraError {
-                error: "invalid_grant".to_owned(),
-                error_description: "no refresh token was issued".to_owned(),
-                error_codes: Vec::new(),
-                correlation_id: None,
-            })));
-        };
         let response = self.token_endpoint(&provider).refresh(refresh_token, &self.scope()).await?;
         let mut fresh = TokenSet::from_response(response);
         if fresh.refresh_token.is_none() {

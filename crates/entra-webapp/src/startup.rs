@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRef, Request as AxumRequest};
+use axum::extract::Request as AxumRequest;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -42,11 +42,6 @@ pub struct AppState {
     pub trust_forwarded_headers: bool,
 }
 
-impl FromRef<AppState> for Arc<EntraClient> {
-    fn from_ref(state: &AppState) -> Self {
-        state.client.clone()
-    }
-}
 
 /// ID tokens may be this far off our clock (MSAL uses the same).
 const CLOCK_LEEWAY: Duration = Duration::from_secs(120);

@@ -23,7 +23,7 @@ pub(crate) struct ReplyTo {
 }
 
 impl ReplyTo {
-    fn of(request: &AuthorizeRequest) -> Self {
+    pub(crate) fn of(request: &AuthorizeRequest) -> Self {
         Self {
             redirect_uri: request.redirect_uri.clone(),
             state: request.state.clone(),

@@ -91,12 +91,7 @@ pub(crate) async fn submit_consent(
         return expired_page();
     };
     if form.accept != "true" {
-        let reply = ReplyTo {
-            redirect_uri: request.redirect_uri.clone(),
-            state: request.state.clone(),
-            response_mode: request.response_mode,
-        };
-        return reply.error(&OAuthError::new(
+        return ReplyTo::of(&request).error(&OAuthError::new(
             "access_denied",
             65004,
             "User declined to consent to access the app.",
