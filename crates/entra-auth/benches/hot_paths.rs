@@ -50,9 +50,9 @@ fn id_token_validation(c: &mut Criterion) {
         nonce: "the-nonce",
         leeway: Duration::from_secs(120),
     };
-    verify_with_key(&token, &decoding, &provider, &expected).expect("a valid token");
+    verify_with_key(&token, &decoding, None, &provider, &expected).expect("a valid token");
     c.bench_function("id_token/verify_rs256", |b| {
-        b.iter(|| verify_with_key(black_box(&token), &decoding, &provider, &expected).unwrap())
+        b.iter(|| verify_with_key(black_box(&token), &decoding, None, &provider, &expected).unwrap())
     });
 }
 
@@ -61,7 +61,7 @@ fn pending_sign_in(c: &mut Criterion) {
     let redirect_uri = Url::parse("https://app.example/callback").unwrap();
     c.bench_function("sign_in/pending_and_authorize_url", |b| {
         b.iter(|| {
-            let pending = PendingSignIn::new(black_box("/profile".to_owned()), Duration::from_secs(600));
+            let pending = PendingSignIn::new(black_box(entra_auth::return_to::LocalPath::parse("/profile").unwrap()), Duration::from_secs(600));
             authorization_url(
                 &provider.authorization_endpoint,
                 CLIENT_ID,

@@ -118,6 +118,11 @@ impl Authority {
         format!("{}/{}", self.host.as_str().trim_end_matches('/'), self.tenant)
     }
 
+    /// The login host's origin (`https://login.microsoftonline.com`), e.g. for CSP.
+    pub fn origin(&self) -> String {
+        self.host.origin().ascii_serialization()
+    }
+
     /// `{host}/{tenant}/v2.0/.well-known/openid-configuration`.
     pub fn discovery_url(&self) -> String {
         format!("{}/v2.0/.well-known/openid-configuration", self.url())

@@ -17,6 +17,7 @@ use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
 use crate::secret::{pkce_challenge, random_token};
 use crate::refresh::RefreshFailure;
+use crate::return_to::LocalPath;
 use crate::token::{TokenEndpoint, TokenResponse};
 
 /// A pending sign-in lives this long (Entra's codes live about 10 minutes too).
@@ -46,9 +47,12 @@ pub struct EntraConfig {
     pub clock_leeway: Duration,
     /// How long a started sign-in may take ([`PENDING_SIGN_IN_LIFETIME`] unless testing).
     pub pending_sign_in_lifetime: Duration,
+    /// At most one JWKS refetch for an unknown `kid` per this interval
+    /// ([`crate::jwks::MIN_REFETCH_INTERVAL`] unless testing).
+    pub jwks_refetch_interval: Duration,
 }
 
-/// One sign-in between /login and /callback. Kept server-side only.
+/// One sign-in between /login and /callback. Travels only sealed (see `axum::pending`).
 #[derive(Serialize, Deserialize)]
 pub struct PendingSignIn {
     /// Sent as `state`; the callback must bring it back.
@@ -61,7 +65,7 @@ pub struct PendingSignIn {
     #[serde(with = "crate::secret::serde_secret")]
     pub pkce_verifier: SecretString,
     /// Same-origin path to go to afterwards.
-    pub return_to: String,
+    pub return_to: LocalPath,
     /// Unix seconds.
     pub created_at: u64,
     /// Unix seconds after which the callback is refused.
@@ -70,7 +74,7 @@ pub struct PendingSignIn {
 
 impl PendingSignIn {
     /// Fresh state, nonce and PKCE verifier (256 bits each) for a sign-in returning to `return_to`.
-    pub fn new(return_to: String, lifetime: Duration) -> Self {
+    pub fn new(return_to: LocalPath, lifetime: Duration) -> Self {
         let now = unix_now();
         Self {
             state: random_token(32),
@@ -159,7 +163,6 @@ pub struct EntraClient {
     graph: GraphClient,
     provider: RwLock<Option<Arc<Provider>>>,
     loading: Mutex<()>,
-    last_load_error: std::sync::Mutex<Option<String>>,
     refreshes: crate::refresh::RefreshCoordinator,
 }
 
@@ -174,7 +177,6 @@ impl EntraClient {
             graph,
             provider: RwLock::new(None),
             loading: Mutex::new(()),
-            last_load_error: std::sync::Mutex::new(None),
             refreshes: crate::refresh::RefreshCoordinator::default(),
         })
     }
@@ -198,28 +200,21 @@ impl EntraClient {
         if let Some(provider) = self.provider.read().await.as_ref() {
             return Ok(provider.clone());
         }
-        match discovery::fetch(&self.http, &self.config.authority).await {
-            Ok(metadata) => {
-                let jwks = JwksCache::new(self.http.clone(), metadata.jwks_uri.clone());
-                let provider = Arc::new(Provider { metadata, jwks });
-                *self.provider.write().await = Some(provider.clone());
-                *self.last_load_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                Ok(provider)
-            }
-            Err(err) => {
-                *self.last_load_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(err.to_string());
-                Err(err)
-            }
-        }
+        let metadata = discovery::fetch(&self.http, &self.config.authority).await?;
+        let jwks = JwksCache::with_intervals(
+            self.http.clone(),
+            metadata.jwks_uri.clone(),
+            crate::jwks::REFRESH_EVERY,
+            self.config.jwks_refetch_interval,
+        );
+        let provider = Arc::new(Provider { metadata, jwks });
+        *self.provider.write().await = Some(provider.clone());
+        Ok(provider)
     }
 
-    /// `Ok` once the metadata is loaded; otherwise why not (for `/readyz`).
-    pub async fn readiness(&self) -> Result<(), String> {
-        if self.provider.read().await.is_some() {
-            return Ok(());
-        }
-        let error = self.last_load_error.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-        Err(error.unwrap_or_else(|| "the tenant's OpenID configuration has not been loaded yet".to_owned()))
+    /// Whether the tenant's metadata is loaded (for `/readyz`; why not is in the logs).
+    pub async fn is_ready(&self) -> bool {
+        self.provider.read().await.is_some()
     }
 
     /// Loads the metadata, retrying with exponential backoff (1 s doubling to 60 s) until it works.
@@ -251,7 +246,7 @@ impl EntraClient {
     /// browser to. `claims` carries a claims challenge to satisfy.
     pub async fn begin_sign_in(
         &self,
-        return_to: String,
+        return_to: LocalPath,
         claims: Option<&str>,
     ) -> Result<(PendingSignIn, Url), SignInError> {
         let provider = self.provider().await?;
@@ -333,6 +328,28 @@ impl EntraClient {
             fresh.refresh_token = Some(refresh_token.clone());
         }
         Ok(fresh)
+    }
+
+    /// The issuer a front-channel logout request speaks for: its `iss` if that is an issuer of
+    /// our authority (exact for a tenant; for `common`/`organizations`, the template filled with an
+    /// accepted tenant id), or our tenant's issuer when `iss` is absent. `None` when `iss` is
+    /// foreign, or absent for a multi-tenant authority (any tenant's `sid` could be meant).
+    pub async fn front_channel_issuer(&self, iss: Option<&str>) -> Result<Option<String>, DiscoveryError> {
+        let provider = self.provider().await?;
+        let template = &provider.metadata.issuer;
+        let Some((before, after)) = template.split_once("{tenantid}") else {
+            return Ok(match iss {
+                None => Some(template.clone()),
+                Some(iss) => (iss == template).then(|| template.clone()),
+            });
+        };
+        let Some(iss) = iss else { return Ok(None) };
+        let tid = iss
+            .strip_prefix(before)
+            .and_then(|rest| rest.strip_suffix(after))
+            .and_then(|tid| uuid::Uuid::parse_str(tid).ok())
+            .filter(|tid| self.config.authority.tenant().accepts(*tid));
+        Ok(tid.map(|tid| provider.metadata.issuer_for(tid)).filter(|issuer| issuer == iss))
     }
 
     /// Where to send the browser to sign out of Entra too.

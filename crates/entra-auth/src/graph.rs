@@ -125,20 +125,21 @@ impl GraphClient {
         response.json::<Profile>().await.map_err(|_| GraphError::Malformed)
     }
 
-    /// `GET /v1.0/me/photo/$value`; `Ok(None)` when the user has no photo.
+    /// `GET /v1.0/me/photo/$value`; `Ok(None)` when the user has no photo, or when it is not a
+    /// JPEG, PNG or GIF: served from our origin, anything else (SVG with script, HTML) would be
+    /// content an attacker with a profile photo could run on our site.
     pub async fn photo(&self, token: &SecretString) -> Result<Option<Photo>, GraphError> {
         let response = match self.get(&self.url("/v1.0/me/photo/$value"), token).await {
             Ok(response) => response,
             Err(GraphError::NotFound) => return Ok(None),
             Err(err) => return Err(err),
         };
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| v.starts_with("image/"))
-            .unwrap_or("image/jpeg")
-            .to_owned();
+        let declared = response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let Some(content_type) = declared.and_then(raster_image_type) else {
+            tracing::warn!(content_type = declared.unwrap_or("-"), "Graph photo of an unexpected type: not served");
+            return Ok(None);
+        };
+        let content_type = content_type.to_owned();
         let bytes = response.bytes().await.map_err(GraphError::Unreachable)?.to_vec();
         Ok(Some(Photo { content_type, bytes }))
     }
@@ -164,7 +165,8 @@ impl GraphClient {
             }
             if matches!(status, 429 | 503) {
                 let wait = retry_after(&response).unwrap_or(FIRST_BACKOFF * 2u32.pow(attempt));
-                if attempt >= MAX_RETRIES || waited + wait > MAX_TOTAL_WAIT {
+                // A huge Retry-After must not overflow: saturate, then it is simply over budget.
+                if attempt >= MAX_RETRIES || waited.saturating_add(wait) > MAX_TOTAL_WAIT {
                     return Err(GraphError::Throttled { status });
                 }
                 tracing::info!(status, wait_ms = wait.as_millis() as u64, attempt, "Graph throttled; retrying");
@@ -176,6 +178,12 @@ impl GraphClient {
             return Err(error_from(response).await);
         }
     }
+}
+
+/// The media type if it is one of the raster types we serve (parameters dropped).
+fn raster_image_type(content_type: &str) -> Option<&'static str> {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    ["image/jpeg", "image/png", "image/gif"].into_iter().find(|allowed| *allowed == essence)
 }
 
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
@@ -237,5 +245,15 @@ mod tests {
         let profile: Profile =
             serde_json::from_str(r#"{"id":"1","displayName":"M","mail":null,"userPrincipalName":"m@x.test"}"#).unwrap();
         assert_eq!(profile.email(), Some("m@x.test"));
+    }
+
+    #[test]
+    fn only_raster_photo_types_are_served() {
+        assert_eq!(raster_image_type("image/jpeg"), Some("image/jpeg"));
+        assert_eq!(raster_image_type("IMAGE/PNG; charset=binary"), Some("image/png"));
+        assert_eq!(raster_image_type("image/gif"), Some("image/gif"));
+        for refused in ["image/svg+xml", "text/html", "image/webp", "image/jpeg2", ""] {
+            assert_eq!(raster_image_type(refused), None, "{refused}");
+        }
     }
 }

@@ -40,13 +40,14 @@ pub struct IdTokenClaims {
     /// Opaque hint for `logout_hint`, when configured as an optional claim.
     #[serde(default)]
     pub login_hint: Option<String>,
+    /// The issuer, checked exactly against the token's tenant.
+    pub iss: String,
 }
 
 #[derive(Deserialize)]
 struct RawClaims {
     #[serde(flatten)]
     claims: IdTokenClaims,
-    iss: String,
     #[serde(default)]
     nonce: Option<String>,
 }
@@ -93,6 +94,9 @@ pub enum IdTokenError {
     /// `iss` is not the issuer for the token's tenant.
     #[error("the ID token was issued by '{0}', not by the configured authority")]
     WrongIssuer(String),
+    /// The signing key was published for another issuer than the token's.
+    #[error("the ID token from '{0}' is signed with a key published for another issuer")]
+    KeyIssuerMismatch(String),
     /// `tid` is not allowed for the configured tenant.
     #[error("the ID token comes from tenant {0}, which this app does not accept")]
     WrongTenant(Uuid),
@@ -130,13 +134,15 @@ pub async fn verify(
     }
     let kid = kid.ok_or(IdTokenError::MissingKeyId)?;
     let key = jwks.key(&kid).await?;
-    verify_with_key(token, &key, provider, expected)
+    verify_with_key(token, &key.key, key.issuer.as_deref(), provider, expected)
 }
 
-/// The checks after the key is chosen: signature (RS256 only), claims, issuer, tenant, nonce.
+/// The checks after the key is chosen: signature (RS256 only), claims, issuer (also against the
+/// key's own `issuer` member when it has one), tenant, nonce.
 pub fn verify_with_key(
     token: &str,
     key: &jsonwebtoken::DecodingKey,
+    key_issuer: Option<&str>,
     provider: &ProviderMetadata,
     expected: &Expectations<'_>,
 ) -> Result<IdTokenClaims, IdTokenError> {
@@ -159,8 +165,16 @@ pub fn verify_with_key(
 
     // The issuer is exact for the token's own tenant: the `{tenantid}` template of multi-tenant
     // authorities is filled with `tid`, then `tid` itself is checked against what we accept.
-    if raw.iss != provider.issuer_for(claims.tid) {
-        return Err(IdTokenError::WrongIssuer(raw.iss));
+    if claims.iss != provider.issuer_for(claims.tid) {
+        return Err(IdTokenError::WrongIssuer(claims.iss));
+    }
+    // Multi-tenant authorities share keys across clouds and tenants; Microsoft's guidance is to
+    // check that the key was published for the token's issuer (its `issuer` member, `{tenantid}`
+    // filled in with `tid`).
+    if let Some(key_issuer) = key_issuer
+        && key_issuer.replace("{tenantid}", &claims.tid.to_string()) != claims.iss
+    {
+        return Err(IdTokenError::KeyIssuerMismatch(claims.iss));
     }
     if !expected.tenant.accepts(claims.tid) {
         return Err(IdTokenError::WrongTenant(claims.tid));

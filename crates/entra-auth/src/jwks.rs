@@ -1,30 +1,64 @@
-//! The tenant's signing keys, cached, refetched when a token names a key we have not seen (Entra
-//! rolls keys over). See `ENTRA.md`, "ID token (v2)".
+//! The tenant's signing keys, cached. Entra rolls keys over, so the set is fetched again every
+//! [`REFRESH_EVERY`] and when a token names a key we do not hold; unknown-`kid` refetches share
+//! one global budget ([`MIN_REFETCH_INTERVAL`]) so a flood of forged tokens cannot become a flood
+//! of requests to Entra. See `docs/ENTRA.md`, "ID token (v2)".
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::Jwk;
+use serde::Deserialize;
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
-/// A `kid` already looked for in vain triggers at most one refetch per this interval, so a flood
-/// of tokens naming it cannot turn into a flood of requests to Entra. A `kid` never seen before
-/// always triggers one (that is a key rollover).
-const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// The whole set is fetched again after this long, even if every `kid` is known (keys can be
+/// withdrawn, not only added).
+pub const REFRESH_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+/// At most one refetch for an unknown `kid` per this interval, whatever the `kid`.
+pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// One published key: the JWK and, for multi-tenant authorities, the issuer it signs for (the
+/// `issuer` member Entra adds to each key, possibly with the `{tenantid}` template).
+#[derive(Clone)]
+pub struct SigningKey {
+    /// The key.
+    pub key: DecodingKey,
+    /// Its `issuer` member, if published.
+    pub issuer: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawKey {
+    #[serde(flatten)]
+    jwk: Jwk,
+    #[serde(default)]
+    issuer: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawKeySet {
+    keys: Vec<serde_json::Value>,
+}
+
+struct Fetched {
+    keys: Vec<(Option<String>, RawKey)>,
+    at: Instant,
+}
 
 /// The JWKS of one tenant.
 pub struct JwksCache {
     http: reqwest::Client,
     uri: Url,
-    keys: RwLock<Option<(JwkSet, Instant)>>,
-    /// Kids missing from the current set; cleared at every fetch.
-    refetch: Mutex<HashSet<String>>,
+    keys: RwLock<Option<Fetched>>,
+    /// One fetch at a time.
+    fetching: Mutex<()>,
+    refresh_every: Duration,
+    min_refetch_interval: Duration,
 }
 
 /// Why no key could be found.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum JwksError {
     /// The JWKS could not be fetched.
     #[error("cannot fetch the signing keys from {uri}: {reason}")]
@@ -42,65 +76,64 @@ pub enum JwksError {
 impl JwksCache {
     /// An empty cache for `uri`; keys are fetched on first use.
     pub fn new(http: reqwest::Client, uri: Url) -> Self {
-        Self {
-            http,
-            uri,
-            keys: RwLock::new(None),
-            refetch: Mutex::new(HashSet::new()),
-        }
+        Self::with_intervals(http, uri, REFRESH_EVERY, MIN_REFETCH_INTERVAL)
+    }
+
+    /// The same with other intervals (tests shorten them).
+    pub fn with_intervals(http: reqwest::Client, uri: Url, refresh_every: Duration, min_refetch_interval: Duration) -> Self {
+        Self { http, uri, keys: RwLock::new(None), fetching: Mutex::new(()), refresh_every, min_refetch_interval }
     }
 
     /// The RSA key with this `kid`.
-    pub async fn key(&self, kid: &str) -> Result<DecodingKey, JwksError> {
-        if let Some(key) = self.cached(kid).await {
+    pub async fn key(&self, kid: &str) -> Result<SigningKey, JwksError> {
+        if let Some((key, age)) = self.cached(kid).await
+            && age < self.refresh_every
+        {
             return key;
         }
-        // One fetch at a time; whoever waited finds the fresh set in the cache.
-        let mut missing = self.refetch.lock().await;
-        if let Some(key) = self.cached(kid).await {
-            return key;
-        }
-        let recently_fetched = self
-            .keys
-            .read()
-            .await
-            .as_ref()
-            .is_some_and(|(_, fetched)| fetched.elapsed() < MIN_REFETCH_INTERVAL);
-        if !recently_fetched || !missing.contains(kid) {
-            let set = self.fetch().await?;
-            *self.keys.write().await = Some((set, Instant::now()));
-            missing.clear();
-        }
-        match self.cached(kid).await {
-            Some(key) => key,
-            None => {
-                missing.insert(kid.to_owned());
-                Err(JwksError::UnknownKey(kid.to_owned()))
+        let _one_fetch_at_a_time = self.fetching.lock().await;
+        let age = self.keys.read().await.as_ref().map(|fetched| fetched.at.elapsed());
+        let (cached, fresh) = match (self.cached(kid).await, age) {
+            (Some((key, _)), Some(age)) if age < self.refresh_every => return key,
+            (cached, Some(age)) => (cached, age < self.min_refetch_interval),
+            (cached, None) => (cached, false),
+        };
+        if !fresh {
+            match self.fetch().await {
+                Ok(keys) => *self.keys.write().await = Some(Fetched { keys, at: Instant::now() }),
+                // A scheduled refresh that fails keeps the keys we have; a missing key cannot wait.
+                Err(err) => return cached.map_or(Err(err), |(key, _)| key),
             }
         }
+        match self.cached(kid).await {
+            Some((key, _)) => key,
+            None => Err(JwksError::UnknownKey(kid.to_owned())),
+        }
     }
 
-    async fn cached(&self, kid: &str) -> Option<Result<DecodingKey, JwksError>> {
+    async fn cached(&self, kid: &str) -> Option<(Result<SigningKey, JwksError>, Duration)> {
         let keys = self.keys.read().await;
-        let (set, _) = keys.as_ref()?;
-        let jwk = set.find(kid)?;
-        Some(DecodingKey::from_jwk(jwk).map_err(|err| JwksError::Unavailable {
-            uri: self.uri.to_string(),
-            reason: format!("key '{kid}' is unusable: {err}"),
-        }))
+        let fetched = keys.as_ref()?;
+        let (_, raw) = fetched.keys.iter().find(|(k, _)| k.as_deref() == Some(kid))?;
+        let key = DecodingKey::from_jwk(&raw.jwk)
+            .map(|key| SigningKey { key, issuer: raw.issuer.clone() })
+            .map_err(|err| JwksError::Unavailable { uri: self.uri.to_string(), reason: format!("key '{kid}' is unusable: {err}") });
+        Some((key, fetched.at.elapsed()))
     }
 
-    async fn fetch(&self) -> Result<JwkSet, JwksError> {
+    async fn fetch(&self) -> Result<Vec<(Option<String>, RawKey)>, JwksError> {
         let unavailable = |reason: String| JwksError::Unavailable { uri: self.uri.to_string(), reason };
-        let response = self
-            .http
-            .get(self.uri.clone())
-            .send()
-            .await
-            .map_err(|err| unavailable(err.to_string()))?;
+        let response = self.http.get(self.uri.clone()).send().await.map_err(|err| unavailable(err.to_string()))?;
         if !response.status().is_success() {
             return Err(unavailable(format!("HTTP {}", response.status())));
         }
-        response.json::<JwkSet>().await.map_err(|err| unavailable(err.to_string()))
+        let set: RawKeySet = response.json().await.map_err(|err| unavailable(err.to_string()))?;
+        // Keys of a type we cannot use (EC for other purposes, say) are skipped, not fatal.
+        Ok(set
+            .keys
+            .into_iter()
+            .filter_map(|value| serde_json::from_value::<RawKey>(value).ok())
+            .map(|raw| (raw.jwk.common.key_id.clone(), raw))
+            .collect())
     }
 }

@@ -14,6 +14,7 @@ pub mod graph;
 pub mod http;
 pub mod id_token;
 pub mod jwks;
+pub mod keys;
 pub mod refresh;
 pub mod return_to;
 pub mod secret;

@@ -1,61 +1,121 @@
-//! Where to send the user after sign-in: a same-origin relative path, or nothing. Anything that a
-//! browser could read as another origin (`//evil`, `/\evil`, `https:evil`, encoded or unicode
-//! variants) is refused.
+//! Where a browser may be sent inside the site: a same-origin absolute path, or nothing.
+//!
+//! Every local redirect the crate issues (after sign-in, to sign-in, back to a page) is a
+//! [`LocalPath`], and the only way to make one is [`LocalPath::parse`], whose guarantee is
+//! checked on its *output*: the value that ends up in `Location` is a single-slash absolute path
+//! that, joined to any origin, stays on that origin. Checking only the input is not enough: a URL
+//! parser resolving `/.//evil.example` produces `//evil.example` (RFC 3986 §5.2.4 removes the
+//! dot segment and leaves the empty one), which a browser reads as another host.
 
+use std::fmt;
+
+use percent_encoding::percent_decode_str;
 use url::Url;
 
-const MAX_LENGTH: usize = 2048;
+/// Longer return paths are refused (they travel in a cookie; see `pending`).
+pub const MAX_LENGTH: usize = 1024;
 /// A base no real request can have, to let the URL parser resolve the candidate for us.
 const PROBE_BASE: &str = "http://return-to.invalid/";
 
-/// Returns the path (with query) to redirect to, or `None` when `raw` is not a same-origin relative
-/// path.
-pub fn sanitize(raw: &str) -> Option<String> {
-    if raw.is_empty() || raw.len() > MAX_LENGTH || !raw.starts_with('/') {
-        return None;
+/// A same-origin absolute path (with query), safe to put in `Location`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LocalPath(String);
+
+impl LocalPath {
+    /// The site's root, `/`.
+    pub fn root() -> Self {
+        Self("/".to_owned())
     }
-    // Raw: what the browser parses. It strips tabs and newlines and reads '\\' as '/', so none
-    // of those, no whitespace, nothing outside ASCII (full-width '／' and friends).
-    if raw.starts_with("//") || raw.contains('\\') || raw.chars().any(|c| c.is_whitespace() || c.is_control() || !c.is_ascii()) {
-        return None;
-    }
-    // Decoded: what a proxy or framework further along might see; encoded slashes, backslashes
-    // and control characters are refused too (double encoding included).
-    let mut decoded = raw.to_owned();
-    for _ in 0..3 {
-        decoded = percent_decode(&decoded)?;
-        if decoded.starts_with("//") || decoded.contains('\\') || decoded.chars().any(char::is_control) {
+
+    /// Resolves `raw` (dot segments removed, query kept, fragment dropped) and returns it if the
+    /// *result* is a same-origin path; `None` otherwise.
+    pub fn parse(raw: &str) -> Option<Self> {
+        if raw.len() > MAX_LENGTH || !is_same_origin_path(raw) {
             return None;
         }
+        let base = Url::parse(PROBE_BASE).ok()?;
+        let resolved = base.join(raw).ok()?;
+        let mut path = resolved.path().to_owned();
+        if let Some(query) = resolved.query() {
+            path.push('?');
+            path.push_str(query);
+        }
+        // The guarantee, on what will actually be used.
+        (resolved.origin() == base.origin() && is_same_origin_path(&path) && resolves_to_itself(&path))
+            .then_some(Self(path))
     }
-    let base = Url::parse(PROBE_BASE).ok()?;
-    let resolved = base.join(raw).ok()?;
-    if resolved.origin() != base.origin() {
-        return None;
+
+    /// The path, for `Location`.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    let mut path = resolved.path().to_owned();
-    if let Some(query) = resolved.query() {
-        path.push('?');
-        path.push_str(query);
-    }
-    Some(path)
 }
 
-fn percent_decode(raw: &str) -> Option<String> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+impl fmt::Display for LocalPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
-    String::from_utf8(out).ok()
+}
+
+impl From<LocalPath> for String {
+    fn from(path: LocalPath) -> Self {
+        path.0
+    }
+}
+
+impl TryFrom<String> for LocalPath {
+    type Error = &'static str;
+
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw).ok_or("not a same-origin path")
+    }
+}
+
+/// Returns the path (with query) to redirect to, or `None` when `raw` is not a same-origin path.
+pub fn sanitize(raw: &str) -> Option<String> {
+    LocalPath::parse(raw).map(String::from)
+}
+
+/// What a browser, and anything decoding it further along, reads as a path on this origin: one
+/// leading `/` not followed by `/` or `\`; printable ASCII only (browsers strip tabs and newlines
+/// and map `\` to `/`, and full-width `／` normalises to `/`); and the same after up to three
+/// rounds of percent-decoding (encoded slashes, backslashes, dots and control characters).
+fn is_same_origin_path(candidate: &str) -> bool {
+    let mut text = std::borrow::Cow::Borrowed(candidate);
+    for round in 0..=3 {
+        let bytes = text.as_bytes();
+        let printable = if round == 0 {
+            bytes.iter().all(|b| b.is_ascii_graphic())
+        } else {
+            !text.chars().any(|c| c.is_control())
+        };
+        if !printable || bytes.first() != Some(&b'/') || matches!(bytes.get(1), Some(b'/' | b'\\')) || text.contains('\\') {
+            return false;
+        }
+        let Ok(decoded) = percent_decode_str(&text).decode_utf8() else {
+            return false;
+        };
+        if decoded == text {
+            return true;
+        }
+        text = std::borrow::Cow::Owned(decoded.into_owned());
+    }
+    // Still changing after three rounds of decoding: nobody legitimate nests encodings that deep.
+    false
+}
+
+/// Joining the path to a base gives back the path itself: no dot segment (plain or encoded) is
+/// left for anyone to resolve later into something else.
+fn resolves_to_itself(path: &str) -> bool {
+    let Ok(base) = Url::parse(PROBE_BASE) else { return false };
+    let Ok(joined) = base.join(path) else { return false };
+    let again = match joined.query() {
+        Some(query) => format!("{}?{query}", joined.path()),
+        None => joined.path().to_owned(),
+    };
+    let decoded_once = percent_decode_str(path).decode_utf8_lossy();
+    again == path && !decoded_once.split(['/', '?']).any(|segment| segment == "." || segment == "..")
 }
 
 #[cfg(test)]
@@ -71,7 +131,24 @@ mod tests {
 
     #[test]
     fn other_origins_are_refused() {
-        for attack in ["//evil.example", "/\\evil.example", "https://evil.example", "https:evil.example", "/%2F/evil.example", "/%5Cevil.example", "evil", "/\tevil", "/％2Fevil"] {
+        for attack in [
+            "//evil.example",
+            "/\\evil.example",
+            "https://evil.example",
+            "https:evil.example",
+            "/%2F/evil.example",
+            "/%5Cevil.example",
+            "evil",
+            "/\tevil",
+            "/％2Fevil",
+        ] {
+            assert_eq!(sanitize(attack), None, "{attack:?}");
+        }
+    }
+
+    #[test]
+    fn dot_segments_that_resolve_to_a_double_slash_are_refused() {
+        for attack in ["/.//evil.example", "/a/..//evil.example", "/%2e//evil.example", "/./%2e//evil.example", "/a/%2e%2e//x"] {
             assert_eq!(sanitize(attack), None, "{attack:?}");
         }
     }

@@ -18,9 +18,10 @@ pub fn pkce_challenge(verifier: &SecretString) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
 }
 
-/// Compares two secrets without leaking where they differ.
+/// Compares two secrets without leaking where they differ (`subtle`; only the length, which is
+/// public for every value compared here, may show).
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
 }
 
 /// Serde for `SecretString` fields of server-side records. The value is written out only into the
@@ -65,6 +66,14 @@ mod tests {
     fn pkce_challenge_matches_rfc7636_appendix_b() {
         let verifier = SecretString::from("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk");
         assert_eq!(pkce_challenge(&verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq("abc", "abc"));
+        assert!(!constant_time_eq("abc", "abd"));
+        assert!(!constant_time_eq("abc", "abcd"));
+        assert!(!constant_time_eq("", "a"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use entra_webapp::sessions::decode_record;
-use entra_webapp::sessions::seal::Sealer;
+use entra_auth::keys::SessionKeys;
 use secrecy::SecretString;
 use tower_sessions::session::{Id, Record};
 
@@ -40,12 +40,13 @@ fn session_records(c: &mut Criterion) {
     c.bench_function("session/deserialize", |b| {
         b.iter(|| serde_json::from_slice::<Record>(black_box(&json)).unwrap())
     });
-    let sealer = Sealer::new(&[SecretString::from("bench-secret-bench-secret-bench-secret-01".to_owned())]);
+    let keys = SessionKeys::from_secrets(&[SecretString::from("bench-secret-bench-secret-bench-secret-01".to_owned())]);
+    let sealer = &keys.records;
     let id = record.id.to_string();
-    let sealed = sealer.seal(id.as_bytes(), &json);
-    c.bench_function("session/seal", |b| b.iter(|| sealer.seal(id.as_bytes(), black_box(&json))));
+    let sealed = sealer.seal(id.as_bytes(), &json).unwrap();
+    c.bench_function("session/seal", |b| b.iter(|| sealer.seal(id.as_bytes(), black_box(&json)).unwrap()));
     c.bench_function("session/open_and_decode", |b| {
-        b.iter(|| decode_record(&sealer, &id, black_box(&sealed)).unwrap())
+        b.iter(|| decode_record(sealer, &id, black_box(&sealed)).unwrap())
     });
 }
 

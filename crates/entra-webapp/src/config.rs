@@ -18,6 +18,7 @@ const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0";
 const DEFAULT_SESSION_STORE: &str = "memory";
 const DEFAULT_MAX_SESSIONS: &str = "100000";
 const DEFAULT_SESSION_IDLE_MINUTES: &str = "480";
+const DEFAULT_SESSION_MAX_HOURS: &str = "24";
 const DEFAULT_TRUST_FORWARDED_HEADERS: &str = "false";
 const DEFAULT_LOG_FORMAT: &str = "text";
 const DEFAULT_RUST_LOG: &str = "info";
@@ -74,6 +75,10 @@ pub struct Settings {
     /// Minutes of inactivity after which a session ends.
     #[arg(long = "session-idle-minutes", env = "SESSION_IDLE_MINUTES", default_value = DEFAULT_SESSION_IDLE_MINUTES)]
     pub session_idle_minutes: String,
+    /// Hours after which a sign-in ends however active the user is (then a new sign-in, silent
+    /// while the Entra session lasts).
+    #[arg(long = "session-max-hours", env = "SESSION_MAX_HOURS", default_value = DEFAULT_SESSION_MAX_HOURS)]
+    pub session_max_hours: String,
     /// Behind a TLS-terminating proxy (App Service): build absolute URLs from X-Forwarded-Proto
     /// and X-Forwarded-Host. Off by default; never used for REDIRECT_URI.
     #[arg(long = "trust-forwarded-headers", env = "TRUST_FORWARDED_HEADERS", default_value = DEFAULT_TRUST_FORWARDED_HEADERS)]
@@ -114,6 +119,7 @@ impl Default for Settings {
             session_store: DEFAULT_SESSION_STORE.to_owned(),
             max_sessions: DEFAULT_MAX_SESSIONS.to_owned(),
             session_idle_minutes: DEFAULT_SESSION_IDLE_MINUTES.to_owned(),
+            session_max_hours: DEFAULT_SESSION_MAX_HOURS.to_owned(),
             log_format: DEFAULT_LOG_FORMAT.to_owned(),
             trust_forwarded_headers: DEFAULT_TRUST_FORWARDED_HEADERS.to_owned(),
             rust_log: DEFAULT_RUST_LOG.to_owned(),
@@ -145,11 +151,34 @@ pub struct AppConfig {
     pub session_secrets: Vec<SecretString>,
     pub session_store: SessionStoreConfig,
     pub session_idle: Duration,
+    /// `SESSION_MAX_HOURS`.
+    pub session_max_lifetime: Duration,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub trust_forwarded_headers: bool,
     /// Not a setting: ten minutes, as Entra's codes; tests shorten it.
     pub pending_sign_in_lifetime: Duration,
+    /// Not a setting: at most one JWKS refetch for an unknown key per this interval.
+    pub jwks_refetch_interval: Duration,
+    /// Not settings: how long connections may take and how many there may be.
+    pub server_limits: ServerLimits,
+}
+
+/// What a client may cost the server before it is cut off.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    /// A client must send its whole request head within this (slowloris). The timer starts
+    /// whenever a connection waits for a request head, so it also closes idle kept-alive
+    /// connections.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self { header_read_timeout: Duration::from_secs(10), max_connections: 1024 }
+    }
 }
 
 impl AppConfig {
@@ -237,6 +266,15 @@ impl Problems {
             return false;
         }
         true
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
     }
 }
 
@@ -336,6 +374,12 @@ impl Settings {
             Some(value) if value.eq_ignore_ascii_case("memory") => max_sessions.map(|max_sessions| SessionStoreConfig::Memory { max_sessions }),
             Some(value) => match Url::parse(&value) {
                 Ok(mut url) if matches!(url.scheme(), "redis" | "rediss") && url.host().is_some() => {
+                    if url.scheme() == "redis" && !is_loopback(&url) {
+                        problems.add(
+                            "SESSION_STORE",
+                            format!("'redis://' to {} would send sealed sessions and the Redis password in clear over the network; use rediss:// (TLS, port 6380 on Azure Cache for Redis). Plain redis:// is accepted for localhost only.", url.host_str().unwrap_or("the host")),
+                        );
+                    }
                     if let Some(password) = self.redis_password.as_deref().filter(|p| !p.is_empty())
                         && url.set_password(Some(password)).is_err() {
                             problems.add("REDIS_PASSWORD", "cannot be combined with the SESSION_STORE URL.");
@@ -362,6 +406,13 @@ impl Settings {
                 None
             }
         };
+        let session_max_lifetime = match self.session_max_hours.trim().parse::<u64>() {
+            Ok(hours) if (1..=24 * 90).contains(&hours) => Some(Duration::from_secs(hours * 3600)),
+            _ => {
+                problems.add("SESSION_MAX_HOURS", format!("'{}' is not a number of hours from 1 to 2160 (90 days).", self.session_max_hours));
+                None
+            }
+        };
         let log_format = match self.log_format.trim().to_ascii_lowercase().as_str() {
             "text" => Some(LogFormat::Text),
             "json" => Some(LogFormat::Json),
@@ -381,12 +432,12 @@ impl Settings {
         };
         match (
             tenant, client_id, client_secret, redirect_uri, authority_host, graph_endpoint, port, bind_address,
-            post_logout_redirect_uri, session_idle, log_format, session_store,
+            post_logout_redirect_uri, session_idle, log_format, session_store, session_max_lifetime,
         ) {
             (
                 Some(tenant), Some(client_id), Some(client_secret), Some(redirect_uri), Some(authority_host),
                 Some(graph_endpoint), Some(port), Some(bind_address), Some(post_logout_redirect_uri), Some(session_idle),
-                Some(log_format), Some(session_store),
+                Some(log_format), Some(session_store), Some(session_max_lifetime),
             ) if problems.0.is_empty() => Ok(AppConfig {
                 authority: Authority::new(authority_host, tenant),
                 client_id,
@@ -400,10 +451,13 @@ impl Settings {
                 session_secrets,
                 session_store,
                 session_idle,
+                session_max_lifetime,
                 log_format,
                 log_filter: self.rust_log.clone(),
                 trust_forwarded_headers,
                 pending_sign_in_lifetime: entra_auth::client::PENDING_SIGN_IN_LIFETIME,
+                jwks_refetch_interval: entra_auth::jwks::MIN_REFETCH_INTERVAL,
+                server_limits: ServerLimits::default(),
             }),
             _ => Err(ConfigErrors(problems.0)),
         }
@@ -426,6 +480,7 @@ mod tests {
             port: "5001".into(),
             bind_address: "0.0.0.0".into(),
             session_idle_minutes: "480".into(),
+            session_max_hours: "24".into(),
             session_store: "memory".into(),
             max_sessions: "100000".into(),
             log_format: "text".into(),
@@ -496,6 +551,27 @@ mod tests {
         assert!(matches!(config.session_store, SessionStoreConfig::Redis { .. }));
         let settings = Settings { session_store: "postgres://x".into(), ..valid() };
         assert!(settings.validate().unwrap_err().to_string().contains("SESSION_STORE: must be"));
+    }
+
+    #[test]
+    fn plain_redis_is_refused_for_a_remote_host() {
+        let secret = Some("0123456789abcdef0123456789abcdef0123".to_owned());
+        let settings = Settings { session_store: "redis://cache.example:6379".into(), session_secret: secret.clone(), ..valid() };
+        let errors = settings.validate().unwrap_err();
+        assert_eq!(variables(errors), vec!["SESSION_STORE"]);
+        for local in ["redis://127.0.0.1:6379", "redis://localhost:6379", "redis://[::1]:6379"] {
+            let settings = Settings { session_store: local.into(), session_secret: secret.clone(), ..valid() };
+            assert!(settings.validate().is_ok(), "{local}");
+        }
+    }
+
+    #[test]
+    fn session_max_hours_defaults_to_a_day_and_must_be_sane() {
+        assert_eq!(valid().validate().unwrap().session_max_lifetime, Duration::from_secs(24 * 3600));
+        for bad in ["0", "-1", "lots", "100000"] {
+            let settings = Settings { session_max_hours: bad.into(), ..valid() };
+            assert_eq!(variables(settings.validate().unwrap_err()), vec!["SESSION_MAX_HOURS"], "{bad}");
+        }
     }
 
     #[test]

@@ -28,8 +28,8 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::config::{AppConfig, SessionStoreConfig};
 use crate::pages::error_response;
 use crate::routes;
-use crate::sessions::seal::Sealer;
 use crate::sessions::{AppSessionStore, MemoryStore, RedisStore};
+use entra_auth::keys::SessionKeys;
 
 /// What handlers share.
 #[derive(Clone)]
@@ -58,6 +58,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     client: Arc<EntraClient>,
+    limits: crate::config::ServerLimits,
 }
 
 impl Application {
@@ -72,8 +73,9 @@ impl Application {
 
     /// Builds the app on an already bound listener (tests bind port 0 first).
     pub fn with_listener(config: AppConfig, listener: TcpListener) -> anyhow::Result<Self> {
-        if config.session_secrets.is_empty() {
-            tracing::info!("SESSION_SECRET not set: a random one is used; sessions end when the process stops");
+        let keys = Arc::new(SessionKeys::from_secrets(&config.session_secrets));
+        if keys.ephemeral {
+            tracing::info!("SESSION_SECRET not set: sign-ins in progress do not survive a restart of this process");
         }
         let store = match &config.session_store {
             SessionStoreConfig::Memory { max_sessions } => AppSessionStore::Memory(Arc::new(MemoryStore::new(*max_sessions))),
@@ -81,8 +83,7 @@ impl Application {
                 use secrecy::ExposeSecret;
                 let client = redis::Client::open(url.expose_secret())
                     .map_err(|err| anyhow::anyhow!("SESSION_STORE: not a usable Redis URL: {err}"))?;
-                let sealer = Sealer::new(&config.session_secrets);
-                AppSessionStore::Redis(Arc::new(RedisStore::new(client, sealer)?))
+                AppSessionStore::Redis(Arc::new(RedisStore::new(client, keys.clone())?))
             }
         };
         let entra_config = EntraConfig {
@@ -95,11 +96,12 @@ impl Application {
             post_logout_redirect_uri: config.post_logout_redirect_uri.clone(),
             clock_leeway: CLOCK_LEEWAY,
             pending_sign_in_lifetime: config.pending_sign_in_lifetime,
+            jwks_refetch_interval: config.jwks_refetch_interval,
         };
         let client = Arc::new(EntraClient::new(entra_config)?);
         let state = AppState { client: client.clone(), store, trust_forwarded_headers: config.trust_forwarded_headers };
-        let router = router(&config, state)?;
-        Ok(Self { listener, router, client })
+        let router = router(&config, state, keys)?;
+        Ok(Self { listener, router, client, limits: config.server_limits })
     }
 
     /// The bound address.
@@ -110,11 +112,11 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tokio::spawn(self.client.clone().load_provider_with_backoff());
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await
+        crate::server::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }
 
-fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
+fn router(config: &AppConfig, state: AppState, keys: Arc<SessionKeys>) -> anyhow::Result<Router> {
     let https = config.is_https();
     let session_layer = SessionManagerLayer::new(state.store.clone())
         .with_name(if https { "__Host-session" } else { "session" })
@@ -126,6 +128,8 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
     let auth = AuthRoutes {
         client: state.client.clone(),
         error_page: Arc::new(error_response),
+        keys,
+        session_max_lifetime: config.session_max_lifetime,
     };
     let signed_in_pages = Router::new()
         .route("/", get(routes::home))
@@ -152,11 +156,13 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
         .fallback(routes::not_found)
         .layer(
             ServiceBuilder::new()
+                .layer(middleware::from_fn(crate::request_id::take_client_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                     // The path only: queries carry codes and state.
                     let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path())
+                    let client_id = request.extensions().get::<crate::request_id::ClientRequestId>().map(|c| c.0.as_str());
+                    tracing::info_span!("request", request_id = %id, client_request_id = client_id, method = %request.method(), path = %request.uri().path())
                 })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
 use crate::axum::session::{self, SignedInUser};
+use crate::return_to::LocalPath;
 
 /// The path that starts sign-in.
 pub const LOGIN_PATH: &str = "/login";
@@ -21,7 +22,7 @@ pub struct SessionStoreUnavailable;
 #[derive(Debug)]
 pub enum SignInRequired {
     /// Not signed in: go to sign-in, then come back here.
-    Redirect(String),
+    Redirect(LocalPath),
     /// The session layer is missing or the store failed.
     SessionUnavailable,
 }
@@ -29,12 +30,7 @@ pub enum SignInRequired {
 impl IntoResponse for SignInRequired {
     fn into_response(self) -> Response {
         match self {
-            SignInRequired::Redirect(return_to) => {
-                let query = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("return_to", &return_to)
-                    .finish();
-                Redirect::to(&format!("{LOGIN_PATH}?{query}")).into_response()
-            }
+            SignInRequired::Redirect(return_to) => Redirect::to(sign_in_path(&return_to, None).as_str()).into_response(),
             SignInRequired::SessionUnavailable => {
                 let mut response = (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -50,12 +46,21 @@ impl IntoResponse for SignInRequired {
     }
 }
 
-fn path_and_query(parts: &Parts) -> String {
-    parts
-        .uri
-        .path_and_query()
-        .map(|pq| pq.as_str().to_owned())
-        .unwrap_or_else(|| "/".to_owned())
+/// `/login?return_to=...` (with a claims challenge to satisfy): where to send someone who must
+/// sign in (again) before coming back to `return_to`.
+pub fn sign_in_path(return_to: &LocalPath, claims: Option<&str>) -> LocalPath {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("return_to", return_to.as_str());
+    if let Some(claims) = claims {
+        query.append_pair("claims", claims);
+    }
+    // Built from a constant path and an encoded query, it always passes; the root is the fallback
+    // a broken invariant would get, never another origin.
+    LocalPath::parse(&format!("{LOGIN_PATH}?{}", query.finish())).unwrap_or_else(LocalPath::root)
+}
+
+fn path_and_query(parts: &Parts) -> LocalPath {
+    parts.uri.path_and_query().and_then(|pq| LocalPath::parse(pq.as_str())).unwrap_or_else(LocalPath::root)
 }
 
 async fn load(parts: &mut Parts) -> Result<Option<SignedInUser>, SignInRequired> {

@@ -1,6 +1,7 @@
 //! The sign-in routes: `GET /login`, `GET {callback}` and `POST /logout`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Form, RawQuery, State};
@@ -11,10 +12,12 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use tower_sessions::Session;
 
+use crate::axum::pending::{PendingCookies, with_cookies};
 use crate::axum::session;
 use crate::client::EntraClient;
 use crate::error::{ErrorPage, SignInError};
-use crate::return_to;
+use crate::keys::SessionKeys;
+use crate::return_to::LocalPath;
 use crate::token::EntraError;
 
 /// Renders an error page; the app supplies one in its own look.
@@ -27,6 +30,10 @@ pub struct AuthRoutes {
     pub client: Arc<EntraClient>,
     /// Renders failures.
     pub error_page: ErrorPageRenderer,
+    /// Seal pending sign-in cookies (and the app's session records).
+    pub keys: Arc<SessionKeys>,
+    /// A sign-in lasts at most this long, however active the user is.
+    pub session_max_lifetime: Duration,
 }
 
 impl AuthRoutes {
@@ -38,6 +45,15 @@ impl AuthRoutes {
             .route(&callback_path, get(finish_sign_in))
             .route("/logout", post(sign_out))
             .with_state(self)
+    }
+
+    fn pending_cookies(&self) -> PendingCookies<'_> {
+        let config = self.client.config();
+        PendingCookies {
+            sealer: &self.keys.pending_sign_ins,
+            secure: config.redirect_uri.scheme() == "https",
+            lifetime: config.pending_sign_in_lifetime,
+        }
     }
 
     fn fail(&self, error: SignInError, headers: &HeaderMap) -> Response {
@@ -71,29 +87,23 @@ fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-async fn start_sign_in(
-    State(routes): State<AuthRoutes>,
-    session: Session,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn start_sign_in(State(routes): State<AuthRoutes>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query.as_deref());
-    let return_to = first(&pairs, "return_to").and_then(return_to::sanitize).unwrap_or_else(|| "/".to_owned());
+    let return_to = first(&pairs, "return_to").and_then(LocalPath::parse).unwrap_or_else(LocalPath::root);
     let claims = first(&pairs, "claims");
     let result = async {
         let (pending, url) = routes.client.begin_sign_in(return_to, claims).await?;
-        session::add_pending(&session, pending).await?;
-        Ok::<_, SignInError>(url)
+        let cookies = routes
+            .pending_cookies()
+            .issue(&headers, &pending)
+            .map_err(|_| SignInError::Session("cannot seal the pending sign-in".to_owned()))?;
+        Ok::<_, SignInError>((url, cookies))
     }
     .await;
     match result {
-        Ok(url) => {
+        Ok((url, cookies)) => {
             metrics::counter!("entra_sign_ins_started_total").increment(1);
-            (
-                [("cache-control", "no-store")],
-                Redirect::to(url.as_str()),
-            )
-                .into_response()
+            with_cookies(([("cache-control", "no-store")], Redirect::to(url.as_str())).into_response(), cookies)
         }
         Err(error) => routes.fail(error, &headers),
     }
@@ -106,21 +116,39 @@ async fn finish_sign_in(
     RawQuery(query): RawQuery,
 ) -> Response {
     let pairs = query_pairs(query.as_deref());
-    match complete(&routes, &session, &pairs).await {
+    let state = first(&pairs, "state").filter(|s| !s.is_empty());
+    // The pending sign-in is taken out first, and its cookie removed whatever happens next:
+    // success, a refusal, or a 5xx from Entra, the JWKS or Graph.
+    let (pending, removal) = match state {
+        Some(state) => {
+            let (pending, removal) = routes.pending_cookies().take(&headers, state);
+            (pending, vec![removal])
+        }
+        None => (None, Vec::new()),
+    };
+    let outcome = match (state, pending) {
+        (None, _) => Err(SignInError::MissingState),
+        (Some(_), None) => Err(SignInError::UnknownState),
+        (Some(_), Some(pending)) => complete(&routes, &session, &pairs, pending).await,
+    };
+    let response = match outcome {
         Ok(return_to) => {
             metrics::counter!("entra_sign_ins_completed_total").increment(1);
-            Redirect::to(&return_to).into_response()
+            Redirect::to(return_to.as_str()).into_response()
         }
         Err(error) => routes.fail(error, &headers),
-    }
+    };
+    with_cookies(response, removal)
 }
 
-/// The callback, in the order that matters: take the pending sign-in out first (so it can never
-/// be used twice), then look at what Entra said, then redeem the code and verify the ID token,
-/// then cycle the session id.
-async fn complete(routes: &AuthRoutes, session: &Session, pairs: &[(String, String)]) -> Result<String, SignInError> {
-    let state = first(pairs, "state").filter(|s| !s.is_empty()).ok_or(SignInError::MissingState)?;
-    let pending = session::take_pending(session, state).await?.ok_or(SignInError::UnknownState)?;
+/// The callback after the pending sign-in was found: check its age, look at what Entra said,
+/// redeem the code and verify the ID token, then cycle the session id.
+async fn complete(
+    routes: &AuthRoutes,
+    session: &Session,
+    pairs: &[(String, String)],
+    pending: crate::client::PendingSignIn,
+) -> Result<LocalPath, SignInError> {
     if pending.is_expired() {
         return Err(SignInError::Expired);
     }
@@ -144,7 +172,7 @@ async fn complete(routes: &AuthRoutes, session: &Session, pairs: &[(String, Stri
     }
     let code = first(pairs, "code").filter(|c| !c.is_empty()).ok_or(SignInError::MissingCode)?;
     let signed_in = routes.client.finish_sign_in(&pending, code).await?;
-    let user = session::complete_sign_in(session, signed_in).await?;
+    let user = session::complete_sign_in(session, signed_in, routes.session_max_lifetime).await?;
     tracing::info!(oid = %user.object_id, tid = %user.tenant_id, "signed in");
     Ok(pending.return_to)
 }

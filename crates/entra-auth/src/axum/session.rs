@@ -1,23 +1,26 @@
 //! What entra-auth keeps in a tower-sessions session, in typed buckets under const keys.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 use uuid::Uuid;
 
-use crate::client::{PendingSignIn, SignedIn, TokenSet};
+use crate::client::{SignedIn, TokenSet, unix_now};
 use crate::error::SignInError;
 use crate::graph::Profile;
 use crate::secret::{constant_time_eq, random_token};
 
-const PENDING_KEY: &str = "entra.pending";
 const USER_KEY: &str = "entra.user";
 const TOKENS_KEY: &str = "entra.tokens";
 const CSRF_KEY: &str = "entra.csrf";
-
-/// At most this many sign-ins pending per session (tabs signing in at once); the oldest goes first,
-/// so repeated `/login` calls cannot grow a session without bound.
-pub const MAX_PENDING_SIGN_INS: usize = 5;
+/// Unix seconds of the last request that counted as activity (see [`signed_in_user`]).
+const SEEN_KEY: &str = "entra.seen";
+/// Activity is written down at most this often, so reading pages costs a store write a minute,
+/// not one per request.
+const TOUCH_INTERVAL_SECS: u64 = 60;
 
 /// The signed-in user, as pages need it. Contains no token.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,10 +39,16 @@ pub struct SignedInUser {
     pub sid: Option<String>,
     /// For `logout_hint`.
     pub login_hint: Option<String>,
+    /// The ID token's issuer (with `sid`, what front-channel logout names).
+    #[serde(default)]
+    pub issuer: String,
+    /// Unix seconds after which this sign-in is over, however active the user is.
+    #[serde(default)]
+    pub session_ends_at: u64,
 }
 
 impl SignedInUser {
-    fn from_sign_in(signed_in: &SignedIn) -> Self {
+    fn from_sign_in(signed_in: &SignedIn, max_lifetime: Duration) -> Self {
         let claims = &signed_in.claims;
         let profile = signed_in.profile.clone();
         let name = profile
@@ -56,59 +65,62 @@ impl SignedInUser {
             profile,
             sid: claims.sid.clone(),
             login_hint: claims.login_hint.clone(),
+            issuer: claims.iss.clone(),
+            session_ends_at: unix_now().saturating_add(max_lifetime.as_secs()),
         }
     }
 }
 
-/// The Entra session id (`sid`) of the user signed in to a stored session record, if any: lets a
-/// session store index records by `sid` for front-channel logout.
-pub fn sid_of_record(data: &std::collections::HashMap<String, serde_json::Value>) -> Option<&str> {
-    data.get(USER_KEY)?.get("sid")?.as_str()
+/// The Entra session (issuer and `sid`) a stored session record is signed in with, if any: lets a
+/// session store index records for front-channel logout.
+pub fn entra_session_of_record(data: &HashMap<String, serde_json::Value>) -> Option<(&str, &str)> {
+    let user = data.get(USER_KEY)?;
+    Some((user.get("issuer")?.as_str()?, user.get("sid")?.as_str()?))
 }
 
-#[derive(Default, Serialize, Deserialize)]
-struct PendingSignIns(Vec<PendingSignIn>);
+/// When a stored session record's sign-in ends at the latest (unix seconds): a store expires the
+/// record by then whatever its idle expiry says.
+pub fn session_end_of_record(data: &HashMap<String, serde_json::Value>) -> Option<u64> {
+    data.get(USER_KEY)?.get("session_ends_at")?.as_u64().filter(|end| *end > 0)
+}
 
 fn store_error(err: tower_sessions::session::Error) -> SignInError {
     SignInError::Session(err.to_string())
 }
 
-/// Remembers a pending sign-in, dropping expired ones and the oldest beyond the bound.
-pub async fn add_pending(session: &Session, pending: PendingSignIn) -> Result<(), SignInError> {
-    let mut all: PendingSignIns = session.get(PENDING_KEY).await.map_err(store_error)?.unwrap_or_default();
-    all.0.retain(|p| !p.is_expired());
-    all.0.push(pending);
-    let excess = all.0.len().saturating_sub(MAX_PENDING_SIGN_INS);
-    all.0.drain(..excess);
-    session.insert(PENDING_KEY, all).await.map_err(store_error)
-}
-
-/// Removes and returns the pending sign-in whose state is `state`: it can be used once only.
-pub async fn take_pending(session: &Session, state: &str) -> Result<Option<PendingSignIn>, SignInError> {
-    let Some(mut all) = session.get::<PendingSignIns>(PENDING_KEY).await.map_err(store_error)? else {
-        return Ok(None);
-    };
-    let Some(index) = all.0.iter().position(|p| constant_time_eq(p.state.expose_secret(), state)) else {
-        return Ok(None);
-    };
-    let pending = all.0.remove(index);
-    session.insert(PENDING_KEY, all).await.map_err(store_error)?;
-    Ok(Some(pending))
-}
-
 /// Records a completed sign-in and gives the session a new id (against session fixation).
-pub async fn complete_sign_in(session: &Session, signed_in: SignedIn) -> Result<SignedInUser, SignInError> {
-    let user = SignedInUser::from_sign_in(&signed_in);
+pub async fn complete_sign_in(
+    session: &Session,
+    signed_in: SignedIn,
+    max_lifetime: Duration,
+) -> Result<SignedInUser, SignInError> {
+    let user = SignedInUser::from_sign_in(&signed_in, max_lifetime);
     session.cycle_id().await.map_err(store_error)?;
     session.insert(USER_KEY, &user).await.map_err(store_error)?;
     session.insert(TOKENS_KEY, &signed_in.tokens).await.map_err(store_error)?;
     session.insert(CSRF_KEY, random_token(32).expose_secret()).await.map_err(store_error)?;
+    session.insert(SEEN_KEY, unix_now()).await.map_err(store_error)?;
     Ok(user)
 }
 
-/// The signed-in user, if any.
+/// The signed-in user, if any. A session past its absolute lifetime is destroyed here, whatever
+/// the store's expiry says; a live one is marked active (at most once a minute), which slides its
+/// idle expiry. Sessions without a user are never written: anonymous requests cost no storage.
 pub async fn signed_in_user(session: &Session) -> Result<Option<SignedInUser>, SignInError> {
-    session.get(USER_KEY).await.map_err(store_error)
+    let Some(user) = session.get::<SignedInUser>(USER_KEY).await.map_err(store_error)? else {
+        return Ok(None);
+    };
+    let now = unix_now();
+    if now >= user.session_ends_at {
+        tracing::info!(oid = %user.object_id, "session reached its absolute lifetime");
+        destroy(session).await?;
+        return Ok(None);
+    }
+    let seen: u64 = session.get(SEEN_KEY).await.map_err(store_error)?.unwrap_or_default();
+    if now.saturating_sub(seen) >= TOUCH_INTERVAL_SECS {
+        session.insert(SEEN_KEY, now).await.map_err(store_error)?;
+    }
+    Ok(Some(user))
 }
 
 /// The token set of the signed-in user.

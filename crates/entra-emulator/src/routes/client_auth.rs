@@ -87,7 +87,7 @@ fn check_secret(state: &EmulatorState, client_id: &str, secret: &str) -> Result<
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 #[derive(Deserialize)]

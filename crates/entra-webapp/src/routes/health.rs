@@ -11,18 +11,18 @@ pub async fn healthz() -> impl IntoResponse {
     ([("cache-control", "no-store")], "ok")
 }
 
-/// Readiness: the tenant's metadata is loaded and the session store answers.
+/// Readiness: the tenant's metadata is loaded and the session store answers. When not, says
+/// which dependency is down (the cause is in the logs, not in the answer).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let ready = match state.client.readiness().await {
-        Ok(()) => state.store.readiness().await,
-        Err(reason) => Err(reason),
+    let down = if !state.client.is_ready().await {
+        Some("identity provider metadata not loaded")
+    } else if !state.store.is_ready().await {
+        Some("session store unreachable")
+    } else {
+        None
     };
-    match ready {
-        Ok(()) => (StatusCode::OK, [("cache-control", "no-store")], "ready".to_owned()),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [("cache-control", "no-store")],
-            format!("not ready: {reason}"),
-        ),
+    match down {
+        None => (StatusCode::OK, [("cache-control", "no-store")], "ready".to_owned()),
+        Some(dependency) => (StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], format!("not ready: {dependency}")),
     }
 }

@@ -4,7 +4,8 @@
 use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use entra_auth::axum::{AccessTokenError, SignedInUser, access_token, expire_access_token, request_id};
+use entra_auth::axum::{AccessTokenError, SignedInUser, access_token, expire_access_token, request_id, sign_in_path};
+use entra_auth::return_to::LocalPath;
 use entra_auth::refresh::RefreshFailure;
 use entra_auth::{GraphError, SignInError};
 use tower_sessions::Session;
@@ -16,12 +17,8 @@ const PLACEHOLDER_PHOTO: &str = include_str!("../../static/placeholder-photo.svg
 
 /// `/login?return_to=...` (plus a claims challenge to satisfy).
 fn sign_in_again(return_to: &str, claims: Option<&str>) -> Response {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    query.append_pair("return_to", return_to);
-    if let Some(claims) = claims {
-        query.append_pair("claims", claims);
-    }
-    Redirect::to(&format!("/login?{}", query.finish())).into_response()
+    let return_to = LocalPath::parse(return_to).unwrap_or_else(LocalPath::root);
+    Redirect::to(sign_in_path(&return_to, claims).as_str()).into_response()
 }
 
 /// What to answer when Graph or the token could not be had.

@@ -1,36 +1,52 @@
-//! Sessions in this process's memory, bounded: past the limit the least recently saved session is
-//! evicted, so a flood of new sessions (or `/login` calls) cannot exhaust memory.
+//! Sessions in this process's memory, bounded: past the limit the least recently *used* session
+//! (loaded or saved) is evicted. Only signed-in sessions are ever stored (pending sign-ins live in
+//! sealed cookies), so anonymous traffic cannot evict anyone.
+//!
+//! Writes to an existing session are update-only: once a session is deleted (sign-out,
+//! front-channel logout, absolute lifetime) a request that loaded it earlier cannot bring it back.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Mutex, PoisonError};
 
 use async_trait::async_trait;
-use entra_auth::axum::session::sid_of_record;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::Result;
 
+use crate::sessions::{EntraSession, entra_session_of, expires_at};
+
 #[derive(Debug, Default)]
 struct Records {
     by_id: HashMap<Id, (Record, u64)>,
-    /// Save sequence number → id: the first entry is the least recently saved.
-    by_age: BTreeMap<u64, Id>,
-    /// Entra session id → our sessions signed in with it (front-channel logout).
-    by_sid: HashMap<String, HashSet<Id>>,
+    /// Use sequence number → id: the first entry is the least recently used.
+    by_use: BTreeMap<u64, Id>,
+    /// Entra session (issuer, sid) → our sessions signed in with it (front-channel logout).
+    by_entra_session: HashMap<EntraSession, HashSet<Id>>,
     next_sequence: u64,
 }
 
 impl Records {
     fn remove(&mut self, id: &Id) {
-        if let Some((record, sequence)) = self.by_id.remove(id) {
-            self.by_age.remove(&sequence);
-            if let Some(sid) = sid_of_record(&record.data)
-                && let Some(ids) = self.by_sid.get_mut(sid) {
-                    ids.remove(id);
-                    if ids.is_empty() {
-                        self.by_sid.remove(sid);
-                    }
-                }
+        let Some((record, sequence)) = self.by_id.remove(id) else { return };
+        self.by_use.remove(&sequence);
+        if let Some(entra_session) = entra_session_of(&record)
+            && let Some(ids) = self.by_entra_session.get_mut(&entra_session)
+        {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_entra_session.remove(&entra_session);
+            }
+        }
+    }
+
+    /// Marks `id` as just used.
+    fn touch(&mut self, id: Id) {
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        if let Some((_, used)) = self.by_id.get_mut(&id) {
+            self.by_use.remove(used);
+            *used = sequence;
+            self.by_use.insert(sequence, id);
         }
     }
 }
@@ -48,9 +64,13 @@ impl MemoryStore {
         Self { records: Mutex::new(Records::default()), limit: limit.max(1) }
     }
 
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Sessions held now.
     pub fn len(&self) -> usize {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner).by_id.len()
+        self.records().by_id.len()
     }
 
     /// Whether no session is held.
@@ -58,26 +78,10 @@ impl MemoryStore {
         self.len() == 0
     }
 
-    fn put(&self, record: &Record) {
-        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        records.remove(&record.id);
-        let sequence = records.next_sequence;
-        records.next_sequence += 1;
-        if let Some(sid) = sid_of_record(&record.data) {
-            records.by_sid.entry(sid.to_owned()).or_default().insert(record.id);
-        }
-        records.by_id.insert(record.id, (record.clone(), sequence));
-        records.by_age.insert(sequence, record.id);
-        while records.by_id.len() > self.limit {
-            let Some((_, oldest)) = records.by_age.first_key_value().map(|(s, id)| (*s, *id)) else { break };
-            records.remove(&oldest);
-        }
-    }
-
-    /// Deletes every session signed in with Entra session `sid`; returns how many.
-    pub fn end_sessions_with_sid(&self, sid: &str) -> usize {
-        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-        let ids: Vec<Id> = records.by_sid.get(sid).map(|ids| ids.iter().copied().collect()).unwrap_or_default();
+    /// Deletes every session signed in with this Entra session; returns how many.
+    pub fn end_entra_session(&self, entra_session: &EntraSession) -> usize {
+        let mut records = self.records();
+        let ids: Vec<Id> = records.by_entra_session.get(entra_session).map(|ids| ids.iter().copied().collect()).unwrap_or_default();
         for id in &ids {
             records.remove(id);
         }
@@ -88,35 +92,48 @@ impl MemoryStore {
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn create(&self, record: &mut Record) -> Result<()> {
-        {
-            let records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
-            while records.by_id.contains_key(&record.id) {
-                record.id = Id::default();
-            }
+        let mut records = self.records();
+        while records.by_id.contains_key(&record.id) {
+            record.id = Id::default();
         }
-        self.put(record);
+        if let Some(entra_session) = entra_session_of(record) {
+            records.by_entra_session.entry(entra_session).or_default().insert(record.id);
+        }
+        records.by_id.insert(record.id, (record.clone(), 0));
+        records.touch(record.id);
+        while records.by_id.len() > self.limit {
+            let Some(oldest) = records.by_use.first_key_value().map(|(_, id)| *id) else { break };
+            records.remove(&oldest);
+        }
         Ok(())
     }
 
     async fn save(&self, record: &Record) -> Result<()> {
-        self.put(record);
+        let mut records = self.records();
+        // Update-only: a session that is gone stays gone.
+        if let Some((stored, _)) = records.by_id.get_mut(&record.id) {
+            *stored = record.clone();
+            records.touch(record.id);
+        }
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
-        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut records = self.records();
         let Some((record, _)) = records.by_id.get(id) else {
             return Ok(None);
         };
-        if record.expiry_date > time::OffsetDateTime::now_utc() {
-            return Ok(Some(record.clone()));
+        if expires_at(record) > time::OffsetDateTime::now_utc() {
+            let record = record.clone();
+            records.touch(*id);
+            return Ok(Some(record));
         }
         records.remove(id);
         Ok(None)
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
-        self.records.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        self.records().remove(id);
         Ok(())
     }
 }

@@ -1,22 +1,31 @@
-//! Sessions in Redis, for several instances and restarts: every record sealed (AES-256-GCM), the
-//! key's TTL equal to the session's expiry, no `KEYS` scans. Our own store rather than
-//! tower-sessions-redis-store, which is tied to an older tower-sessions (`STACK.md`).
+//! Sessions in Redis, for several instances and restarts. Nothing in Redis is a credential:
+//! - key names are keyed hashes (HMAC-SHA-256 under a key derived from `SESSION_SECRET`) of the
+//!   session id, and the front-channel logout index is named by a keyed hash of the Entra issuer
+//!   and `sid`, its members being record key names; a dump names no session and no Entra session;
+//! - every record is sealed (AES-256-GCM) and bound to its session id;
+//! - a key's TTL is the session's expiry, or its absolute end if sooner.
+//!
+//! Writes to an existing record are update-only (`SET ... XX`): a request that loaded a session
+//! before it was ended cannot bring it back. With several secrets (rotation) lookups try every
+//! secret's name and writes use the first; a record keeps its name until it expires, so an old
+//! secret may be dropped once `SESSION_MAX_HOURS` have passed. Our own store rather than
+//! tower-sessions-redis-store, which is tied to an older tower-sessions.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use entra_auth::axum::session::sid_of_record;
-use redis::AsyncCommands;
+use entra_auth::keys::{Sealer, SessionKeys};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
 
-use crate::sessions::seal::Sealer;
+use crate::sessions::{EntraSession, entra_session_of, expires_at};
 
 const KEY_PREFIX: &str = "entra-webapp:session:";
-/// A set of our session ids per Entra session id, for front-channel logout.
-const SID_PREFIX: &str = "entra-webapp:sid:";
+/// A set of record key names per Entra session, for front-channel logout.
+const ENTRA_SESSION_PREFIX: &str = "entra-webapp:entra-session:";
 /// A Redis that does not answer within this is treated as down (pages answer 503 at once
 /// instead of hanging).
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -24,12 +33,12 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// The Redis session store.
 pub struct RedisStore {
     connection: ConnectionManager,
-    sealer: Sealer,
+    keys: Arc<SessionKeys>,
 }
 
 impl std::fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore").field("sealer", &self.sealer).finish_non_exhaustive()
+        f.debug_struct("RedisStore").field("keys", &self.keys).finish_non_exhaustive()
     }
 }
 
@@ -37,78 +46,64 @@ fn backend(err: redis::RedisError) -> Error {
     Error::Backend(format!("redis: {err}"))
 }
 
-fn key(id: &Id) -> String {
-    format!("{KEY_PREFIX}{id}")
-}
-
-/// The sid is Entra's; hash it so the key holds nothing it did not choose.
-fn sid_key(sid: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(sid.as_bytes());
-    format!("{SID_PREFIX}{}", digest.iter().map(|b| format!("{b:02x}")).collect::<String>())
-}
-
 impl RedisStore {
     /// Connects lazily: a Redis that is down at start-up is retried on every request, so the app
     /// starts anyway and recovers without a restart.
-    pub fn new(client: redis::Client, sealer: Sealer) -> redis::RedisResult<Self> {
+    pub fn new(client: redis::Client, keys: Arc<SessionKeys>) -> redis::RedisResult<Self> {
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(REDIS_TIMEOUT))
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let connection = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { connection, sealer })
+        Ok(Self { connection, keys })
     }
 
-    /// Adds a signed-in record to its Entra session's index (created sessions; saves do it in the
-    /// same round trip as the record).
-    async fn index_by_sid(&self, record: &Record) -> Result<()> {
-        let Some(sid) = sid_of_record(&record.data) else { return Ok(()) };
-        let mut connection = self.connection.clone();
-        let index = sid_key(sid);
-        redis::pipe()
-            .sadd(&index, record.id.to_string())
-            .ignore()
-            .expire(&index, Self::ttl_secs(record) as i64)
-            .ignore()
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(backend)
+    /// The record's key name under every secret, the current one first.
+    fn record_keys(&self, id: &Id) -> Vec<String> {
+        self.keys.names.names(id.to_string().as_bytes()).into_iter().map(|name| format!("{KEY_PREFIX}{name}")).collect()
     }
 
-    /// Deletes every session signed in with Entra session `sid`; returns how many.
-    pub async fn end_sessions_with_sid(&self, sid: &str) -> std::result::Result<usize, String> {
+    fn entra_session_keys(&self, entra_session: &EntraSession) -> Vec<String> {
+        // The issuer and sid are joined by a byte neither can contain.
+        let value = format!("{}\n{}", entra_session.issuer, entra_session.sid);
+        self.keys.names.names(value.as_bytes()).into_iter().map(|name| format!("{ENTRA_SESSION_PREFIX}{name}")).collect()
+    }
+
+    /// Deletes every session signed in with this Entra session; returns how many.
+    pub async fn end_entra_session(&self, entra_session: &EntraSession) -> Result<usize> {
         let mut connection = self.connection.clone();
-        let index = sid_key(sid);
-        let ids: Vec<String> = connection.smembers(&index).await.map_err(|err| err.to_string())?;
-        let mut pipeline = redis::pipe();
-        for id in &ids {
-            pipeline.del(format!("{KEY_PREFIX}{id}")).ignore();
+        let mut ended = 0;
+        for index in self.entra_session_keys(entra_session) {
+            let records: Vec<String> =
+                redis::cmd("SMEMBERS").arg(&index).query_async(&mut connection).await.map_err(backend)?;
+            let mut pipeline = redis::pipe();
+            pipeline.cmd("DEL").arg(&index);
+            if !records.is_empty() {
+                pipeline.cmd("DEL").arg(&records);
+            }
+            let deleted: Vec<usize> = pipeline.query_async(&mut connection).await.map_err(backend)?;
+            ended += deleted.get(1).copied().unwrap_or_default();
         }
-        pipeline.del(&index).ignore();
-        pipeline.query_async::<()>(&mut connection).await.map_err(|err| err.to_string())?;
-        Ok(ids.len())
+        Ok(ended)
     }
 
     /// `PING`, for `/readyz`.
-    pub async fn ping(&self) -> std::result::Result<(), String> {
+    pub async fn ping(&self) -> std::result::Result<(), redis::RedisError> {
         let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut connection)
-            .await
-            .map(|_| ())
-            .map_err(|err| format!("Redis session store unreachable: {err}"))
+        redis::cmd("PING").query_async::<String>(&mut connection).await.map(|_| ()).inspect_err(|err| {
+            tracing::warn!(error = %err, "Redis session store unreachable");
+        })
     }
 
     fn seal(&self, record: &Record) -> Result<Vec<u8>> {
         let plain = serde_json::to_vec(record).map_err(|err| Error::Encode(err.to_string()))?;
-        Ok(self.sealer.seal(record.id.to_string().as_bytes(), &plain))
+        self.keys.records.seal(record.id.to_string().as_bytes(), &plain).map_err(|err| Error::Encode(err.to_string()))
     }
 
     fn ttl_secs(record: &Record) -> u64 {
-        let left = record.expiry_date - time::OffsetDateTime::now_utc();
-        left.whole_seconds().max(1) as u64
+        let left = expires_at(record) - time::OffsetDateTime::now_utc();
+        left.whole_seconds().max(1).unsigned_abs()
     }
 }
 
@@ -118,21 +113,39 @@ impl SessionStore for RedisStore {
         let mut connection = self.connection.clone();
         loop {
             let sealed = self.seal(record)?;
-            let created: bool = redis::cmd("SET")
-                .arg(key(&record.id))
+            let ttl = Self::ttl_secs(record);
+            let key = self.record_keys(&record.id).swap_remove(0);
+            let created = redis::cmd("SET")
+                .arg(&key)
                 .arg(sealed)
                 .arg("NX")
                 .arg("EX")
-                .arg(Self::ttl_secs(record))
+                .arg(ttl)
                 .query_async::<Option<String>>(&mut connection)
                 .await
                 .map_err(backend)?
                 .is_some();
-            if created {
-                return self.index_by_sid(record).await;
+            if !created {
+                // An id collision (2^-128, but cheap to handle): pick another.
+                record.id = Id::default();
+                continue;
             }
-            // An id collision (2^-128, but cheap to handle): pick another.
-            record.id = Id::default();
+            let Some(entra_session) = entra_session_of(record) else { return Ok(()) };
+            // Every session of this Entra session ends by the newest one's absolute end: the
+            // index may expire with it.
+            let index = self.entra_session_keys(&entra_session).swap_remove(0);
+            return redis::pipe()
+                .cmd("SADD")
+                .arg(&index)
+                .arg(&key)
+                .ignore()
+                .cmd("EXPIRE")
+                .arg(&index)
+                .arg(ttl.max(crate::sessions::index_lifetime_secs(record)))
+                .ignore()
+                .query_async::<()>(&mut connection)
+                .await
+                .map_err(backend);
         }
     }
 
@@ -140,28 +153,27 @@ impl SessionStore for RedisStore {
         let mut connection = self.connection.clone();
         let sealed = self.seal(record)?;
         let ttl = Self::ttl_secs(record);
-        // One round trip: the record, and its place in the sid index.
+        // Update-only, under whichever secret's name the record has (one of them exists).
         let mut pipeline = redis::pipe();
-        pipeline.set_ex(key(&record.id), sealed, ttl).ignore();
-        if let Some(sid) = sid_of_record(&record.data) {
-            let index = sid_key(sid);
-            pipeline.sadd(&index, record.id.to_string()).ignore();
-            pipeline.expire(&index, ttl as i64).ignore();
+        for key in self.record_keys(&record.id) {
+            pipeline.cmd("SET").arg(key).arg(&sealed).arg("XX").arg("EX").arg(ttl).ignore();
         }
         pipeline.query_async::<()>(&mut connection).await.map_err(backend)
     }
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         let mut connection = self.connection.clone();
-        let Some(sealed): Option<Vec<u8>> = connection.get(key(id)).await.map_err(backend)? else {
+        let found: Vec<Option<Vec<u8>>> =
+            redis::cmd("MGET").arg(self.record_keys(id)).query_async(&mut connection).await.map_err(backend)?;
+        let Some(sealed) = found.into_iter().flatten().next() else {
             return Ok(None);
         };
-        Ok(decode_record(&self.sealer, &id.to_string(), &sealed))
+        Ok(decode_record(&self.keys.records, &id.to_string(), &sealed))
     }
 
     async fn delete(&self, id: &Id) -> Result<()> {
         let mut connection = self.connection.clone();
-        connection.del::<_, ()>(key(id)).await.map_err(backend)
+        redis::cmd("DEL").arg(self.record_keys(id)).query_async::<()>(&mut connection).await.map_err(backend)
     }
 }
 
@@ -176,7 +188,7 @@ pub fn decode_record(sealer: &Sealer, id: &str, sealed: &[u8]) -> Option<Record>
         }
     };
     match serde_json::from_slice::<Record>(&plain) {
-        Ok(record) if record.expiry_date > time::OffsetDateTime::now_utc() => Some(record),
+        Ok(record) if expires_at(&record) > time::OffsetDateTime::now_utc() => Some(record),
         Ok(_) => None,
         Err(err) => {
             tracing::warn!(error = %err, "session record unreadable");
