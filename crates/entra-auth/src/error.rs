@@ -128,7 +128,7 @@ impl SignInError {
             ),
             SignInError::MissingState | SignInError::UnknownState => (
                 "This sign-in cannot be completed",
-                "The sign-in response does not belong to a sign-in started in this browser: it was already used, was altered, or comes from another browser or tab that finished first.".to_owned(),
+                "The sign-in response does not belong to a sign-in in progress in this browser: it was already used, was altered, took longer than a sign-in may take, or comes from another browser.".to_owned(),
                 sign_in_again,
             ),
             SignInError::Expired => (

@@ -179,7 +179,7 @@ mod tests {
         let keys = SessionKeys::from_secrets(&[]);
         let cookies = PendingCookies { sealer: &keys.pending_sign_ins, secure: false, lifetime: Duration::from_secs(600) };
         let mut jar: Vec<HeaderValue> = Vec::new();
-        for _ in 0..MAX_PENDING_SIGN_INS {
+        for _ in 0..MAX_PENDING_SIGN_INS - 1 {
             let pending = PendingSignIn::new(LocalPath::root(), Duration::from_secs(600));
             jar.extend(cookies.issue(&request_with(&jar), &pending).unwrap());
         }

@@ -21,7 +21,7 @@ async fn tampered_state_is_refused() {
     let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
     let tampered = with_query_param(&callback, "state", "forged-state");
     let response = app.browser.get(tampered).send().await.unwrap();
-    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "does not belong to a sign-in started in this browser").await;
+    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "does not belong to a sign-in in progress in this browser").await;
 }
 
 #[tokio::test]
@@ -66,10 +66,25 @@ async fn declined_consent_shows_access_denied() {
 #[tokio::test]
 async fn expired_pending_sign_in_is_refused() {
     let app = spawn_app_with(Options { pending_sign_in_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
-    let authorize = app.start_sign_in("/login").await;
-    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let login = app.get("/login").await;
+    let pending_cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("entra-signin."))
+        .expect("the pending sign-in cookie");
+    assert!(pending_cookie.contains("Max-Age=1"), "the cookie lives as long as the sign-in may take: {pending_cookie}");
+    let callback = app.sign_in_at_emulator(&location(&login), ADELE, ADELE_PASSWORD, true).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    // The browser dropped the cookie with its Max-Age: the callback belongs to no sign-in.
     let response = app.browser.get(&callback).send().await.unwrap();
+    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "took longer than a sign-in may take").await;
+
+    // A client that kept the cookie anyway: the sealed expiry inside it refuses it too.
+    let kept = pending_cookie.split(';').next().unwrap().to_owned();
+    let response = browser().get(&callback).header("cookie", kept).send().await.unwrap();
     assert_error_page(&app, response, StatusCode::BAD_REQUEST, "This sign-in expired").await;
 }
 
@@ -122,7 +137,7 @@ async fn unreachable_tenant_answers_503_and_readiness_says_why() {
     assert_error_page(&app, response, StatusCode::SERVICE_UNAVAILABLE, "Microsoft sign-in is unreachable").await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(ready.text().await.unwrap().contains("cannot reach"));
+    assert_eq!(ready.text().await.unwrap(), "not ready: identity provider metadata not loaded", "which dependency, not its raw error");
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
 

@@ -40,6 +40,9 @@ pub struct Options {
     pub session_secret: Option<String>,
     pub access_token_lifetime: Option<Duration>,
     pub trust_forwarded_headers: bool,
+    pub jwks_refetch_interval: Option<Duration>,
+    pub server_limits: Option<entra_webapp::config::ServerLimits>,
+    pub session_max_hours: Option<u64>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -79,11 +82,18 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         port: port.to_string(),
         bind_address: "127.0.0.1".into(),
         session_idle_minutes: "60".into(),
+        session_max_hours: options.session_max_hours.unwrap_or(24).to_string(),
         ..Settings::default()
     };
     let mut config = settings.validate().expect("valid settings");
     if let Some(lifetime) = options.pending_sign_in_lifetime {
         config.pending_sign_in_lifetime = lifetime;
+    }
+    if let Some(interval) = options.jwks_refetch_interval {
+        config.jwks_refetch_interval = interval;
+    }
+    if let Some(limits) = options.server_limits {
+        config.server_limits = limits;
     }
     let app = Application::with_listener(config, listener).expect("app builds");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -109,6 +119,22 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_str()
         .expect("ascii")
         .to_owned()
+}
+
+/// The `Set-Cookie` header of `response` whose cookie name starts with `prefix`.
+pub fn set_cookie(response: &reqwest::Response, prefix: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with(prefix))
+        .map(str::to_owned)
+}
+
+/// `name=value` of a `Set-Cookie` header.
+pub fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap_or_default().to_owned()
 }
 
 fn hidden_input(html: &str, name: &str) -> Option<String> {

@@ -163,32 +163,48 @@ async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
             .env("PORT", port.to_string())
             .env("BIND_ADDRESS", "127.0.0.1")
             .current_dir("/")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null());
         if trust {
             command.env("SSL_CERT_FILE", &ca_file);
         }
         let mut child = command.spawn().unwrap();
-        let client = reqwest::Client::new();
+        // The logs say why the metadata could not be loaded; /readyz only says which dependency.
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = lines_tx.send(line);
+            }
+        });
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
         let readyz = format!("http://127.0.0.1:{port}/readyz");
         let mut last = (StatusCode::IM_A_TEAPOT, String::new());
+        let mut load_failure = None;
         for _ in 0..150 {
             if let Ok(response) = client.get(&readyz).send().await {
                 last = (response.status(), response.text().await.unwrap());
-                let settled = last.0 == StatusCode::OK || last.1.contains("cannot reach");
-                if settled {
-                    break;
-                }
+            }
+            load_failure = load_failure.or_else(|| lines_rx.try_iter().find(|l| l.contains("cannot load tenant metadata yet")));
+            if last.0 == StatusCode::OK || load_failure.is_some() {
+                break;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if !trust {
+            // Asked after the failure was logged: still not ready.
+            last = client.get(&readyz).send().await.map(|r| (r.status(), String::new())).unwrap_or(last);
         }
         let _ = child.kill();
         let _ = child.wait();
         if trust {
             assert_eq!(last.0, StatusCode::OK, "SSL_CERT_FILE's CA is trusted: {}", last.1);
+            assert!(load_failure.is_none(), "{load_failure:?}");
         } else {
             assert_eq!(last.0, StatusCode::SERVICE_UNAVAILABLE, "an unknown CA is not trusted");
-            assert!(last.1.contains("cannot reach"), "{}", last.1);
+            let failure = load_failure.expect("the failure to load the metadata is logged");
+            assert!(failure.contains("cannot reach"), "{failure}");
         }
     }
 }
