@@ -30,6 +30,11 @@ pub struct EmulatorConfig {
     pub code_lifetime: Duration,
     /// When true every user has consented to every client already, as after admin consent.
     pub admin_consent: bool,
+    /// When true a refresh token works once (a rotated one is refused with AADSTS70000), for
+    /// tests of clients that must store the new one. Entra itself keeps a redeemed refresh token
+    /// usable until it expires, so the default is false: a client that reuses one passes here as
+    /// it would there.
+    pub strict_refresh_token_rotation: bool,
 }
 
 impl Default for EmulatorConfig {
@@ -41,6 +46,7 @@ impl Default for EmulatorConfig {
             access_token_lifetime: Duration::from_secs(3600),
             code_lifetime: Duration::from_secs(600),
             admin_consent: false,
+            strict_refresh_token_rotation: false,
         }
     }
 }

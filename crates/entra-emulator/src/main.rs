@@ -56,6 +56,9 @@ struct Cli {
     /// Treat every permission as already consented (skip the consent page).
     #[arg(long, env = "EMULATOR_ADMIN_CONSENT")]
     admin_consent: bool,
+    /// Refuse a refresh token after its first use (Entra keeps it usable until it expires).
+    #[arg(long, env = "EMULATOR_STRICT_REFRESH_TOKEN_ROTATION")]
+    strict_refresh_token_rotation: bool,
 }
 
 impl Cli {
@@ -88,6 +91,7 @@ impl Cli {
             users,
             access_token_lifetime: Duration::from_secs(self.access_token_lifetime),
             admin_consent: self.admin_consent,
+            strict_refresh_token_rotation: self.strict_refresh_token_rotation,
             ..EmulatorConfig::default()
         };
         let listen = ListenOptions {

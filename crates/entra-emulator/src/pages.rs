@@ -62,6 +62,10 @@ pub(crate) struct FormPostPage {
 #[template(path = "signed_out.html")]
 pub(crate) struct SignedOutPage {
     pub(crate) problem: Option<String>,
+    /// Loaded in iframes: each client ends its session (front-channel logout).
+    pub(crate) front_channel_logout_urls: Vec<String>,
+    /// Where the browser goes next, after the iframes had time to load.
+    pub(crate) continue_to: Option<String>,
 }
 
 /// A `302 Found` redirect, as Entra answers (axum's `Redirect::to` is a 303).

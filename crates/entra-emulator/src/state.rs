@@ -132,11 +132,11 @@ pub(crate) struct EmulatorState {
     pub(crate) access_token_lifetime: i64,
     pub(crate) code_lifetime: i64,
     pub(crate) admin_consent: bool,
+    pub(crate) strict_refresh_token_rotation: bool,
     pub(crate) keys: RwLock<KeyRing>,
     pub(crate) faults: Faults,
     pub(crate) clock: Clock,
     grants: Mutex<Grants>,
-    pub(crate) http: reqwest::Client,
     /// Graph requests received, counted before any fault or latency applies.
     pub(crate) graph_requests: std::sync::atomic::AtomicU64,
 }
@@ -161,10 +161,6 @@ impl EmulatorState {
             };
             users.push(DirectoryUser { oid: user.object_id(), user, photo });
         }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(std::time::Duration::from_secs(5))
-            .build()?;
         Ok(Self {
             base_url,
             tenant_id: config.tenant_id,
@@ -173,11 +169,11 @@ impl EmulatorState {
             access_token_lifetime: config.access_token_lifetime.as_secs() as i64,
             code_lifetime: config.code_lifetime.as_secs() as i64,
             admin_consent: config.admin_consent,
+            strict_refresh_token_rotation: config.strict_refresh_token_rotation,
             keys: RwLock::new(KeyRing::generate()?),
             faults: Faults::default(),
             clock: Clock::default(),
             grants: Mutex::new(Grants::default()),
-            http,
             graph_requests: std::sync::atomic::AtomicU64::new(0),
         })
     }

@@ -1,5 +1,7 @@
 //! `/{tenant}/oauth2/v2.0/logout`: ends the SSO session, tells every client signed in through it
-//! (front-channel logout URL), and sends the browser back only to a registered URI.
+//! (front-channel logout URL) as Entra does, by loading each URL with `sid` and `iss` in an
+//! iframe of the signed-out page, and sends the browser back only to a registered URI (after the
+//! iframes had a moment to load).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,26 +45,30 @@ async fn end_session(
         return crate::pages::ErrorPage::response(error.code, error.message);
     }
     let (ended, clear_cookie) = sso::end(&state, &headers);
-    if let Some(session) = &ended {
-        notify_clients(&state, &session.sign_in.sid, &session.clients).await;
-    }
+    let front_channel_logout_urls =
+        ended.as_ref().map(|session| front_channel_urls(&state, &session.sign_in.sid, &session.clients)).unwrap_or_default();
+    let signed_out = |problem: Option<String>, continue_to: Option<String>| {
+        SignedOutPage { problem, front_channel_logout_urls: front_channel_logout_urls.clone(), continue_to }.into_response()
+    };
     let mut response = match params.get("post_logout_redirect_uri") {
-        None => SignedOutPage { problem: None }.into_response(),
+        None => signed_out(None, None),
         Some(uri) if is_registered(&state, uri) => match Url::parse(uri) {
             Ok(mut url) => {
                 if let Some(value) = params.get("state") {
                     url.query_pairs_mut().append_pair("state", value);
                 }
-                crate::pages::found(url.as_str())
+                if front_channel_logout_urls.is_empty() {
+                    crate::pages::found(url.as_str())
+                } else {
+                    signed_out(None, Some(url.to_string()))
+                }
             }
-            Err(_) => SignedOutPage { problem: Some("The post_logout_redirect_uri is not a URL.".into()) }.into_response(),
+            Err(_) => signed_out(Some("The post_logout_redirect_uri is not a URL.".into()), None),
         },
-        Some(uri) => SignedOutPage {
-            problem: Some(format!(
-                "The post_logout_redirect_uri '{uri}' is not registered for any application, so you were not sent back to it."
-            )),
-        }
-        .into_response(),
+        Some(uri) => signed_out(
+            Some(format!("The post_logout_redirect_uri '{uri}' is not registered for any application, so you were not sent back to it.")),
+            None,
+        ),
     };
     response.headers_mut().append(header::SET_COOKIE, clear_cookie);
     response
@@ -75,15 +81,17 @@ fn is_registered(state: &EmulatorState, uri: &str) -> bool {
         .any(|client| client.post_logout_redirect_uris.iter().any(|registered| registered == uri))
 }
 
-/// Entra loads each client's front-channel logout URL in an iframe; the emulator calls it directly
-/// (same `sid` and `iss` parameters), which needs no script in its pages.
-async fn notify_clients(state: &EmulatorState, sid: &str, client_ids: &std::collections::HashSet<String>) {
-    for client in state.clients().iter().filter(|c| client_ids.contains(&c.client_id)) {
-        let Some(logout_url) = &client.front_channel_logout_url else { continue };
-        let Ok(mut url) = Url::parse(logout_url) else { continue };
-        url.query_pairs_mut().append_pair("sid", sid).append_pair("iss", &state.issuer());
-        if let Err(err) = state.http.get(url.as_str()).send().await {
-            tracing::warn!(client = %client.client_id, error = %err, "front-channel logout call failed");
-        }
-    }
+/// The front-channel logout URL of every client signed in through the ended session, with the
+/// `sid` and `iss` parameters Entra adds.
+fn front_channel_urls(state: &EmulatorState, sid: &str, client_ids: &std::collections::HashSet<String>) -> Vec<String> {
+    state
+        .clients()
+        .iter()
+        .filter(|client| client_ids.contains(&client.client_id))
+        .filter_map(|client| Url::parse(client.front_channel_logout_url.as_deref()?).ok())
+        .map(|mut url| {
+            url.query_pairs_mut().append_pair("sid", sid).append_pair("iss", &state.issuer());
+            url.to_string()
+        })
+        .collect()
 }

@@ -139,6 +139,7 @@ fn redeem_refresh_token(
         }
         match grant.status {
             RefreshStatus::Active => {}
+            RefreshStatus::Rotated if !state.strict_refresh_token_rotation => {}
             RefreshStatus::Rotated => {
                 return Err(OAuthError::invalid_grant(
                     70000,

@@ -159,8 +159,23 @@ async fn client_secret_basic_is_accepted() {
 }
 
 #[tokio::test]
-async fn refresh_rotates_and_a_rotated_token_cannot_be_reused() {
+async fn refresh_rotates_and_by_default_a_redeemed_token_stays_usable_as_on_entra() {
     let emulator = emulator().await;
+    let (code, verifier) = code_for_adele(&browser(), &emulator).await;
+    let (_, first) = redeem(&emulator, &code, &verifier).await;
+    let first_refresh = first["refresh_token"].as_str().unwrap();
+    let (status, second) =
+        token_request(&emulator, &[("grant_type", "refresh_token"), ("refresh_token", first_refresh)]).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_ne!(first_refresh, second["refresh_token"].as_str().unwrap(), "every use returns a new refresh token");
+    let (status, again) =
+        token_request(&emulator, &[("grant_type", "refresh_token"), ("refresh_token", first_refresh)]).await;
+    assert_eq!(status, StatusCode::OK, "Entra keeps a redeemed refresh token usable: {again}");
+}
+
+#[tokio::test]
+async fn with_strict_rotation_a_rotated_token_cannot_be_reused() {
+    let emulator = emulator_with(|config| config.strict_refresh_token_rotation = true).await;
     let (code, verifier) = code_for_adele(&browser(), &emulator).await;
     let (_, first) = redeem(&emulator, &code, &verifier).await;
     let first_refresh = first["refresh_token"].as_str().unwrap();

@@ -43,6 +43,11 @@ pub struct Options {
     pub jwks_refetch_interval: Option<Duration>,
     pub server_limits: Option<entra_webapp::config::ServerLimits>,
     pub session_max_hours: Option<u64>,
+    /// The emulator refuses a refresh token after its first use (Entra does not).
+    pub strict_refresh_token_rotation: bool,
+    pub max_sessions: Option<usize>,
+    /// Shorter than SESSION_MAX_HOURS can say.
+    pub session_max_lifetime: Option<Duration>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -66,6 +71,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             if let Some(lifetime) = options.access_token_lifetime {
                 config.access_token_lifetime = lifetime;
             }
+            config.strict_refresh_token_rotation = options.strict_refresh_token_rotation;
             Arc::new(Emulator::start(config).await.expect("emulator"))
         }
     };
@@ -83,6 +89,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         bind_address: "127.0.0.1".into(),
         session_idle_minutes: "60".into(),
         session_max_hours: options.session_max_hours.unwrap_or(24).to_string(),
+        max_sessions: options.max_sessions.unwrap_or(100_000).to_string(),
         ..Settings::default()
     };
     let mut config = settings.validate().expect("valid settings");
@@ -94,6 +101,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     if let Some(limits) = options.server_limits {
         config.server_limits = limits;
+    }
+    if let Some(lifetime) = options.session_max_lifetime {
+        config.session_max_lifetime = lifetime;
     }
     let app = Application::with_listener(config, listener).expect("app builds");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -244,6 +254,23 @@ impl TestApp {
         html.contains("id=\"welcome\"")
     }
 
+    /// Whether a request carrying exactly this cookie (`session=...`) is signed in; asserts the
+    /// home page answered (a 5xx is not "signed out").
+    pub async fn is_signed_in_with(&self, cookie: &str) -> bool {
+        let response = browser().get(self.url("/")).header("cookie", cookie).send().await.expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "the home page answers");
+        let html = response.text().await.expect("body");
+        assert!(html.contains("id=\"welcome\"") || html.contains("id=\"sign-in\""), "the home page: {html}");
+        html.contains("id=\"welcome\"")
+    }
+
+    /// Signs Adele in; returns the session cookie (`session=...`).
+    pub async fn sign_in_adele_keeping_cookie(&self) -> String {
+        let response = self.sign_in(ADELE, ADELE_PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed in");
+        cookie_pair(&set_cookie(&response, "session=").expect("a session cookie"))
+    }
+
     /// Signs in, then signs out of Entra elsewhere (the emulator's logout endpoint, as another
     /// app would): Entra calls our front-channel logout URL and the session must end.
     pub async fn assert_front_channel_logout_ends_the_session(&self) {
@@ -253,13 +280,40 @@ impl TestApp {
         self.sign_in_adele().await;
         assert!(self.is_signed_in().await);
         let logout = format!("{}/oauth2/v2.0/logout", self.emulator.authority());
-        self.browser.get(logout).send().await.expect("Entra logout");
+        let frames = self.sign_out_of_entra_loading_frames(&logout).await;
+        assert_eq!(frames, vec![StatusCode::OK], "Entra's signed-out page framed our front-channel logout URL once");
         assert!(!self.is_signed_in().await, "front-channel logout ended the app's session");
+    }
+
+    /// Signs out at Entra's logout URL and loads the front-channel logout iframes of its
+    /// signed-out page, as a browser does (without the cookies: they are cross-site there).
+    /// Returns each frame's status.
+    pub async fn sign_out_of_entra_loading_frames(&self, logout_url: &str) -> Vec<StatusCode> {
+        let page = self.browser.get(logout_url).send().await.expect("Entra logout");
+        assert_eq!(page.status(), StatusCode::OK, "the signed-out page");
+        let html = page.text().await.expect("html");
+        let mut statuses = Vec::new();
+        for src in iframe_sources(&html) {
+            statuses.push(browser().get(&src).send().await.expect("frame").status());
+        }
+        statuses
     }
 
     pub async fn csrf_token(&self) -> String {
         hidden_input(&self.page("/logout").await, "csrf_token").expect("csrf token on the sign-out page")
     }
+}
+
+/// The `src` of every iframe of a page (attribute values are HTML-escaped by the emulator).
+pub fn iframe_sources(html: &str) -> Vec<String> {
+    html.split("<iframe")
+        .skip(1)
+        .filter_map(|tag| {
+            let start = tag.find("src=\"")? + 5;
+            let end = tag[start..].find('"')? + start;
+            Some(tag[start..end].replace("&amp;", "&").replace("&#38;", "&").replace("&#x2f;", "/").replace("&#47;", "/"))
+        })
+        .collect()
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {

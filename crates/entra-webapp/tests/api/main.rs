@@ -9,6 +9,8 @@ mod redis_server;
 mod failures;
 mod fuzz;
 mod hardening;
+mod lifecycle;
+mod server_limits;
 mod platform;
 mod refresh;
 mod scale_out;

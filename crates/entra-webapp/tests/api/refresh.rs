@@ -13,8 +13,14 @@ fn refresh_tokens_issued(app: &TestApp) -> usize {
     app.emulator.issued_secrets().iter().filter(|s| s.starts_with("1.emu-rt.")).count()
 }
 
+/// Strict rotation: a refresh token the app failed to replace would be refused.
 async fn short_lived_app() -> TestApp {
-    spawn_app_with(Options { access_token_lifetime: Some(SHORT_LIFETIME), ..Options::default() }).await
+    spawn_app_with(Options {
+        access_token_lifetime: Some(SHORT_LIFETIME),
+        strict_refresh_token_rotation: true,
+        ..Options::default()
+    })
+    .await
 }
 
 async fn wait_for_expiry() {
