@@ -50,8 +50,8 @@ pub struct JwksCache {
     http: reqwest::Client,
     uri: Url,
     keys: RwLock<Option<Fetched>>,
-    /// One fetch at a time.
-    fetching: Mutex<()>,
+    /// One fetch at a time; when the last one was tried (success or not), for the budget.
+    last_attempt: Mutex<Option<Instant>>,
     refresh_every: Duration,
     min_refetch_interval: Duration,
 }
@@ -81,7 +81,7 @@ impl JwksCache {
 
     /// The same with other intervals (tests shorten them).
     pub fn with_intervals(http: reqwest::Client, uri: Url, refresh_every: Duration, min_refetch_interval: Duration) -> Self {
-        Self { http, uri, keys: RwLock::new(None), fetching: Mutex::new(()), refresh_every, min_refetch_interval }
+        Self { http, uri, keys: RwLock::new(None), last_attempt: Mutex::new(None), refresh_every, min_refetch_interval }
     }
 
     /// The RSA key with this `kid`.
@@ -91,19 +91,24 @@ impl JwksCache {
         {
             return key;
         }
-        let _one_fetch_at_a_time = self.fetching.lock().await;
+        let mut last_attempt = self.last_attempt.lock().await;
         let age = self.keys.read().await.as_ref().map(|fetched| fetched.at.elapsed());
-        let (cached, fresh) = match (self.cached(kid).await, age) {
-            (Some((key, _)), Some(age)) if age < self.refresh_every => return key,
-            (cached, Some(age)) => (cached, age < self.min_refetch_interval),
-            (cached, None) => (cached, false),
-        };
-        if !fresh {
-            match self.fetch().await {
-                Ok(keys) => *self.keys.write().await = Some(Fetched { keys, at: Instant::now() }),
-                // A scheduled refresh that fails keeps the keys we have; a missing key cannot wait.
-                Err(err) => return cached.map_or(Err(err), |(key, _)| key),
-            }
+        let stale = age.is_none_or(|age| age >= self.refresh_every);
+        let cached = self.cached(kid).await.map(|(key, _)| key);
+        let within_budget = last_attempt.is_none_or(|at| at.elapsed() >= self.min_refetch_interval);
+        // Never fetched: fetch. Otherwise a scheduled refresh (stale set) or an unknown kid, both
+        // within the global budget; failed attempts count too, so an unreachable JWKS is not
+        // hammered either. A known key of a current set needs nothing (someone else refreshed
+        // while we waited).
+        let fetch = age.is_none() || ((stale || cached.is_none()) && within_budget);
+        if !fetch {
+            return cached.unwrap_or_else(|| Err(JwksError::UnknownKey(kid.to_owned())));
+        }
+        *last_attempt = Some(Instant::now());
+        match self.fetch().await {
+            Ok(keys) => *self.keys.write().await = Some(Fetched { keys, at: Instant::now() }),
+            // A scheduled refresh that fails keeps the keys we have; a missing key cannot wait.
+            Err(err) => return cached.unwrap_or(Err(err)),
         }
         match self.cached(kid).await {
             Some((key, _)) => key,

@@ -159,3 +159,33 @@ async fn no_token_reaches_a_cookie_page_url_or_web_storage() {
     }
     browser.close().await;
 }
+
+#[tokio::test]
+async fn signing_out_of_entra_elsewhere_ends_the_app_session_through_the_emulators_iframe() {
+    let app = spawn_app().await;
+    let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
+    let logout_url = app.url("/logout");
+    assert!(app.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
+    let browser = Chromium::launch().await;
+    sign_in(&browser, &app, ADELE, ADELE_PASSWORD).await;
+    let session = browser.client.get_named_cookie("session").await.expect("the app's session cookie");
+    let cookie = format!("session={}", session.value());
+    assert!(app.is_signed_in_with(&cookie).await);
+
+    // Signing out at Entra directly (another app's sign-out would land here too): the signed-out
+    // page loads our front-channel logout URL in an iframe, in this browser.
+    browser.goto(&format!("{}/oauth2/v2.0/logout", app.emulator.authority())).await;
+    browser.wait_for("iframe.front-channel-logout").await;
+    let mut signed_in = true;
+    for _ in 0..100 {
+        signed_in = app.is_signed_in_with(&cookie).await;
+        if !signed_in {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!signed_in, "the iframe's request ended the app's session");
+    browser.goto(&app.url("/")).await;
+    browser.wait_for("#sign-in").await;
+    browser.close().await;
+}
