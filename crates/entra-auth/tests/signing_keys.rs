@@ -116,8 +116,9 @@ async fn an_unknown_kid_after_the_interval_refetches_once() {
 #[tokio::test]
 async fn the_key_set_is_refreshed_periodically_even_when_every_kid_is_known() {
     let (uri, fetches) = jwks_server().await;
-    let cache = JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_millis(200), Duration::from_secs(3600));
+    let cache = JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_millis(200), Duration::from_millis(100));
     cache.key("known").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(120)).await;
     cache.key("known").await.unwrap();
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
