@@ -2,7 +2,9 @@
 # Benchmarks entra-webapp on loopback, in one run, against the emulator (all release builds):
 #   GET /healthz (the ceiling: same server, no session, no template), signed-in GET / with the
 #   memory store and with the Redis store, GET /login, complete sign-ins per second, p50/p99 of
-#   signed-in GET / at 50 connections, resident memory idle and after 10,000 signed-in sessions.
+#   signed-in GET / at 50 connections, resident memory idle and after 10,000 signed-in sessions,
+#   and an anonymous flood: RSS and Redis key count before and after BENCH_ANONYMOUS (100,000)
+#   cookieless GET /login, with a session signed in before it still signed in after.
 # Prints a table with each figure and its ratio to /healthz; exits 1 when a target is missed.
 # Every load is bounded: BENCH_SECONDS per wrk run (default 10), BENCH_SIGN_INS sign-ins.
 set -euo pipefail
@@ -10,6 +12,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${BENCH_SECONDS:-10}
 sign_ins=${BENCH_SIGN_INS:-10000}
+anonymous=${BENCH_ANONYMOUS:-100000}
 target_dir=${CARGO_TARGET_DIR:-target}
 
 missing=()
@@ -118,16 +121,35 @@ p50=$(awk '$1 == "50%" { print $2 }' "$work/latency.txt")
 p99=$(awk '$1 == "99%" { print $2 }' "$work/latency.txt")
 stop_app
 
+echo "==> anonymous flood, memory store ($anonymous cookieless GET /login)"
+start_app memory
+flood_cookie=$(sign_in --count 1 --print cookie)
+signed_in_check "$flood_cookie"
+flood_rss_before=$(rss_mb)
+sign_in --anonymous --count "$anonymous" --concurrency 16 >/dev/null
+flood_rss_after=$(rss_mb)
+signed_in_check "$flood_cookie"
+stop_app
+
 echo "==> Redis store"
 start_app "redis://127.0.0.1:$redis_port"
 redis_cookie=$(sign_in --count 1 --print cookie)
 signed_in_check "$redis_cookie"
 redis_home_rps=$(wrk_rps 10 -H "Cookie: $redis_cookie" "$app/")
+echo "    anonymous flood ($anonymous cookieless GET /login)"
+redis_keys_before=$(redis-cli -p "$redis_port" DBSIZE)
+sign_in --anonymous --count "$anonymous" --concurrency 16 >/dev/null
+redis_keys_after=$(redis-cli -p "$redis_port" DBSIZE)
+signed_in_check "$redis_cookie"
 stop_app
 
-python3 - "$healthz_rps" "$home_rps" "$redis_home_rps" "$login_rps" "$sign_in_rate" "$p50" "$p99" "$idle_rss" "$sessions_rss" "$sign_ins" <<'PY'
+python3 - "$healthz_rps" "$home_rps" "$redis_home_rps" "$login_rps" "$sign_in_rate" "$p50" "$p99" "$idle_rss" "$sessions_rss" "$sign_ins" \
+  "$anonymous" "$flood_rss_before" "$flood_rss_after" "$redis_keys_before" "$redis_keys_after" <<'PY'
 import sys
-healthz, home, redis_home, login, sign_ins, p50, p99, idle, sessions, count = sys.argv[1:]
+(healthz, home, redis_home, login, sign_ins, p50, p99, idle, sessions, count,
+ anonymous, flood_before, flood_after, keys_before, keys_after) = sys.argv[1:]
+flood_growth = float(flood_after) - float(flood_before)
+keys_gained = int(keys_after) - int(keys_before)
 def ms(v):
     units = {"us": 0.001, "ms": 1.0, "s": 1000.0}
     for unit in ("us", "ms", "s"):
@@ -145,6 +167,9 @@ rows = [
     ("signed-in GET / p99, 50 conns", f"{ms(p99):.2f} ms", None, "< 10 ms", ms(p99) < 10),
     ("RSS idle", f"{float(idle):.1f} MB", None, "< 20 MB", float(idle) < 20),
     (f"RSS after {int(count):,} sign-ins", f"{float(sessions):.1f} MB", None, "< 100 MB", float(sessions) < 100),
+    (f"RSS growth, {int(anonymous):,} anon /login", f"{flood_growth:+.1f} MB", None, "< 5 MB", flood_growth < 5),
+    (f"Redis keys gained, {int(anonymous):,} anon", f"{keys_gained:+d} ({keys_before}->{keys_after})", None, "0", keys_gained == 0),
+    ("signed in before flood, still after", "yes", None, "yes", True),
 ]
 print()
 print(f"| {'measure':<34} | {'figure':>14} | {'vs /healthz':>11} | {'target':>9} | {'':4} |")

@@ -3,6 +3,9 @@
 //! form, the callback, then the signed-in page.
 //!
 //! `sign_in_load --app http://127.0.0.1:5001 --count 1000 --concurrency 8 --print rate|cookie`
+//!
+//! With `--anonymous`, each unit is instead one cookieless `GET /login` (an anonymous flood: it
+//! must cost the server nothing), checked to answer 303 without a session cookie.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +29,9 @@ struct Args {
     user: String,
     #[arg(long, default_value = "adele-password")]
     password: String,
+    /// Cookieless `GET /login` requests instead of sign-ins.
+    #[arg(long)]
+    anonymous: bool,
     /// What to print on stdout: the rate, or the last session cookie (for wrk).
     #[arg(long, value_enum, default_value_t = Print::Rate)]
     print: Print,
@@ -66,9 +72,11 @@ async fn sign_in(args: &Args) -> anyhow::Result<String> {
     let callback = browser.get(location(&answer)?).send().await?;
     let cookie = callback
         .headers()
-        .get("set-cookie")
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("session=") || value.starts_with("__Host-session="))
         .context("no session cookie")?
-        .to_str()?
         .split(';')
         .next()
         .unwrap_or_default()
@@ -80,19 +88,38 @@ async fn sign_in(args: &Args) -> anyhow::Result<String> {
     Ok(cookie)
 }
 
+/// One anonymous sign-in start: a redirect to Entra and no session.
+async fn anonymous_login(client: &reqwest::Client, app: &str) -> anyhow::Result<()> {
+    let response = client.get(format!("{app}/login")).send().await?;
+    if response.status() != reqwest::StatusCode::SEE_OTHER {
+        bail!("/login answered {}", response.status());
+    }
+    let session = response.headers().get_all("set-cookie").iter().any(|v| v.as_bytes().starts_with(b"session="));
+    if session {
+        bail!("an anonymous /login created a session");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Arc::new(Args::parse());
+    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut workers = Vec::new();
     for _ in 0..args.concurrency.max(1) {
         let args = args.clone();
         let next = next.clone();
+        let anonymous = anonymous.clone();
         workers.push(tokio::spawn(async move {
             let mut last_cookie = String::new();
             while next.fetch_add(1, Ordering::Relaxed) < args.count {
-                last_cookie = sign_in(&args).await?;
+                if args.anonymous {
+                    anonymous_login(&anonymous, &args.app).await?;
+                } else {
+                    last_cookie = sign_in(&args).await?;
+                }
             }
             Ok::<_, anyhow::Error>(last_cookie)
         }));
@@ -109,6 +136,7 @@ async fn main() -> anyhow::Result<()> {
         Print::Rate => println!("{:.1}", args.count as f64 / elapsed),
         Print::Cookie => println!("{cookie}"),
     }
-    eprintln!("{} sign-ins in {elapsed:.2} s", args.count);
+    let what = if args.anonymous { "anonymous /login requests" } else { "sign-ins" };
+    eprintln!("{} {what} in {elapsed:.2} s", args.count);
     Ok(())
 }

@@ -8,6 +8,7 @@ mod redis_server;
 
 mod failures;
 mod fuzz;
+mod front_channel;
 mod hardening;
 mod lifecycle;
 mod server_limits;

@@ -63,18 +63,26 @@ async fn a_sign_in_started_on_one_instance_finishes_on_another() {
 }
 
 #[tokio::test]
-async fn no_value_in_redis_contains_a_token_in_any_encoding() {
+async fn a_redis_dump_holds_no_token_no_session_id_and_no_sid_in_any_encoding() {
     let redis = RedisServer::start();
     let app = instance(&redis, None, None).await;
-    app.sign_in_adele().await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let sid = query_param(&callback, "session_state").expect("Entra's session id");
+    let signed_in = app.browser.get(&callback).send().await.unwrap();
+    let session_id = cookie_pair(&set_cookie(&signed_in, "session=").unwrap()).trim_start_matches("session=").to_owned();
     assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+    // Every key name, value and set member.
     let values = redis.raw_values().await;
-    assert!(!values.is_empty(), "sessions are in Redis");
-    let tokens: Vec<String> =
+    assert_eq!(values.len(), 2, "the session record and its Entra-session index: {values:?}");
+    let mut secrets: Vec<String> =
         app.emulator.issued_secrets().into_iter().filter(|s| !s.starts_with("ctx.") && !s.starts_with("sso.")).collect();
-    assert!(tokens.len() >= 4, "code, access, ID and refresh tokens were issued");
+    assert!(secrets.len() >= 4, "code, access, ID and refresh tokens were issued");
+    secrets.push(session_id);
+    secrets.push(sid);
     for (key, value) in &values {
-        for token in &tokens {
+        for token in &secrets {
+            assert!(!key.contains(token.as_str()), "{key} names a secret");
             for encoded in [
                 token.clone(),
                 base64::engine::general_purpose::STANDARD.encode(token),
