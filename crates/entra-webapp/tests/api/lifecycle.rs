@@ -173,3 +173,22 @@ async fn the_pending_sign_in_cookie_is_cleared_when_the_callback_fails_upstream(
     assert_eq!(again.status(), StatusCode::BAD_REQUEST, "the same callback cannot be retried");
     assert!(!app.is_signed_in().await);
 }
+
+#[tokio::test]
+async fn a_browser_keeps_at_most_five_pending_sign_ins_and_the_oldest_goes() {
+    let app = spawn_app().await;
+    let bound = entra_auth::axum::MAX_PENDING_SIGN_INS;
+    assert_eq!(bound, 5);
+    let mut authorize_urls = Vec::new();
+    for _ in 0..=bound {
+        authorize_urls.push(app.start_sign_in("/login").await);
+    }
+    let oldest = app.sign_in_at_emulator(&authorize_urls[0], ADELE, ADELE_PASSWORD, true).await;
+    let response = app.browser.get(&oldest).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "the sixth sign-in pushed the first out");
+    for authorize in &authorize_urls[1..] {
+        let callback = app.sign_in_at_emulator(authorize, ADELE, ADELE_PASSWORD, true).await;
+        let response = app.browser.get(&callback).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER, "the five newest still finish");
+    }
+}
