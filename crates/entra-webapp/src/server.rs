@@ -1,16 +1,19 @@
-//! The HTTP server: hyper-util with a timer, because `axum::serve` sets none and hyper's
-//! header-read timeout is then off (a client dribbling its request head holds a connection for
-//! ever). Each connection must send its request head within `header_read_timeout` (hyper starts
-//! that timer whenever a connection waits for a request, so idle kept-alive connections close
-//! too); at most `max_connections` are served at once, the rest wait in the kernel's backlog.
-//! On shutdown, listening stops and in-flight requests finish.
+//! The HTTP server: hyper's HTTP/1.1 connection with a timer, because `axum::serve` sets none and
+//! hyper's header-read timeout is then off (a client dribbling its request head holds a connection
+//! for ever). Each connection must send its request head within `header_read_timeout`: hyper starts
+//! that timer whenever a connection waits for a request, so silent new connections and idle
+//! kept-alive ones close too. At most `max_connections` are served at once, the rest wait in the
+//! kernel's backlog. On shutdown, listening stops and in-flight requests finish.
+//!
+//! HTTP/1.1 only: App Service's front end and every reverse proxy speak it to the app, and
+//! hyper-util's HTTP/1-or-2 detection reads the first bytes with no timeout at all.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
@@ -26,9 +29,8 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new()).keep_alive_interval(limits.header_read_timeout);
+    let mut builder = http1::Builder::new();
+    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let connections = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -52,7 +54,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             // A client that goes away or times out is not our error.

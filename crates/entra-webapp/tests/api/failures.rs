@@ -67,13 +67,7 @@ async fn declined_consent_shows_access_denied() {
 async fn expired_pending_sign_in_is_refused() {
     let app = spawn_app_with(Options { pending_sign_in_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
     let login = app.get("/login").await;
-    let pending_cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("entra-signin."))
-        .expect("the pending sign-in cookie");
+    let pending_cookie = set_cookie(&login, "entra-signin.").expect("the pending sign-in cookie");
     assert!(pending_cookie.contains("Max-Age=1"), "the cookie lives as long as the sign-in may take: {pending_cookie}");
     let callback = app.sign_in_at_emulator(&location(&login), ADELE, ADELE_PASSWORD, true).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -83,8 +77,7 @@ async fn expired_pending_sign_in_is_refused() {
     assert_error_page(&app, response, StatusCode::BAD_REQUEST, "took longer than a sign-in may take").await;
 
     // A client that kept the cookie anyway: the sealed expiry inside it refuses it too.
-    let kept = pending_cookie.split(';').next().unwrap().to_owned();
-    let response = browser().get(&callback).header("cookie", kept).send().await.unwrap();
+    let response = browser().get(&callback).header("cookie", cookie_pair(&pending_cookie)).send().await.unwrap();
     assert_error_page(&app, response, StatusCode::BAD_REQUEST, "This sign-in expired").await;
 }
 

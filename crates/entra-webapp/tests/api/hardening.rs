@@ -45,17 +45,10 @@ async fn over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
 
     // The cookie jar will not send a Secure cookie over this test's plain http: carry it by hand.
     let callback = app.sign_in_at_emulator(&location(&response), ADELE, ADELE_PASSWORD, true).await;
-    let pending_pair = pending.split(';').next().unwrap().to_owned();
     let callback = callback.replacen("https://", "http://", 1);
-    let signed_in = browser().get(&callback).header("cookie", pending_pair).send().await.unwrap();
+    let signed_in = browser().get(&callback).header("cookie", cookie_pair(pending)).send().await.unwrap();
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let session = signed_in
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .find(|c| c.starts_with("__Host-session="))
-        .expect("a __Host- session cookie after sign-in");
+    let session = set_cookie(&signed_in, "__Host-session=").expect("a __Host- session cookie after sign-in");
     for cookie in [pending, &session] {
         for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
             assert!(cookie.contains(attribute), "{attribute} in {cookie}");

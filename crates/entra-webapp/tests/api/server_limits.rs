@@ -56,6 +56,13 @@ async fn a_client_dribbling_its_headers_is_cut_off_while_others_are_served() {
 }
 
 #[tokio::test]
+async fn a_connection_that_sends_nothing_is_closed() {
+    let app = app_with_short_header_timeout().await;
+    let mut silent = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
+    closed_within(&mut silent, HEADER_TIMEOUT * 4).await;
+}
+
+#[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed() {
     let app = app_with_short_header_timeout().await;
     let mut idle = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
