@@ -15,9 +15,9 @@ use crate::error::SignInError;
 use crate::graph::{GraphClient, Profile};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
-use crate::secret::{pkce_challenge, random_token};
 use crate::refresh::RefreshFailure;
 use crate::return_to::LocalPath;
+use crate::secret::{pkce_challenge, random_token};
 use crate::token::{TokenEndpoint, TokenResponse};
 
 /// A pending sign-in lives this long (Entra's codes live about 10 minutes too).
@@ -277,13 +277,10 @@ impl EntraClient {
             nonce: pending.nonce.expose_secret(),
             leeway: self.config.clock_leeway,
         };
-        let claims = id_token::verify(id_token.expose_secret(), &provider.metadata, &provider.jwks, &expectations).await?;
+        let claims =
+            id_token::verify(id_token.expose_secret(), &provider.metadata, &provider.jwks, &expectations).await?;
         let profile = self.graph.me(&response.access_token).await?;
-        Ok(SignedIn {
-            claims,
-            profile,
-            tokens: TokenSet::from_response(response),
-        })
+        Ok(SignedIn { claims, profile, tokens: TokenSet::from_response(response) })
     }
 
     /// Tokens fit for use: `Ok(None)` when `tokens` are still fresh, `Ok(Some(new))` after a
@@ -314,8 +311,12 @@ impl EntraClient {
                 metrics::counter!("entra_token_refreshes_total", "outcome" => label).increment(1);
                 outcome
             })
-            .await;
-        outcome.clone().map(|new| Some((*new).clone()))
+            .await
+            .clone();
+        if let Err(RefreshFailure::Unavailable(_)) = &outcome {
+            self.refreshes.forget(refresh_token, &cell);
+        }
+        outcome.map(|new| Some((*new).clone()))
     }
 
     /// Redeems a refresh token for a new token set (the refresh token is replaced).
@@ -411,7 +412,10 @@ pub fn authorization_url(
 
 /// Unix milliseconds now.
 pub fn unix_now_millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)).unwrap_or_default()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
 }
 
 /// Unix seconds now.

@@ -13,7 +13,8 @@ use crate::client::TokenSet;
 use crate::error::SignInError;
 use crate::token::TokenError;
 
-/// A finished refresh is remembered this long for requests that still hold the old token.
+/// A successful refresh is remembered this long for requests that still hold the old token. A
+/// failure is not remembered past the requests that waited for it: the next one tries again.
 const REMEMBER_FOR: Duration = Duration::from_secs(120);
 
 /// Why tokens could not be made fresh.
@@ -49,16 +50,25 @@ pub(crate) struct RefreshCoordinator {
     cells: Mutex<HashMap<[u8; 32], SharedRefresh>>,
 }
 
+fn key_of(refresh_token: &SecretString) -> [u8; 32] {
+    Sha256::digest(refresh_token.expose_secret().as_bytes()).into()
+}
+
 impl RefreshCoordinator {
     /// The shared cell for this refresh token; the first caller's refresh fills it.
     pub(crate) fn cell_for(&self, refresh_token: &SecretString) -> Arc<OnceCell<Outcome>> {
-        let key: [u8; 32] = Sha256::digest(refresh_token.expose_secret().as_bytes()).into();
+        let key = key_of(refresh_token);
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         cells.retain(|_, (created, _)| created.elapsed() < REMEMBER_FOR);
-        cells
-            .entry(key)
-            .or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new())))
-            .1
-            .clone()
+        cells.entry(key).or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new()))).1.clone()
+    }
+
+    /// Forgets `cell` (a refresh that could not reach Entra): a transient failure must not outlive
+    /// itself, so the next request with this refresh token tries again.
+    pub(crate) fn forget(&self, refresh_token: &SecretString, cell: &Arc<OnceCell<Outcome>>) {
+        let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+        if cells.get(&key_of(refresh_token)).is_some_and(|(_, current)| Arc::ptr_eq(current, cell)) {
+            cells.remove(&key_of(refresh_token));
+        }
     }
 }

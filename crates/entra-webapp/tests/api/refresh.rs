@@ -73,6 +73,22 @@ async fn a_revoked_refresh_token_sends_the_user_to_sign_in_again() {
 }
 
 #[tokio::test]
+async fn a_transient_refresh_failure_is_a_503_page_once_and_the_next_request_refreshes() {
+    let app = short_lived_app().await;
+    app.sign_in_adele().await;
+    wait_for_expiry().await;
+    let before = refresh_tokens_issued(&app);
+    app.emulator.faults().fail_token_requests(1, entra_emulator::TokenFailure::new("temporarily_unavailable", 50001));
+    let failed = app.get("/profile").await;
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE, "Entra was down for that request");
+    assert!(failed.text().await.unwrap().contains("id=\"request-id\""), "the app's error page");
+    // Entra is back: the very next request refreshes; the failure is not remembered.
+    let recovered = app.get("/profile").await;
+    assert_eq!(recovered.status(), StatusCode::OK);
+    assert_eq!(refresh_tokens_issued(&app), before + 1, "refreshed once, after the failure");
+}
+
+#[tokio::test]
 async fn graph_throttling_is_retried_and_endless_throttling_is_a_503_page() {
     let app = spawn_app().await;
     app.sign_in_adele().await;
@@ -94,10 +110,9 @@ async fn a_claims_challenge_sends_the_user_to_sign_in_with_the_claims() {
     app.sign_in_adele().await;
     let claims = r#"{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}"#;
     let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, claims);
-    app.emulator.faults().fail_graph_requests(
-        1,
-        GraphFailure { status: 401, retry_after_secs: None, claims_challenge: Some(encoded) },
-    );
+    app.emulator
+        .faults()
+        .fail_graph_requests(1, GraphFailure { status: 401, retry_after_secs: None, claims_challenge: Some(encoded) });
     let response = app.get("/profile").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let login = location(&response);
