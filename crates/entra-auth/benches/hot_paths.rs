@@ -61,7 +61,10 @@ fn pending_sign_in(c: &mut Criterion) {
     let redirect_uri = Url::parse("https://app.example/callback").unwrap();
     c.bench_function("sign_in/pending_and_authorize_url", |b| {
         b.iter(|| {
-            let pending = PendingSignIn::new(black_box(entra_auth::return_to::LocalPath::parse("/profile").unwrap()), Duration::from_secs(600));
+            let pending = PendingSignIn::new(
+                black_box(entra_auth::return_to::LocalPath::parse("/profile").unwrap()),
+                Duration::from_secs(600),
+            );
             authorization_url(
                 &provider.authorization_endpoint,
                 CLIENT_ID,

@@ -53,11 +53,7 @@ impl FromStr for Tenant {
                     && !label.starts_with('-')
                     && !label.ends_with('-')
             });
-        if is_domain {
-            Ok(Tenant::Domain(value.to_ascii_lowercase()))
-        } else {
-            Err(InvalidTenant(value.to_owned()))
-        }
+        if is_domain { Ok(Tenant::Domain(value.to_ascii_lowercase())) } else { Err(InvalidTenant(value.to_owned())) }
     }
 }
 

@@ -83,7 +83,9 @@ impl SignInError {
             | SignInError::BadSignOutForm => StatusCode::BAD_REQUEST,
             SignInError::Denied(error) if error.error == "access_denied" => StatusCode::FORBIDDEN,
             SignInError::Denied(_) => StatusCode::BAD_REQUEST,
-            SignInError::Token(TokenError::Rejected(error)) if error.error == "invalid_grant" => StatusCode::BAD_REQUEST,
+            SignInError::Token(TokenError::Rejected(error)) if error.error == "invalid_grant" => {
+                StatusCode::BAD_REQUEST
+            }
             SignInError::Token(_) | SignInError::MissingIdToken => StatusCode::BAD_GATEWAY,
             SignInError::InvalidIdToken(IdTokenError::Key(JwksError::Unavailable { .. })) => StatusCode::BAD_GATEWAY,
             SignInError::InvalidIdToken(_) => StatusCode::UNAUTHORIZED,
@@ -192,12 +194,6 @@ impl SignInError {
                 "Open the sign-out page again and press Sign out.".to_owned(),
             ),
         };
-        ErrorPage {
-            status: self.status(),
-            title: title.to_owned(),
-            message,
-            hint,
-            request_id: request_id.to_owned(),
-        }
+        ErrorPage { status: self.status(), title: title.to_owned(), message, hint, request_id: request_id.to_owned() }
     }
 }

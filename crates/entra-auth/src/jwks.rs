@@ -80,7 +80,12 @@ impl JwksCache {
     }
 
     /// The same with other intervals (tests shorten them).
-    pub fn with_intervals(http: reqwest::Client, uri: Url, refresh_every: Duration, min_refetch_interval: Duration) -> Self {
+    pub fn with_intervals(
+        http: reqwest::Client,
+        uri: Url,
+        refresh_every: Duration,
+        min_refetch_interval: Duration,
+    ) -> Self {
         Self { http, uri, keys: RwLock::new(None), last_attempt: Mutex::new(None), refresh_every, min_refetch_interval }
     }
 
@@ -120,9 +125,10 @@ impl JwksCache {
         let keys = self.keys.read().await;
         let fetched = keys.as_ref()?;
         let (_, raw) = fetched.keys.iter().find(|(k, _)| k.as_deref() == Some(kid))?;
-        let key = DecodingKey::from_jwk(&raw.jwk)
-            .map(|key| SigningKey { key, issuer: raw.issuer.clone() })
-            .map_err(|err| JwksError::Unavailable { uri: self.uri.to_string(), reason: format!("key '{kid}' is unusable: {err}") });
+        let key =
+            DecodingKey::from_jwk(&raw.jwk).map(|key| SigningKey { key, issuer: raw.issuer.clone() }).map_err(|err| {
+                JwksError::Unavailable { uri: self.uri.to_string(), reason: format!("key '{kid}' is unusable: {err}") }
+            });
         Some((key, fetched.at.elapsed()))
     }
 

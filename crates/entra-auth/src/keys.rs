@@ -99,9 +99,7 @@ impl Sealer {
         let key_id = &sealed[1..1 + KEY_ID_LEN];
         let nonce = Nonce::from_slice(&sealed[1 + KEY_ID_LEN..HEADER_LEN]);
         let key = self.keys.iter().find(|k| k.id == key_id).ok_or(OpenError::UnknownKey)?;
-        key.cipher
-            .decrypt(nonce, Payload { msg: &sealed[HEADER_LEN..], aad: context })
-            .map_err(|_| OpenError::Tampered)
+        key.cipher.decrypt(nonce, Payload { msg: &sealed[HEADER_LEN..], aad: context }).map_err(|_| OpenError::Tampered)
     }
 }
 

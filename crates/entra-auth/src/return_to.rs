@@ -85,12 +85,13 @@ fn is_same_origin_path(candidate: &str) -> bool {
     let mut text = std::borrow::Cow::Borrowed(candidate);
     for round in 0..=3 {
         let bytes = text.as_bytes();
-        let printable = if round == 0 {
-            bytes.iter().all(|b| b.is_ascii_graphic())
-        } else {
-            !text.chars().any(|c| c.is_control())
-        };
-        if !printable || bytes.first() != Some(&b'/') || matches!(bytes.get(1), Some(b'/' | b'\\')) || text.contains('\\') {
+        let printable =
+            if round == 0 { bytes.iter().all(|b| b.is_ascii_graphic()) } else { !text.chars().any(|c| c.is_control()) };
+        if !printable
+            || bytes.first() != Some(&b'/')
+            || matches!(bytes.get(1), Some(b'/' | b'\\'))
+            || text.contains('\\')
+        {
             return false;
         }
         let Ok(decoded) = percent_decode_str(&text).decode_utf8() else {
@@ -148,7 +149,9 @@ mod tests {
 
     #[test]
     fn dot_segments_that_resolve_to_a_double_slash_are_refused() {
-        for attack in ["/.//evil.example", "/a/..//evil.example", "/%2e//evil.example", "/./%2e//evil.example", "/a/%2e%2e//x"] {
+        for attack in
+            ["/.//evil.example", "/a/..//evil.example", "/%2e//evil.example", "/./%2e//evil.example", "/a/%2e%2e//x"]
+        {
             assert_eq!(sanitize(attack), None, "{attack:?}");
         }
     }

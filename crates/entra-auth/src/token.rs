@@ -117,18 +117,10 @@ impl TokenEndpoint<'_> {
     }
 
     async fn request(&self, params: &[(&str, &str)]) -> Result<TokenResponse, TokenError> {
-        let mut form: Vec<(&str, &str)> = vec![
-            ("client_id", self.client_id),
-            ("client_secret", self.client_secret.expose_secret()),
-        ];
+        let mut form: Vec<(&str, &str)> =
+            vec![("client_id", self.client_id), ("client_secret", self.client_secret.expose_secret())];
         form.extend_from_slice(params);
-        let response = self
-            .http
-            .post(self.url.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(TokenError::Unreachable)?;
+        let response = self.http.post(self.url.clone()).form(&form).send().await.map_err(TokenError::Unreachable)?;
         let status = response.status();
         let body = response.bytes().await.map_err(TokenError::Unreachable)?;
         if status.is_success() {

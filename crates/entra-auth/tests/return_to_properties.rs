@@ -50,7 +50,8 @@ fn candidate() -> impl Strategy<Value = String> {
 /// What a browser does with `Location: {path}` on `https://site.example/some/page`.
 fn browser_target(path: &str) -> Option<Url> {
     // Browsers strip tabs and newlines and read '\' as '/' before resolving.
-    let cleaned: String = path.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).map(|c| if c == '\\' { '/' } else { c }).collect();
+    let cleaned: String =
+        path.chars().filter(|c| !matches!(c, '\t' | '\n' | '\r')).map(|c| if c == '\\' { '/' } else { c }).collect();
     Url::parse("https://site.example/some/page").ok()?.join(&cleaned).ok()
 }
 

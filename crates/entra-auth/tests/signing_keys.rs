@@ -50,8 +50,14 @@ fn a_key_published_for_another_issuer_does_not_verify_a_multi_tenant_token() {
     let tenant = Tenant::Organizations;
     let expected = Expectations { client_id: CLIENT_ID, tenant: &tenant, nonce: "n", leeway: Duration::from_secs(120) };
 
-    assert!(verify_with_key(&token, &decoding, None, &provider, &expected).is_ok(), "no issuer member: nothing to check");
-    assert!(verify_with_key(&token, &decoding, Some(TEMPLATE), &provider, &expected).is_ok(), "the template, filled with tid");
+    assert!(
+        verify_with_key(&token, &decoding, None, &provider, &expected).is_ok(),
+        "no issuer member: nothing to check"
+    );
+    assert!(
+        verify_with_key(&token, &decoding, Some(TEMPLATE), &provider, &expected).is_ok(),
+        "the template, filled with tid"
+    );
     assert!(verify_with_key(&token, &decoding, Some(&issuer), &provider, &expected).is_ok(), "the exact issuer");
     let other_cloud = "https://login.partner.microsoftonline.cn/{tenantid}/v2.0";
     assert!(matches!(
@@ -90,7 +96,8 @@ async fn jwks_server() -> (Url, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn unknown_kids_share_one_refetch_budget() {
     let (uri, fetches) = jwks_server().await;
-    let cache = JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_secs(3600), Duration::from_secs(3600));
+    let cache =
+        JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_secs(3600), Duration::from_secs(3600));
     let key = cache.key("known").await.unwrap();
     assert_eq!(key.issuer.as_deref(), Some(TEMPLATE), "the key's issuer member is kept");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
@@ -105,7 +112,8 @@ async fn unknown_kids_share_one_refetch_budget() {
 #[tokio::test]
 async fn an_unknown_kid_after_the_interval_refetches_once() {
     let (uri, fetches) = jwks_server().await;
-    let cache = JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_secs(3600), Duration::from_millis(200));
+    let cache =
+        JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_secs(3600), Duration::from_millis(200));
     cache.key("known").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let flood = futures_lite_join(&cache, &["new-1", "new-2", "new-3"]).await;
@@ -116,7 +124,8 @@ async fn an_unknown_kid_after_the_interval_refetches_once() {
 #[tokio::test]
 async fn the_key_set_is_refreshed_periodically_even_when_every_kid_is_known() {
     let (uri, fetches) = jwks_server().await;
-    let cache = JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_millis(200), Duration::from_millis(100));
+    let cache =
+        JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_millis(200), Duration::from_millis(100));
     cache.key("known").await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     cache.key("known").await.unwrap();

@@ -22,10 +22,7 @@ impl Clock {
 }
 
 fn wall_clock() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs() as i64)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_secs() as i64).unwrap_or_default()
 }
 
 /// `2026-11-28 20:48:04Z`, the format of Entra's `timestamp` field.

@@ -87,10 +87,7 @@ impl Default for ClientRegistration {
                 "http://localhost:5001/callback".to_owned(),
                 "http://127.0.0.1:5001/callback".to_owned(),
             ],
-            post_logout_redirect_uris: vec![
-                "http://localhost:5001/".to_owned(),
-                "http://127.0.0.1:5001/".to_owned(),
-            ],
+            post_logout_redirect_uris: vec!["http://localhost:5001/".to_owned(), "http://127.0.0.1:5001/".to_owned()],
             front_channel_logout_url: None,
             display_name: "entra-webapp".to_owned(),
         }
@@ -200,23 +197,18 @@ pub enum UsersFileError {
 /// Loads users from a JSON array or a TOML file with `[[users]]` tables.
 pub fn load_users(path: &Path) -> Result<Vec<User>, UsersFileError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read {
-        path: shown.clone(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read { path: shown.clone(), source })?;
     let is_toml = path.extension().is_some_and(|ext| ext == "toml");
     let users: Vec<User> = if is_toml {
         #[derive(Deserialize)]
         struct UsersToml {
             users: Vec<User>,
         }
-        toml::from_str::<UsersToml>(&text)
-            .map(|file| file.users)
-            .map_err(|err| UsersFileError::Parse {
-                path: shown.clone(),
-                format: "TOML",
-                message: err.to_string(),
-            })?
+        toml::from_str::<UsersToml>(&text).map(|file| file.users).map_err(|err| UsersFileError::Parse {
+            path: shown.clone(),
+            format: "TOML",
+            message: err.to_string(),
+        })?
     } else {
         serde_json::from_str(&text).map_err(|err| UsersFileError::Parse {
             path: shown.clone(),

@@ -1,8 +1,8 @@
 //! Error answers in the shapes Entra and Graph use, so clients parse them as they would the real ones.
 
+use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde_json::json;
 use uuid::Uuid;
 
@@ -20,17 +20,8 @@ pub(crate) struct OAuthError {
 
 impl OAuthError {
     pub(crate) fn new(error: &str, code: u32, message: impl Into<String>) -> Self {
-        let status = if error == "invalid_client" {
-            StatusCode::UNAUTHORIZED
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        Self {
-            status,
-            error: error.to_owned(),
-            code,
-            message: message.into(),
-        }
+        let status = if error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
+        Self { status, error: error.to_owned(), code, message: message.into() }
     }
 
     pub(crate) fn invalid_request(code: u32, message: impl Into<String>) -> Self {
@@ -98,11 +89,7 @@ pub(crate) struct GraphError {
 
 impl GraphError {
     pub(crate) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code: code.to_owned(),
-            message: message.into(),
-        }
+        Self { status, code: code.to_owned(), message: message.into() }
     }
 
     pub(crate) fn invalid_token(message: impl Into<String>) -> Self {

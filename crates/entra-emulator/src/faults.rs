@@ -56,11 +56,7 @@ pub struct TokenFailure {
 impl TokenFailure {
     /// A failure with a generic message.
     pub fn new(error: &str, code: u32) -> Self {
-        Self {
-            error: error.to_owned(),
-            code,
-            message: Self::default_message(),
-        }
+        Self { error: error.to_owned(), code, message: Self::default_message() }
     }
 
     fn default_message() -> String {
@@ -126,11 +122,7 @@ impl Faults {
     pub fn throttle_graph(&self, count: u32, retry_after_secs: u64) {
         self.fail_graph_requests(
             count,
-            GraphFailure {
-                status: 429,
-                retry_after_secs: Some(retry_after_secs),
-                claims_challenge: None,
-            },
+            GraphFailure { status: 429, retry_after_secs: Some(retry_after_secs), claims_challenge: None },
         );
     }
 

@@ -56,9 +56,7 @@ pub(crate) struct KeyRing {
 
 impl KeyRing {
     pub(crate) fn generate() -> anyhow::Result<Self> {
-        Ok(Self {
-            keys: vec![SigningKey::generate()?],
-        })
+        Ok(Self { keys: vec![SigningKey::generate()?] })
     }
 
     pub(crate) fn active(&self) -> &SigningKey {

@@ -57,11 +57,7 @@ pub struct ListenOptions {
 
 impl Default for ListenOptions {
     fn default() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
-            tls_self_signed_dir: None,
-            public_url: None,
-        }
+        Self { bind: SocketAddr::from(([127, 0, 0, 1], 0)), tls_self_signed_dir: None, public_url: None }
     }
 }
 
@@ -109,13 +105,7 @@ impl Emulator {
                 (tokio::spawn(async move { log_exit(server.await) }), None)
             }
         };
-        Ok(Self {
-            state,
-            local_addr,
-            ca_path,
-            shutdown: Some(shutdown),
-            task: Some(task),
-        })
+        Ok(Self { state, local_addr, ca_path, shutdown: Some(shutdown), task: Some(task) })
     }
 
     /// The bound address.

@@ -68,8 +68,10 @@ impl Cli {
             client_id: self.client_id,
             client_secret: Some(self.client_secret),
             assertion_public_key_pem: match &self.client_assertion_key {
-                Some(path) => Some(std::fs::read_to_string(path)
-                    .map_err(|err| anyhow::anyhow!("--client-assertion-key {}: {err}", path.display()))?),
+                Some(path) => Some(
+                    std::fs::read_to_string(path)
+                        .map_err(|err| anyhow::anyhow!("--client-assertion-key {}: {err}", path.display()))?,
+                ),
                 None => None,
             },
             redirect_uris: if self.redirect_uris.is_empty() { defaults.redirect_uris } else { self.redirect_uris },
@@ -94,11 +96,8 @@ impl Cli {
             strict_refresh_token_rotation: self.strict_refresh_token_rotation,
             ..EmulatorConfig::default()
         };
-        let listen = ListenOptions {
-            bind: self.bind,
-            tls_self_signed_dir: self.tls_self_signed,
-            public_url: self.public_url,
-        };
+        let listen =
+            ListenOptions { bind: self.bind, tls_self_signed_dir: self.tls_self_signed, public_url: self.public_url };
         Ok((config, listen))
     }
 }

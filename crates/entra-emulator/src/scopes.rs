@@ -39,10 +39,7 @@ fn normalise(scope: &str) -> Result<Vec<String>, OAuthError> {
     if is_oidc_scope(scope) {
         return Ok(vec![scope.to_lowercase()]);
     }
-    let name = GRAPH_RESOURCES
-        .iter()
-        .find_map(|resource| scope.strip_prefix(resource))
-        .unwrap_or(scope);
+    let name = GRAPH_RESOURCES.iter().find_map(|resource| scope.strip_prefix(resource)).unwrap_or(scope);
     if name == ".default" {
         return Ok(DEFAULT_GRAPH_SCOPES.iter().map(|s| (*s).to_owned()).collect());
     }
@@ -72,9 +69,7 @@ pub(crate) fn graph_scopes(scopes: &[String]) -> Vec<String> {
 
 /// Whether `requested` asks for nothing beyond `granted` (refresh may narrow, never widen).
 pub(crate) fn is_subset(requested: &[String], granted: &[String]) -> bool {
-    requested
-        .iter()
-        .all(|r| granted.iter().any(|g| g.eq_ignore_ascii_case(r)))
+    requested.iter().all(|r| granted.iter().any(|g| g.eq_ignore_ascii_case(r)))
 }
 
 #[cfg(test)]

@@ -196,9 +196,7 @@ impl EmulatorState {
     }
 
     pub(crate) fn user_by_upn(&self, upn: &str) -> Option<&DirectoryUser> {
-        self.users
-            .iter()
-            .find(|u| u.user.user_principal_name.eq_ignore_ascii_case(upn.trim()))
+        self.users.iter().find(|u| u.user.user_principal_name.eq_ignore_ascii_case(upn.trim()))
     }
 
     pub(crate) fn user_by_oid(&self, oid: Uuid) -> Option<&DirectoryUser> {

@@ -62,11 +62,7 @@ pub(crate) struct Issue<'a> {
 pub(crate) fn issue(state: &EmulatorState, request: Issue<'_>) -> anyhow::Result<IssuedTokens> {
     let wants = |scope: &str| request.scopes.iter().any(|s| s.eq_ignore_ascii_case(scope));
     let access_token = access_token(state, &request)?;
-    let id_token = if wants("openid") {
-        Some(id_token(state, &request)?)
-    } else {
-        None
-    };
+    let id_token = if wants("openid") { Some(id_token(state, &request)?) } else { None };
     let refresh_token = wants("offline_access").then(|| state.new_secret_value("1.emu-rt."));
     state.record_issued(access_token.clone());
     if let Some(id_token) = &id_token {

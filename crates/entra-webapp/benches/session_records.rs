@@ -3,8 +3,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use entra_webapp::sessions::decode_record;
 use entra_auth::keys::SessionKeys;
+use entra_webapp::sessions::decode_record;
 use secrecy::SecretString;
 use tower_sessions::session::{Id, Record};
 
@@ -37,17 +37,13 @@ fn session_records(c: &mut Criterion) {
     let record = record();
     let json = serde_json::to_vec(&record).unwrap();
     c.bench_function("session/serialize", |b| b.iter(|| serde_json::to_vec(black_box(&record)).unwrap()));
-    c.bench_function("session/deserialize", |b| {
-        b.iter(|| serde_json::from_slice::<Record>(black_box(&json)).unwrap())
-    });
+    c.bench_function("session/deserialize", |b| b.iter(|| serde_json::from_slice::<Record>(black_box(&json)).unwrap()));
     let keys = SessionKeys::from_secrets(&[SecretString::from("bench-secret-bench-secret-bench-secret-01".to_owned())]);
     let sealer = &keys.records;
     let id = record.id.to_string();
     let sealed = sealer.seal(id.as_bytes(), &json).unwrap();
     c.bench_function("session/seal", |b| b.iter(|| sealer.seal(id.as_bytes(), black_box(&json)).unwrap()));
-    c.bench_function("session/open_and_decode", |b| {
-        b.iter(|| decode_record(sealer, &id, black_box(&sealed)).unwrap())
-    });
+    c.bench_function("session/open_and_decode", |b| b.iter(|| decode_record(sealer, &id, black_box(&sealed)).unwrap()));
 }
 
 criterion_group!(benches, session_records);

@@ -56,10 +56,7 @@ fn hidden_ctx(html: &str) -> anyhow::Result<String> {
 
 /// One complete sign-in; returns the session cookie.
 async fn sign_in(args: &Args) -> anyhow::Result<String> {
-    let browser = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    let browser = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()?;
     let login = browser.get(format!("{}/login", args.app)).send().await?;
     let authorize = location(&login)?;
     let page = browser.get(&authorize).send().await?.text().await?;

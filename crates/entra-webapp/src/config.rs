@@ -261,7 +261,11 @@ impl Problems {
         if url.scheme() == "http" && !loopback {
             self.add(
                 variable,
-                format!("'{url}' uses http for a host other than localhost; Entra ID rejects that. Use https://{}{}", url.host_str().unwrap_or("<host>"), url.path()),
+                format!(
+                    "'{url}' uses http for a host other than localhost; Entra ID rejects that. Use https://{}{}",
+                    url.host_str().unwrap_or("<host>"),
+                    url.path()
+                ),
             );
             return false;
         }
@@ -274,7 +278,11 @@ fn is_loopback(url: &Url) -> bool {
         // redis:// is not a special scheme: its host arrives as text, IP addresses included.
         Some(url::Host::Domain(domain)) => {
             domain.eq_ignore_ascii_case("localhost")
-                || domain.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+                || domain
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
         }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -288,7 +296,11 @@ impl Settings {
         let mut problems = Problems(Vec::new());
 
         let tenant = problems
-            .required("TENANT_ID", &self.tenant_id, "Set it to the Directory (tenant) ID on the app registration's Overview page.")
+            .required(
+                "TENANT_ID",
+                &self.tenant_id,
+                "Set it to the Directory (tenant) ID on the app registration's Overview page.",
+            )
             .and_then(|value| match value.parse::<Tenant>() {
                 Ok(tenant) => Some(tenant),
                 Err(err) => {
@@ -311,7 +323,11 @@ impl Settings {
             "Create one under Certificates & secrets on the app registration and set its Value.",
         );
         let redirect_uri = problems
-            .required("REDIRECT_URI", &self.redirect_uri, "Set it to the callback URL registered on the app registration, e.g. https://<site>/callback.")
+            .required(
+                "REDIRECT_URI",
+                &self.redirect_uri,
+                "Set it to the callback URL registered on the app registration, e.g. https://<site>/callback.",
+            )
             .and_then(|value| problems.url("REDIRECT_URI", &value, "https://<site>/callback"))
             .filter(|url| {
                 if url.fragment().is_some() {
@@ -342,7 +358,10 @@ impl Settings {
         let bind_address = match self.bind_address.trim().parse::<IpAddr>() {
             Ok(address) => Some(address),
             Err(_) => {
-                problems.add("BIND_ADDRESS", format!("'{}' is not an IP address; use 0.0.0.0 (all interfaces) or 127.0.0.1.", self.bind_address));
+                problems.add(
+                    "BIND_ADDRESS",
+                    format!("'{}' is not an IP address; use 0.0.0.0 (all interfaces) or 127.0.0.1.", self.bind_address),
+                );
                 None
             }
         };
@@ -375,7 +394,9 @@ impl Settings {
             }
         };
         let session_store = match problems.resolved("SESSION_STORE", self.session_store.trim()) {
-            Some(value) if value.eq_ignore_ascii_case("memory") => max_sessions.map(|max_sessions| SessionStoreConfig::Memory { max_sessions }),
+            Some(value) if value.eq_ignore_ascii_case("memory") => {
+                max_sessions.map(|max_sessions| SessionStoreConfig::Memory { max_sessions })
+            }
             Some(value) => match Url::parse(&value) {
                 Ok(mut url) if matches!(url.scheme(), "redis" | "rediss") && url.host().is_some() => {
                     if url.scheme() == "redis" && !is_loopback(&url) {
@@ -385,9 +406,10 @@ impl Settings {
                         );
                     }
                     if let Some(password) = self.redis_password.as_deref().filter(|p| !p.is_empty())
-                        && url.set_password(Some(password)).is_err() {
-                            problems.add("REDIS_PASSWORD", "cannot be combined with the SESSION_STORE URL.");
-                        }
+                        && url.set_password(Some(password)).is_err()
+                    {
+                        problems.add("REDIS_PASSWORD", "cannot be combined with the SESSION_STORE URL.");
+                    }
                     if session_secrets.is_empty() {
                         problems.add(
                             "SESSION_SECRET",
@@ -406,14 +428,20 @@ impl Settings {
         let session_idle = match self.session_idle_minutes.trim().parse::<u64>() {
             Ok(minutes) if minutes > 0 => Some(Duration::from_secs(minutes * 60)),
             _ => {
-                problems.add("SESSION_IDLE_MINUTES", format!("'{}' is not a positive number of minutes.", self.session_idle_minutes));
+                problems.add(
+                    "SESSION_IDLE_MINUTES",
+                    format!("'{}' is not a positive number of minutes.", self.session_idle_minutes),
+                );
                 None
             }
         };
         let session_max_lifetime = match self.session_max_hours.trim().parse::<u64>() {
             Ok(hours) if (1..=24 * 90).contains(&hours) => Some(Duration::from_secs(hours * 3600)),
             _ => {
-                problems.add("SESSION_MAX_HOURS", format!("'{}' is not a number of hours from 1 to 2160 (90 days).", self.session_max_hours));
+                problems.add(
+                    "SESSION_MAX_HOURS",
+                    format!("'{}' is not a number of hours from 1 to 2160 (90 days).", self.session_max_hours),
+                );
                 None
             }
         };
@@ -435,13 +463,34 @@ impl Settings {
             }
         };
         match (
-            tenant, client_id, client_secret, redirect_uri, authority_host, graph_endpoint, port, bind_address,
-            post_logout_redirect_uri, session_idle, log_format, session_store, session_max_lifetime,
+            tenant,
+            client_id,
+            client_secret,
+            redirect_uri,
+            authority_host,
+            graph_endpoint,
+            port,
+            bind_address,
+            post_logout_redirect_uri,
+            session_idle,
+            log_format,
+            session_store,
+            session_max_lifetime,
         ) {
             (
-                Some(tenant), Some(client_id), Some(client_secret), Some(redirect_uri), Some(authority_host),
-                Some(graph_endpoint), Some(port), Some(bind_address), Some(post_logout_redirect_uri), Some(session_idle),
-                Some(log_format), Some(session_store), Some(session_max_lifetime),
+                Some(tenant),
+                Some(client_id),
+                Some(client_secret),
+                Some(redirect_uri),
+                Some(authority_host),
+                Some(graph_endpoint),
+                Some(port),
+                Some(bind_address),
+                Some(post_logout_redirect_uri),
+                Some(session_idle),
+                Some(log_format),
+                Some(session_store),
+                Some(session_max_lifetime),
             ) if problems.0.is_empty() => Ok(AppConfig {
                 authority: Authority::new(authority_host, tenant),
                 client_id,
@@ -520,11 +569,8 @@ mod tests {
 
     #[test]
     fn relative_redirect_uri_and_bad_tenant_are_refused() {
-        let settings = Settings {
-            tenant_id: Some("not a tenant".into()),
-            redirect_uri: Some("/callback".into()),
-            ..valid()
-        };
+        let settings =
+            Settings { tenant_id: Some("not a tenant".into()), redirect_uri: Some("/callback".into()), ..valid() };
         let errors = settings.validate().unwrap_err();
         assert!(errors.to_string().contains("not an absolute URL"), "{errors}");
         assert_eq!(variables(errors), vec!["TENANT_ID", "REDIRECT_URI"]);
@@ -560,7 +606,8 @@ mod tests {
     #[test]
     fn plain_redis_is_refused_for_a_remote_host() {
         let secret = Some("0123456789abcdef0123456789abcdef0123".to_owned());
-        let settings = Settings { session_store: "redis://cache.example:6379".into(), session_secret: secret.clone(), ..valid() };
+        let settings =
+            Settings { session_store: "redis://cache.example:6379".into(), session_secret: secret.clone(), ..valid() };
         let errors = settings.validate().unwrap_err();
         assert_eq!(variables(errors), vec!["SESSION_STORE"]);
         for local in ["redis://127.0.0.1:6379", "redis://localhost:6379", "redis://[::1]:6379"] {

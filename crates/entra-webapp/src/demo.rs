@@ -28,13 +28,14 @@ pub async fn run(port: u16) -> ExitCode {
         post_logout_redirect_uris: vec![format!("{app_url}/")],
         ..ClientRegistration::default()
     };
-    let emulator = match Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() }).await {
-        Ok(emulator) => emulator,
-        Err(err) => {
-            eprintln!("entra-webapp demo: cannot start the emulator: {err:#}");
-            return ExitCode::from(1);
-        }
-    };
+    let emulator =
+        match Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() }).await {
+            Ok(emulator) => emulator,
+            Err(err) => {
+                eprintln!("entra-webapp demo: cannot start the emulator: {err:#}");
+                return ExitCode::from(1);
+            }
+        };
     let settings = Settings {
         tenant_id: Some(emulator.tenant_id().to_string()),
         client_id: Some(client.client_id.clone()),

@@ -22,7 +22,8 @@ pub fn origin(headers: &HeaderMap, trust_forwarded_headers: bool) -> String {
         _ => "http",
     };
     let host = forwarded("x-forwarded-host").or_else(|| header("host")).unwrap_or("localhost");
-    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')).collect();
+    let host: String =
+        host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')).collect();
     format!("{scheme}://{host}")
 }
 
@@ -40,7 +41,8 @@ mod tests {
 
     #[test]
     fn forwarded_headers_count_only_when_trusted() {
-        let h = headers(&[("host", "10.0.0.4:8080"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "app.example")]);
+        let h =
+            headers(&[("host", "10.0.0.4:8080"), ("x-forwarded-proto", "https"), ("x-forwarded-host", "app.example")]);
         assert_eq!(origin(&h, true), "https://app.example");
         assert_eq!(origin(&h, false), "http://10.0.0.4:8080");
     }

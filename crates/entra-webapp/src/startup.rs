@@ -15,15 +15,15 @@ use entra_auth::axum::AuthRoutes;
 use entra_auth::{EntraClient, EntraConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
+use tower_http::LatencyUnit;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::LatencyUnit;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
+use tracing::Level;
 
 use crate::config::{AppConfig, SessionStoreConfig};
 use crate::pages::error_response;
@@ -41,7 +41,6 @@ pub struct AppState {
     /// `TRUST_FORWARDED_HEADERS`.
     pub trust_forwarded_headers: bool,
 }
-
 
 /// ID tokens may be this far off our clock (MSAL uses the same).
 const CLOCK_LEEWAY: Duration = Duration::from_secs(120);
@@ -78,7 +77,9 @@ impl Application {
             tracing::info!("SESSION_SECRET not set: sign-ins in progress do not survive a restart of this process");
         }
         let store = match &config.session_store {
-            SessionStoreConfig::Memory { max_sessions } => AppSessionStore::Memory(Arc::new(MemoryStore::new(*max_sessions))),
+            SessionStoreConfig::Memory { max_sessions } => {
+                AppSessionStore::Memory(Arc::new(MemoryStore::new(*max_sessions)))
+            }
             SessionStoreConfig::Redis { url } => {
                 use secrecy::ExposeSecret;
                 let client = redis::Client::open(url.expose_secret())
@@ -124,7 +125,9 @@ fn router(config: &AppConfig, state: AppState, keys: Arc<SessionKeys>) -> anyhow
         .with_secure(https)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(config.session_idle.as_secs() as i64)));
+        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
+            config.session_idle.as_secs() as i64,
+        )));
     let auth = AuthRoutes {
         client: state.client.clone(),
         error_page: Arc::new(error_response),

@@ -30,7 +30,9 @@ pub enum SignInRequired {
 impl IntoResponse for SignInRequired {
     fn into_response(self) -> Response {
         match self {
-            SignInRequired::Redirect(return_to) => Redirect::to(sign_in_path(&return_to, None).as_str()).into_response(),
+            SignInRequired::Redirect(return_to) => {
+                Redirect::to(sign_in_path(&return_to, None).as_str()).into_response()
+            }
             SignInRequired::SessionUnavailable => {
                 let mut response = (
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -64,9 +66,7 @@ fn path_and_query(parts: &Parts) -> LocalPath {
 }
 
 async fn load(parts: &mut Parts) -> Result<Option<SignedInUser>, SignInRequired> {
-    let session = Session::from_request_parts(parts, &())
-        .await
-        .map_err(|_| SignInRequired::SessionUnavailable)?;
+    let session = Session::from_request_parts(parts, &()).await.map_err(|_| SignInRequired::SessionUnavailable)?;
     session::signed_in_user(&session).await.map_err(|err| {
         tracing::error!(error = %err, "cannot read the session");
         SignInRequired::SessionUnavailable

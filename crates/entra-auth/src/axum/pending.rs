@@ -156,7 +156,8 @@ mod tests {
     #[test]
     fn a_pending_sign_in_round_trips_once_and_hides_its_secrets() {
         let keys = SessionKeys::from_secrets(&[]);
-        let cookies = PendingCookies { sealer: &keys.pending_sign_ins, secure: true, lifetime: Duration::from_secs(600) };
+        let cookies =
+            PendingCookies { sealer: &keys.pending_sign_ins, secure: true, lifetime: Duration::from_secs(600) };
         let pending = PendingSignIn::new(LocalPath::parse("/profile").unwrap(), Duration::from_secs(600));
         let set = cookies.issue(&HeaderMap::new(), &pending).unwrap();
         assert_eq!(set.len(), 1);
@@ -177,7 +178,8 @@ mod tests {
     #[test]
     fn a_browser_holds_at_most_the_bound_oldest_dropped() {
         let keys = SessionKeys::from_secrets(&[]);
-        let cookies = PendingCookies { sealer: &keys.pending_sign_ins, secure: false, lifetime: Duration::from_secs(600) };
+        let cookies =
+            PendingCookies { sealer: &keys.pending_sign_ins, secure: false, lifetime: Duration::from_secs(600) };
         let mut jar: Vec<HeaderValue> = Vec::new();
         for _ in 0..MAX_PENDING_SIGN_INS - 1 {
             let pending = PendingSignIn::new(LocalPath::root(), Duration::from_secs(600));
@@ -198,7 +200,8 @@ mod tests {
     #[test]
     fn a_cookie_renamed_or_tampered_does_not_open() {
         let keys = SessionKeys::from_secrets(&[]);
-        let cookies = PendingCookies { sealer: &keys.pending_sign_ins, secure: false, lifetime: Duration::from_secs(600) };
+        let cookies =
+            PendingCookies { sealer: &keys.pending_sign_ins, secure: false, lifetime: Duration::from_secs(600) };
         let pending = PendingSignIn::new(LocalPath::root(), Duration::from_secs(600));
         let set = cookies.issue(&HeaderMap::new(), &pending).unwrap();
         let value = Cookie::parse(set[0].to_str().unwrap().to_owned()).unwrap().value().to_owned();

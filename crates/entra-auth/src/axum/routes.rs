@@ -72,11 +72,7 @@ impl AuthRoutes {
 
 /// The request id set by the app's request-id layer (`x-request-id`).
 pub fn request_id(headers: &HeaderMap) -> String {
-    headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned()
+    headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned()
 }
 
 fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
@@ -156,11 +152,7 @@ async fn complete(
         let description = first(pairs, "error_description").unwrap_or_default().to_owned();
         let error_codes = first(pairs, "error_codes")
             .map(|codes| {
-                codes
-                    .trim_matches(|c| c == '[' || c == ']')
-                    .split(',')
-                    .filter_map(|c| c.trim().parse().ok())
-                    .collect()
+                codes.trim_matches(|c| c == '[' || c == ']').split(',').filter_map(|c| c.trim().parse().ok()).collect()
             })
             .unwrap_or_default();
         return Err(SignInError::Denied(EntraError {

@@ -37,11 +37,9 @@ impl ReplyTo {
             params.push(("state".to_owned(), state.clone()));
         }
         match self.response_mode {
-            ResponseMode::FormPost => FormPostPage {
-                action: self.redirect_uri.clone(),
-                fields: params,
+            ResponseMode::FormPost => {
+                FormPostPage { action: self.redirect_uri.clone(), fields: params }.into_response()
             }
-            .into_response(),
             ResponseMode::Query => match Url::parse(&self.redirect_uri) {
                 Ok(mut url) => {
                     url.query_pairs_mut().extend_pairs(params);
@@ -73,7 +71,9 @@ pub(crate) async fn authorize(
     let Some(client) = state.client(client_id) else {
         return ErrorPage::response(
             700016,
-            format!("Application with identifier '{client_id}' was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant."),
+            format!(
+                "Application with identifier '{client_id}' was not found in the directory. This can happen if the application has not been installed by the administrator of the tenant."
+            ),
         );
     };
     let redirect_uri = params.get("redirect_uri").cloned().unwrap_or_default();
@@ -81,14 +81,17 @@ pub(crate) async fn authorize(
         // Never send the browser to an unregistered URI: say so on our own page.
         return ErrorPage::response(
             50011,
-            format!("The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal."),
+            format!(
+                "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal."
+            ),
         );
     }
     let response_mode = match params.get("response_mode").map(String::as_str) {
         None | Some("query") => ResponseMode::Query,
         Some("form_post") => ResponseMode::FormPost,
         Some(other) => {
-            let reply = ReplyTo { redirect_uri, state: params.get("state").cloned(), response_mode: ResponseMode::Query };
+            let reply =
+                ReplyTo { redirect_uri, state: params.get("state").cloned(), response_mode: ResponseMode::Query };
             return reply.error(&OAuthError::invalid_request(
                 900144,
                 format!("The response_mode '{other}' is not supported for the authorization code flow here; use query or form_post."),
@@ -104,7 +107,9 @@ pub(crate) async fn authorize(
     let prompt = params.get("prompt").map(String::as_str);
     let sso_session = sso::current(&state, &headers);
     match sso_session {
-        Some(sign_in) if !request.force_login => continue_signed_in(&state, &tenant, request, sign_in, prompt == Some("none")),
+        Some(sign_in) if !request.force_login => {
+            continue_signed_in(&state, &tenant, request, sign_in, prompt == Some("none"))
+        }
         _ if prompt == Some("none") => reply.error(&OAuthError::new(
             "login_required",
             50058,
@@ -134,7 +139,10 @@ fn validate(
             ));
         }
         None => {
-            return Err(OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'response_type'."));
+            return Err(OAuthError::invalid_request(
+                900144,
+                "The request body must contain the following parameter: 'response_type'.",
+            ));
         }
     }
     let scopes = scopes::parse(params.get("scope").map(String::as_str).unwrap_or_default())?;
@@ -152,8 +160,8 @@ fn validate(
                 return Err(OAuthError::invalid_request(501491, format!("Invalid code_challenge_method '{other}'.")));
             }
         }
-        let well_formed = challenge.len() == 43
-            && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let well_formed =
+            challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !well_formed {
             return Err(OAuthError::invalid_request(501491, "Invalid size of Code_Challenge parameter."));
         }
@@ -212,7 +220,8 @@ pub(crate) fn continue_signed_in(
     silent: bool,
 ) -> Response {
     let reply = ReplyTo::of(&request);
-    let needs_consent = request.force_consent || !state.has_consent(sign_in.user_oid, &request.client_id, &request.scopes);
+    let needs_consent =
+        request.force_consent || !state.has_consent(sign_in.user_oid, &request.client_id, &request.scopes);
     if !needs_consent {
         return issue_code(state, request, sign_in);
     }
@@ -224,10 +233,7 @@ pub(crate) fn continue_signed_in(
         ));
     }
     let app_name = state.client(&request.client_id).map(|c| c.display_name).unwrap_or_default();
-    let username = state
-        .user_by_oid(sign_in.user_oid)
-        .map(|u| u.user.user_principal_name.clone())
-        .unwrap_or_default();
+    let username = state.user_by_oid(sign_in.user_oid).map(|u| u.user.user_principal_name.clone()).unwrap_or_default();
     let consent_scopes = request.scopes.clone();
     let ctx = store_pending(state, request);
     ConsentPage {
@@ -250,15 +256,9 @@ pub(crate) fn issue_code(state: &EmulatorState, request: AuthorizeRequest, sign_
         if let Some(session) = grants.sso_sessions.values_mut().find(|s| s.sign_in.sid == sid) {
             session.clients.insert(request.client_id.clone());
         }
-        grants.codes.insert(
-            code.clone(),
-            CodeGrant {
-                request,
-                sign_in,
-                issued_at: state.clock.now(),
-                redeemed: false,
-            },
-        );
+        grants
+            .codes
+            .insert(code.clone(), CodeGrant { request, sign_in, issued_at: state.clock.now(), redeemed: false });
     }
     reply.send(vec![("code".to_owned(), code), ("session_state".to_owned(), sid)])
 }

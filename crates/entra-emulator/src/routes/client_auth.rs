@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
+use axum::http::{HeaderMap, header};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
-use axum::http::{HeaderMap, header};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
@@ -35,7 +35,10 @@ pub(crate) fn authenticate(
         return check_assertion(state, tenant, assertion, form.get("client_id"));
     }
     let Some(client_id) = form.get("client_id") else {
-        return Err(OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'client_id'."));
+        return Err(OAuthError::invalid_request(
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        ));
     };
     match form.get("client_secret") {
         Some(secret) => check_secret(state, client_id, secret),
@@ -80,7 +83,9 @@ fn check_secret(state: &EmulatorState, client_id: &str, secret: &str) -> Result<
     if !matches {
         return Err(OAuthError::invalid_client(
             7000215,
-            format!("Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."),
+            format!(
+                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '{client_id}'."
+            ),
         ));
     }
     Ok(client)
@@ -103,7 +108,9 @@ fn check_assertion(
     assertion: &str,
     form_client_id: Option<&String>,
 ) -> Result<ClientRegistration, OAuthError> {
-    let bad_assertion = |message: &str| OAuthError::invalid_client(700027, format!("Client assertion failed signature validation. {message}"));
+    let bad_assertion = |message: &str| {
+        OAuthError::invalid_client(700027, format!("Client assertion failed signature validation. {message}"))
+    };
     let claimed_client = unverified_issuer(assertion).ok_or_else(|| bad_assertion("The assertion is not a JWT."))?;
     if form_client_id.is_some_and(|id| *id != claimed_client) {
         return Err(bad_assertion("The assertion's iss does not match client_id."));
@@ -112,7 +119,8 @@ fn check_assertion(
     let Some(pem) = &client.assertion_public_key_pem else {
         return Err(bad_assertion("No certificate is registered for this application."));
     };
-    let key = DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad_assertion("The registered key is unusable."))?;
+    let key =
+        DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad_assertion("The registered key is unusable."))?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.algorithms = vec![Algorithm::RS256, Algorithm::PS256];
     validation.set_audience(&[
@@ -124,14 +132,12 @@ fn check_assertion(
     let data = jsonwebtoken::decode::<AssertionClaims>(assertion, &key, &validation).map_err(|err| {
         use jsonwebtoken::errors::ErrorKind;
         match err.kind() {
-            ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => OAuthError::invalid_client(
-                700024,
-                "Client assertion is not within its valid time range.",
-            ),
-            ErrorKind::InvalidAudience => OAuthError::invalid_client(
-                700021,
-                "Client assertion audience claim does not match the token endpoint.",
-            ),
+            ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => {
+                OAuthError::invalid_client(700024, "Client assertion is not within its valid time range.")
+            }
+            ErrorKind::InvalidAudience => {
+                OAuthError::invalid_client(700021, "Client assertion audience claim does not match the token endpoint.")
+            }
             _ => bad_assertion("The signature does not verify with the registered key."),
         }
     })?;

@@ -73,6 +73,8 @@ pub(crate) async fn keys(State(state): State<Arc<EmulatorState>>, Path(tenant): 
 pub(crate) fn unknown_tenant(tenant: &str) -> OAuthError {
     OAuthError::invalid_request(
         90002,
-        format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+        format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+        ),
     )
 }

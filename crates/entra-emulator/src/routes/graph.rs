@@ -21,8 +21,17 @@ use crate::tokens::{GRAPH_AUDIENCE, granted_graph_scopes};
 const PROFILE_PERMISSIONS: [&str; 4] = ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All"];
 /// Properties `/me` returns by default, in Graph's order.
 const ME_PROPERTIES: [&str; 11] = [
-    "businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
-    "officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id",
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+    "id",
 ];
 
 #[derive(Deserialize)]
@@ -45,10 +54,9 @@ async fn authorize(state: &EmulatorState, headers: &HeaderMap) -> Result<(Access
         return Err(injected_failure(failure));
     }
     let claims = verify_bearer(state, headers).map_err(IntoResponse::into_response)?;
-    let user = state
-        .user_by_oid(claims.oid)
-        .cloned()
-        .ok_or_else(|| GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.").into_response())?;
+    let user = state.user_by_oid(claims.oid).cloned().ok_or_else(|| {
+        GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.").into_response()
+    })?;
     Ok((claims, user))
 }
 
@@ -57,7 +65,10 @@ fn injected_failure(failure: crate::faults::GraphFailure) -> Response {
     let (code, message) = match status.as_u16() {
         429 => ("TooManyRequests", "Too many requests. Retry after the time given in Retry-After."),
         503 => ("serviceNotAvailable", "The service is temporarily unavailable."),
-        401 => ("InvalidAuthenticationToken", "Continuous access evaluation resulted in challenge with result: InteractionRequired."),
+        401 => (
+            "InvalidAuthenticationToken",
+            "Continuous access evaluation resulted in challenge with result: InteractionRequired.",
+        ),
         403 => ("Authorization_RequestDenied", "Insufficient privileges to complete the operation."),
         _ => ("generalException", "An unexpected error occurred (injected by the emulator)."),
     };
@@ -111,8 +122,12 @@ fn verify_bearer(state: &EmulatorState, headers: &HeaderMap) -> Result<AccessCla
 }
 
 fn insufficient_privileges() -> Response {
-    GraphError::new(StatusCode::FORBIDDEN, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
-        .into_response()
+    GraphError::new(
+        StatusCode::FORBIDDEN,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
+    .into_response()
 }
 
 fn user_resource(user: &DirectoryUser) -> Map<String, Value> {
@@ -184,8 +199,12 @@ pub(crate) async fn photo(State(state): State<Arc<EmulatorState>>, headers: Head
             let content_type = if bytes.starts_with(b"\x89PNG") { "image/png" } else { "image/jpeg" };
             ([(header::CONTENT_TYPE, content_type)], bytes).into_response()
         }
-        None => GraphError::new(StatusCode::NOT_FOUND, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.")
-            .into_response(),
+        None => GraphError::new(
+            StatusCode::NOT_FOUND,
+            "ImageNotFound",
+            "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.",
+        )
+        .into_response(),
     }
 }
 

@@ -45,10 +45,13 @@ async fn end_session(
         return crate::pages::ErrorPage::response(error.code, error.message);
     }
     let (ended, clear_cookie) = sso::end(&state, &headers);
-    let front_channel_logout_urls =
-        ended.as_ref().map(|session| front_channel_urls(&state, &session.sign_in.sid, &session.clients)).unwrap_or_default();
+    let front_channel_logout_urls = ended
+        .as_ref()
+        .map(|session| front_channel_urls(&state, &session.sign_in.sid, &session.clients))
+        .unwrap_or_default();
     let signed_out = |problem: Option<String>, continue_to: Option<String>| {
-        SignedOutPage { problem, front_channel_logout_urls: front_channel_logout_urls.clone(), continue_to }.into_response()
+        SignedOutPage { problem, front_channel_logout_urls: front_channel_logout_urls.clone(), continue_to }
+            .into_response()
     };
     let mut response = match params.get("post_logout_redirect_uri") {
         None => signed_out(None, None),
@@ -66,7 +69,9 @@ async fn end_session(
             Err(_) => signed_out(Some("The post_logout_redirect_uri is not a URL.".into()), None),
         },
         Some(uri) => signed_out(
-            Some(format!("The post_logout_redirect_uri '{uri}' is not registered for any application, so you were not sent back to it.")),
+            Some(format!(
+                "The post_logout_redirect_uri '{uri}' is not registered for any application, so you were not sent back to it."
+            )),
             None,
         ),
     };
@@ -75,10 +80,7 @@ async fn end_session(
 }
 
 fn is_registered(state: &EmulatorState, uri: &str) -> bool {
-    state
-        .clients()
-        .iter()
-        .any(|client| client.post_logout_redirect_uris.iter().any(|registered| registered == uri))
+    state.clients().iter().any(|client| client.post_logout_redirect_uris.iter().any(|registered| registered == uri))
 }
 
 /// The front-channel logout URL of every client signed in through the ended session, with the

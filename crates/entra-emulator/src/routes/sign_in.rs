@@ -66,8 +66,8 @@ pub(crate) async fn submit_credentials(
         return sign_in_page(&state, &tenant, &ctx, &request, None, Some(error.to_owned())).into_response();
     };
     if form.passwd.is_empty() || form.passwd != user.user.password {
-        let error = (!form.passwd.is_empty())
-            .then(|| "Your account or password is incorrect. (AADSTS50126)".to_owned());
+        let error =
+            (!form.passwd.is_empty()).then(|| "Your account or password is incorrect. (AADSTS50126)".to_owned());
         let upn = user.user.user_principal_name.clone();
         let ctx = store_pending(&state, request.clone());
         return sign_in_page(&state, &tenant, &ctx, &request, Some(upn), error).into_response();

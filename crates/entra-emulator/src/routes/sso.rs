@@ -29,18 +29,11 @@ pub(crate) fn current(state: &EmulatorState, headers: &HeaderMap) -> Option<Sign
 /// Starts an SSO session for `user_oid`; returns it and the `Set-Cookie` value.
 pub(crate) fn start(state: &EmulatorState, user_oid: Uuid) -> (SignIn, HeaderValue) {
     let id = state.new_secret_value("sso.");
-    let sign_in = SignIn {
-        user_oid,
-        sid: Uuid::new_v4().to_string(),
-        auth_time: state.clock.now(),
-    };
-    state.grants().sso_sessions.insert(
-        id.clone(),
-        SsoSession {
-            sign_in: sign_in.clone(),
-            clients: Default::default(),
-        },
-    );
+    let sign_in = SignIn { user_oid, sid: Uuid::new_v4().to_string(), auth_time: state.clock.now() };
+    state
+        .grants()
+        .sso_sessions
+        .insert(id.clone(), SsoSession { sign_in: sign_in.clone(), clients: Default::default() });
     let cookie = Cookie::build((COOKIE, id))
         .path("/")
         .http_only(true)

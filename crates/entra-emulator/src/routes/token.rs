@@ -58,7 +58,10 @@ fn handle(
             70003,
             format!("The app requested an unsupported grant type '{other}'."),
         )),
-        None => Err(OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'grant_type'.")),
+        None => Err(OAuthError::invalid_request(
+            900144,
+            "The request body must contain the following parameter: 'grant_type'.",
+        )),
     }
 }
 
@@ -68,15 +71,14 @@ fn redeem_code(
     form: &HashMap<String, String>,
     client_info: bool,
 ) -> Result<serde_json::Value, OAuthError> {
-    let code = form
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'code'."))?;
+    let code = form.get("code").ok_or_else(|| {
+        OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'code'.")
+    })?;
     let grant = {
         let mut grants = state.grants();
-        let grant = grants
-            .codes
-            .get_mut(code)
-            .ok_or_else(|| OAuthError::invalid_grant(70000, "The provided value for the 'code' parameter is not valid."))?;
+        let grant = grants.codes.get_mut(code).ok_or_else(|| {
+            OAuthError::invalid_grant(70000, "The provided value for the 'code' parameter is not valid.")
+        })?;
         if grant.redeemed {
             return Err(OAuthError::invalid_grant(
                 54005,
@@ -130,10 +132,9 @@ fn redeem_refresh_token(
     })?;
     let grant = {
         let mut grants = state.grants();
-        let grant = grants
-            .refresh_tokens
-            .get_mut(token)
-            .ok_or_else(|| OAuthError::invalid_grant(9002313, "Invalid request. The refresh token is malformed or not valid."))?;
+        let grant = grants.refresh_tokens.get_mut(token).ok_or_else(|| {
+            OAuthError::invalid_grant(9002313, "Invalid request. The refresh token is malformed or not valid.")
+        })?;
         if grant.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(70000, "The refresh token was issued to a different client."));
         }
@@ -185,11 +186,8 @@ fn issue_for(
     let user = state
         .user_by_oid(sign_in.user_oid)
         .ok_or_else(|| OAuthError::invalid_grant(50034, "The user account does not exist in the directory."))?;
-    let issued = tokens::issue(
-        state,
-        Issue { client_id, scopes, sign_in, user, nonce, client_info },
-    )
-    .map_err(|err| OAuthError::new("temporarily_unavailable", 90033, format!("Token signing failed: {err}")))?;
+    let issued = tokens::issue(state, Issue { client_id, scopes, sign_in, user, nonce, client_info })
+        .map_err(|err| OAuthError::new("temporarily_unavailable", 90033, format!("Token signing failed: {err}")))?;
     if let Some(refresh_token) = &issued.refresh_token {
         state.grants().refresh_tokens.insert(
             refresh_token.clone(),

@@ -103,7 +103,8 @@ async fn unknown_user_is_told_on_the_sign_in_page() {
     let html = browser.get(AuthorizeRequest::new().url(&emulator)).send().await.unwrap().text().await.unwrap();
     let ctx = hidden_input(&html, "ctx").unwrap();
     let login_url = format!("{}/login", emulator.authority());
-    let page = post_form(&browser, &login_url, &[("ctx", &ctx), ("loginfmt", "nobody@emulator.test"), ("passwd", "x")]).await;
+    let page =
+        post_form(&browser, &login_url, &[("ctx", &ctx), ("loginfmt", "nobody@emulator.test"), ("passwd", "x")]).await;
     assert!(page.text().await.unwrap().contains("AADSTS50034"));
 }
 
@@ -114,7 +115,8 @@ async fn declined_consent_sends_access_denied() {
     let html = browser.get(AuthorizeRequest::new().url(&emulator)).send().await.unwrap().text().await.unwrap();
     let ctx = hidden_input(&html, "ctx").unwrap();
     let login_url = format!("{}/login", emulator.authority());
-    let consent = post_form(&browser, &login_url, &[("ctx", &ctx), ("loginfmt", ADELE), ("passwd", ADELE_PASSWORD)]).await;
+    let consent =
+        post_form(&browser, &login_url, &[("ctx", &ctx), ("loginfmt", ADELE), ("passwd", ADELE_PASSWORD)]).await;
     let ctx = hidden_input(&consent.text().await.unwrap(), "ctx").unwrap();
     let consent_url = format!("{}/consent", emulator.authority());
     let response = post_form(&browser, &consent_url, &[("ctx", &ctx), ("accept", "false")]).await;
@@ -168,7 +170,10 @@ async fn form_post_response_mode_answers_with_a_self_posting_form() {
     let login_url = format!("{}/login", emulator.authority());
     let page = post_form(&browser, &login_url, &[("ctx", &ctx), ("loginfmt", ADELE), ("passwd", ADELE_PASSWORD)]).await;
     let html = page.text().await.unwrap();
-    assert!(html.contains(&format!("action=\"{}\"", REDIRECT_URI.replace('/', "&#x2f;"))) || html.contains(REDIRECT_URI), "{html}");
+    assert!(
+        html.contains(&format!("action=\"{}\"", REDIRECT_URI.replace('/', "&#x2f;"))) || html.contains(REDIRECT_URI),
+        "{html}"
+    );
     assert!(hidden_input(&html, "code").is_some());
     assert_eq!(hidden_input(&html, "state").as_deref(), Some("state-123"));
 }

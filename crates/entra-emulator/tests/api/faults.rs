@@ -51,8 +51,12 @@ async fn each_bad_id_token_kind_is_bad_in_its_own_way() {
                 assert_ne!(claims["tid"], emulator.tenant_id().to_string());
                 assert!(claims["iss"].as_str().unwrap().contains(claims["tid"].as_str().unwrap()));
             }
-            BadIdToken::Expired => assert!(claims["exp"].as_i64().unwrap() < claims["iat"].as_i64().unwrap() + 3600 - 3600 + 3601),
-            BadIdToken::UnknownKid => assert_ne!(header["kid"], header_of(&first_good_id_token(&emulator, &browser).await)["kid"]),
+            BadIdToken::Expired => {
+                assert!(claims["exp"].as_i64().unwrap() < claims["iat"].as_i64().unwrap() + 3600 - 3600 + 3601)
+            }
+            BadIdToken::UnknownKid => {
+                assert_ne!(header["kid"], header_of(&first_good_id_token(&emulator, &browser).await)["kid"])
+            }
             BadIdToken::AlgNone => {
                 assert_eq!(header["alg"], "none");
                 assert!(id_token.ends_with('.'));

@@ -145,12 +145,7 @@ pub async fn accept_consent_if_asked(
 }
 
 pub fn location(response: &reqwest::Response) -> Url {
-    let location = response
-        .headers()
-        .get("location")
-        .expect("a Location header")
-        .to_str()
-        .expect("ascii");
+    let location = response.headers().get("location").expect("a Location header").to_str().expect("ascii");
     Url::parse(location).expect("absolute Location")
 }
 
@@ -177,12 +172,7 @@ pub async fn token_request(emulator: &Emulator, extra: &[(&str, &str)]) -> (Stat
     let client_id = client_id();
     let mut form: Vec<(&str, &str)> = vec![("client_id", &client_id), ("client_secret", DEFAULT_CLIENT_SECRET)];
     form.extend_from_slice(extra);
-    let response = reqwest::Client::new()
-        .post(token_url(emulator))
-        .form(&form)
-        .send()
-        .await
-        .expect("token request");
+    let response = reqwest::Client::new().post(token_url(emulator)).form(&form).send().await.expect("token request");
     let status = response.status();
     (status, response.json().await.expect("token endpoint answers JSON"))
 }

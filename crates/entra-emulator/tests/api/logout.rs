@@ -25,12 +25,8 @@ async fn logout_ends_the_sso_session_and_redirects_only_to_registered_uris() {
     assert_eq!(again.status(), StatusCode::OK, "signed out: the password is asked again");
     assert!(again.text().await.unwrap().contains("idSIButton9"));
 
-    let unregistered = browser
-        .get(&logout_url)
-        .query(&[("post_logout_redirect_uri", "https://evil.example/")])
-        .send()
-        .await
-        .unwrap();
+    let unregistered =
+        browser.get(&logout_url).query(&[("post_logout_redirect_uri", "https://evil.example/")]).send().await.unwrap();
     assert_eq!(unregistered.status(), StatusCode::OK);
     assert!(unregistered.headers().get("location").is_none());
     assert!(unregistered.text().await.unwrap().contains("not registered"));
@@ -64,15 +60,21 @@ async fn logout_frames_the_front_channel_logout_url_with_sid_and_iss() {
     let sid = query_param(&location(&response), "session_state").unwrap();
 
     let logout_url = format!("{}/oauth2/v2.0/logout", emulator.authority());
-    let page = browser.post(&logout_url).form(&[("post_logout_redirect_uri", "http://localhost:5001/")]).send().await.unwrap();
+    let page =
+        browser.post(&logout_url).form(&[("post_logout_redirect_uri", "http://localhost:5001/")]).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "the signed-out page, which frames the client's logout URL");
     let html = page.text().await.unwrap();
-    assert!(html.contains(r#"http-equiv="refresh""#) && html.contains("localhost:5001"), "then on to the post-logout URI: {html}");
+    assert!(
+        html.contains(r#"http-equiv="refresh""#) && html.contains("localhost:5001"),
+        "then on to the post-logout URI: {html}"
+    );
     assert!(calls.lock().unwrap().is_empty(), "Entra does not call it server-side: the browser loads the iframe");
     let frames: Vec<String> = html
         .split("<iframe")
         .skip(1)
-        .filter_map(|tag| tag.split("src=\"").nth(1)?.split('"').next().map(|src| src.replace("&amp;", "&").replace("&#38;", "&")))
+        .filter_map(|tag| {
+            tag.split("src=\"").nth(1)?.split('"').next().map(|src| src.replace("&amp;", "&").replace("&#38;", "&"))
+        })
         .collect();
     assert_eq!(frames.len(), 1, "{html}");
     assert_eq!(reqwest::get(&frames[0]).await.unwrap().status(), StatusCode::OK);

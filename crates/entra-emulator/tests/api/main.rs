@@ -2,7 +2,6 @@
 
 #![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
 
-
 mod helpers;
 
 mod authorize;

@@ -4,10 +4,7 @@ use reqwest::StatusCode;
 #[tokio::test]
 async fn tls_self_signed_serves_https_trusted_through_the_written_ca() {
     let dir = tempfile::tempdir().unwrap();
-    let options = ListenOptions {
-        tls_self_signed_dir: Some(dir.path().to_path_buf()),
-        ..ListenOptions::default()
-    };
+    let options = ListenOptions { tls_self_signed_dir: Some(dir.path().to_path_buf()), ..ListenOptions::default() };
     let emulator = Emulator::start_with(EmulatorConfig::default(), options).await.unwrap();
     assert!(emulator.base_url().starts_with("https://127.0.0.1:"));
     let ca_pem = std::fs::read(emulator.ca_pem_path().unwrap()).unwrap();

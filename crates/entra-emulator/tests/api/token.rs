@@ -31,15 +31,15 @@ async fn code_redeems_for_tokens_with_entra_v2_claims() {
     let id_token = body["id_token"].as_str().unwrap();
     let header = header_of(id_token);
     assert_eq!(header["alg"], "RS256");
-    let jwks: Value = reqwest::get(format!("{}/discovery/v2.0/keys", emulator.authority())).await.unwrap().json().await.unwrap();
+    let jwks: Value =
+        reqwest::get(format!("{}/discovery/v2.0/keys", emulator.authority())).await.unwrap().json().await.unwrap();
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
     assert_eq!(jwk.common.key_id.as_deref(), header["kid"].as_str());
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[client_id()]);
     validation.set_issuer(&[emulator.issuer()]);
-    let claims = jsonwebtoken::decode::<Value>(id_token, &DecodingKey::from_jwk(&jwk).unwrap(), &validation)
-        .unwrap()
-        .claims;
+    let claims =
+        jsonwebtoken::decode::<Value>(id_token, &DecodingKey::from_jwk(&jwk).unwrap(), &validation).unwrap().claims;
     let oid = emulator.user_object_id(ADELE).unwrap().to_string();
     assert_eq!(claims["ver"], "2.0");
     assert_eq!(claims["tid"], emulator.tenant_id().to_string());
@@ -193,7 +193,8 @@ async fn with_strict_rotation_a_rotated_token_cannot_be_reused() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_entra_error(&reused, "invalid_grant", 70000);
 
-    let (status, _) = token_request(&emulator, &[("grant_type", "refresh_token"), ("refresh_token", second_refresh)]).await;
+    let (status, _) =
+        token_request(&emulator, &[("grant_type", "refresh_token"), ("refresh_token", second_refresh)]).await;
     assert_eq!(status, StatusCode::OK, "the newest refresh token still works");
 }
 

@@ -23,6 +23,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     match down {
         None => (StatusCode::OK, [("cache-control", "no-store")], "ready".to_owned()),
-        Some(dependency) => (StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], format!("not ready: {dependency}")),
+        Some(dependency) => {
+            (StatusCode::SERVICE_UNAVAILABLE, [("cache-control", "no-store")], format!("not ready: {dependency}"))
+        }
     }
 }

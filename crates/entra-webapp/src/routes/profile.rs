@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entra_auth::axum::{AccessTokenError, SignedInUser, access_token, expire_access_token, request_id, sign_in_path};
-use entra_auth::return_to::LocalPath;
 use entra_auth::refresh::RefreshFailure;
+use entra_auth::return_to::LocalPath;
 use entra_auth::{GraphError, SignInError};
 use tower_sessions::Session;
 
@@ -22,11 +22,19 @@ fn sign_in_again(return_to: &str, claims: Option<&str>) -> Response {
 }
 
 /// What to answer when Graph or the token could not be had.
-async fn failure(state: &AppState, session: &Session, headers: &HeaderMap, return_to: &str, error: ProfileError) -> Response {
+async fn failure(
+    state: &AppState,
+    session: &Session,
+    headers: &HeaderMap,
+    return_to: &str,
+    error: ProfileError,
+) -> Response {
     let request_id = request_id(headers);
     let redirect_uri = state.client.config().redirect_uri.as_str();
     match error {
-        ProfileError::Token(AccessTokenError::NotSignedIn | AccessTokenError::Refresh(RefreshFailure::NeedsSignIn(_))) => {
+        ProfileError::Token(
+            AccessTokenError::NotSignedIn | AccessTokenError::Refresh(RefreshFailure::NeedsSignIn(_)),
+        ) => {
             tracing::info!(%request_id, "refresh token no longer usable: signing in again");
             sign_in_again(return_to, None)
         }
@@ -55,7 +63,12 @@ enum ProfileError {
 }
 
 /// `GET /profile`.
-pub async fn profile(State(state): State<AppState>, _user: SignedInUser, session: Session, headers: HeaderMap) -> Response {
+pub async fn profile(
+    State(state): State<AppState>,
+    _user: SignedInUser,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
     let token = match access_token(&state.client, &session).await {
         Ok(token) => token,
         Err(err) => return failure(&state, &session, &headers, "/profile", ProfileError::Token(err)).await,
@@ -73,7 +86,12 @@ pub async fn profile(State(state): State<AppState>, _user: SignedInUser, session
 }
 
 /// `GET /profile/photo`: the Graph photo through the app, or a placeholder when there is none.
-pub async fn photo(State(state): State<AppState>, _user: SignedInUser, session: Session, headers: HeaderMap) -> Response {
+pub async fn photo(
+    State(state): State<AppState>,
+    _user: SignedInUser,
+    session: Session,
+    headers: HeaderMap,
+) -> Response {
     let token = match access_token(&state.client, &session).await {
         Ok(token) => token,
         Err(err) => return failure(&state, &session, &headers, "/profile", ProfileError::Token(err)).await,
@@ -84,11 +102,10 @@ pub async fn photo(State(state): State<AppState>, _user: SignedInUser, session: 
             photo.bytes,
         )
             .into_response(),
-        Ok(None) => (
-            [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, no-store")],
-            PLACEHOLDER_PHOTO,
-        )
-            .into_response(),
+        Ok(None) => {
+            ([(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "private, no-store")], PLACEHOLDER_PHOTO)
+                .into_response()
+        }
         Err(err) => failure(&state, &session, &headers, "/profile", ProfileError::Graph(err)).await,
     }
 }

@@ -81,7 +81,8 @@ impl MemoryStore {
     /// Deletes every session signed in with this Entra session; returns how many.
     pub fn end_entra_session(&self, entra_session: &EntraSession) -> usize {
         let mut records = self.records();
-        let ids: Vec<Id> = records.by_entra_session.get(entra_session).map(|ids| ids.iter().copied().collect()).unwrap_or_default();
+        let ids: Vec<Id> =
+            records.by_entra_session.get(entra_session).map(|ids| ids.iter().copied().collect()).unwrap_or_default();
         for id in &ids {
             records.remove(id);
         }

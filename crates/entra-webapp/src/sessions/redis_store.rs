@@ -67,7 +67,12 @@ impl RedisStore {
     fn entra_session_keys(&self, entra_session: &EntraSession) -> Vec<String> {
         // The issuer and sid are joined by a byte neither can contain.
         let value = format!("{}\n{}", entra_session.issuer, entra_session.sid);
-        self.keys.names.names(value.as_bytes()).into_iter().map(|name| format!("{ENTRA_SESSION_PREFIX}{name}")).collect()
+        self.keys
+            .names
+            .names(value.as_bytes())
+            .into_iter()
+            .map(|name| format!("{ENTRA_SESSION_PREFIX}{name}"))
+            .collect()
     }
 
     /// Deletes every session signed in with this Entra session; returns how many.

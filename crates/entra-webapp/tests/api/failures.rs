@@ -21,7 +21,13 @@ async fn tampered_state_is_refused() {
     let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
     let tampered = with_query_param(&callback, "state", "forged-state");
     let response = app.browser.get(tampered).send().await.unwrap();
-    assert_error_page(&app, response, StatusCode::BAD_REQUEST, "does not belong to a sign-in in progress in this browser").await;
+    assert_error_page(
+        &app,
+        response,
+        StatusCode::BAD_REQUEST,
+        "does not belong to a sign-in in progress in this browser",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -65,7 +71,8 @@ async fn declined_consent_shows_access_denied() {
 
 #[tokio::test]
 async fn expired_pending_sign_in_is_refused() {
-    let app = spawn_app_with(Options { pending_sign_in_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
+    let app =
+        spawn_app_with(Options { pending_sign_in_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
     let login = app.get("/login").await;
     let pending_cookie = set_cookie(&login, "entra-signin.").expect("the pending sign-in cookie");
     assert!(pending_cookie.contains("Max-Age=1"), "the cookie lives as long as the sign-in may take: {pending_cookie}");
@@ -130,7 +137,11 @@ async fn unreachable_tenant_answers_503_and_readiness_says_why() {
     assert_error_page(&app, response, StatusCode::SERVICE_UNAVAILABLE, "Microsoft sign-in is unreachable").await;
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(ready.text().await.unwrap(), "not ready: identity provider metadata not loaded", "which dependency, not its raw error");
+    assert_eq!(
+        ready.text().await.unwrap(),
+        "not ready: identity provider metadata not loaded",
+        "which dependency, not its raw error"
+    );
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
 }
 
@@ -154,7 +165,9 @@ async fn unknown_paths_get_a_404_page() {
 #[tokio::test]
 async fn the_app_starts_without_its_tenant_and_recovers_when_it_becomes_reachable() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_app_with(Options { authority_host: Some(format!("http://127.0.0.1:{port}")), ..Options::default() }).await;
+    let app =
+        spawn_app_with(Options { authority_host: Some(format!("http://127.0.0.1:{port}")), ..Options::default() })
+            .await;
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "started anyway");
     assert_eq!(app.get("/login").await.status(), StatusCode::SERVICE_UNAVAILABLE);
 

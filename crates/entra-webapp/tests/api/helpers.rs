@@ -114,11 +114,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 }
 
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
 }
 
 pub fn location(response: &reqwest::Response) -> String {
@@ -162,7 +158,13 @@ impl TestApp {
 
     /// Another browser on the same instance.
     pub fn with_new_browser(&self) -> TestApp {
-        TestApp { emulator: self.emulator.clone(), base_url: self.base_url.clone(), browser: browser(), stop: None, server: None }
+        TestApp {
+            emulator: self.emulator.clone(),
+            base_url: self.base_url.clone(),
+            browser: browser(),
+            stop: None,
+            server: None,
+        }
     }
 
     /// Stops the instance (in-flight requests finish) and frees its port.
@@ -311,7 +313,13 @@ pub fn iframe_sources(html: &str) -> Vec<String> {
         .filter_map(|tag| {
             let start = tag.find("src=\"")? + 5;
             let end = tag[start..].find('"')? + start;
-            Some(tag[start..end].replace("&amp;", "&").replace("&#38;", "&").replace("&#x2f;", "/").replace("&#47;", "/"))
+            Some(
+                tag[start..end]
+                    .replace("&amp;", "&")
+                    .replace("&#38;", "&")
+                    .replace("&#x2f;", "/")
+                    .replace("&#47;", "/"),
+            )
         })
         .collect()
 }

@@ -28,7 +28,9 @@ enum Ending {
 async fn app_on(store: Store, redis: &RedisServer, options: Options) -> TestApp {
     let options = match store {
         Store::Memory => options,
-        Store::Redis => Options { session_store: Some(redis.url()), session_secret: Some(SECRET.to_owned()), ..options },
+        Store::Redis => {
+            Options { session_store: Some(redis.url()), session_secret: Some(SECRET.to_owned()), ..options }
+        }
     };
     spawn_app_with(options).await
 }
@@ -42,7 +44,8 @@ async fn session_keys(redis: &RedisServer) -> usize {
 /// the session must still be dead.
 async fn a_request_in_flight_cannot_revive_an_ended_session(store: Store, ending: Ending) {
     let redis = RedisServer::start();
-    let app = app_on(store, &redis, Options { access_token_lifetime: Some(SHORT_LIFETIME), ..Options::default() }).await;
+    let app =
+        app_on(store, &redis, Options { access_token_lifetime: Some(SHORT_LIFETIME), ..Options::default() }).await;
     let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
     let logout_url = app.url("/logout");
     assert!(app.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
@@ -63,7 +66,8 @@ async fn a_request_in_flight_cannot_revive_an_ended_session(store: Store, ending
     }
     match ending {
         Ending::SignOut => {
-            let response = app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+            let response =
+                app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
             assert_eq!(response.status(), StatusCode::SEE_OTHER, "signed out");
         }
         Ending::FrontChannel => {
@@ -73,7 +77,12 @@ async fn a_request_in_flight_cannot_revive_an_ended_session(store: Store, ending
     }
     let finished = in_flight.await.unwrap().unwrap();
     let status = finished.status();
-    assert_eq!(status, StatusCode::OK, "the request in flight completes: {}", finished.text().await.unwrap_or_default());
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the request in flight completes: {}",
+        finished.text().await.unwrap_or_default()
+    );
     app.emulator.faults().set_graph_latency(Duration::ZERO);
 
     assert!(!app.is_signed_in_with(&cookie).await, "{store:?}/{ending:?}: the session stays dead");

@@ -7,14 +7,14 @@ mod helpers;
 mod redis_server;
 
 mod failures;
-mod fuzz;
 mod front_channel;
+mod fuzz;
 mod hardening;
 mod lifecycle;
-mod server_limits;
 mod platform;
 mod refresh;
 mod scale_out;
+mod server_limits;
 mod session_store;
 mod settings;
 mod sign_in;

@@ -65,7 +65,9 @@ async fn the_release_binary_runs_as_in_the_container_and_stops_cleanly_on_sigter
         post_logout_redirect_uris: vec![format!("{base_url}/")],
         ..ClientRegistration::default()
     };
-    let emulator = Arc::new(Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() }).await.unwrap());
+    let emulator = Arc::new(
+        Emulator::start(EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() }).await.unwrap(),
+    );
 
     let mut child = as_non_root(&binary())
         .arg("serve")
@@ -145,7 +147,8 @@ async fn the_release_binary_runs_as_in_the_container_and_stops_cleanly_on_sigter
 #[tokio::test]
 async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
     let ca_dir = tempfile::tempdir().unwrap();
-    let options = entra_emulator::ListenOptions { tls_self_signed_dir: Some(ca_dir.path().to_path_buf()), ..Default::default() };
+    let options =
+        entra_emulator::ListenOptions { tls_self_signed_dir: Some(ca_dir.path().to_path_buf()), ..Default::default() };
     let emulator = Emulator::start_with(EmulatorConfig::default(), options).await.unwrap();
     let ca_file = emulator.ca_pem_path().unwrap().to_path_buf();
     for trust in [true, false] {
@@ -186,7 +189,8 @@ async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
             if let Ok(response) = client.get(&readyz).send().await {
                 last = (response.status(), response.text().await.unwrap());
             }
-            load_failure = load_failure.or_else(|| lines_rx.try_iter().find(|l| l.contains("cannot load tenant metadata yet")));
+            load_failure =
+                load_failure.or_else(|| lines_rx.try_iter().find(|l| l.contains("cannot load tenant metadata yet")));
             if last.0 == StatusCode::OK || load_failure.is_some() {
                 break;
             }

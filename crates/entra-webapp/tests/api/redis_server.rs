@@ -66,7 +66,8 @@ impl RedisServer {
             let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut connection).await.unwrap();
             let value: Vec<u8> = match kind.as_str() {
                 "set" => {
-                    let members: Vec<Vec<u8>> = redis::cmd("SMEMBERS").arg(&key).query_async(&mut connection).await.unwrap();
+                    let members: Vec<Vec<u8>> =
+                        redis::cmd("SMEMBERS").arg(&key).query_async(&mut connection).await.unwrap();
                     members.join(&b'\n')
                 }
                 _ => redis::cmd("GET").arg(&key).query_async(&mut connection).await.unwrap(),

@@ -70,13 +70,18 @@ async fn a_redis_dump_holds_no_token_no_session_id_and_no_sid_in_any_encoding() 
     let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
     let sid = query_param(&callback, "session_state").expect("Entra's session id");
     let signed_in = app.browser.get(&callback).send().await.unwrap();
-    let session_id = cookie_pair(&set_cookie(&signed_in, "session=").unwrap()).trim_start_matches("session=").to_owned();
+    let session_id =
+        cookie_pair(&set_cookie(&signed_in, "session=").unwrap()).trim_start_matches("session=").to_owned();
     assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
     // Every key name, value and set member.
     let values = redis.raw_values().await;
     assert_eq!(values.len(), 2, "the session record and its Entra-session index: {values:?}");
-    let mut secrets: Vec<String> =
-        app.emulator.issued_secrets().into_iter().filter(|s| !s.starts_with("ctx.") && !s.starts_with("sso.")).collect();
+    let mut secrets: Vec<String> = app
+        .emulator
+        .issued_secrets()
+        .into_iter()
+        .filter(|s| !s.starts_with("ctx.") && !s.starts_with("sso."))
+        .collect();
     assert!(secrets.len() >= 4, "code, access, ID and refresh tokens were issued");
     secrets.push(session_id);
     secrets.push(sid);

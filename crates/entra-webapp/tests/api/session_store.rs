@@ -96,12 +96,16 @@ async fn contract(store: &AppSessionStore) {
     for r in [&mut a, &mut b, &mut other] {
         store.create(r).await.unwrap();
     }
-    let foreign = EntraSession { issuer: "https://login.example/another-tenant/v2.0".to_owned(), sid: "sid-shared".to_owned() };
+    let foreign =
+        EntraSession { issuer: "https://login.example/another-tenant/v2.0".to_owned(), sid: "sid-shared".to_owned() };
     assert_eq!(store.end_entra_session(&foreign).await.unwrap(), 0, "the same sid from another issuer ends nothing");
     assert_eq!(store.end_entra_session(&entra_session("sid-shared")).await.unwrap(), 2);
     assert!(store.load(&a.id).await.unwrap().is_none() && store.load(&b.id).await.unwrap().is_none());
     store.save(&a).await.unwrap();
-    assert!(store.load(&a.id).await.unwrap().is_none(), "an in-flight save after front-channel logout does not revive it");
+    assert!(
+        store.load(&a.id).await.unwrap().is_none(),
+        "an in-flight save after front-channel logout does not revive it"
+    );
     assert!(store.load(&other.id).await.unwrap().is_some());
 
     assert!(store.is_ready().await);
@@ -180,7 +184,8 @@ async fn sealed_records_rotate_with_the_secret_list_and_tampering_is_no_session(
     let mut r = record(60);
     old.create(&mut r).await.unwrap();
 
-    let rotated = redis_store(&server, &["new-secret-new-secret-new-secret-0123", "old-secret-old-secret-old-secret-0123"]);
+    let rotated =
+        redis_store(&server, &["new-secret-new-secret-new-secret-0123", "old-secret-old-secret-old-secret-0123"]);
     let loaded = rotated.load(&r.id).await.unwrap().expect("the second secret of the list finds and opens it");
     rotated.save(&loaded).await.unwrap();
     assert!(rotated.load(&r.id).await.unwrap().is_some(), "saving under rotation keeps the record");

@@ -36,7 +36,8 @@ fn malformed_settings_exit_2_naming_every_variable() {
         ("LOG_FORMAT", "xml"),
     ]);
     assert_eq!(code, 2, "{stderr}");
-    for variable in ["TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORITY_HOST", "PORT", "LOG_FORMAT"] {
+    for variable in ["TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORITY_HOST", "PORT", "LOG_FORMAT"]
+    {
         assert!(stderr.contains(&format!("  - {variable}: ")), "{variable} in {stderr}");
     }
     assert!(stderr.contains("Entra ID rejects"), "{stderr}");
@@ -65,9 +66,24 @@ fn serve_help_lists_every_setting() {
     let output = Command::new(env!("CARGO_BIN_EXE_entra-webapp")).args(["serve", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&output.stdout);
     for variable in [
-        "TENANT_ID", "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "AUTHORITY_HOST", "GRAPH_ENDPOINT", "SCOPES",
-        "PORT", "BIND_ADDRESS", "POST_LOGOUT_REDIRECT_URI", "SESSION_SECRET", "LOG_FORMAT", "RUST_LOG",
-        "SESSION_STORE", "REDIS_PASSWORD", "MAX_SESSIONS", "SESSION_IDLE_MINUTES", "TRUST_FORWARDED_HEADERS",
+        "TENANT_ID",
+        "CLIENT_ID",
+        "CLIENT_SECRET",
+        "REDIRECT_URI",
+        "AUTHORITY_HOST",
+        "GRAPH_ENDPOINT",
+        "SCOPES",
+        "PORT",
+        "BIND_ADDRESS",
+        "POST_LOGOUT_REDIRECT_URI",
+        "SESSION_SECRET",
+        "LOG_FORMAT",
+        "RUST_LOG",
+        "SESSION_STORE",
+        "REDIS_PASSWORD",
+        "MAX_SESSIONS",
+        "SESSION_IDLE_MINUTES",
+        "TRUST_FORWARDED_HEADERS",
     ] {
         assert!(help.contains(&format!("env: {variable}")), "{variable} in {help}");
     }

@@ -1,6 +1,6 @@
-use std::time::Duration;
 use crate::helpers::*;
 use reqwest::StatusCode;
+use std::time::Duration;
 
 #[tokio::test]
 async fn signed_out_home_offers_sign_in() {
@@ -60,7 +60,10 @@ async fn html_in_a_display_name_comes_back_escaped() {
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let html = app.page("/").await;
     assert!(!html.contains("<script>alert(1)</script>"), "{html}");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; Mallory") || html.contains("&#60;script&#62;"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; Mallory") || html.contains("&#60;script&#62;"),
+        "{html}"
+    );
     assert!(html.contains("mallory@emulator.test"), "no mail: the UPN is shown");
 }
 
@@ -99,7 +102,8 @@ async fn return_to_is_honoured_for_same_origin_paths_only() {
     assert_eq!(location(&response), "/logout?x=1");
 
     for attack in ["//evil.example", "https://evil.example/", "/\\evil.example"] {
-        let path = format!("/login?return_to={}", url::form_urlencoded::byte_serialize(attack.as_bytes()).collect::<String>());
+        let path =
+            format!("/login?return_to={}", url::form_urlencoded::byte_serialize(attack.as_bytes()).collect::<String>());
         let authorize = app.start_sign_in(&path).await;
         let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
         let response = app.browser.get(&callback).send().await.unwrap();
@@ -135,7 +139,10 @@ async fn no_token_the_emulator_issued_reaches_the_browser() {
         seen.push_str(&response.text().await.unwrap());
     }
     let issued = app.emulator.issued_secrets();
-    let tokens: Vec<&String> = issued.iter().filter(|s| !s.starts_with("1.emu-code.") && !s.starts_with("ctx.") && !s.starts_with("sso.")).collect();
+    let tokens: Vec<&String> = issued
+        .iter()
+        .filter(|s| !s.starts_with("1.emu-code.") && !s.starts_with("ctx.") && !s.starts_with("sso."))
+        .collect();
     assert!(tokens.len() >= 3, "access, ID and refresh tokens were issued: {}", tokens.len());
     for token in tokens {
         assert!(!seen.contains(token.as_str()), "a token reached the browser");

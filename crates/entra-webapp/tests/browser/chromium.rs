@@ -16,7 +16,11 @@ pub struct Chromium {
 
 /// Debian's `/usr/bin/chromium` is a shell wrapper; WebDriver wants the real binary.
 fn chromium_binary() -> &'static str {
-    if std::path::Path::new("/usr/lib/chromium/chromium").exists() { "/usr/lib/chromium/chromium" } else { "/usr/bin/chromium" }
+    if std::path::Path::new("/usr/lib/chromium/chromium").exists() {
+        "/usr/lib/chromium/chromium"
+    } else {
+        "/usr/bin/chromium"
+    }
 }
 
 impl Chromium {

@@ -63,7 +63,8 @@ async fn an_html_display_name_is_shown_as_text_and_no_script_runs() {
     sign_in(&browser, &app, MALLORY, MALLORY_PASSWORD).await;
     assert_eq!(browser.text_of("#welcome").await, "Welcome <script>alert(1)</script> Mallory");
     assert!(browser.client.get_alert_text().await.is_err(), "no dialog opened");
-    let scripts = browser.client.execute("return document.getElementsByTagName('script').length", vec![]).await.unwrap();
+    let scripts =
+        browser.client.execute("return document.getElementsByTagName('script').length", vec![]).await.unwrap();
     assert_eq!(scripts, serde_json::json!(0), "no injected element");
     assert_eq!(browser.text_of("#email").await, "mallory@emulator.test");
     browser.close().await;

@@ -40,7 +40,8 @@ async fn no_secret_value_reaches_the_logs() {
         .with_writer(move || writer.clone())
         .init();
 
-    let app = spawn_app_with(Options { access_token_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
+    let app =
+        spawn_app_with(Options { access_token_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
     let mut observed = Vec::new();
     let authorize = app.start_sign_in("/login?return_to=/profile").await;
     for name in ["state", "nonce", "code_challenge"] {
@@ -64,6 +65,8 @@ async fn no_secret_value_reaches_the_logs() {
     secrets.push(entra_emulator::DEFAULT_CLIENT_SECRET.to_owned());
     secrets.extend(observed);
     for secret in secrets {
-        if let Some(at) = logs.find(&secret) { panic!("a secret value reached the logs: {}", &logs[at.saturating_sub(300)..at + 20]); }
+        if let Some(at) = logs.find(&secret) {
+            panic!("a secret value reached the logs: {}", &logs[at.saturating_sub(300)..at + 20]);
+        }
     }
 }
