@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite. On a fresh Debian machine it first installs what the tests need
 # (as root: apt packages; always: a throwaway Python virtualenv with MSAL), then runs:
-#   1. shellcheck on every shell script, and deploy.sh against a fake az,
-#   2. the MSAL Python interop test against `entra-emulator --tls-self-signed`,
-#   3. the release build (the binary the container runs; its runtime contract is tested below),
-#   4. the criterion benchmarks compile (cargo bench --no-run),
-#   5. every Rust test of the workspace (unit, integration over TCP, Redis, headless Chromium).
+#   1. the gates: cargo fmt --check, cargo clippy -D warnings (every target),
+#   2. shellcheck on every shell script, and deploy.sh against a fake az,
+#   3. the MSAL Python interop test against `entra-emulator --tls-self-signed`,
+#   4. the release build (the binary the container runs; its runtime contract is tested below),
+#   5. the criterion benchmarks compile (cargo bench --no-run),
+#   6. every Rust test of the workspace with cargo-nextest (unit, integration over TCP, Redis,
+#      headless Chromium), no retries, hung tests terminated (.config/nextest.toml), after the
+#      doc tests (nextest does not run them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -24,6 +27,15 @@ if ((${#apt_packages[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "==> installing cargo-nextest (the suite's runner: its config sets timeouts and no retries)"
+  cargo install --locked cargo-nextest
+fi
+
+echo "==> gates: rustfmt, clippy"
+cargo fmt --all --check
+cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 echo "==> shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run deploy/azure/tests/fake-az/az)
@@ -50,9 +62,9 @@ export ENTRA_WEBAPP_BIN
 echo "==> benchmarks compile"
 cargo bench --quiet --workspace --no-run
 
-echo "==> Rust tests"
-if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast
-else
-  cargo test --workspace --no-fail-fast
-fi
+echo "==> doc tests"
+cargo test --quiet --workspace --doc
+
+# Last, so that its summary closes the output.
+echo "==> Rust tests ($(cargo nextest --version | head -n 1))"
+cargo nextest run --workspace --no-fail-fast

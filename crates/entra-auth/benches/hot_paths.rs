@@ -1,5 +1,7 @@
 //! Micro-benchmarks of the per-sign-in hot paths: ID token validation and pending sign-in creation.
 
+#![allow(clippy::unwrap_used, reason = "fixtures fail the run on the spot")]
+
 use std::hint::black_box;
 use std::time::Duration;
 

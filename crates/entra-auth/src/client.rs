@@ -66,7 +66,7 @@ pub struct PendingSignIn {
     pub pkce_verifier: SecretString,
     /// Same-origin path to go to afterwards.
     pub return_to: LocalPath,
-    /// Unix milliseconds (orders a browser's pending sign-ins started within one second).
+    /// Unix nanoseconds: orders a browser's pending sign-ins, however quickly they were started.
     pub created_at: u64,
     /// Unix seconds after which the callback is refused.
     pub expires_at: u64,
@@ -81,7 +81,7 @@ impl PendingSignIn {
             nonce: random_token(32),
             pkce_verifier: random_token(32),
             return_to,
-            created_at: unix_now_millis(),
+            created_at: unix_now_nanos(),
             expires_at: now + lifetime.as_secs(),
         }
     }
@@ -410,11 +410,11 @@ pub fn authorization_url(
     url
 }
 
-/// Unix milliseconds now.
-pub fn unix_now_millis() -> u64 {
+/// Unix nanoseconds now (a `u64` lasts until 2554).
+pub fn unix_now_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
         .unwrap_or_default()
 }
 

@@ -2,6 +2,8 @@
 //! issuer; the JWKS is fetched again periodically and, for unknown `kid`s, within one global
 //! budget. The JWKS is served over real TCP on loopback.
 
+#![allow(clippy::unwrap_used, reason = "fixtures fail the run on the spot")]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -71,6 +73,10 @@ fn a_key_published_for_another_issuer_does_not_verify_a_multi_tenant_token() {
     ));
 }
 
+fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap()
+}
+
 /// A JWKS endpoint on loopback that counts its requests.
 async fn jwks_server() -> (Url, Arc<AtomicUsize>) {
     let fetches = Arc::new(AtomicUsize::new(0));
@@ -96,8 +102,7 @@ async fn jwks_server() -> (Url, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn unknown_kids_share_one_refetch_budget() {
     let (uri, fetches) = jwks_server().await;
-    let cache =
-        JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_secs(3600), Duration::from_secs(3600));
+    let cache = JwksCache::with_intervals(http(), uri, Duration::from_secs(3600), Duration::from_secs(3600));
     let key = cache.key("known").await.unwrap();
     assert_eq!(key.issuer.as_deref(), Some(TEMPLATE), "the key's issuer member is kept");
     assert_eq!(fetches.load(Ordering::SeqCst), 1);
@@ -112,8 +117,7 @@ async fn unknown_kids_share_one_refetch_budget() {
 #[tokio::test]
 async fn an_unknown_kid_after_the_interval_refetches_once() {
     let (uri, fetches) = jwks_server().await;
-    let cache =
-        JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_secs(3600), Duration::from_millis(200));
+    let cache = JwksCache::with_intervals(http(), uri, Duration::from_secs(3600), Duration::from_millis(200));
     cache.key("known").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let flood = futures_lite_join(&cache, &["new-1", "new-2", "new-3"]).await;
@@ -124,8 +128,7 @@ async fn an_unknown_kid_after_the_interval_refetches_once() {
 #[tokio::test]
 async fn the_key_set_is_refreshed_periodically_even_when_every_kid_is_known() {
     let (uri, fetches) = jwks_server().await;
-    let cache =
-        JwksCache::with_intervals(reqwest::Client::new(), uri, Duration::from_millis(200), Duration::from_millis(100));
+    let cache = JwksCache::with_intervals(http(), uri, Duration::from_millis(200), Duration::from_millis(100));
     cache.key("known").await.unwrap();
     tokio::time::sleep(Duration::from_millis(120)).await;
     cache.key("known").await.unwrap();

@@ -1,5 +1,7 @@
 //! Micro-benchmarks of the session path: record (de)serialisation and seal/open (Redis store).
 
+#![allow(clippy::unwrap_used, reason = "fixtures fail the run on the spot")]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -6,7 +6,7 @@ use serde_json::Value;
 async fn tenant_discovery_has_entra_v2_shape() {
     let emulator = emulator().await;
     let url = format!("{}/v2.0/.well-known/openid-configuration", emulator.authority());
-    let response = reqwest::get(&url).await.unwrap();
+    let response = http().get(&url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["cache-control"], "max-age=86400, private");
     let doc: Value = response.json().await.unwrap();
@@ -28,7 +28,7 @@ async fn common_and_organizations_publish_the_tenantid_issuer_template() {
     let emulator = emulator().await;
     for alias in ["common", "organizations"] {
         let url = format!("{}/{alias}/v2.0/.well-known/openid-configuration", emulator.base_url());
-        let doc: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+        let doc: Value = http().get(&url).send().await.unwrap().json().await.unwrap();
         assert_eq!(doc["issuer"], format!("{}/{{tenantid}}/v2.0", emulator.base_url()));
         assert_eq!(doc["token_endpoint"], format!("{}/{alias}/oauth2/v2.0/token", emulator.base_url()));
     }
@@ -38,7 +38,7 @@ async fn common_and_organizations_publish_the_tenantid_issuer_template() {
 async fn unknown_tenant_is_refused_in_entra_error_shape() {
     let emulator = emulator().await;
     let url = format!("{}/{}/v2.0/.well-known/openid-configuration", emulator.base_url(), uuid::Uuid::new_v4());
-    let response = reqwest::get(&url).await.unwrap();
+    let response = http().get(&url).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert_entra_error(&response.json().await.unwrap(), "invalid_request", 90002);
 }
@@ -47,7 +47,7 @@ async fn unknown_tenant_is_refused_in_entra_error_shape() {
 async fn jwks_publishes_rs256_keys_with_kid_and_keeps_old_keys_after_rotation() {
     let emulator = emulator().await;
     let url = format!("{}/discovery/v2.0/keys", emulator.authority());
-    let jwks: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let jwks: Value = http().get(&url).send().await.unwrap().json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kty"], "RSA");
@@ -56,7 +56,7 @@ async fn jwks_publishes_rs256_keys_with_kid_and_keeps_old_keys_after_rotation() 
 
     let new_kid = emulator.rotate_signing_key().unwrap();
 
-    let jwks: Value = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let jwks: Value = http().get(&url).send().await.unwrap().json().await.unwrap();
     let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
     assert_eq!(kids, vec![new_kid.as_str(), old_kid.as_str()]);
 }

@@ -25,7 +25,7 @@ async fn access_token_for(emulator: &Emulator, upn: &str, password: &str, scope:
 }
 
 async fn graph_get(emulator: &Emulator, path: &str, token: Option<&str>) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(format!("{}{path}", emulator.graph_endpoint()));
+    let mut request = http().get(format!("{}{path}", emulator.graph_endpoint()));
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }

@@ -26,12 +26,21 @@ pub async fn emulator_with(change: impl FnOnce(&mut EmulatorConfig)) -> Emulator
 }
 
 /// A browser: keeps cookies, never follows redirects (tests look at each hop).
+/// No test request may hang: a stuck server fails the test instead of stalling the suite.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
         .build()
         .expect("client builds")
+}
+
+/// A plain client (no cookies, default redirects), with the timeout.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().expect("client builds")
 }
 
 pub fn client_id() -> String {
@@ -172,7 +181,7 @@ pub async fn token_request(emulator: &Emulator, extra: &[(&str, &str)]) -> (Stat
     let client_id = client_id();
     let mut form: Vec<(&str, &str)> = vec![("client_id", &client_id), ("client_secret", DEFAULT_CLIENT_SECRET)];
     form.extend_from_slice(extra);
-    let response = reqwest::Client::new().post(token_url(emulator)).form(&form).send().await.expect("token request");
+    let response = http().post(token_url(emulator)).form(&form).send().await.expect("token request");
     let status = response.status();
     (status, response.json().await.expect("token endpoint answers JSON"))
 }

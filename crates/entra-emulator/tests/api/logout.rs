@@ -77,7 +77,7 @@ async fn logout_frames_the_front_channel_logout_url_with_sid_and_iss() {
         })
         .collect();
     assert_eq!(frames.len(), 1, "{html}");
-    assert_eq!(reqwest::get(&frames[0]).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(http().get(&frames[0]).send().await.unwrap().status(), StatusCode::OK);
 
     let calls = calls.lock().unwrap().clone();
     assert_eq!(calls.len(), 1, "{calls:?}");

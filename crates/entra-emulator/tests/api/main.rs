@@ -1,6 +1,7 @@
 //! Integration tests: the emulator over real TCP, driven like a client and a browser would.
 
 #![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on the spot, like the tests they serve")]
 
 mod helpers;
 

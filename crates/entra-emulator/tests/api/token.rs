@@ -32,7 +32,7 @@ async fn code_redeems_for_tokens_with_entra_v2_claims() {
     let header = header_of(id_token);
     assert_eq!(header["alg"], "RS256");
     let jwks: Value =
-        reqwest::get(format!("{}/discovery/v2.0/keys", emulator.authority())).await.unwrap().json().await.unwrap();
+        http().get(format!("{}/discovery/v2.0/keys", emulator.authority())).send().await.unwrap().json().await.unwrap();
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
     assert_eq!(jwk.common.key_id.as_deref(), header["kid"].as_str());
     let mut validation = Validation::new(Algorithm::RS256);
@@ -112,7 +112,7 @@ async fn redirect_uri_must_equal_the_authorize_one() {
 async fn wrong_client_secret_is_invalid_client_with_aadsts7000215() {
     let emulator = emulator().await;
     let (code, verifier) = code_for_adele(&browser(), &emulator).await;
-    let response = reqwest::Client::new()
+    let response = http()
         .post(token_url(&emulator))
         .form(&[
             ("client_id", client_id().as_str()),
@@ -143,7 +143,7 @@ async fn expired_code_is_rejected_with_aadsts70008() {
 async fn client_secret_basic_is_accepted() {
     let emulator = emulator().await;
     let (code, verifier) = code_for_adele(&browser(), &emulator).await;
-    let response = reqwest::Client::new()
+    let response = http()
         .post(token_url(&emulator))
         .basic_auth(client_id(), Some(DEFAULT_CLIENT_SECRET))
         .form(&[
@@ -234,7 +234,8 @@ async fn revoked_refresh_token_is_rejected_with_aadsts50173() {
 #[tokio::test]
 async fn malformed_token_requests_get_entra_errors_not_5xx() {
     let emulator = emulator().await;
-    let cases: Vec<(Vec<(&str, &str)>, &str, u64)> = vec![
+    type Case<'a> = (Vec<(&'a str, &'a str)>, &'a str, u64);
+    let cases: Vec<Case> = vec![
         (vec![], "invalid_request", 900144),
         (vec![("grant_type", "password")], "unsupported_grant_type", 70003),
         (vec![("grant_type", "authorization_code")], "invalid_request", 900144),
@@ -246,7 +247,7 @@ async fn malformed_token_requests_get_entra_errors_not_5xx() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}");
         assert_entra_error(&body, error, code);
     }
-    let raw = reqwest::Client::new()
+    let raw = http()
         .post(token_url(&emulator))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(vec![0xff, 0xfe, b'%', b'%', 0x00])
@@ -254,7 +255,7 @@ async fn malformed_token_requests_get_entra_errors_not_5xx() {
         .await
         .unwrap();
     assert!(raw.status().is_client_error(), "{}", raw.status());
-    let unknown_client = reqwest::Client::new()
+    let unknown_client = http()
         .post(token_url(&emulator))
         .form(&[("client_id", "nope"), ("client_secret", "x"), ("grant_type", "authorization_code")])
         .send()
@@ -291,7 +292,7 @@ async fn private_key_jwt_client_assertion_is_checked_against_the_registered_key(
         async move {
             let browser = browser();
             let (code, verifier) = code_for_adele(&browser, emulator).await;
-            reqwest::Client::new()
+            http()
                 .post(url)
                 .form(&[
                     ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),

@@ -20,6 +20,12 @@ REDIRECT_URI = "http://localhost:8765/callback"
 USER, PASSWORD = "adele@emulator.test", "adele-password"
 
 
+def check(condition, detail):
+    """An explicit check: unlike `assert`, it still runs under `python -O`."""
+    if not condition:
+        raise AssertionError(detail)
+
+
 class HiddenInputs(html.parser.HTMLParser):
     def __init__(self):
         super().__init__()
@@ -69,7 +75,7 @@ def start_emulator(binary, ca_dir):
 def sign_in_in_browser(session, auth_uri):
     """What a person does in the browser: type the username and password, accept consent."""
     page = session.get(auth_uri, allow_redirects=False)
-    assert page.status_code == 200, page.status_code
+    check(page.status_code == 200, page.status_code)
     form = hidden_inputs(page.text)
     login_url = auth_uri.split("/oauth2/")[0] + "/login"
     response = session.post(login_url, data={"ctx": form["ctx"], "loginfmt": USER, "passwd": PASSWORD},
@@ -78,9 +84,9 @@ def sign_in_in_browser(session, auth_uri):
         consent_url = auth_uri.split("/oauth2/")[0] + "/consent"
         response = session.post(consent_url, data={"ctx": hidden_inputs(response.text)["ctx"], "accept": "true"},
                                 allow_redirects=False)
-    assert response.status_code == 302, (response.status_code, response.text[:500])
+    check(response.status_code == 302, (response.status_code, response.text[:500]))
     location = response.headers["Location"]
-    assert location.startswith(REDIRECT_URI), location
+    check(location.startswith(REDIRECT_URI), location)
     return dict(urllib.parse.parse_qsl(urllib.parse.urlparse(location).query))
 
 
@@ -101,29 +107,29 @@ def main():
                 banner["client_id"], client_credential=banner["client_secret"],
                 authority=banner["authority"], instance_discovery=False)
             flow = app.initiate_auth_code_flow(["User.Read"], redirect_uri=REDIRECT_URI)
-            assert "code_challenge" in flow["auth_uri"], "MSAL sends PKCE"
+            check("code_challenge" in flow["auth_uri"], "MSAL sends PKCE")
             auth_response = sign_in_in_browser(session, flow["auth_uri"])
 
             result = app.acquire_token_by_auth_code_flow(flow, auth_response)
-            assert "access_token" in result, result
-            assert result["id_token_claims"]["preferred_username"] == USER, result["id_token_claims"]
+            check("access_token" in result, result)
+            check(result["id_token_claims"]["preferred_username"] == USER, result["id_token_claims"])
             first_token = result["access_token"]
 
             me = session.get(banner["graph"] + "/v1.0/me", headers={"Authorization": "Bearer " + first_token})
-            assert me.status_code == 200, me.text
-            assert me.json()["displayName"] == "Adele Vance", me.json()
+            check(me.status_code == 200, me.text)
+            check(me.json()["displayName"] == "Adele Vance", me.json())
 
             accounts = app.get_accounts()
-            assert len(accounts) == 1 and accounts[0]["username"] == USER, accounts
+            check(len(accounts) == 1 and accounts[0]["username"] == USER, accounts)
             time.sleep(ACCESS_TOKEN_LIFETIME + 1)
             silent = app.acquire_token_silent(["User.Read"], account=accounts[0])
-            assert silent and "access_token" in silent, silent
-            assert silent["access_token"] != first_token, "the expired token was refreshed"
-            assert silent.get("token_source") == "identity_provider", silent.get("token_source")
+            check(silent and "access_token" in silent, silent)
+            check(silent["access_token"] != first_token, "the expired token was refreshed")
+            check(silent.get("token_source") == "identity_provider", silent.get("token_source"))
 
             me = session.get(banner["graph"] + "/v1.0/me",
                              headers={"Authorization": "Bearer " + silent["access_token"]})
-            assert me.status_code == 200, me.text
+            check(me.status_code == 200, me.text)
         finally:
             process.terminate()
             process.wait(timeout=10)

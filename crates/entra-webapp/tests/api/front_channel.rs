@@ -62,11 +62,7 @@ async fn every_session_of_the_entra_session_ends_and_no_other() {
     // session: two app sessions on one Entra session.
     let jar_a = Arc::new(reqwest::cookie::Jar::default());
     let mut a = app.with_new_browser();
-    a.browser = reqwest::Client::builder()
-        .cookie_provider(jar_a.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    a.browser = client_builder().cookie_provider(jar_a.clone()).build().unwrap();
     let (cookie_a, sid) = sign_in_with_sid(&a).await;
     let emulator_url = url::Url::parse(&app.emulator.base_url()).unwrap();
     let jar_b = Arc::new(reqwest::cookie::Jar::default());
@@ -75,8 +71,7 @@ async fn every_session_of_the_entra_session_ends_and_no_other() {
         jar_b.add_cookie_str(pair, &emulator_url);
     }
     let mut b = app.with_new_browser();
-    b.browser =
-        reqwest::Client::builder().cookie_provider(jar_b).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    b.browser = client_builder().cookie_provider(jar_b).build().unwrap();
     let (cookie_b, sid_b) = sign_in_with_sid(&b).await;
     assert_eq!(sid, sid_b, "one Entra session");
     assert_ne!(cookie_a, cookie_b, "two app sessions");

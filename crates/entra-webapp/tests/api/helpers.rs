@@ -113,8 +113,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     TestApp { emulator, base_url, browser: browser(), stop: Some(stop), server: Some(server) }
 }
 
+/// No test request may hang: a stuck server fails the test instead of stalling the suite.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client that follows no redirect (each hop is looked at) and gives up after the timeout.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(REQUEST_TIMEOUT)
+}
+
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().expect("client")
+    client_builder().cookie_store(true).build().expect("client")
 }
 
 pub fn location(response: &reqwest::Response) -> String {
@@ -125,6 +133,14 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_str()
         .expect("ascii")
         .to_owned()
+}
+
+async fn home_page_says_signed_in(response: reqwest::Response) -> bool {
+    assert_eq!(response.status(), StatusCode::OK, "the home page answers");
+    let html = response.text().await.expect("body");
+    let signed_in = html.contains("id=\"welcome\"");
+    assert!(signed_in != html.contains("id=\"sign-in\""), "the home page, signed in or out: {html}");
+    signed_in
 }
 
 /// The `Set-Cookie` header of `response` whose cookie name starts with `prefix`.
@@ -251,19 +267,17 @@ impl TestApp {
         assert_eq!(location(&response), "/");
     }
 
+    /// Whether this browser is signed in, by the home page: it must answer 200 with either the
+    /// welcome or the sign-in button (an error page is neither signed in nor signed out).
     pub async fn is_signed_in(&self) -> bool {
-        let html = self.page("/").await;
-        html.contains("id=\"welcome\"")
+        home_page_says_signed_in(self.get("/").await).await
     }
 
     /// Whether a request carrying exactly this cookie (`session=...`) is signed in; asserts the
     /// home page answered (a 5xx is not "signed out").
     pub async fn is_signed_in_with(&self, cookie: &str) -> bool {
-        let response = browser().get(self.url("/")).header("cookie", cookie).send().await.expect("request");
-        assert_eq!(response.status(), StatusCode::OK, "the home page answers");
-        let html = response.text().await.expect("body");
-        assert!(html.contains("id=\"welcome\"") || html.contains("id=\"sign-in\""), "the home page: {html}");
-        html.contains("id=\"welcome\"")
+        home_page_says_signed_in(browser().get(self.url("/")).header("cookie", cookie).send().await.expect("request"))
+            .await
     }
 
     /// Signs Adele in; returns the session cookie (`session=...`).

@@ -150,7 +150,7 @@ async fn anonymous_sign_in_starts_create_no_session_and_evict_nobody() {
     let redis_cookie = on_redis.sign_in_adele_keeping_cookie().await;
     let keys_before = redis.raw_values().await.len();
 
-    let anonymous = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let anonymous = client_builder().build().unwrap();
     for app in [&memory, &on_redis] {
         let requests = (0..400).map(|i| {
             let path = if i % 2 == 0 { "/login?return_to=/profile" } else { "/" };

@@ -2,6 +2,7 @@
 //! jar that follows no redirect (each hop is looked at).
 
 #![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on the spot, like the tests they serve")]
 
 mod helpers;
 mod redis_server;

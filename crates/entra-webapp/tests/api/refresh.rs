@@ -84,7 +84,8 @@ async fn a_transient_refresh_failure_is_a_503_page_once_and_the_next_request_ref
     assert!(failed.text().await.unwrap().contains("id=\"request-id\""), "the app's error page");
     // Entra is back: the very next request refreshes; the failure is not remembered.
     let recovered = app.get("/profile").await;
-    assert_eq!(recovered.status(), StatusCode::OK);
+    let status = recovered.status();
+    assert_eq!(status, StatusCode::OK, "{}", recovered.text().await.unwrap());
     assert_eq!(refresh_tokens_issued(&app), before + 1, "refreshed once, after the failure");
 }
 

@@ -81,7 +81,7 @@ async fn the_session_id_changes_at_sign_in_and_an_old_cookie_is_dead_after_sign_
     let removal = set_cookie(&response, &format!("{pending_name}=")).expect("the callback removes the pending cookie");
     assert!(removal.contains("Max-Age=0"), "{removal}");
 
-    let thief = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let thief = client_builder().build().unwrap();
     let stolen = thief.get(app.url("/")).header("cookie", &signed_in_cookie).send().await.unwrap();
     assert!(stolen.text().await.unwrap().contains("Welcome Adele Vance"), "the cookie works while signed in");
 

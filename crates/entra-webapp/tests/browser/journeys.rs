@@ -80,9 +80,10 @@ async fn back_after_sign_out_shows_no_profile() {
     sign_out(&browser, &app).await;
     browser.client.back().await.unwrap();
     browser.client.back().await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let page = browser.source().await;
-    assert!(!page.contains("Adele Vance"), "no profile after Back: {}", browser.url().await);
+    // WebDriver's Back returns once the page has loaded: what is shown now is one of these.
+    let shown = browser.wait_for_any(&["#profile-name", "input[name=loginfmt]", "#sign-in"]).await;
+    assert_ne!(shown, 0, "no profile after Back: {}", browser.url().await);
+    assert!(!browser.source().await.contains("Adele Vance"), "no profile after Back: {}", browser.url().await);
     browser.close().await;
 }
 
@@ -118,7 +119,7 @@ async fn a_cookie_captured_before_sign_out_no_longer_works() {
     let captured = format!("session={}", cookie.value());
     sign_out(&browser, &app).await;
 
-    let thief = reqwest::Client::new();
+    let thief = client_builder().build().unwrap();
     let page = thief.get(app.url("/")).header("cookie", captured).send().await.unwrap().text().await.unwrap();
     assert!(!page.contains("Welcome Adele"), "the captured cookie is dead");
     browser.close().await;

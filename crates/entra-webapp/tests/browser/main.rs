@@ -2,6 +2,7 @@
 //! WebDriver: typing into the emulator's pages and clicking, as a person would.
 
 #![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on the spot, like the tests they serve")]
 
 #[path = "../api/helpers.rs"]
 mod helpers;

@@ -2,6 +2,7 @@
 //! profile, refresh and sign-out with every log line captured, at debug level everywhere.
 
 #![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
+#![allow(clippy::unwrap_used, reason = "test helpers fail the test on the spot, like the tests they serve")]
 
 #[path = "../api/helpers.rs"]
 mod helpers;
