@@ -50,6 +50,9 @@ struct RawClaims {
     claims: IdTokenClaims,
     #[serde(default)]
     nonce: Option<String>,
+    /// Required: jsonwebtoken's required-claims list does not cover `iat`, so serde does.
+    #[expect(dead_code, reason = "present is what is checked; its value is not used")]
+    iat: u64,
 }
 
 /// What a token must match.

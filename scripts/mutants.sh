@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Mutation testing of the security core with cargo-mutants: every mutant of the files that decide
+# who is signed in and where they go must be caught by a test, or be listed as an equivalent in
+# docs/TESTING.md. Too slow for CI on 2 cores: run it by hand, one slice at a time.
+#
+#   ./scripts/mutants.sh            every slice, one after the other
+#   ./scripts/mutants.sh auth       entra-auth's files, against entra-auth's own tests (fast)
+#   ./scripts/mutants.sh sessions   the session stores, against the session-store contract
+#   ./scripts/mutants.sh web        the axum sign-in routes, extractor and session buckets, and
+#                                   front-channel logout, against the sign-in integration tests
+#   ./scripts/mutants.sh client     the sign-in and front-channel halves of EntraClient, likewise
+#
+# Each slice runs only the tests that can kill a mutant of its files (test package and filter).
+# Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
+target_dir=${CARGO_TARGET_DIR:-target}
+slices=("$@")
+((${#slices[@]})) || slices=(auth sessions web client)
+
+run() {
+  local slice=$1
+  shift
+  echo "==> mutants: $slice"
+  mkdir -p "$target_dir/mutants/$slice"
+  # cargo-mutants exits 2 when mutants were missed: report and go on to the next slice.
+  cargo mutants --no-shuffle --test-tool nextest --output "$target_dir/mutants/$slice" "$@" || true
+  echo "    missed: $(wc -l <"$target_dir/mutants/$slice/mutants.out/missed.txt") (see $target_dir/mutants/$slice/mutants.out/missed.txt)"
+}
+
+for slice in "${slices[@]}"; do
+  case $slice in
+    auth)
+      run auth --package entra-auth --test-package entra-auth \
+        --file crates/entra-auth/src/id_token.rs --file crates/entra-auth/src/jwks.rs \
+        --file crates/entra-auth/src/authority.rs --file crates/entra-auth/src/return_to.rs \
+        --file crates/entra-auth/src/secret.rs --file crates/entra-auth/src/keys.rs \
+        --file crates/entra-auth/src/axum/pending.rs
+      ;;
+    sessions)
+      run sessions --package entra-webapp --test-package entra-webapp \
+        --file crates/entra-webapp/src/sessions/mod.rs --file crates/entra-webapp/src/sessions/memory_store.rs \
+        --file crates/entra-webapp/src/sessions/redis_store.rs \
+        -- -E 'binary(api) & test(/^(session_store|lifecycle|front_channel|scale_out)::/)'
+      ;;
+    web)
+      run web --package entra-auth --package entra-webapp --test-package entra-webapp \
+        --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
+        --file crates/entra-auth/src/axum/extract.rs --file crates/entra-webapp/src/routes/home.rs \
+        -- -E 'binary(api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening)::/)'
+      ;;
+    client)
+      run client --package entra-auth --test-package entra-webapp --file crates/entra-auth/src/client.rs \
+        --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer)|authorization_url' \
+        -- -E 'binary(api) & test(/^(sign_in|failures|front_channel)::/)'
+      ;;
+    *)
+      echo "unknown slice $slice (auth, sessions, web, client)" >&2
+      exit 2
+      ;;
+  esac
+done
