@@ -40,7 +40,9 @@ check "image built in the cloud" contains "$log" "az acr build --registry regtes
 check "Linux plan" contains "$log" "az appservice plan create --name app-test-plan --resource-group rg-test --is-linux --sku B1"
 check "web app from the image" contains "$log" "az webapp create --name app-test --resource-group rg-test --plan app-test-plan --container-image-name regtest.azurecr.io/entra-webapp:v1"
 check "managed identity" contains "$log" "az webapp identity assign --name app-test"
-check "AcrPull for the identity" contains "$log" "--role AcrPull"
+role_create=$(grep -F "az role assignment create" "$log" || true)
+check "AcrPull for the identity, on the registry" test -n "$role_create"
+check "AcrPull names the principal and the registry" grep -qE -- "--assignee-object-id 11111111-2222-3333-4444-555555555555 .*--role AcrPull --scope /subscriptions/.*/registries/regtest" <<<"$role_create"
 check "pull with managed identity" contains "$log" '"acrUseManagedIdentityCreds": true'
 check "WEBSITES_PORT" contains "$log" '"WEBSITES_PORT": "8080"'
 check "REDIRECT_URI from defaultHostName" contains "$log" "\"REDIRECT_URI\": \"$site/callback\""
@@ -64,6 +66,7 @@ check "registry not recreated" lacks "$log" "az acr create"
 check "plan not recreated" lacks "$log" "az appservice plan create"
 check "web app not recreated" lacks "$log" "az webapp create"
 check "role not assigned twice" lacks "$log" "az role assignment create"
+check "one assignment in all" test "$(wc -l <"$FAKE_AZ_STATE/roles")" -eq 1
 check "redirect URIs not rewritten" lacks "$log" "az ad app update"
 secret2=$(sed -n 's/.*"SESSION_SECRET": "\(.*\)".*/\1/p' "$FAKE_AZ_STATE/settings.json")
 check "session secret kept across runs" test "$secret1" == "$secret2"
@@ -87,6 +90,17 @@ status=$?
 set -e
 check "missing flags exit 2" test "$status" -eq 2
 check "missing flags are named" contains "$work/bad.out" "missing --resource-group --location --registry --tenant-id --client-id"
+
+# The fake itself refuses what the real az would answer differently: a deploy.sh that asked for
+# every app setting (and so every secret), or ran an unknown subcommand, would fail here.
+set +e
+FAKE_AZ_STATE=$FAKE_AZ_STATE "$here/fake-az/az" webapp config appsettings list --name app-test >/dev/null 2>&1
+status_list=$?
+FAKE_AZ_STATE=$FAKE_AZ_STATE "$here/fake-az/az" role assignment delete --ids x >/dev/null 2>&1
+status_unknown=$?
+set -e
+check "the fake refuses an unfiltered appsettings list" test "$status_list" -eq 64
+check "the fake refuses unknown subcommands" test "$status_unknown" -eq 64
 
 echo "deploy.sh: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
