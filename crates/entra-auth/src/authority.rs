@@ -152,12 +152,23 @@ mod tests {
             authority.discovery_url(),
             "https://login.microsoftonline.us/common/v2.0/.well-known/openid-configuration"
         );
+        let emulator = Authority::new(Url::parse("http://127.0.0.1:4011/some/path?x=1").unwrap(), Tenant::Common);
+        assert_eq!(emulator.origin(), "http://127.0.0.1:4011", "scheme, host and port only");
+        assert_eq!(emulator.url(), "http://127.0.0.1:4011/common");
     }
 
     #[test]
-    fn organizations_refuses_personal_accounts() {
+    fn each_tenant_setting_accepts_exactly_its_tenants() {
+        let work = Uuid::from_u128(0x7e6b1c4a_2f0d_4a8e_9c3b_5d1e8f2a6b90);
         assert!(!Tenant::Organizations.accepts(CONSUMERS_TENANT_ID));
+        assert!(Tenant::Organizations.accepts(work));
         assert!(Tenant::Consumers.accepts(CONSUMERS_TENANT_ID));
+        assert!(!Tenant::Consumers.accepts(work));
         assert!(!Tenant::Id(Uuid::nil()).accepts(CONSUMERS_TENANT_ID));
+        assert!(Tenant::Id(work).accepts(work));
+        assert!(!Tenant::Id(work).accepts(Uuid::nil()));
+        // Any tenant: the issuer check (exact, per tid) is what pins a token down.
+        assert!(Tenant::Common.accepts(work) && Tenant::Common.accepts(CONSUMERS_TENANT_ID));
+        assert!(Tenant::Domain("contoso.onmicrosoft.com".into()).accepts(work));
     }
 }

@@ -148,6 +148,28 @@ mod tests {
     }
 
     #[test]
+    fn paths_up_to_the_maximum_length_are_kept_longer_ones_refused() {
+        let longest = format!("/{}", "a".repeat(MAX_LENGTH - 1));
+        assert_eq!(sanitize(&longest).as_deref(), Some(longest.as_str()));
+        assert_eq!(sanitize(&format!("{longest}a")), None);
+    }
+
+    #[test]
+    fn encodings_nested_deeper_than_three_rounds_are_refused() {
+        // %25252f decodes to %252f, %2f, then '/': three rounds, still a plain path segment.
+        assert_eq!(sanitize("/a%25252fb").as_deref(), Some("/a%25252fb"));
+        // One more level of nesting: still changing after three rounds.
+        assert_eq!(sanitize("/a%2525252fb"), None);
+    }
+
+    #[test]
+    fn the_root_and_display_are_the_path_itself() {
+        assert_eq!(LocalPath::root().as_str(), "/");
+        assert_eq!(LocalPath::parse("/x?y=1").unwrap().to_string(), "/x?y=1");
+        assert_eq!(LocalPath::try_from("//evil".to_owned()), Err("not a same-origin path"));
+    }
+
+    #[test]
     fn dot_segments_that_resolve_to_a_double_slash_are_refused() {
         for attack in
             ["/.//evil.example", "/a/..//evil.example", "/%2e//evil.example", "/./%2e//evil.example", "/a/%2e%2e//x"]

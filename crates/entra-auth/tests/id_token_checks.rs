@@ -204,6 +204,8 @@ fn a_multi_tenant_issuer_must_name_the_tokens_own_tenant() {
         check(&sign(&other_tenants_issuer), &template_provider(), &Tenant::Common),
         Err(IdTokenError::WrongIssuer(_))
     ));
+    let own = check(&sign(&claims(tid)), &template_provider(), &Tenant::Common).unwrap();
+    assert_eq!(own.iss, format!("https://login.microsoftonline.com/{tid}/v2.0"), "its own tenant's issuer passes");
 }
 
 #[test]
