@@ -28,13 +28,7 @@ async fn oversized_headers_and_bodies_are_refused_before_any_handler() {
 
 #[tokio::test]
 async fn over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let app = spawn_app_with(Options {
-        port: Some(port),
-        site_url: Some(format!("https://localhost:{port}")),
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_app_with(Options { https_site: true, ..Options::default() }).await;
     let response = app.get("/login").await;
     let set_cookies: Vec<String> =
         response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();

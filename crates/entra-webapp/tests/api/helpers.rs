@@ -34,6 +34,8 @@ pub struct Options {
     pub emulator: Option<Arc<Emulator>>,
     /// The site's URL in REDIRECT_URI, when several instances serve one site.
     pub site_url: Option<String>,
+    /// REDIRECT_URI is `https://localhost:<the port bound>` (cookies get `Secure`, `__Host-`).
+    pub https_site: bool,
     /// Listen on this port (to restart an instance in place).
     pub port: Option<u16>,
     pub session_store: Option<String>,
@@ -58,7 +60,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let listener = TcpListener::bind(("127.0.0.1", options.port.unwrap_or(0))).await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let base_url = format!("http://localhost:{port}");
-    let site_url = options.site_url.clone().unwrap_or_else(|| base_url.clone());
+    let site_url = match (&options.site_url, options.https_site) {
+        (Some(site_url), _) => site_url.clone(),
+        (None, true) => format!("https://localhost:{port}"),
+        (None, false) => base_url.clone(),
+    };
     let client = ClientRegistration {
         redirect_uris: vec![format!("{site_url}/callback")],
         post_logout_redirect_uris: vec![format!("{site_url}/")],

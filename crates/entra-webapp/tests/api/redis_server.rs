@@ -15,11 +15,18 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// Starts a server on a free port. redis-server cannot be handed a bound socket, so the port
+    /// is picked, then checked to be ours (its data directory is our temp dir); if another process
+    /// took it in between, another port is tried.
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut server = Self { port, dir: tempfile::tempdir().unwrap(), child: None };
-        server.start_again();
-        server
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut server = Self { port, dir: tempfile::tempdir().unwrap(), child: None };
+            if server.try_start() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
 
     pub fn url(&self) -> String {
@@ -32,7 +39,12 @@ impl RedisServer {
 
     /// Starts the server (again), on the same port with the same data.
     pub fn start_again(&mut self) {
-        let child = Command::new("redis-server")
+        assert!(self.try_start(), "redis-server did not start again on port {}", self.port);
+    }
+
+    /// Starts redis-server and waits until it answers on our port as *this* server.
+    fn try_start(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes"])
             .args(["--appendfsync", "always", "--dir"])
             .arg(self.dir.path())
@@ -40,12 +52,34 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server runs (scripts/test.sh installs it)");
-        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
+        while Instant::now() < deadline {
+            if child.try_wait().ok().flatten().is_some() {
+                return false; // exited: the port was taken
+            }
+            if self.answers_as_ours() {
+                self.child = Some(child);
+                return true;
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// `CONFIG GET dir` over a raw connection names our temp dir: the server on the port is ours.
+    fn answers_as_ours(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if stream.write_all(b"*3\r\n$6\r\nCONFIG\r\n$3\r\nGET\r\n$3\r\ndir\r\n").is_err() {
+            return false;
+        }
+        let mut reply = vec![0u8; 4096];
+        let read = stream.read(&mut reply).unwrap_or(0);
+        let dir = self.dir.path().canonicalize().unwrap_or_else(|_| self.dir.path().to_path_buf());
+        String::from_utf8_lossy(&reply[..read]).contains(dir.to_string_lossy().as_ref())
     }
 
     /// Stops the server (its data stays on disk).
