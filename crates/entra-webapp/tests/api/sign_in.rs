@@ -10,6 +10,8 @@ async fn signed_out_home_offers_sign_in() {
     let headers = response.headers().clone();
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "no URL of ours leaks to another site");
+    assert_eq!(headers["x-frame-options"], "DENY");
     let csp = headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"), "{csp}");
     let html = response.text().await.unwrap();
@@ -133,7 +135,8 @@ async fn no_token_the_emulator_issued_reaches_the_browser() {
     let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
     let response = app.browser.get(&callback).send().await.unwrap();
     seen.push_str(&format!("{:?}", response.headers()));
-    for path in ["/", "/logout"] {
+    // Every page a signed-in user can reach, the photo and an error page included.
+    for path in ["/", "/logout", "/profile", "/profile/photo", "/callback?state=forged&code=x", "/nowhere"] {
         let response = app.get(path).await;
         seen.push_str(&format!("{:?}", response.headers()));
         seen.push_str(&response.text().await.unwrap());
