@@ -84,6 +84,7 @@ struct FaultState {
     graph_latency: Duration,
     graph_failures: Option<(u32, GraphFailure)>,
     bad_id_token: Option<BadIdToken>,
+    jwks_failures: u32,
 }
 
 /// The switches. Cheap to call from tests; every switch is off by default.
@@ -126,6 +127,11 @@ impl Faults {
         );
     }
 
+    /// The next `count` JWKS requests answer 503 (keys unavailable, as in an outage).
+    pub fn fail_jwks_requests(&self, count: u32) {
+        self.with(|s| s.jwks_failures = count);
+    }
+
     /// The next ID token issued is bad in the given way.
     pub fn issue_bad_id_token(&self, kind: BadIdToken) {
         self.with(|s| s.bad_id_token = Some(kind));
@@ -150,6 +156,14 @@ impl Faults {
 
     pub(crate) fn take_graph_failure(&self) -> Option<GraphFailure> {
         self.with(|s| take_one(&mut s.graph_failures))
+    }
+
+    pub(crate) fn take_jwks_failure(&self) -> bool {
+        self.with(|s| {
+            let fail = s.jwks_failures > 0;
+            s.jwks_failures = s.jwks_failures.saturating_sub(1);
+            fail
+        })
     }
 
     pub(crate) fn take_bad_id_token(&self) -> Option<BadIdToken> {

@@ -24,6 +24,7 @@ pub(crate) fn router() -> Router<Arc<EmulatorState>> {
         .route("/faults/latency", post(latency))
         .route("/faults/graph", post(fail_graph))
         .route("/faults/id-token", post(bad_id_token))
+        .route("/faults/jwks", post(fail_jwks))
         .route("/faults/clear", post(clear))
         .route("/keys/rotate", post(rotate_key))
         .route("/users/{upn}/revoke", post(revoke))
@@ -86,6 +87,16 @@ struct GraphFault {
 
 async fn fail_graph(State(state): State<Arc<EmulatorState>>, Json(fault): Json<GraphFault>) -> StatusCode {
     state.faults.fail_graph_requests(fault.count, fault.failure);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct JwksFault {
+    count: u32,
+}
+
+async fn fail_jwks(State(state): State<Arc<EmulatorState>>, Json(fault): Json<JwksFault>) -> StatusCode {
+    state.faults.fail_jwks_requests(fault.count);
     StatusCode::NO_CONTENT
 }
 

@@ -66,6 +66,10 @@ pub(crate) async fn keys(State(state): State<Arc<EmulatorState>>, Path(tenant): 
     if !state.accepts_tenant(&tenant) {
         return unknown_tenant(&tenant).into_response();
     }
+    if state.faults.take_jwks_failure() {
+        return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "keys unavailable (injected by the emulator)")
+            .into_response();
+    }
     let jwks = state.keys().jwks();
     ([CACHE_ONE_DAY], Json(jwks)).into_response()
 }

@@ -112,6 +112,15 @@ async fn admin_routes_drive_the_same_switches_over_http() {
     let (_, body) = redeem(&emulator, &code, &verifier).await;
     assert_eq!(header_of(body["id_token"].as_str().unwrap())["alg"], "none");
 
+    http.post(format!("{admin}/faults/jwks")).json(&json!({"count": 1})).send().await.unwrap();
+    let keys = format!("{}/discovery/v2.0/keys", emulator.authority());
+    assert_eq!(
+        http.get(&keys).send().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the JWKS is down once"
+    );
+    assert_eq!(http.get(&keys).send().await.unwrap().status(), StatusCode::OK, "then back");
+
     http.post(format!("{admin}/faults/latency")).json(&json!({"token_ms": 300})).send().await.unwrap();
     let started = Instant::now();
     token_request(&emulator, &[("grant_type", "refresh_token"), ("refresh_token", "x")]).await;

@@ -187,3 +187,14 @@ async fn the_app_starts_without_its_tenant_and_recovers_when_it_becomes_reachabl
     assert_eq!(login.status(), StatusCode::SEE_OTHER);
     assert!(location(&login).starts_with(&late.authority()));
 }
+
+#[tokio::test]
+async fn an_unreachable_jwks_is_a_502_page_and_the_next_sign_in_works() {
+    let app = spawn_app().await;
+    app.emulator.faults().fail_jwks_requests(1);
+    let response = app.sign_in(ADELE, ADELE_PASSWORD).await;
+    assert_error_page(&app, response, StatusCode::BAD_GATEWAY, "Microsoft sign-in is not answering properly").await;
+    // The keys were never loaded: the next sign-in fetches them (no budget applies to a first fetch).
+    app.sign_in_adele().await;
+    assert!(app.is_signed_in().await);
+}
