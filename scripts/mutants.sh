@@ -43,7 +43,7 @@ for slice in "${slices[@]}"; do
       run sessions --package entra-webapp --test-package entra-webapp \
         --file crates/entra-webapp/src/sessions/mod.rs --file crates/entra-webapp/src/sessions/memory_store.rs \
         --file crates/entra-webapp/src/sessions/redis_store.rs \
-        -- -E 'binary(api) & test(/^(session_store|lifecycle|front_channel|scale_out)::/)'
+        -- -E 'binary(api) & test(/^(session_store|lifecycle|front_channel)::/)'
       ;;
     web)
       run web --package entra-auth --package entra-webapp --test-package entra-webapp \

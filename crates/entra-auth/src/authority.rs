@@ -70,11 +70,6 @@ impl fmt::Display for Tenant {
 }
 
 impl Tenant {
-    /// Whether tokens may come from any tenant (the issuer is the `{tenantid}` template).
-    pub fn is_multi_tenant(&self) -> bool {
-        matches!(self, Tenant::Common | Tenant::Organizations)
-    }
-
     /// Whether a token's `tid` is acceptable for this authority.
     pub fn accepts(&self, tid: Uuid) -> bool {
         match self {
@@ -135,6 +130,7 @@ mod tests {
         assert_eq!(id.parse::<Tenant>().unwrap(), Tenant::Id(Uuid::parse_str(id).unwrap()));
         assert_eq!("Common".parse::<Tenant>().unwrap(), Tenant::Common);
         assert_eq!("organizations".parse::<Tenant>().unwrap(), Tenant::Organizations);
+        assert_eq!("CONSUMERS".parse::<Tenant>().unwrap(), Tenant::Consumers);
         assert_eq!(
             "Contoso.onmicrosoft.com".parse::<Tenant>().unwrap(),
             Tenant::Domain("contoso.onmicrosoft.com".into())
