@@ -1,5 +1,5 @@
 //! Plain-language explanations of the AADSTS codes users and operators meet most.
-//! See `ENTRA.md`, "Token endpoint errors".
+//! See `docs/ENTRA.md`, "Token endpoint errors".
 
 /// What an AADSTS code means and what to do about it; `redirect_uri` is the configured one.
 pub fn explain(code: u32, redirect_uri: &str) -> Option<String> {

@@ -1,5 +1,5 @@
 //! The Entra authority: login host plus tenant, and the v2.0 URLs derived from them.
-//! See `ENTRA.md`, "Endpoints and discovery".
+//! See `docs/ENTRA.md`, "Endpoints and discovery".
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The tenant's OpenID configuration, fetched once and kept. See `ENTRA.md`, "Issuer validation".
+//! The tenant's OpenID configuration, fetched once and kept. See `docs/ENTRA.md`, "Issuer validation".
 
 use serde::Deserialize;
 use url::Url;

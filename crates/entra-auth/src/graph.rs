@@ -1,5 +1,5 @@
 //! Microsoft Graph: `GET /v1.0/me` and the photo, over the shared client, honouring `Retry-After`
-//! on 429/503 within a bounded number of retries and total wait. See `ENTRA.md`, "Microsoft Graph".
+//! on 429/503 within a bounded number of retries and total wait. See `docs/ENTRA.md`, "Microsoft Graph".
 
 use std::time::Duration;
 
@@ -216,7 +216,7 @@ async fn error_from(response: reqwest::Response) -> GraphError {
 }
 
 /// The base64-decoded `claims="..."` of a `WWW-Authenticate: Bearer ...` challenge.
-/// See `ENTRA.md`, "Token endpoint errors" (claims challenge).
+/// See `docs/ENTRA.md`, "Token endpoint errors" (claims challenge).
 fn claims_challenge(header: &str) -> Option<String> {
     use base64::Engine;
     let start = header.find("claims=\"")? + "claims=\"".len();

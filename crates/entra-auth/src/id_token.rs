@@ -1,5 +1,5 @@
 //! Full ID token validation: RS256 only, signature against the tenant's JWKS, issuer for the
-//! token's tenant, allowed tenant, audience, expiry with leeway, nonce. See `ENTRA.md`,
+//! token's tenant, allowed tenant, audience, expiry with leeway, nonce. See `docs/ENTRA.md`,
 //! "ID token (v2)" and "Issuer validation".
 
 use std::time::Duration;

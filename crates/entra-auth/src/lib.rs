@@ -2,7 +2,7 @@
 //!
 //! The authorization code flow with PKCE (S256), state and nonce; full ID token validation against
 //! the tenant's JWKS; tokens kept server-side and refreshed; a Graph client; and the axum routes,
-//! extractor and layer that put it in front of any app. Facts behind each check: `ENTRA.md`.
+//! extractor and layer that put it in front of any app. Facts behind each check: `docs/ENTRA.md`.
 
 pub mod aadsts;
 pub mod authority;

@@ -1,5 +1,5 @@
 //! The token endpoint: redeem a code (with the PKCE verifier) or a refresh token, with the client
-//! secret, and read Entra's answers, errors included. See `ENTRA.md`, "Token endpoint errors".
+//! secret, and read Entra's answers, errors included. See `docs/ENTRA.md`, "Token endpoint errors".
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
