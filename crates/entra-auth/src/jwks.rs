@@ -13,7 +13,7 @@ use url::Url;
 
 /// The whole set is fetched again after this long, even if every `kid` is known (keys can be
 /// withdrawn, not only added).
-pub const REFRESH_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+pub const REFRESH_EVERY: Duration = Duration::from_secs(86_400); // 24 hours
 /// At most one refetch for an unknown `kid` per this interval, whatever the `kid`.
 pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 

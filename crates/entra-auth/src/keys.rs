@@ -245,6 +245,14 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_counts_keys_and_shows_none() {
+        let keys = keys(&["first-secret-first-secret-first-secret", "second-secret-second-secret-second"]);
+        let debug = format!("{keys:?}");
+        assert!(debug.contains("Sealer(2 keys)") && debug.contains("KeyedNames(2 keys)"), "{debug}");
+        assert!(!debug.contains("first-secret"), "{debug}");
+    }
+
+    #[test]
     fn without_secrets_keys_are_random_per_process() {
         let a = SessionKeys::from_secrets(&[]);
         let b = SessionKeys::from_secrets(&[]);

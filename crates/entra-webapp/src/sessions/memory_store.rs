@@ -39,10 +39,22 @@ impl Records {
         }
     }
 
-    /// Marks `id` as just used.
-    fn touch(&mut self, id: Id) {
+    fn next_use(&mut self) -> u64 {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
+        sequence
+    }
+
+    /// Adds a record as the most recently used.
+    fn insert(&mut self, record: Record) {
+        let sequence = self.next_use();
+        self.by_use.insert(sequence, record.id);
+        self.by_id.insert(record.id, (record, sequence));
+    }
+
+    /// Marks a held record as just used.
+    fn touch(&mut self, id: Id) {
+        let sequence = self.next_use();
         if let Some((_, used)) = self.by_id.get_mut(&id) {
             self.by_use.remove(used);
             *used = sequence;
@@ -100,8 +112,7 @@ impl SessionStore for MemoryStore {
         if let Some(entra_session) = entra_session_of(record) {
             records.by_entra_session.entry(entra_session).or_default().insert(record.id);
         }
-        records.by_id.insert(record.id, (record.clone(), 0));
-        records.touch(record.id);
+        records.insert(record.clone());
         while records.by_id.len() > self.limit {
             let Some(oldest) = records.by_use.first_key_value().map(|(_, id)| *id) else { break };
             records.remove(&oldest);

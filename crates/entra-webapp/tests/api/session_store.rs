@@ -143,6 +143,21 @@ async fn memory_store_evicts_the_least_recently_used_beyond_its_limit() {
 }
 
 #[tokio::test]
+async fn memory_store_evicts_in_creation_order_when_nothing_was_used() {
+    let memory = Arc::new(MemoryStore::new(2));
+    let store = AppSessionStore::Memory(memory.clone());
+    let mut records = Vec::new();
+    for _ in 0..4 {
+        let mut r = record(60);
+        store.create(&mut r).await.unwrap();
+        records.push(r);
+    }
+    assert_eq!(memory.len(), 2, "bounded");
+    assert!(store.load(&records[0].id).await.unwrap().is_none() && store.load(&records[1].id).await.unwrap().is_none());
+    assert!(store.load(&records[2].id).await.unwrap().is_some() && store.load(&records[3].id).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn redis_keys_expire_with_the_session_or_its_absolute_end() {
     let server = RedisServer::start();
     let store = redis_store(&server, &["ttl-secret-ttl-secret-ttl-secret-0123"]);
