@@ -245,6 +245,20 @@ mod tests {
     }
 
     #[test]
+    fn short_or_unversioned_values_are_malformed_and_an_empty_plaintext_round_trips() {
+        let keys = keys(&["first-secret-first-secret-first-secret"]);
+        let empty = keys.records.seal(b"id", b"").unwrap();
+        assert_eq!(empty.len(), HEADER_LEN + TAG_LEN, "the shortest sealed value");
+        assert_eq!(keys.records.open(b"id", &empty).unwrap(), b"");
+        for short in [&[1u8, 0, 0][..], &[1u8; 20][..], &[1u8; HEADER_LEN + TAG_LEN - 1][..], &[][..]] {
+            assert_eq!(keys.records.open(b"id", short), Err(OpenError::Malformed), "{} bytes", short.len());
+        }
+        let mut other_version = keys.records.seal(b"id", b"data").unwrap();
+        other_version[0] = FORMAT_VERSION + 1;
+        assert_eq!(keys.records.open(b"id", &other_version), Err(OpenError::Malformed));
+    }
+
+    #[test]
     fn debug_output_counts_keys_and_shows_none() {
         let keys = keys(&["first-secret-first-secret-first-secret", "second-secret-second-secret-second"]);
         let debug = format!("{keys:?}");
