@@ -68,6 +68,27 @@ mod tests {
         assert_eq!(pkce_challenge(&verifier), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Stored {
+        #[serde(with = "serde_secret")]
+        always: SecretString,
+        #[serde(with = "serde_secret_option")]
+        maybe: Option<SecretString>,
+    }
+
+    #[test]
+    fn server_side_records_round_trip_their_secrets() {
+        let stored = Stored { always: SecretString::from("a1"), maybe: Some(SecretString::from("m2")) };
+        let json = serde_json::to_string(&stored).unwrap();
+        assert_eq!(json, r#"{"always":"a1","maybe":"m2"}"#);
+        let back: Stored = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.always.expose_secret(), "a1");
+        assert_eq!(back.maybe.map(|m| m.expose_secret().to_owned()).as_deref(), Some("m2"));
+        let none: Stored = serde_json::from_str(r#"{"always":"a1","maybe":null}"#).unwrap();
+        assert!(none.maybe.is_none());
+        assert_eq!(serde_json::to_string(&none).unwrap(), r#"{"always":"a1","maybe":null}"#);
+    }
+
     #[test]
     fn constant_time_eq_compares_whole_values() {
         assert!(constant_time_eq("abc", "abc"));

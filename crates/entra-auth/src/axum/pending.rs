@@ -198,6 +198,25 @@ mod tests {
     }
 
     #[test]
+    fn expired_and_unreadable_cookies_are_removed_when_a_sign_in_starts() {
+        let keys = SessionKeys::from_secrets(&[]);
+        let cookies =
+            PendingCookies { sealer: &keys.pending_sign_ins, secure: false, lifetime: Duration::from_secs(600) };
+        let mut expired = PendingSignIn::new(LocalPath::root(), Duration::from_secs(600));
+        expired.expires_at = 0;
+        let expired_name = cookies.name_for(expired.state.expose_secret());
+        let mut jar = cookies.issue(&HeaderMap::new(), &expired).unwrap();
+        jar.push(HeaderValue::from_static("entra-signin.garbage=not-sealed"));
+        let set = cookies
+            .issue(&request_with(&jar), &PendingSignIn::new(LocalPath::root(), Duration::from_secs(600)))
+            .unwrap();
+        let removed: Vec<&str> = set.iter().map(|v| v.to_str().unwrap()).filter(|v| v.contains("Max-Age=0")).collect();
+        assert_eq!(removed.len(), 2, "{set:?}");
+        assert!(removed.iter().any(|v| v.starts_with(&format!("{expired_name}="))), "the expired one");
+        assert!(removed.iter().any(|v| v.starts_with("entra-signin.garbage=")), "the unreadable one");
+    }
+
+    #[test]
     fn a_cookie_renamed_or_tampered_does_not_open() {
         let keys = SessionKeys::from_secrets(&[]);
         let cookies =
