@@ -217,6 +217,17 @@ mod tests {
     }
 
     #[test]
+    fn with_cookies_appends_each_cookie_and_skips_empty_ones() {
+        let response = axum::response::IntoResponse::into_response("page");
+        let response = with_cookies(
+            response,
+            vec![HeaderValue::from_static("a=1"), HeaderValue::from_static(""), HeaderValue::from_static("b=2")],
+        );
+        let set: Vec<&str> = response.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(set, ["a=1", "b=2"]);
+    }
+
+    #[test]
     fn a_cookie_renamed_or_tampered_does_not_open() {
         let keys = SessionKeys::from_secrets(&[]);
         let cookies =
