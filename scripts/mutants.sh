@@ -12,6 +12,7 @@
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
+# MUTANTS_ITERATE=1 tests only what the slice's last run missed (after adding tests).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -26,7 +27,9 @@ run() {
   echo "==> mutants: $slice"
   mkdir -p "$target_dir/mutants/$slice"
   # cargo-mutants exits 2 when mutants were missed: report and go on to the next slice.
-  cargo mutants --no-shuffle --test-tool nextest --output "$target_dir/mutants/$slice" "$@" || true
+  local iterate=()
+  [[ ${MUTANTS_ITERATE:-0} == 1 ]] && iterate=(--iterate)
+  cargo mutants --no-shuffle --test-tool nextest --output "$target_dir/mutants/$slice" "${iterate[@]}" "$@" || true
   echo "    missed: $(wc -l <"$target_dir/mutants/$slice/mutants.out/missed.txt") (see $target_dir/mutants/$slice/mutants.out/missed.txt)"
 }
 
@@ -43,7 +46,7 @@ for slice in "${slices[@]}"; do
       run sessions --package entra-webapp --test-package entra-webapp \
         --file crates/entra-webapp/src/sessions/mod.rs --file crates/entra-webapp/src/sessions/memory_store.rs \
         --file crates/entra-webapp/src/sessions/redis_store.rs \
-        -- -E 'binary(api) & test(/^(session_store|lifecycle|front_channel)::/)'
+        -- -E 'binary(api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(=scale_out::a_redis_outage_answers_503_and_recovers_without_a_restart))'
       ;;
     web)
       run web --package entra-auth --package entra-webapp --test-package entra-webapp \

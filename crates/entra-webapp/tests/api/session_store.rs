@@ -173,6 +173,17 @@ async fn redis_keys_expire_with_the_session_or_its_absolute_end() {
     assert_eq!(ttls.len(), 2);
     assert!((100..=120).contains(&ttls[0]), "idle expiry: {ttls:?}");
     assert!((180..=200).contains(&ttls[1]), "absolute end, sooner than the idle expiry: {ttls:?}");
+    // The front-channel index outlives the idle expiry: activity may extend the session up to its
+    // absolute end, and front-channel logout must still find it then.
+    let dump = server.raw_values().await;
+    let mut index_ttls: Vec<i64> = Vec::new();
+    for (key, _) in dump.iter().filter(|(k, _)| k.starts_with("entra-webapp:entra-session:")) {
+        index_ttls.push(server.ttl(key).await);
+    }
+    index_ttls.sort();
+    assert_eq!(index_ttls.len(), 2);
+    assert!((180..=200).contains(&index_ttls[0]), "sid-b's index lives to its absolute end: {index_ttls:?}");
+    assert!((3580..=3600).contains(&index_ttls[1]), "sid-a's index lives to its absolute end, not its idle expiry: {index_ttls:?}");
 }
 
 #[tokio::test]
