@@ -146,6 +146,7 @@ async fn memory_store_evicts_the_least_recently_used_beyond_its_limit() {
 async fn memory_store_evicts_in_creation_order_when_nothing_was_used() {
     let memory = Arc::new(MemoryStore::new(2));
     let store = AppSessionStore::Memory(memory.clone());
+    assert!(memory.is_empty());
     let mut records = Vec::new();
     for _ in 0..4 {
         let mut r = record(60);
@@ -153,6 +154,7 @@ async fn memory_store_evicts_in_creation_order_when_nothing_was_used() {
         records.push(r);
     }
     assert_eq!(memory.len(), 2, "bounded");
+    assert!(!memory.is_empty());
     assert!(store.load(&records[0].id).await.unwrap().is_none() && store.load(&records[1].id).await.unwrap().is_none());
     assert!(store.load(&records[2].id).await.unwrap().is_some() && store.load(&records[3].id).await.unwrap().is_some());
 }
