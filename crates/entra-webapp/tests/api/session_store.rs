@@ -119,7 +119,11 @@ async fn memory_store_honours_the_session_store_contract() {
 #[tokio::test]
 async fn redis_store_honours_the_session_store_contract() {
     let server = RedisServer::start();
-    contract(&redis_store(&server, &["contract-secret-contract-secret-0123"])).await;
+    let store = redis_store(&server, &["contract-secret-contract-secret-0123"]);
+    let debug = format!("{store:?}");
+    assert!(debug.contains("RedisStore") && debug.contains("Sealer(1 keys)"), "{debug}");
+    assert!(!debug.contains("contract-secret"), "Debug shows no secret: {debug}");
+    contract(&store).await;
 }
 
 #[tokio::test]
