@@ -189,7 +189,10 @@ async fn redis_keys_expire_with_the_session_or_its_absolute_end() {
     index_ttls.sort();
     assert_eq!(index_ttls.len(), 2);
     assert!((180..=200).contains(&index_ttls[0]), "sid-b's index lives to its absolute end: {index_ttls:?}");
-    assert!((3580..=3600).contains(&index_ttls[1]), "sid-a's index lives to its absolute end, not its idle expiry: {index_ttls:?}");
+    assert!(
+        (3580..=3600).contains(&index_ttls[1]),
+        "sid-a's index lives to its absolute end, not its idle expiry: {index_ttls:?}"
+    );
 }
 
 #[tokio::test]
