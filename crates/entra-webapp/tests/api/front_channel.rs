@@ -54,9 +54,7 @@ async fn our_issuer_or_none_ends_the_session_and_the_answer_may_be_framed_by_ent
 #[tokio::test]
 async fn every_session_of_the_entra_session_ends_and_no_other() {
     let app = spawn_app().await;
-    let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
-    let logout_url = app.url("/logout");
-    assert!(app.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
+    app.register_front_channel_logout_url();
 
     // Browser A signs in; browser B shares A's Entra session (its SSO cookie) but not A's app
     // session: two app sessions on one Entra session.

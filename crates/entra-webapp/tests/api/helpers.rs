@@ -296,15 +296,20 @@ impl TestApp {
     /// Signs in, then signs out of Entra elsewhere (the emulator's logout endpoint, as another
     /// app would): Entra calls our front-channel logout URL and the session must end.
     pub async fn assert_front_channel_logout_ends_the_session(&self) {
-        let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
-        let logout_url = self.url("/logout");
-        assert!(self.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
+        self.register_front_channel_logout_url();
         self.sign_in_adele().await;
         assert!(self.is_signed_in().await);
         let logout = format!("{}/oauth2/v2.0/logout", self.emulator.authority());
         let frames = self.sign_out_of_entra_loading_frames(&logout).await;
         assert_eq!(frames, vec![StatusCode::OK], "Entra's signed-out page framed our front-channel logout URL once");
         assert!(!self.is_signed_in().await, "front-channel logout ended the app's session");
+    }
+
+    /// Registers this app's `/logout` as the front-channel logout URL of the emulator's client.
+    pub fn register_front_channel_logout_url(&self) {
+        let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
+        let logout_url = self.url("/logout");
+        assert!(self.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
     }
 
     /// Signs out at Entra's logout URL and loads the front-channel logout iframes of its

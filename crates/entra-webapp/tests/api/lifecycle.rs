@@ -46,9 +46,7 @@ async fn a_request_in_flight_cannot_revive_an_ended_session(store: Store, ending
     let redis = RedisServer::start();
     let app =
         app_on(store, &redis, Options { access_token_lifetime: Some(SHORT_LIFETIME), ..Options::default() }).await;
-    let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
-    let logout_url = app.url("/logout");
-    assert!(app.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
+    app.register_front_channel_logout_url();
     let cookie = app.sign_in_adele_keeping_cookie().await;
     let csrf = app.csrf_token().await;
     tokio::time::sleep(SHORT_LIFETIME + Duration::from_millis(1200)).await;

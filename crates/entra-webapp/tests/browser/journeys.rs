@@ -165,9 +165,7 @@ async fn no_token_reaches_a_cookie_page_url_or_web_storage() {
 #[tokio::test]
 async fn signing_out_of_entra_elsewhere_ends_the_app_session_through_the_emulators_iframe() {
     let app = spawn_app().await;
-    let client_id = entra_emulator::DEFAULT_CLIENT_ID.to_string();
-    let logout_url = app.url("/logout");
-    assert!(app.emulator.update_client(&client_id, |c| c.front_channel_logout_url = Some(logout_url)));
+    app.register_front_channel_logout_url();
     let browser = Chromium::launch().await;
     sign_in(&browser, &app, ADELE, ADELE_PASSWORD).await;
     let session = browser.client.get_named_cookie("session").await.expect("the app's session cookie");
