@@ -64,15 +64,31 @@ impl RedisStore {
         self.keys.names.names(id.to_string().as_bytes()).into_iter().map(|name| format!("{KEY_PREFIX}{name}")).collect()
     }
 
+    /// The record's key name under the current secret (for writes).
+    fn record_key(&self, id: &Id) -> String {
+        format!("{KEY_PREFIX}{}", self.keys.names.name(id.to_string().as_bytes()))
+    }
+
+    /// What the Entra-session index is named after: issuer and sid, joined by a byte neither can
+    /// contain.
+    fn entra_session_value(entra_session: &EntraSession) -> String {
+        format!("{}\n{}", entra_session.issuer, entra_session.sid)
+    }
+
     fn entra_session_keys(&self, entra_session: &EntraSession) -> Vec<String> {
-        // The issuer and sid are joined by a byte neither can contain.
-        let value = format!("{}\n{}", entra_session.issuer, entra_session.sid);
+        let value = Self::entra_session_value(entra_session);
         self.keys
             .names
             .names(value.as_bytes())
             .into_iter()
             .map(|name| format!("{ENTRA_SESSION_PREFIX}{name}"))
             .collect()
+    }
+
+    /// The Entra-session index's name under the current secret (for writes).
+    fn entra_session_key(&self, entra_session: &EntraSession) -> String {
+        let value = Self::entra_session_value(entra_session);
+        format!("{ENTRA_SESSION_PREFIX}{}", self.keys.names.name(value.as_bytes()))
     }
 
     /// Deletes every session signed in with this Entra session; returns how many.
@@ -119,7 +135,7 @@ impl SessionStore for RedisStore {
         loop {
             let sealed = self.seal(record)?;
             let ttl = Self::ttl_secs(record);
-            let key = self.record_keys(&record.id).swap_remove(0);
+            let key = self.record_key(&record.id);
             let created = redis::cmd("SET")
                 .arg(&key)
                 .arg(sealed)
@@ -138,7 +154,7 @@ impl SessionStore for RedisStore {
             let Some(entra_session) = entra_session_of(record) else { return Ok(()) };
             // Every session of this Entra session ends by the newest one's absolute end: the
             // index may expire with it.
-            let index = self.entra_session_keys(&entra_session).swap_remove(0);
+            let index = self.entra_session_key(&entra_session);
             return redis::pipe()
                 .cmd("SADD")
                 .arg(&index)
