@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use entra_auth::Tenant;
-use entra_auth::client::{PendingSignIn, authorization_url};
-use entra_auth::discovery::ProviderMetadata;
-use entra_auth::id_token::{Expectations, verify_with_key};
+use entra_auth::oidc::ProviderMetadata;
+use entra_auth::oidc::{Expectations, verify_with_key};
+use entra_auth::oidc::{PendingSignIn, authorization_url};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -64,7 +64,7 @@ fn pending_sign_in(c: &mut Criterion) {
     c.bench_function("sign_in/pending_and_authorize_url", |b| {
         b.iter(|| {
             let pending = PendingSignIn::new(
-                black_box(entra_auth::return_to::LocalPath::parse("/profile").unwrap()),
+                black_box(entra_auth::LocalPath::parse("/profile").unwrap()),
                 Duration::from_secs(600),
             );
             authorization_url(

@@ -2,14 +2,14 @@
 //! See `docs/ENTRA.md`, "Token endpoint errors".
 
 /// What an AADSTS code means and what to do about it; `redirect_uri` is the configured one.
-pub fn explain(code: u32, redirect_uri: &str) -> Option<String> {
+pub(crate) fn explain(code: u32, redirect_uri: &str) -> Option<String> {
     let text = match code {
         50011 => format!(
             "The redirect URI this app sent is not registered on its app registration. In the Azure portal, open the app registration, Authentication, and add exactly {redirect_uri} as a Web redirect URI (it is case-sensitive and must match the scheme, host, port and path)."
         ),
-        7000215 => "Entra does not recognise the client secret. CLIENT_SECRET must hold the secret's Value (not its Secret ID) from Certificates & secrets.".to_owned(),
-        7000222 => "The client secret has expired. Create a new one under Certificates & secrets and update CLIENT_SECRET.".to_owned(),
-        700016 => "The application (CLIENT_ID) was not found in this tenant (TENANT_ID). Check both values, or whether the app is registered in another tenant.".to_owned(),
+        7000215 => "Entra does not recognise the client secret. The app must be configured with the secret's Value (not its Secret ID) from Certificates & secrets.".to_owned(),
+        7000222 => "The client secret has expired. Create a new one under Certificates & secrets and configure the app with it.".to_owned(),
+        700016 => "The application (client) id was not found in this tenant. Check the app's client id and tenant, or whether the app is registered in another tenant.".to_owned(),
         65001 => "You (or an administrator) have not consented to the permissions this app needs. Sign in again and accept the permissions, or ask an administrator to grant consent.".to_owned(),
         65004 => "You declined the permissions this app asked for, so it cannot sign you in. Sign in again and accept them if you want to continue.".to_owned(),
         54005 => "This sign-in link was already used. Sign in again to get a fresh one.".to_owned(),
@@ -26,7 +26,7 @@ pub fn explain(code: u32, redirect_uri: &str) -> Option<String> {
 }
 
 /// The AADSTS number at the start of an `error_description` ("AADSTS50011: ...").
-pub fn code_in_description(description: &str) -> Option<u32> {
+pub(crate) fn code_in_description(description: &str) -> Option<u32> {
     let rest = description.trim_start().strip_prefix("AADSTS")?;
     let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
     digits.parse().ok()

@@ -1,159 +1,45 @@
-//! The relying party: configuration, provider metadata (loaded once, retried with backoff), and
-//! the two halves of the auth code + PKCE flow.
+//! The relying party: provider metadata (loaded once, retried with backoff), the two halves of
+//! the auth code + PKCE flow, token refresh and the URLs of sign-out.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
-use crate::authority::Authority;
+use crate::config::EntraConfig;
 use crate::discovery::{self, DiscoveryError, ProviderMetadata};
 use crate::error::SignInError;
 use crate::graph::{GraphClient, Profile};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
-use crate::refresh::RefreshFailure;
+use crate::pending_sign_in::{PendingSignIn, authorization_url};
+use crate::refresh::{RefreshCoordinator, RefreshFailure};
 use crate::return_to::LocalPath;
-use crate::secret::{pkce_challenge, random_token};
-use crate::token::{TokenEndpoint, TokenResponse};
+use crate::token_endpoint::TokenEndpoint;
+use crate::tokens::TokenSet;
 
-/// A pending sign-in lives this long (Entra's codes live about 10 minutes too).
-pub const PENDING_SIGN_IN_LIFETIME: Duration = Duration::from_secs(10 * 60);
-/// Access tokens are refreshed this long before they expire.
-pub const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 /// Scopes every sign-in asks for on top of the configured ones.
 pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 
-/// What the relying party needs to know.
-pub struct EntraConfig {
-    /// Login host + tenant.
-    pub authority: Authority,
-    /// Application (client) id.
-    pub client_id: String,
-    /// Client secret.
-    pub client_secret: SecretString,
-    /// The callback URL registered on the app registration.
-    pub redirect_uri: Url,
-    /// Resource scopes, e.g. `User.Read`.
-    pub scopes: Vec<String>,
-    /// Graph base URL.
-    pub graph_endpoint: Url,
-    /// Where Entra sends the browser after sign-out.
-    pub post_logout_redirect_uri: Url,
-    /// Clock skew allowed on ID tokens (MSAL uses 120 s).
-    pub clock_leeway: Duration,
-    /// How long a started sign-in may take ([`PENDING_SIGN_IN_LIFETIME`] unless testing).
-    pub pending_sign_in_lifetime: Duration,
-    /// At most one JWKS refetch for an unknown `kid` per this interval
-    /// ([`crate::jwks::MIN_REFETCH_INTERVAL`] unless testing).
-    pub jwks_refetch_interval: Duration,
-}
-
-/// One sign-in between /login and /callback. Travels only sealed (see `axum::pending`).
-#[derive(Serialize, Deserialize)]
-pub struct PendingSignIn {
-    /// Sent as `state`; the callback must bring it back.
-    #[serde(with = "crate::secret::serde_secret")]
-    pub state: SecretString,
-    /// Sent as `nonce`; the ID token must carry it.
-    #[serde(with = "crate::secret::serde_secret")]
-    pub nonce: SecretString,
-    /// PKCE verifier; only its S256 challenge left the server.
-    #[serde(with = "crate::secret::serde_secret")]
-    pub pkce_verifier: SecretString,
-    /// Same-origin path to go to afterwards.
-    pub return_to: LocalPath,
-    /// Unix nanoseconds: orders a browser's pending sign-ins, however quickly they were started.
-    pub created_at: u64,
-    /// Unix seconds after which the callback is refused.
-    pub expires_at: u64,
-}
-
-impl PendingSignIn {
-    /// Fresh state, nonce and PKCE verifier (256 bits each) for a sign-in returning to `return_to`.
-    pub fn new(return_to: LocalPath, lifetime: Duration) -> Self {
-        let now = unix_now();
-        Self {
-            state: random_token(32),
-            nonce: random_token(32),
-            pkce_verifier: random_token(32),
-            return_to,
-            created_at: unix_now_nanos(),
-            expires_at: now + lifetime.as_secs(),
-        }
-    }
-
-    /// Whether it is past its lifetime.
-    pub fn is_expired(&self) -> bool {
-        unix_now() > self.expires_at
-    }
-}
-
-/// The access token for Graph and what renews it. Server-side only.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct TokenSet {
-    /// The access token.
-    #[serde(with = "crate::secret::serde_secret")]
-    pub access_token: SecretString,
-    /// Unix seconds.
-    pub expires_at: u64,
-    /// The refresh token, replaced at every use.
-    #[serde(default, with = "crate::secret::serde_secret_option")]
-    pub refresh_token: Option<SecretString>,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// The access token's lifetime when issued (`expires_in`), seconds.
-    #[serde(default)]
-    pub lifetime: u64,
-}
-
-impl TokenSet {
-    fn from_response(response: TokenResponse) -> Self {
-        Self {
-            access_token: response.access_token,
-            expires_at: unix_now() + response.expires_in,
-            refresh_token: response.refresh_token,
-            scopes: response.scope.split_whitespace().map(str::to_owned).collect(),
-            lifetime: response.expires_in,
-        }
-    }
-
-    /// Seconds of validity left.
-    pub fn seconds_left(&self) -> u64 {
-        self.expires_at.saturating_sub(unix_now())
-    }
-
-    /// Whether to refresh before use: within five minutes of expiry, or within the last tenth of
-    /// a short lifetime.
-    pub fn needs_refresh(&self) -> bool {
-        self.seconds_left() <= REFRESH_AHEAD.as_secs().min(self.lifetime / 10)
-    }
-
-    /// Forgets the access token (after Graph refused it); the refresh token stays.
-    pub fn expire_access_token(&mut self) {
-        self.expires_at = 0;
-    }
-}
-
 /// A completed sign-in.
+#[non_exhaustive]
 pub struct SignedIn {
     /// The verified identity.
     pub claims: IdTokenClaims,
-    /// The Graph profile.
-    pub profile: Profile,
+    /// The Graph profile, when [`EntraConfig::profile_at_sign_in`] asked for it.
+    pub profile: Option<Profile>,
     /// Tokens to keep server-side.
     pub tokens: TokenSet,
 }
 
 /// Metadata and keys of the tenant, once loaded.
-pub struct Provider {
+pub(crate) struct Provider {
     /// The discovery document.
-    pub metadata: ProviderMetadata,
+    pub(crate) metadata: ProviderMetadata,
     /// Its signing keys.
-    pub jwks: JwksCache,
+    pub(crate) jwks: JwksCache,
 }
 
 /// The relying party. One per app; cheap to share behind an `Arc`.
@@ -163,7 +49,7 @@ pub struct EntraClient {
     graph: GraphClient,
     provider: RwLock<Option<Arc<Provider>>>,
     loading: Mutex<()>,
-    refreshes: crate::refresh::RefreshCoordinator,
+    refreshes: RefreshCoordinator,
 }
 
 impl EntraClient {
@@ -177,7 +63,7 @@ impl EntraClient {
             graph,
             provider: RwLock::new(None),
             loading: Mutex::new(()),
-            refreshes: crate::refresh::RefreshCoordinator::default(),
+            refreshes: RefreshCoordinator::default(),
         })
     }
 
@@ -192,7 +78,7 @@ impl EntraClient {
     }
 
     /// The provider metadata, fetched on first use and kept.
-    pub async fn provider(&self) -> Result<Arc<Provider>, DiscoveryError> {
+    pub(crate) async fn provider(&self) -> Result<Arc<Provider>, DiscoveryError> {
         if let Some(provider) = self.provider.read().await.as_ref() {
             return Ok(provider.clone());
         }
@@ -263,7 +149,7 @@ impl EntraClient {
     }
 
     /// Finishes a sign-in whose `state` already matched `pending`: redeems the code, validates the
-    /// ID token against the nonce, loads the Graph profile.
+    /// ID token against the nonce, and loads the Graph profile if the configuration asks for it.
     pub async fn finish_sign_in(&self, pending: &PendingSignIn, code: &str) -> Result<SignedIn, SignInError> {
         let provider = self.provider().await?;
         let response = self
@@ -279,7 +165,10 @@ impl EntraClient {
         };
         let claims =
             id_token::verify(id_token.expose_secret(), &provider.metadata, &provider.jwks, &expectations).await?;
-        let profile = self.graph.me(&response.access_token).await?;
+        let profile = match self.config.profile_at_sign_in {
+            true => Some(self.graph.me(&response.access_token).await?),
+            false => None,
+        };
         Ok(SignedIn { claims, profile, tokens: TokenSet::from_response(response) })
     }
 
@@ -375,50 +264,7 @@ impl EntraClient {
             http: &self.http,
             url: &provider.metadata.token_endpoint,
             client_id: &self.config.client_id,
-            client_secret: &self.config.client_secret,
+            credential: &self.config.credential,
         }
     }
-}
-
-/// The /authorize URL for a pending sign-in: code flow, PKCE S256, state, nonce.
-pub fn authorization_url(
-    endpoint: &Url,
-    client_id: &str,
-    redirect_uri: &Url,
-    scope: &str,
-    pending: &PendingSignIn,
-    claims: Option<&str>,
-) -> Url {
-    let mut url = endpoint.clone();
-    {
-        let mut query = url.query_pairs_mut();
-        query
-            .append_pair("client_id", client_id)
-            .append_pair("response_type", "code")
-            .append_pair("redirect_uri", redirect_uri.as_str())
-            // query, not form_post: a cross-site POST would not carry our SameSite=Lax cookie.
-            .append_pair("response_mode", "query")
-            .append_pair("scope", scope)
-            .append_pair("state", pending.state.expose_secret())
-            .append_pair("nonce", pending.nonce.expose_secret())
-            .append_pair("code_challenge", &pkce_challenge(&pending.pkce_verifier))
-            .append_pair("code_challenge_method", "S256");
-        if let Some(claims) = claims {
-            query.append_pair("claims", claims);
-        }
-    }
-    url
-}
-
-/// Unix nanoseconds now (a `u64` lasts until 2554).
-pub fn unix_now_nanos() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
-        .unwrap_or_default()
-}
-
-/// Unix seconds now.
-pub fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }

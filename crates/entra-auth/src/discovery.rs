@@ -31,6 +31,7 @@ impl ProviderMetadata {
 
 /// Why the discovery document could not be had.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DiscoveryError {
     /// No answer (network, DNS, TLS, timeout).
     #[error("cannot reach {url}: {source}")]
@@ -52,7 +53,7 @@ pub enum DiscoveryError {
 }
 
 /// Fetches the discovery document of `authority`.
-pub async fn fetch(http: &reqwest::Client, authority: &Authority) -> Result<ProviderMetadata, DiscoveryError> {
+pub(crate) async fn fetch(http: &reqwest::Client, authority: &Authority) -> Result<ProviderMetadata, DiscoveryError> {
     let url = authority.discovery_url();
     let unreachable = |source| DiscoveryError::Unreachable { url: url.clone(), source };
     let response = http.get(&url).send().await.map_err(unreachable)?;

@@ -1,17 +1,18 @@
 //! Everything that can go wrong while signing someone in, shaped after the step that failed, with
-//! the status and the words a page should use.
+//! the HTTP status and a stable machine-readable kind. The words a page shows are in
+//! `axum::error_page`; the app may render its own from [`SignInError::kind`].
 
 use axum::http::StatusCode;
 
-use crate::aadsts;
 use crate::discovery::DiscoveryError;
 use crate::graph::GraphError;
 use crate::id_token::IdTokenError;
 use crate::jwks::JwksError;
-use crate::token::{EntraError, TokenError};
+use crate::token_endpoint::{EntraError, TokenError};
 
 /// A failed sign-in, sign-out or token refresh.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignInError {
     /// The tenant's OpenID configuration could not be loaded.
     #[error("the identity provider's configuration is unavailable: {0}")]
@@ -27,7 +28,7 @@ pub enum SignInError {
     Expired,
     /// Entra sent the browser back with `error=...`.
     #[error("the identity provider returned an error: {0}")]
-    Denied(EntraError),
+    Denied(#[source] EntraError),
     /// The callback carries no `code`.
     #[error("the callback has no authorization code")]
     MissingCode,
@@ -45,28 +46,16 @@ pub enum SignInError {
     Graph(#[from] GraphError),
     /// The session store failed.
     #[error("the session store failed: {0}")]
-    Session(String),
+    Session(#[from] tower_sessions::session::Error),
     /// A token refresh could not reach Entra or was refused for a reason that is not the user's.
     #[error("token refresh unavailable: {0}")]
     RefreshUnavailable(String),
+    /// A pending sign-in could not be sealed into its cookie.
+    #[error("cannot seal the pending sign-in: {0}")]
+    Seal(#[source] crate::keys::SealError),
     /// The sign-out form's CSRF token did not match.
     #[error("the sign-out form is stale or forged")]
     BadSignOutForm,
-}
-
-/// The words of an error page.
-#[derive(Clone, Debug)]
-pub struct ErrorPage {
-    /// HTTP status.
-    pub status: StatusCode,
-    /// A short headline.
-    pub title: String,
-    /// What happened, in plain language.
-    pub message: String,
-    /// What the user can do now.
-    pub hint: String,
-    /// The request id to quote.
-    pub request_id: String,
 }
 
 impl SignInError {
@@ -76,6 +65,7 @@ impl SignInError {
             SignInError::ProviderUnavailable(_) | SignInError::Session(_) | SignInError::RefreshUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            SignInError::Seal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             SignInError::MissingState
             | SignInError::UnknownState
             | SignInError::Expired
@@ -94,8 +84,9 @@ impl SignInError {
         }
     }
 
-    /// A short machine-friendly reason, for metrics and logs.
-    pub fn reason(&self) -> &'static str {
+    /// A short stable kind (`unknown_state`, `token_endpoint`, ...), for metrics, logs and apps
+    /// that word their own pages.
+    pub fn kind(&self) -> &'static str {
         match self {
             SignInError::ProviderUnavailable(_) => "provider_unavailable",
             SignInError::MissingState => "missing_state",
@@ -110,90 +101,7 @@ impl SignInError {
             SignInError::Session(_) => "session_store",
             SignInError::RefreshUnavailable(_) => "refresh_unavailable",
             SignInError::BadSignOutForm => "bad_sign_out_form",
+            SignInError::Seal(_) => "seal",
         }
-    }
-
-    /// The page to show. `redirect_uri` lets AADSTS50011 name the exact URI to register.
-    pub fn page(&self, redirect_uri: &str, request_id: &str) -> ErrorPage {
-        let sign_in_again = "Sign in again.".to_owned();
-        let entra_explanation = |error: &EntraError| {
-            error
-                .code()
-                .or_else(|| aadsts::code_in_description(&error.error_description))
-                .and_then(|code| aadsts::explain(code, redirect_uri))
-        };
-        let (title, message, hint) = match self {
-            SignInError::ProviderUnavailable(_) => (
-                "Microsoft sign-in is unreachable",
-                "This app cannot reach Microsoft Entra ID right now, so nobody can sign in.".to_owned(),
-                "Try again in a minute. If it persists, the operator should check the app's network and AUTHORITY_HOST / TENANT_ID.".to_owned(),
-            ),
-            SignInError::MissingState | SignInError::UnknownState => (
-                "This sign-in cannot be completed",
-                "The sign-in response does not belong to a sign-in in progress in this browser: it was already used, was altered, took longer than a sign-in may take, or comes from another browser.".to_owned(),
-                sign_in_again,
-            ),
-            SignInError::Expired => (
-                "This sign-in expired",
-                "More than 10 minutes passed between starting the sign-in and coming back.".to_owned(),
-                sign_in_again,
-            ),
-            SignInError::Denied(error) => (
-                if error.error == "access_denied" { "Sign-in was cancelled" } else { "Microsoft could not sign you in" },
-                entra_explanation(error).unwrap_or_else(|| format!("Microsoft Entra ID answered '{}'.", error.error)),
-                sign_in_again,
-            ),
-            SignInError::MissingCode => (
-                "This sign-in cannot be completed",
-                "The sign-in response carries no authorization code.".to_owned(),
-                sign_in_again,
-            ),
-            SignInError::Token(TokenError::Rejected(error)) => (
-                "Microsoft refused to complete the sign-in",
-                entra_explanation(error).unwrap_or_else(|| format!("The token endpoint answered '{error}'.")),
-                if error.error == "invalid_grant" { sign_in_again } else { "The app's operator must fix its configuration.".to_owned() },
-            ),
-            SignInError::Token(_) | SignInError::MissingIdToken => (
-                "Microsoft sign-in is not answering properly",
-                "The app could not redeem the sign-in with Microsoft Entra ID.".to_owned(),
-                "Try again in a minute.".to_owned(),
-            ),
-            SignInError::InvalidIdToken(IdTokenError::Key(JwksError::Unavailable { .. })) => (
-                "Microsoft sign-in is not answering properly",
-                "The app could not fetch Microsoft Entra ID's signing keys to verify the sign-in.".to_owned(),
-                "Try again in a minute.".to_owned(),
-            ),
-            SignInError::InvalidIdToken(error) => (
-                "The sign-in could not be verified",
-                format!("The identity token was rejected: {error}. You have not been signed in."),
-                sign_in_again,
-            ),
-            SignInError::Graph(GraphError::Throttled { .. }) => (
-                "Microsoft Graph is busy",
-                "Microsoft Graph is limiting requests and did not recover in time.".to_owned(),
-                "Try again in a minute.".to_owned(),
-            ),
-            SignInError::Graph(_) => (
-                "Your profile could not be loaded",
-                "Microsoft Graph did not return your profile.".to_owned(),
-                "Try again in a minute.".to_owned(),
-            ),
-            SignInError::RefreshUnavailable(_) => (
-                "Microsoft sign-in is not answering properly",
-                "Your session needs a fresh access token and Microsoft Entra ID could not provide one right now.".to_owned(),
-                "Try again in a minute.".to_owned(),
-            ),
-            SignInError::Session(_) => (
-                "Sessions are unavailable",
-                "The app cannot reach its session store right now.".to_owned(),
-                "Try again in a minute.".to_owned(),
-            ),
-            SignInError::BadSignOutForm => (
-                "Sign-out could not be confirmed",
-                "The sign-out form was stale or did not come from this app.".to_owned(),
-                "Open the sign-out page again and press Sign out.".to_owned(),
-            ),
-        };
-        ErrorPage { status: self.status(), title: title.to_owned(), message, hint, request_id: request_id.to_owned() }
     }
 }

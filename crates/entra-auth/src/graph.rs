@@ -57,6 +57,7 @@ pub struct Photo {
 
 /// Why a Graph call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GraphError {
     /// 401: the token is not accepted; `claims` carries a claims challenge when Graph sent one.
     #[error("Graph refused the access token (401)")]

@@ -69,6 +69,7 @@ pub struct Expectations<'a> {
 
 /// Why an ID token was refused. Shaped after the checks, so pages and logs can say which failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum IdTokenError {
     /// Not three base64url parts with a JSON header.
     #[error("the ID token is malformed")]

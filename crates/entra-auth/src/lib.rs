@@ -1,26 +1,43 @@
-//! Sign users in with Microsoft Entra ID from a server-side axum app.
-//!
-//! The authorization code flow with PKCE (S256), state and nonce; full ID token validation against
-//! the tenant's JWKS; tokens kept server-side and refreshed; a Graph client; and the axum routes,
-//! extractor and layer that put it in front of any app. Facts behind each check: `docs/ENTRA.md`.
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
 
-pub mod aadsts;
-pub mod authority;
+mod aadsts;
+mod authority;
 pub mod axum;
-pub mod client;
-pub mod discovery;
-pub mod error;
-pub mod graph;
-pub mod http;
-pub mod id_token;
-pub mod jwks;
-pub mod keys;
-pub mod refresh;
-pub mod return_to;
-pub mod secret;
-pub mod token;
+mod client;
+mod clock;
+mod config;
+mod discovery;
+mod error;
+mod graph;
+mod http;
+mod id_token;
+mod jwks;
+mod keys;
+mod pending_sign_in;
+mod refresh;
+mod return_to;
+mod secret;
+mod token_endpoint;
+mod tokens;
 
-pub use authority::{Authority, Tenant};
-pub use client::{EntraClient, EntraConfig, PendingSignIn, SignedIn, TokenSet};
-pub use error::{ErrorPage, SignInError};
-pub use graph::{GraphClient, GraphError, Profile};
+pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, Tenant};
+pub use client::{EntraClient, OIDC_SCOPES, SignedIn};
+pub use config::{ClientCredential, DEFAULT_CLOCK_LEEWAY, DEFAULT_GRAPH_ENDPOINT, EntraConfig};
+pub use error::SignInError;
+pub use graph::{GraphClient, GraphError, Photo, Profile};
+pub use keys::{KeyedNames, OpenError, SealError, Sealer, SessionKeys};
+pub use refresh::RefreshFailure;
+pub use return_to::{LocalPath, MAX_LENGTH as MAX_RETURN_TO_LENGTH};
+pub use token_endpoint::{EntraError, TokenError};
+pub use tokens::{REFRESH_AHEAD, TokenSet};
+
+/// The OpenID Connect building blocks [`EntraClient`] is made of, for apps that drive the flow
+/// themselves or verify ID tokens they got elsewhere: provider metadata, the JWKS cache, ID token
+/// verification, and the pending sign-in with its authorize URL.
+pub mod oidc {
+    pub use crate::discovery::{DiscoveryError, ProviderMetadata};
+    pub use crate::id_token::{Expectations, IdTokenClaims, IdTokenError, verify, verify_with_key};
+    pub use crate::jwks::{JwksCache, JwksError, MIN_REFETCH_INTERVAL, REFRESH_EVERY, SigningKey};
+    pub use crate::pending_sign_in::{PENDING_SIGN_IN_LIFETIME, PendingSignIn, authorization_url};
+}

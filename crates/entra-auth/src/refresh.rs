@@ -9,9 +9,9 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::client::TokenSet;
 use crate::error::SignInError;
-use crate::token::TokenError;
+use crate::token_endpoint::TokenError;
+use crate::tokens::TokenSet;
 
 /// A successful refresh is remembered this long for requests that still hold the old token. A
 /// failure is not remembered past the requests that waited for it: the next one tries again.
@@ -19,6 +19,7 @@ const REMEMBER_FOR: Duration = Duration::from_secs(120);
 
 /// Why tokens could not be made fresh.
 #[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RefreshFailure {
     /// The refresh token is dead (expired, revoked) or Entra wants interaction (MFA, consent):
     /// the user must sign in again.

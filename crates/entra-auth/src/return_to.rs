@@ -72,11 +72,6 @@ impl TryFrom<String> for LocalPath {
     }
 }
 
-/// Returns the path (with query) to redirect to, or `None` when `raw` is not a same-origin path.
-pub fn sanitize(raw: &str) -> Option<String> {
-    LocalPath::parse(raw).map(String::from)
-}
-
 /// What a browser, and anything decoding it further along, reads as a path on this origin: one
 /// leading `/` not followed by `/` or `\`; printable ASCII only (browsers strip tabs and newlines
 /// and map `\` to `/`, and full-width `／` normalises to `/`); and the same after up to three
@@ -122,6 +117,10 @@ fn resolves_to_itself(path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sanitize(raw: &str) -> Option<String> {
+        LocalPath::parse(raw).map(String::from)
+    }
 
     #[test]
     fn relative_paths_are_kept() {

@@ -7,45 +7,45 @@ use serde::{Deserialize, Deserializer, Serializer};
 use sha2::{Digest, Sha256};
 
 /// A fresh random value of `bytes` bytes, base64url: state, nonce, PKCE verifier, CSRF token.
-pub fn random_token(bytes: usize) -> SecretString {
+pub(crate) fn random_token(bytes: usize) -> SecretString {
     let mut buffer = vec![0u8; bytes];
     rand::Rng::fill(&mut rand::rngs::OsRng, buffer.as_mut_slice());
     SecretString::from(URL_SAFE_NO_PAD.encode(buffer))
 }
 
 /// The S256 PKCE challenge of a verifier (RFC 7636).
-pub fn pkce_challenge(verifier: &SecretString) -> String {
+pub(crate) fn pkce_challenge(verifier: &SecretString) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.expose_secret().as_bytes()))
 }
 
 /// Compares two secrets without leaking where they differ (`subtle`; only the length, which is
 /// public for every value compared here, may show).
-pub fn constant_time_eq(a: &str, b: &str) -> bool {
+pub(crate) fn constant_time_eq(a: &str, b: &str) -> bool {
     subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
 }
 
 /// Serde for `SecretString` fields of server-side records. The value is written out only into the
 /// server-side session store (sealed at rest by the store), never into a cookie or a page.
-pub mod serde_secret {
+pub(crate) mod serde_secret {
     use super::*;
 
     /// Writes the secret.
-    pub fn serialize<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(secret: &SecretString, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(secret.expose_secret())
     }
 
     /// Reads the secret.
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SecretString, D::Error> {
         String::deserialize(deserializer).map(SecretString::from)
     }
 }
 
 /// Serde for `Option<SecretString>`.
-pub mod serde_secret_option {
+pub(crate) mod serde_secret_option {
     use super::*;
 
     /// Writes the secret, if any.
-    pub fn serialize<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(secret: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
         match secret {
             Some(secret) => serializer.serialize_some(secret.expose_secret()),
             None => serializer.serialize_none(),
@@ -53,7 +53,7 @@ pub mod serde_secret_option {
     }
 
     /// Reads the secret, if any.
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretString>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SecretString>, D::Error> {
         Option::<String>::deserialize(deserializer).map(|value| value.map(SecretString::from))
     }
 }

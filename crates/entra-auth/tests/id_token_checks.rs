@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use entra_auth::CONSUMERS_TENANT_ID;
 use entra_auth::Tenant;
-use entra_auth::authority::CONSUMERS_TENANT_ID;
-use entra_auth::discovery::ProviderMetadata;
-use entra_auth::id_token::{Expectations, IdTokenClaims, IdTokenError, verify, verify_with_key};
-use entra_auth::jwks::JwksCache;
+use entra_auth::oidc::JwksCache;
+use entra_auth::oidc::ProviderMetadata;
+use entra_auth::oidc::{Expectations, IdTokenClaims, IdTokenError, verify, verify_with_key};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};

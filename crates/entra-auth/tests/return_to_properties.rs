@@ -2,7 +2,7 @@
 //! comes out of `LocalPath::parse` is a single-slash absolute path that stays on the site's
 //! origin when a browser resolves it (dot segments, encodings, slashes, backslashes, unicode).
 
-use entra_auth::return_to::LocalPath;
+use entra_auth::LocalPath;
 use proptest::prelude::*;
 use url::Url;
 

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use entra_auth::Tenant;
-use entra_auth::discovery::ProviderMetadata;
-use entra_auth::id_token::{Expectations, IdTokenError, verify_with_key};
-use entra_auth::jwks::{JwksCache, JwksError};
+use entra_auth::oidc::ProviderMetadata;
+use entra_auth::oidc::{Expectations, IdTokenError, verify_with_key};
+use entra_auth::oidc::{JwksCache, JwksError};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::pkcs8::{EncodePublicKey, LineEnding};
@@ -138,7 +138,7 @@ async fn the_key_set_is_refreshed_periodically_even_when_every_kid_is_known() {
     assert_eq!(fetches.load(Ordering::SeqCst), 2, "refetched once the set was older than the refresh period");
 }
 
-async fn futures_lite_join(cache: &JwksCache, kids: &[&str]) -> Vec<Result<entra_auth::jwks::SigningKey, JwksError>> {
+async fn futures_lite_join(cache: &JwksCache, kids: &[&str]) -> Vec<Result<entra_auth::oidc::SigningKey, JwksError>> {
     let mut results = Vec::new();
     let futures: Vec<_> = kids.iter().map(|kid| cache.key(kid)).collect();
     for future in futures {

@@ -5,7 +5,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use entra_auth::keys::SessionKeys;
+use entra_auth::SessionKeys;
 use entra_webapp::sessions::decode_record;
 use secrecy::SecretString;
 use tower_sessions::session::{Id, Record};

@@ -21,6 +21,7 @@ pub enum Command {
     Serve(Box<Settings>),
     /// Run the app and a local Entra ID emulator together on this machine, with test users: no
     /// Azure account and no settings needed.
+    #[cfg(feature = "demo")]
     Demo(DemoArgs),
 }
 

@@ -3,7 +3,9 @@
 
 pub mod cli;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
+pub mod error;
 pub mod metrics;
 pub mod pages;
 pub mod request_id;
@@ -13,4 +15,5 @@ pub mod sessions;
 pub mod shutdown;
 pub mod site;
 pub mod startup;
+pub mod state;
 pub mod telemetry;

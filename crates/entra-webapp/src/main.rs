@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use entra_webapp::cli::{Cli, Command};
+#[cfg(feature = "demo")]
+use entra_webapp::demo;
 use entra_webapp::startup::Application;
-use entra_webapp::{demo, shutdown, telemetry};
+use entra_webapp::{shutdown, telemetry};
 
 fn main() -> ExitCode {
     // Local development: settings may sit in .env; the real environment wins.
@@ -20,6 +22,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(settings) => runtime.block_on(serve(*settings)),
+        #[cfg(feature = "demo")]
         Command::Demo(args) => runtime.block_on(demo::run(args.port)),
     }
 }

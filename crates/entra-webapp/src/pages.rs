@@ -4,8 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entra_auth::ErrorPage;
-use entra_auth::axum::SignedInUser;
+use entra_auth::axum::{ErrorPage, SignOutForm, SignedInUser};
 
 /// `/`: a sign-in button, or the welcome with name, email and a sign-out button.
 #[derive(Template, WebTemplate)]
@@ -15,12 +14,17 @@ pub struct HomePage {
     pub csrf_token: String,
 }
 
-/// `GET /logout`: the confirmation form.
+/// `GET /logout`: the confirmation form (entra-auth serves the route; this is its look).
 #[derive(Template, WebTemplate)]
 #[template(path = "sign_out.html")]
 pub struct SignOutPage {
     pub signed_in: bool,
     pub csrf_token: String,
+}
+
+/// Renders entra-auth's sign-out confirmation in the app's layout.
+pub fn sign_out_response(form: SignOutForm) -> Response {
+    SignOutPage { signed_in: form.signed_in, csrf_token: form.csrf_token }.into_response()
 }
 
 /// Any failure a user sees.
@@ -34,14 +38,29 @@ pub struct ErrorTemplate {
     pub request_id: String,
 }
 
-/// Renders an error page with its status.
+/// The app setting an operator must fix for this failure, if it is one of ours.
+fn setting_to_fix(page: &ErrorPage) -> Option<&'static str> {
+    match (page.kind, page.entra_code) {
+        ("provider_unavailable", _) => Some("AUTHORITY_HOST and TENANT_ID"),
+        (_, Some(7000215 | 7000222)) => Some("CLIENT_SECRET"),
+        (_, Some(700016)) => Some("CLIENT_ID and TENANT_ID"),
+        (_, Some(50011)) => Some("REDIRECT_URI (or the app registration's redirect URIs)"),
+        _ => None,
+    }
+}
+
+/// Renders an error page with its status (the library words it; the app names its settings).
 pub fn error_response(page: ErrorPage) -> Response {
     let status = page.status;
+    let hint = match setting_to_fix(&page) {
+        Some(setting) => format!("{} Operator: check the app setting {setting}.", page.hint),
+        None => page.hint,
+    };
     let template = ErrorTemplate {
         status: status.as_u16(),
         title: page.title,
         message: page.message,
-        hint: page.hint,
+        hint,
         request_id: page.request_id,
     };
     match template.render() {

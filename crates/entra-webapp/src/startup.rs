@@ -12,7 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use entra_auth::axum::AuthRoutes;
-use entra_auth::{EntraClient, EntraConfig};
+use entra_auth::{EntraClient, EntraConfig, SessionKeys};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
@@ -21,29 +21,15 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{Expiry, SessionManagerLayer};
 use tracing::Level;
 
 use crate::config::{AppConfig, SessionStoreConfig};
-use crate::pages::error_response;
+use crate::error::{not_found, render_error_pages};
+use crate::pages::{error_response, sign_out_response};
 use crate::routes;
 use crate::sessions::{AppSessionStore, MemoryStore, RedisStore};
-use entra_auth::keys::SessionKeys;
+use crate::state::AppState;
 
-/// What handlers share.
-#[derive(Clone)]
-pub struct AppState {
-    /// The relying party.
-    pub client: Arc<EntraClient>,
-    /// The session store.
-    pub store: AppSessionStore,
-    /// `TRUST_FORWARDED_HEADERS`.
-    pub trust_forwarded_headers: bool,
-}
-
-/// ID tokens may be this far off our clock (MSAL uses the same).
-const CLOCK_LEEWAY: Duration = Duration::from_secs(120);
 /// No request may take longer than this end to end.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Forms here are tiny; refuse anything big.
@@ -87,21 +73,30 @@ impl Application {
                 AppSessionStore::Redis(Arc::new(RedisStore::new(client, keys.clone())?))
             }
         };
-        let entra_config = EntraConfig {
-            authority: config.authority.clone(),
-            client_id: config.client_id.clone(),
-            client_secret: config.client_secret.clone(),
-            redirect_uri: config.redirect_uri.clone(),
-            scopes: config.scopes.clone(),
-            graph_endpoint: config.graph_endpoint.clone(),
-            post_logout_redirect_uri: config.post_logout_redirect_uri.clone(),
-            clock_leeway: CLOCK_LEEWAY,
-            pending_sign_in_lifetime: config.pending_sign_in_lifetime,
-            jwks_refetch_interval: config.jwks_refetch_interval,
-        };
+        let entra_config = EntraConfig::new(
+            config.authority.clone(),
+            config.client_id.clone(),
+            config.client_secret.clone(),
+            config.redirect_uri.clone(),
+        )
+        .with_scopes(config.scopes.clone())
+        .with_graph_endpoint(config.graph_endpoint.clone())
+        // The home page shows the Graph profile's name and email.
+        .with_profile_at_sign_in(true)
+        .with_post_logout_redirect_uri(config.post_logout_redirect_uri.clone())
+        .with_pending_sign_in_lifetime(config.pending_sign_in_lifetime)
+        .with_jwks_refetch_interval(config.jwks_refetch_interval);
         let client = Arc::new(EntraClient::new(entra_config)?);
-        let state = AppState { client: client.clone(), store, trust_forwarded_headers: config.trust_forwarded_headers };
-        let router = router(&config, state, keys)?;
+        let auth = AuthRoutes::new(client.clone())
+            .session_keys(keys)
+            .error_page(error_response)
+            .sign_out_page(sign_out_response)
+            .session_idle_timeout(config.session_idle)
+            .session_max_lifetime(config.session_max_lifetime)
+            .front_channel_logout(Arc::new(store.clone()));
+        let state =
+            AppState { client: client.clone(), auth, store, trust_forwarded_headers: config.trust_forwarded_headers };
+        let router = router(&config, state)?;
         Ok(Self { listener, router, client, limits: config.server_limits })
     }
 
@@ -117,31 +112,14 @@ impl Application {
     }
 }
 
-fn router(config: &AppConfig, state: AppState, keys: Arc<SessionKeys>) -> anyhow::Result<Router> {
+fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
     let https = config.is_https();
-    let session_layer = SessionManagerLayer::new(state.store.clone())
-        .with_name(if https { "__Host-session" } else { "session" })
-        .with_http_only(true)
-        .with_secure(https)
-        .with_same_site(SameSite::Lax)
-        .with_path("/")
-        .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(
-            config.session_idle.as_secs() as i64,
-        )));
-    let auth = AuthRoutes {
-        client: state.client.clone(),
-        error_page: Arc::new(error_response),
-        keys,
-        session_max_lifetime: config.session_max_lifetime,
-    };
     let signed_in_pages = Router::new()
         .route("/", get(routes::home))
-        .route("/logout", get(routes::sign_out_page))
         .route("/profile", get(routes::profile))
         .route("/profile/photo", get(routes::photo))
-        .merge(auth.router())
-        .layer(session_layer)
-        .layer(middleware::from_fn(session_store_failures))
+        .merge(state.auth.router())
+        .layer(state.auth.layer(state.store.clone()))
         .with_state(state.clone());
     crate::metrics::install();
     let probes = Router::new()
@@ -156,7 +134,8 @@ fn router(config: &AppConfig, state: AppState, keys: Arc<SessionKeys>) -> anyhow
         .merge(signed_in_pages)
         .merge(probes)
         .route("/static/style.css", get(routes::stylesheet))
-        .fallback(routes::not_found)
+        .fallback(not_found)
+        .layer(middleware::from_fn(render_error_pages))
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(crate::request_id::take_client_request_id))
@@ -192,20 +171,6 @@ fn content_security_policy(config: &AppConfig) -> anyhow::Result<HeaderValue> {
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {authority_origin}; frame-ancestors 'none'; base-uri 'none'"
     );
     Ok(HeaderValue::from_str(&csp)?)
-}
-
-/// tower-sessions answers a bare 500 when it cannot save a session, and our extractor marks a
-/// store failure: both become the app's 503 page, the only 5xx a store outage may cause.
-async fn session_store_failures(request: AxumRequest, next: Next) -> Response {
-    let request_id = entra_auth::axum::request_id(request.headers());
-    let response = next.run(request).await;
-    let store_failed = response.status() == StatusCode::INTERNAL_SERVER_ERROR
-        || response.extensions().get::<entra_auth::axum::SessionStoreUnavailable>().is_some();
-    if !store_failed {
-        return response;
-    }
-    tracing::error!(%request_id, "session store unavailable");
-    error_response(entra_auth::SignInError::Session("unavailable".to_owned()).page("", &request_id))
 }
 
 /// Refuses requests with too many or too large headers: 431 Request Header Fields Too Large.

@@ -1,72 +1,108 @@
-//! `SignedInUser` as an extractor: protected handlers take it (not signed in = redirect to
-//! sign-in), public ones take `Option<SignedInUser>`. Also a layer that protects whole routers.
+//! `SignedInUser` and `AccessToken` as extractors: protected handlers take them (not signed in =
+//! redirect to sign-in and back), public ones take `Option<SignedInUser>`. Also a middleware that
+//! protects whole routers. They find the client and the sign-in path in the request extensions,
+//! put there by [`AuthRoutes::layer`](crate::axum::AuthRoutes::layer).
+
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use secrecy::SecretString;
 use tower_sessions::Session;
 
-use crate::axum::session::{self, SignedInUser};
+use crate::axum::session::{self, AccessTokenError, SignedInUser};
+use crate::client::EntraClient;
+use crate::refresh::RefreshFailure;
 use crate::return_to::LocalPath;
 
-/// The path that starts sign-in.
-pub const LOGIN_PATH: &str = "/login";
+/// The path that starts sign-in unless [`AuthRoutes::login_path`](crate::axum::AuthRoutes::login_path)
+/// says otherwise.
+pub const DEFAULT_LOGIN_PATH: &str = "/login";
 
-/// Marks a response that failed because the session store is unavailable.
+/// What the extractors find in the request extensions, put there by
+/// [`AuthRoutes::layer`](crate::axum::AuthRoutes::layer). Opaque.
+#[derive(Clone)]
+pub struct AuthContext {
+    pub(crate) client: Arc<EntraClient>,
+    pub(crate) login_path: String,
+}
+
+/// Marks a response that failed because the session store is unavailable, so the app can swap in
+/// its own page.
 #[derive(Clone, Copy, Debug)]
 pub struct SessionStoreUnavailable;
 
-/// Rejection of `SignedInUser`.
+/// Rejection of [`SignedInUser`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SignInRequired {
-    /// Not signed in: go to sign-in, then come back here.
+    /// Not signed in: go here (sign-in, then back to the page asked for).
     Redirect(LocalPath),
-    /// The session layer is missing or the store failed.
+    /// The session store failed.
     SessionUnavailable,
+    /// The app did not apply [`AuthRoutes::layer`](crate::axum::AuthRoutes::layer) around this route.
+    NotConfigured,
 }
 
 impl IntoResponse for SignInRequired {
     fn into_response(self) -> Response {
         match self {
-            SignInRequired::Redirect(return_to) => {
-                Redirect::to(sign_in_path(&return_to, None).as_str()).into_response()
-            }
-            SignInRequired::SessionUnavailable => {
-                let mut response = (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [("cache-control", "no-store")],
-                    "Sessions are unavailable right now. Try again in a minute.",
-                )
-                    .into_response();
-                // Lets the app swap in its own page.
-                response.extensions_mut().insert(SessionStoreUnavailable);
-                response
+            SignInRequired::Redirect(location) => Redirect::to(location.as_str()).into_response(),
+            SignInRequired::SessionUnavailable => session_unavailable(),
+            SignInRequired::NotConfigured => {
+                tracing::error!("entra-auth: the route is not behind AuthRoutes::layer");
+                (StatusCode::INTERNAL_SERVER_ERROR, "Sign-in is not configured for this page.").into_response()
             }
         }
     }
 }
 
-/// `/login?return_to=...` (with a claims challenge to satisfy): where to send someone who must
-/// sign in (again) before coming back to `return_to`.
-pub fn sign_in_path(return_to: &LocalPath, claims: Option<&str>) -> LocalPath {
+fn session_unavailable() -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [("cache-control", "no-store")],
+        "Sessions are unavailable right now. Try again in a minute.",
+    )
+        .into_response();
+    response.extensions_mut().insert(SessionStoreUnavailable);
+    response
+}
+
+/// `{login_path}?return_to=...` (with a claims challenge to satisfy): where to send someone who
+/// must sign in (again) before coming back to `return_to`.
+pub fn sign_in_path(login_path: &str, return_to: &LocalPath, claims: Option<&str>) -> LocalPath {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     query.append_pair("return_to", return_to.as_str());
     if let Some(claims) = claims {
         query.append_pair("claims", claims);
     }
-    // Built from a constant path and an encoded query, it always passes; the root is the fallback
-    // a broken invariant would get, never another origin.
-    LocalPath::parse(&format!("{LOGIN_PATH}?{}", query.finish())).unwrap_or_else(LocalPath::root)
+    // Built from a route path and an encoded query, it passes; the root is the fallback a broken
+    // invariant would get, never another origin.
+    LocalPath::parse(&format!("{login_path}?{}", query.finish())).unwrap_or_else(LocalPath::root)
 }
 
-fn path_and_query(parts: &Parts) -> LocalPath {
+fn context(parts: &Parts) -> Option<&AuthContext> {
+    parts.extensions.get::<AuthContext>()
+}
+
+/// Where the request was going (to come back to after sign-in).
+fn here(parts: &Parts) -> LocalPath {
     parts.uri.path_and_query().and_then(|pq| LocalPath::parse(pq.as_str())).unwrap_or_else(LocalPath::root)
 }
 
+fn sign_in_location(parts: &Parts, context: &AuthContext) -> LocalPath {
+    sign_in_path(&context.login_path, &here(parts), None)
+}
+
+async fn session(parts: &mut Parts) -> Result<Session, SignInRequired> {
+    Session::from_request_parts(parts, &()).await.map_err(|_| SignInRequired::NotConfigured)
+}
+
 async fn load(parts: &mut Parts) -> Result<Option<SignedInUser>, SignInRequired> {
-    let session = Session::from_request_parts(parts, &()).await.map_err(|_| SignInRequired::SessionUnavailable)?;
+    let session = session(parts).await?;
     session::signed_in_user(&session).await.map_err(|err| {
         tracing::error!(error = %err, "cannot read the session");
         SignInRequired::SessionUnavailable
@@ -77,9 +113,10 @@ impl<S: Send + Sync> FromRequestParts<S> for SignedInUser {
     type Rejection = SignInRequired;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let context = context(parts).cloned().ok_or(SignInRequired::NotConfigured)?;
         match load(parts).await? {
             Some(user) => Ok(user),
-            None => Err(SignInRequired::Redirect(path_and_query(parts))),
+            None => Err(SignInRequired::Redirect(sign_in_location(parts, &context))),
         }
     }
 }
@@ -92,7 +129,66 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for SignedInUser {
     }
 }
 
-/// Middleware for `axum::middleware::from_fn`: every route behind it requires sign-in.
+/// A valid access token of the signed-in user for the configured scopes, refreshed as needed
+/// (single-flight per refresh token). Server-side only: send it to APIs, never to the browser.
+pub struct AccessToken(pub SecretString);
+
+/// Rejection of [`AccessToken`]: the error, and where to send the user when signing in again
+/// fixes it.
+#[derive(Debug)]
+pub struct AccessTokenRejection {
+    /// Why no token could be had.
+    pub error: AccessTokenError,
+    /// Sign-in, then back to the page asked for.
+    pub sign_in: LocalPath,
+}
+
+impl AccessTokenRejection {
+    /// Whether signing in again is the fix (nobody signed in, refresh token dead, interaction
+    /// required); otherwise Entra or the session store is down for now.
+    pub fn needs_sign_in(&self) -> bool {
+        matches!(self.error, AccessTokenError::NotSignedIn | AccessTokenError::Refresh(RefreshFailure::NeedsSignIn(_)))
+    }
+}
+
+impl IntoResponse for AccessTokenRejection {
+    fn into_response(self) -> Response {
+        if self.needs_sign_in() {
+            return Redirect::to(self.sign_in.as_str()).into_response();
+        }
+        match self.error {
+            AccessTokenError::Session(_) => session_unavailable(),
+            AccessTokenError::NotConfigured => SignInRequired::NotConfigured.into_response(),
+            _ => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("cache-control", "no-store")],
+                "Microsoft Entra ID could not provide a fresh access token right now. Try again in a minute.",
+            )
+                .into_response(),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for AccessToken {
+    type Rejection = AccessTokenRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(context) = context(parts).cloned() else {
+            return Err(AccessTokenRejection { error: AccessTokenError::NotConfigured, sign_in: LocalPath::root() });
+        };
+        let sign_in = sign_in_location(parts, &context);
+        let Ok(session) = session(parts).await else {
+            return Err(AccessTokenRejection { error: AccessTokenError::NotConfigured, sign_in });
+        };
+        session::access_token(&context.client, &session)
+            .await
+            .map(AccessToken)
+            .map_err(|error| AccessTokenRejection { error, sign_in })
+    }
+}
+
+/// Middleware for `axum::middleware::from_fn`: every route behind it requires sign-in. It must
+/// sit inside [`AuthRoutes::layer`](crate::axum::AuthRoutes::layer).
 pub async fn require_sign_in(request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     match <SignedInUser as FromRequestParts<()>>::from_request_parts(&mut parts, &()).await {

@@ -1,12 +1,25 @@
-//! The axum pieces: sign-in routes, the `SignedInUser` extractor and a require-sign-in layer.
-//! They need a tower-sessions `SessionManagerLayer` around them.
+//! The axum pieces: the sign-in routes and their session layer ([`AuthRoutes`]), the
+//! [`SignedInUser`] and [`AccessToken`] extractors, a require-sign-in middleware, front-channel
+//! logout over the app's [`EntraSessionIndex`], and the pages a user sees when something fails.
 
+mod error_page;
 mod extract;
-pub mod pending;
+mod front_channel;
+mod pending;
 mod routes;
-pub mod session;
+mod session;
 
-pub use extract::{LOGIN_PATH, SessionStoreUnavailable, SignInRequired, require_sign_in, sign_in_path};
+pub use error_page::{
+    ErrorPage, ErrorPageRenderer, SignOutForm, SignOutPageRenderer, default_error_page, default_sign_out_page,
+};
+pub use extract::{
+    AccessToken, AccessTokenRejection, AuthContext, DEFAULT_LOGIN_PATH, SessionStoreUnavailable, SignInRequired,
+    require_sign_in, sign_in_path,
+};
+pub use front_channel::{EntraSession, EntraSessionIndex};
 pub use pending::MAX_PENDING_SIGN_INS;
-pub use routes::{AuthRoutes, ErrorPageRenderer, request_id, sign_out_csrf_token};
-pub use session::{AccessTokenError, SignedInUser, access_token, expire_access_token};
+pub use routes::{
+    AuthLayer, AuthRoutes, DEFAULT_LOGOUT_PATH, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_MAX_LIFETIME,
+    sign_out_csrf_token,
+};
+pub use session::{AccessTokenError, RecordFacts, SignedInUser, access_token, expire_access_token, tokens};

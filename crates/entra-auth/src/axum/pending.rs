@@ -18,8 +18,8 @@ use cookie::{Cookie, SameSite};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
-use crate::client::PendingSignIn;
 use crate::keys::{SealError, Sealer};
+use crate::pending_sign_in::PendingSignIn;
 use crate::secret::constant_time_eq;
 
 /// At most this many sign-ins pending per browser (tabs signing in at once); the oldest goes first.

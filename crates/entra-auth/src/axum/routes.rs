@@ -1,4 +1,5 @@
-//! The sign-in routes: `GET /login`, `GET {callback}` and `POST /logout`.
+//! The sign-in routes (`GET /login`, `GET {callback}`, `GET` and `POST /logout`), built by
+//! [`AuthRoutes`], and the layer that puts sessions and the extractors' context around an app.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,44 +8,160 @@ use axum::Router;
 use axum::extract::{Form, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
-use tower_sessions::Session;
+use tower::Layer;
+use tower_http::add_extension::{AddExtension, AddExtensionLayer};
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
+use crate::axum::error_page::{
+    ErrorPage, ErrorPageRenderer, PageContext, SignOutForm, SignOutPageRenderer, default_error_page,
+    default_sign_out_page,
+};
+use crate::axum::extract::{AuthContext, DEFAULT_LOGIN_PATH};
+use crate::axum::front_channel::{self, EntraSessionIndex};
 use crate::axum::pending::{PendingCookies, with_cookies};
 use crate::axum::session;
 use crate::client::EntraClient;
-use crate::error::{ErrorPage, SignInError};
+use crate::error::SignInError;
 use crate::keys::SessionKeys;
+use crate::pending_sign_in::PendingSignIn;
 use crate::return_to::LocalPath;
-use crate::token::EntraError;
+use crate::token_endpoint::EntraError;
 
-/// Renders an error page; the app supplies one in its own look.
-pub type ErrorPageRenderer = Arc<dyn Fn(ErrorPage) -> Response + Send + Sync>;
+/// The sign-out path unless [`AuthRoutes::logout_path`] says otherwise: `GET` shows the
+/// confirmation form (or, with `sid`, is the front-channel logout URL), `POST` signs out.
+pub const DEFAULT_LOGOUT_PATH: &str = "/logout";
+/// How long a session may sit unused unless [`AuthRoutes::session_idle_timeout`] says otherwise.
+pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
+/// How long a sign-in lasts at most unless [`AuthRoutes::session_max_lifetime`] says otherwise.
+pub const DEFAULT_SESSION_MAX_LIFETIME: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// State of the sign-in routes.
+/// The sign-in routes and their session layer. Build with [`AuthRoutes::new`], change defaults
+/// with the other methods, then merge [`router`](Self::router) into the app and apply
+/// [`layer`](Self::layer) around everything that uses the extractors.
 #[derive(Clone)]
 pub struct AuthRoutes {
-    /// The relying party.
-    pub client: Arc<EntraClient>,
-    /// Renders failures.
-    pub error_page: ErrorPageRenderer,
-    /// Seal pending sign-in cookies (and the app's session records).
-    pub keys: Arc<SessionKeys>,
-    /// A sign-in lasts at most this long, however active the user is.
-    pub session_max_lifetime: Duration,
+    client: Arc<EntraClient>,
+    keys: Arc<SessionKeys>,
+    error_page: ErrorPageRenderer,
+    sign_out_page: SignOutPageRenderer,
+    login_path: String,
+    logout_path: String,
+    session_idle_timeout: Duration,
+    session_max_lifetime: Duration,
+    front_channel: Option<Arc<dyn EntraSessionIndex>>,
 }
 
 impl AuthRoutes {
-    /// The router, to merge into the app's (it needs the tower-sessions layer around it).
-    pub fn router<S: Clone + Send + Sync + 'static>(self) -> Router<S> {
+    /// Routes for `client`, with plain default pages, `/login` and `/logout`, the callback at the
+    /// redirect URI's path, sessions idle for 8 hours and signed in for 24 at most, and pending
+    /// sign-in cookies sealed with a random per-process key (see [`Self::session_keys`]).
+    pub fn new(client: Arc<EntraClient>) -> Self {
+        Self {
+            client,
+            keys: Arc::new(SessionKeys::from_secrets(&[])),
+            error_page: Arc::new(default_error_page),
+            sign_out_page: Arc::new(default_sign_out_page),
+            login_path: DEFAULT_LOGIN_PATH.to_owned(),
+            logout_path: DEFAULT_LOGOUT_PATH.to_owned(),
+            session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
+            session_max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
+            front_channel: None,
+        }
+    }
+
+    /// Seals pending sign-in cookies with keys derived from the app's secret(s): needed when
+    /// several instances serve one site, or for sign-ins in progress to survive a restart.
+    pub fn session_keys(mut self, keys: Arc<SessionKeys>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// Starts sign-in at `path` (a route path such as `/auth/sign-in`).
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.login_path = path.into();
+        self
+    }
+
+    /// Signs out at `path` (a route path such as `/auth/sign-out`).
+    pub fn logout_path(mut self, path: impl Into<String>) -> Self {
+        self.logout_path = path.into();
+        self
+    }
+
+    /// Renders failures in the app's own look (the words come in the [`ErrorPage`]).
+    pub fn error_page(mut self, render: impl Fn(ErrorPage) -> Response + Send + Sync + 'static) -> Self {
+        self.error_page = Arc::new(render);
+        self
+    }
+
+    /// Renders the sign-out confirmation page in the app's own look.
+    pub fn sign_out_page(mut self, render: impl Fn(SignOutForm) -> Response + Send + Sync + 'static) -> Self {
+        self.sign_out_page = Arc::new(render);
+        self
+    }
+
+    /// Ends a session after this long without a request.
+    pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.session_idle_timeout = timeout;
+        self
+    }
+
+    /// Ends a sign-in after this long, however active the user is.
+    pub fn session_max_lifetime(mut self, lifetime: Duration) -> Self {
+        self.session_max_lifetime = lifetime;
+        self
+    }
+
+    /// Serves front-channel logout at the logout path (`GET ?sid=&iss=`), ending sessions found
+    /// through `index` (usually the session store).
+    pub fn front_channel_logout(mut self, index: Arc<dyn EntraSessionIndex>) -> Self {
+        self.front_channel = Some(index);
+        self
+    }
+
+    /// The client these routes sign in with.
+    pub fn client(&self) -> &Arc<EntraClient> {
+        &self.client
+    }
+
+    /// Where to send someone to sign in and come back to `return_to` (a claims challenge to
+    /// satisfy rides along).
+    pub fn sign_in_path(&self, return_to: &LocalPath, claims: Option<&str>) -> LocalPath {
+        crate::axum::extract::sign_in_path(&self.login_path, return_to, claims)
+    }
+
+    /// The routes, to merge into the app's router. They need [`Self::layer`] around them.
+    ///
+    /// # Panics
+    /// Like [`Router::route`], when a configured path does not start with `/`.
+    pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let callback_path = self.client.config().redirect_uri.path().to_owned();
         Router::new()
-            .route(crate::axum::LOGIN_PATH, get(start_sign_in))
+            .route(&self.login_path, get(start_sign_in))
             .route(&callback_path, get(finish_sign_in))
-            .route("/logout", post(sign_out))
-            .with_state(self)
+            .route(&self.logout_path, get(sign_out_page).post(sign_out))
+            .with_state(self.clone())
+    }
+
+    /// Sessions in `store`, and what the extractors need, around every route it wraps. The session
+    /// cookie is `HttpOnly`, `SameSite=Lax`, and `Secure` with the `__Host-` prefix when the
+    /// redirect URI is https.
+    pub fn layer<Store: SessionStore + Clone>(&self, store: Store) -> AuthLayer<Store> {
+        let https = self.client.config().redirect_uri.scheme() == "https";
+        let idle = i64::try_from(self.session_idle_timeout.as_secs()).unwrap_or(i64::MAX);
+        let sessions = SessionManagerLayer::new(store)
+            .with_name(if https { "__Host-session" } else { "session" })
+            .with_http_only(true)
+            .with_secure(https)
+            .with_same_site(SameSite::Lax)
+            .with_path("/")
+            .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(idle)));
+        let context = AuthContext { client: self.client.clone(), login_path: self.login_path.clone() };
+        AuthLayer { sessions, context: AddExtensionLayer::new(context) }
     }
 
     fn pending_cookies(&self) -> PendingCookies<'_> {
@@ -58,20 +175,39 @@ impl AuthRoutes {
 
     fn fail(&self, error: SignInError, headers: &HeaderMap) -> Response {
         let request_id = request_id(headers);
-        let status = error.status();
-        if status.is_server_error() {
-            tracing::error!(%request_id, reason = error.reason(), error = %error, "sign-in failed");
+        if error.status().is_server_error() {
+            tracing::error!(%request_id, kind = error.kind(), error = %error, "sign-in failed");
         } else {
-            tracing::warn!(%request_id, reason = error.reason(), error = %error, "sign-in refused");
+            tracing::warn!(%request_id, kind = error.kind(), error = %error, "sign-in refused");
         }
-        metrics::counter!("entra_sign_ins_failed_total", "reason" => error.reason()).increment(1);
-        let page = error.page(self.client.config().redirect_uri.as_str(), &request_id);
-        (self.error_page)(page)
+        metrics::counter!("entra_sign_ins_failed_total", "reason" => error.kind()).increment(1);
+        let config = self.client.config();
+        let context = PageContext {
+            redirect_uri: config.redirect_uri.as_str(),
+            pending_sign_in_lifetime: config.pending_sign_in_lifetime,
+            request_id: &request_id,
+        };
+        (self.error_page)(ErrorPage::for_error(&error, &context))
     }
 }
 
-/// The request id set by the app's request-id layer (`x-request-id`).
-pub fn request_id(headers: &HeaderMap) -> String {
+/// Sessions plus the extractors' context; made by [`AuthRoutes::layer`].
+#[derive(Clone)]
+pub struct AuthLayer<Store: SessionStore> {
+    sessions: SessionManagerLayer<Store>,
+    context: AddExtensionLayer<AuthContext>,
+}
+
+impl<S, Store: SessionStore + Clone> Layer<S> for AuthLayer<Store> {
+    type Service = <SessionManagerLayer<Store> as Layer<AddExtension<S, AuthContext>>>::Service;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        self.sessions.layer(self.context.layer(inner))
+    }
+}
+
+/// The request id an app's request-id layer set (`x-request-id`), or `-`.
+fn request_id(headers: &HeaderMap) -> String {
     headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned()
 }
 
@@ -89,10 +225,7 @@ async fn start_sign_in(State(routes): State<AuthRoutes>, headers: HeaderMap, Raw
     let claims = first(&pairs, "claims");
     let result = async {
         let (pending, url) = routes.client.begin_sign_in(return_to, claims).await?;
-        let cookies = routes
-            .pending_cookies()
-            .issue(&headers, &pending)
-            .map_err(|_| SignInError::Session("cannot seal the pending sign-in".to_owned()))?;
+        let cookies = routes.pending_cookies().issue(&headers, &pending).map_err(SignInError::Seal)?;
         Ok::<_, SignInError>((url, cookies))
     }
     .await;
@@ -143,7 +276,7 @@ async fn complete(
     routes: &AuthRoutes,
     session: &Session,
     pairs: &[(String, String)],
-    pending: crate::client::PendingSignIn,
+    pending: PendingSignIn,
 ) -> Result<LocalPath, SignInError> {
     if pending.is_expired() {
         return Err(SignInError::Expired);
@@ -170,7 +303,7 @@ async fn complete(
 }
 
 #[derive(Deserialize)]
-struct SignOutForm {
+struct SignOutFields {
     #[serde(default)]
     csrf_token: String,
 }
@@ -179,7 +312,7 @@ async fn sign_out(
     State(routes): State<AuthRoutes>,
     session: Session,
     headers: HeaderMap,
-    Form(form): Form<SignOutForm>,
+    Form(form): Form<SignOutFields>,
 ) -> Response {
     let result = async {
         let user = session::signed_in_user(&session).await?;
@@ -201,7 +334,49 @@ async fn sign_out(
     }
 }
 
-/// The CSRF token a sign-out form must carry (as the `csrf_token` field).
+#[derive(Deserialize)]
+struct SignOutQuery {
+    /// Present when Entra calls our front-channel logout URL.
+    sid: Option<String>,
+    /// The issuer of that Entra session, when Entra sends it.
+    iss: Option<String>,
+}
+
+/// `GET {logout}`: the sign-out confirmation form; or, called by Entra with `sid`, front-channel
+/// logout.
+async fn sign_out_page(
+    State(routes): State<AuthRoutes>,
+    session: Session,
+    headers: HeaderMap,
+    axum::extract::Query(query): axum::extract::Query<SignOutQuery>,
+) -> Response {
+    if let Some(sid) = query.sid {
+        let Some(index) = &routes.front_channel else {
+            tracing::warn!("front-channel logout called but not enabled (AuthRoutes::front_channel_logout)");
+            return (axum::http::StatusCode::NOT_FOUND, "front-channel logout is not enabled").into_response();
+        };
+        return front_channel::end_entra_session(&routes.client, index.as_ref(), sid, query.iss.as_deref()).await;
+    }
+    let form = async {
+        let signed_in = session::signed_in_user(&session).await?.is_some();
+        let csrf_token =
+            if signed_in { session::csrf_token(&session).await?.expose_secret().to_owned() } else { String::new() };
+        Ok::<_, SignInError>(SignOutForm {
+            signed_in,
+            csrf_token,
+            action: routes.logout_path.clone(),
+            sign_in_path: routes.login_path.clone(),
+        })
+    }
+    .await;
+    match form {
+        Ok(form) => (routes.sign_out_page)(form),
+        Err(error) => routes.fail(error, &headers),
+    }
+}
+
+/// The CSRF token a sign-out form must carry (as the `csrf_token` field); created on first use.
+/// Pages other than the confirmation page that show a sign-out button need it.
 pub async fn sign_out_csrf_token(session: &Session) -> Result<String, SignInError> {
     session::csrf_token(session).await.map(|token| token.expose_secret().to_owned())
 }

@@ -1,17 +1,21 @@
 //! What entra-auth keeps in a tower-sessions session, in typed buckets under const keys.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
+use tower_sessions::session::Record;
 use uuid::Uuid;
 
-use crate::client::{SignedIn, TokenSet, unix_now};
+use crate::axum::front_channel::EntraSession;
+use crate::client::{EntraClient, SignedIn};
+use crate::clock::unix_now;
 use crate::error::SignInError;
 use crate::graph::Profile;
+use crate::refresh::RefreshFailure;
 use crate::secret::{constant_time_eq, random_token};
+use crate::tokens::TokenSet;
 
 const USER_KEY: &str = "entra.user";
 const TOKENS_KEY: &str = "entra.tokens";
@@ -23,18 +27,24 @@ const SEEN_KEY: &str = "entra.seen";
 const TOUCH_INTERVAL_SECS: u64 = 60;
 
 /// The signed-in user, as pages need it. Contains no token.
+///
+/// As an extractor it requires sign-in: a handler taking `SignedInUser` sends anonymous visitors
+/// to sign in and back; one taking `Option<SignedInUser>` serves both.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SignedInUser {
     /// Object id (with `tenant_id`, the user's key).
     pub object_id: Uuid,
     /// Tenant id.
     pub tenant_id: Uuid,
-    /// Display name from Graph, else from the ID token.
+    /// Display name: from Graph when the profile was loaded, else the ID token's `name`.
     pub name: String,
-    /// Email to show: Graph `mail`, else the UPN.
+    /// Email to show: Graph `mail` or UPN, else the ID token's `email`, else its
+    /// `preferred_username` when that is an address.
     pub email: Option<String>,
-    /// The Graph profile at sign-in.
-    pub profile: Profile,
+    /// The Graph profile at sign-in, when the configuration asked for it.
+    #[serde(default)]
+    pub profile: Option<Profile>,
     /// Entra's session id, for front-channel logout.
     pub sid: Option<String>,
     /// For `logout_hint`.
@@ -52,16 +62,21 @@ impl SignedInUser {
         let claims = &signed_in.claims;
         let profile = signed_in.profile.clone();
         let name = profile
-            .display_name
-            .clone()
+            .as_ref()
+            .and_then(|profile| profile.display_name.clone())
             .or_else(|| claims.name.clone())
             .or_else(|| claims.preferred_username.clone())
             .unwrap_or_default();
+        let email = profile
+            .as_ref()
+            .and_then(|profile| profile.email().map(str::to_owned))
+            .or_else(|| claims.email.clone())
+            .or_else(|| claims.preferred_username.clone().filter(|name| name.contains('@')));
         Self {
             object_id: claims.oid,
             tenant_id: claims.tid,
             name,
-            email: profile.email().map(str::to_owned).or_else(|| claims.email.clone()),
+            email,
             profile,
             sid: claims.sid.clone(),
             login_hint: claims.login_hint.clone(),
@@ -71,25 +86,37 @@ impl SignedInUser {
     }
 }
 
-/// The Entra session (issuer and `sid`) a stored session record is signed in with, if any: lets a
-/// session store index records for front-channel logout.
-pub fn entra_session_of_record(data: &HashMap<String, serde_json::Value>) -> Option<(&str, &str)> {
-    let user = data.get(USER_KEY)?;
-    Some((user.get("issuer")?.as_str()?, user.get("sid")?.as_str()?))
+/// What a session store may know about a stored record, to index it for front-channel logout and
+/// to expire it by its sign-in's absolute end, without knowing how entra-auth lays records out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RecordFacts {
+    /// The Entra session the record is signed in with (front-channel logout names it).
+    pub entra_session: Option<EntraSession>,
+    /// Unix seconds when its sign-in ends at the latest, whatever its idle expiry says.
+    pub ends_at: Option<u64>,
 }
 
-/// When a stored session record's sign-in ends at the latest (unix seconds): a store expires the
-/// record by then whatever its idle expiry says.
-pub fn session_end_of_record(data: &HashMap<String, serde_json::Value>) -> Option<u64> {
-    data.get(USER_KEY)?.get("session_ends_at")?.as_u64().filter(|end| *end > 0)
+impl RecordFacts {
+    /// The facts of `record`; all `None` for a record nobody is signed in with.
+    pub fn of(record: &Record) -> Self {
+        let Some(user) = record.data.get(USER_KEY) else { return Self::default() };
+        let text = |name: &str| user.get(name).and_then(|value| value.as_str()).filter(|value| !value.is_empty());
+        let entra_session = match (text("issuer"), text("sid")) {
+            (Some(issuer), Some(sid)) => Some(EntraSession { issuer: issuer.to_owned(), sid: sid.to_owned() }),
+            _ => None,
+        };
+        let ends_at = user.get("session_ends_at").and_then(|end| end.as_u64()).filter(|end| *end > 0);
+        Self { entra_session, ends_at }
+    }
 }
 
 fn store_error(err: tower_sessions::session::Error) -> SignInError {
-    SignInError::Session(err.to_string())
+    SignInError::Session(err)
 }
 
 /// Records a completed sign-in and gives the session a new id (against session fixation).
-pub async fn complete_sign_in(
+pub(crate) async fn complete_sign_in(
     session: &Session,
     signed_in: SignedIn,
     max_lifetime: Duration,
@@ -106,7 +133,7 @@ pub async fn complete_sign_in(
 /// The signed-in user, if any. A session past its absolute lifetime is destroyed here, whatever
 /// the store's expiry says; a live one is marked active (at most once a minute), which slides its
 /// idle expiry. Sessions without a user are never written: anonymous requests cost no storage.
-pub async fn signed_in_user(session: &Session) -> Result<Option<SignedInUser>, SignInError> {
+pub(crate) async fn signed_in_user(session: &Session) -> Result<Option<SignedInUser>, SignInError> {
     let Some(user) = session.get::<SignedInUser>(USER_KEY).await.map_err(store_error)? else {
         return Ok(None);
     };
@@ -123,18 +150,18 @@ pub async fn signed_in_user(session: &Session) -> Result<Option<SignedInUser>, S
     Ok(Some(user))
 }
 
-/// The token set of the signed-in user.
+/// The token set of the signed-in user (to show when the access token expires; never send it).
 pub async fn tokens(session: &Session) -> Result<Option<TokenSet>, SignInError> {
     session.get(TOKENS_KEY).await.map_err(store_error)
 }
 
 /// Replaces the token set (after a refresh).
-pub async fn store_tokens(session: &Session, tokens: &TokenSet) -> Result<(), SignInError> {
+async fn store_tokens(session: &Session, tokens: &TokenSet) -> Result<(), SignInError> {
     session.insert(TOKENS_KEY, tokens).await.map_err(store_error)
 }
 
 /// The CSRF token for the sign-out form (created on first use).
-pub async fn csrf_token(session: &Session) -> Result<SecretString, SignInError> {
+pub(crate) async fn csrf_token(session: &Session) -> Result<SecretString, SignInError> {
     if let Some(token) = session.get::<String>(CSRF_KEY).await.map_err(store_error)? {
         return Ok(SecretString::from(token));
     }
@@ -144,36 +171,39 @@ pub async fn csrf_token(session: &Session) -> Result<SecretString, SignInError> 
 }
 
 /// Whether `presented` is this session's CSRF token.
-pub async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, SignInError> {
+pub(crate) async fn csrf_matches(session: &Session, presented: &str) -> Result<bool, SignInError> {
     let expected: Option<String> = session.get(CSRF_KEY).await.map_err(store_error)?;
     Ok(expected.is_some_and(|expected| constant_time_eq(&expected, presented)))
 }
 
 /// Destroys the session server-side: the old cookie no longer means anything.
-pub async fn destroy(session: &Session) -> Result<(), SignInError> {
+pub(crate) async fn destroy(session: &Session) -> Result<(), SignInError> {
     session.flush().await.map_err(store_error)
 }
 
 /// Why no access token could be had.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AccessTokenError {
     /// Nobody is signed in.
     #[error("not signed in")]
     NotSignedIn,
-    /// The user must sign in again (refresh token dead, interaction required).
+    /// The user must sign in again (refresh token dead, interaction required), or Entra could
+    /// not be asked right now.
     #[error(transparent)]
-    Refresh(#[from] crate::refresh::RefreshFailure),
+    Refresh(#[from] RefreshFailure),
     /// The session store failed.
     #[error(transparent)]
     Session(#[from] SignInError),
+    /// The route is not behind [`AuthRoutes::layer`](crate::axum::AuthRoutes::layer).
+    #[error("the route is not behind AuthRoutes::layer")]
+    NotConfigured,
 }
 
-/// A valid Graph access token for the signed-in user: the cached one while it has time left,
-/// else a refreshed one (the rotated refresh token is stored, the old one discarded).
-pub async fn access_token(
-    client: &crate::client::EntraClient,
-    session: &Session,
-) -> Result<SecretString, AccessTokenError> {
+/// A valid access token for the signed-in user: the cached one while it has time left, else a
+/// refreshed one (the rotated refresh token is stored, the old one discarded). The
+/// [`AccessToken`](crate::axum::AccessToken) extractor does the same for a handler.
+pub async fn access_token(client: &EntraClient, session: &Session) -> Result<SecretString, AccessTokenError> {
     let tokens = tokens(session).await?.ok_or(AccessTokenError::NotSignedIn)?;
     match client.fresh_tokens(&tokens).await? {
         None => Ok(tokens.access_token),
@@ -184,7 +214,7 @@ pub async fn access_token(
     }
 }
 
-/// Forgets the access token so the next use refreshes (Graph refused it).
+/// Forgets the access token so the next use refreshes (an API refused it).
 pub async fn expire_access_token(session: &Session) -> Result<(), SignInError> {
     if let Some(mut tokens) = tokens(session).await? {
         tokens.expire_access_token();

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 
 use crate::pages::SetupPage;
 use crate::site;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// `GET /setup`.
 pub async fn setup(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {

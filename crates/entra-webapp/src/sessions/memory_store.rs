@@ -13,7 +13,9 @@ use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::Result;
 
-use crate::sessions::{EntraSession, entra_session_of, expires_at};
+use entra_auth::axum::EntraSession;
+
+use crate::sessions::record::{entra_session_of, expires_at};
 
 #[derive(Debug, Default)]
 struct Records {

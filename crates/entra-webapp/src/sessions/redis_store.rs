@@ -15,13 +15,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use entra_auth::keys::{Sealer, SessionKeys};
+use entra_auth::{Sealer, SessionKeys};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
 
-use crate::sessions::{EntraSession, entra_session_of, expires_at};
+use entra_auth::axum::EntraSession;
+
+use crate::sessions::record::{entra_session_of, expires_at};
 
 const KEY_PREFIX: &str = "entra-webapp:session:";
 /// A set of record key names per Entra session, for front-channel logout.
@@ -162,7 +164,7 @@ impl SessionStore for RedisStore {
                 .ignore()
                 .cmd("EXPIRE")
                 .arg(&index)
-                .arg(ttl.max(crate::sessions::index_lifetime_secs(record)))
+                .arg(ttl.max(crate::sessions::record::index_lifetime_secs(record)))
                 .ignore()
                 .query_async::<()>(&mut connection)
                 .await

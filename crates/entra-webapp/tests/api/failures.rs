@@ -5,13 +5,14 @@ use entra_emulator::{BadIdToken, GraphFailure, TokenFailure};
 use reqwest::StatusCode;
 
 /// Asserts an error page: its status, a phrase, a request id, and that nobody got signed in.
-async fn assert_error_page(app: &TestApp, response: reqwest::Response, status: StatusCode, phrase: &str) {
+async fn assert_error_page(app: &TestApp, response: reqwest::Response, status: StatusCode, phrase: &str) -> String {
     assert_eq!(response.status(), status);
     assert!(response.headers().get("location").is_none(), "an error page, not a redirect");
     let html = response.text().await.unwrap();
     assert!(html.contains(phrase), "expected {phrase:?} in {html}");
     assert!(html.contains("id=\"request-id\""), "the page quotes a request id");
     assert!(!app.is_signed_in().await, "nobody is left half signed in");
+    html
 }
 
 #[tokio::test]
@@ -124,7 +125,9 @@ async fn token_endpoint_invalid_client_answers_502_with_the_fix() {
     let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
     app.emulator.faults().fail_token_requests(1, TokenFailure::new("invalid_client", 7000215));
     let response = app.browser.get(&callback).send().await.unwrap();
-    assert_error_page(&app, response, StatusCode::BAD_GATEWAY, "CLIENT_SECRET must hold the secret&#39;s Value").await;
+    let html =
+        assert_error_page(&app, response, StatusCode::BAD_GATEWAY, "the secret&#39;s Value (not its Secret ID)").await;
+    assert!(html.contains("check the app setting CLIENT_SECRET"), "the app names its own setting: {html}");
 }
 
 #[tokio::test]
@@ -134,7 +137,9 @@ async fn unreachable_tenant_answers_503_and_readiness_says_why() {
     drop(closed);
     let app = spawn_app_with(Options { authority_host: Some(dead_host), ..Options::default() }).await;
     let response = app.get("/login").await;
-    assert_error_page(&app, response, StatusCode::SERVICE_UNAVAILABLE, "Microsoft sign-in is unreachable").await;
+    let html =
+        assert_error_page(&app, response, StatusCode::SERVICE_UNAVAILABLE, "Microsoft sign-in is unreachable").await;
+    assert!(html.contains("check the app setting AUTHORITY_HOST and TENANT_ID"), "{html}");
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(

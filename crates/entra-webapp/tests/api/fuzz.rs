@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use entra_auth::keys::SessionKeys;
+use entra_auth::SessionKeys;
 use entra_webapp::sessions::decode_record;
 use proptest::prelude::*;
 use secrecy::SecretString;

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
-use entra_auth::keys::SessionKeys;
-use entra_webapp::sessions::{AppSessionStore, EntraSession, MemoryStore, RedisStore};
+use entra_auth::SessionKeys;
+use entra_auth::axum::{EntraSession, EntraSessionIndex};
+use entra_webapp::sessions::{AppSessionStore, MemoryStore, RedisStore};
 use secrecy::SecretString;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};

@@ -5,23 +5,25 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
+use crate::config::ClientCredential;
+
 /// A successful token response. Every token is a secret: none is ever logged or shown.
 #[derive(Deserialize)]
-pub struct TokenResponse {
+pub(crate) struct TokenResponse {
     /// The Graph access token (opaque to us: never parsed).
     #[serde(with = "crate::secret::serde_secret")]
-    pub access_token: SecretString,
+    pub(crate) access_token: SecretString,
     /// The refresh token (`offline_access`).
     #[serde(default, with = "crate::secret::serde_secret_option")]
-    pub refresh_token: Option<SecretString>,
+    pub(crate) refresh_token: Option<SecretString>,
     /// The ID token (absent on some refreshes).
     #[serde(default, with = "crate::secret::serde_secret_option")]
-    pub id_token: Option<SecretString>,
+    pub(crate) id_token: Option<SecretString>,
     /// Seconds until the access token expires.
-    pub expires_in: u64,
+    pub(crate) expires_in: u64,
     /// Granted scopes, space-separated.
     #[serde(default)]
-    pub scope: String,
+    pub(crate) scope: String,
 }
 
 /// Entra's error answer: branch on `error` and `error_codes`, never on the description.
@@ -63,6 +65,7 @@ impl std::fmt::Display for EntraError {
 
 /// Why a token request failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TokenError {
     /// Entra refused, with its error shape.
     #[error("the token endpoint refused: {0}")]
@@ -76,20 +79,20 @@ pub enum TokenError {
 }
 
 /// The client credentials and endpoint for token requests.
-pub struct TokenEndpoint<'a> {
+pub(crate) struct TokenEndpoint<'a> {
     /// The shared no-redirect client.
-    pub http: &'a reqwest::Client,
+    pub(crate) http: &'a reqwest::Client,
     /// From discovery.
-    pub url: &'a Url,
+    pub(crate) url: &'a Url,
     /// Our client id.
-    pub client_id: &'a str,
-    /// Our client secret (`client_secret_post`).
-    pub client_secret: &'a SecretString,
+    pub(crate) client_id: &'a str,
+    /// How we authenticate (a secret goes as `client_secret_post`).
+    pub(crate) credential: &'a ClientCredential,
 }
 
 impl TokenEndpoint<'_> {
     /// Redeems an authorization code.
-    pub async fn redeem_code(
+    pub(crate) async fn redeem_code(
         &self,
         code: &str,
         verifier: &SecretString,
@@ -107,7 +110,7 @@ impl TokenEndpoint<'_> {
     }
 
     /// Redeems a refresh token; the answer carries its replacement.
-    pub async fn refresh(&self, refresh_token: &SecretString, scope: &str) -> Result<TokenResponse, TokenError> {
+    pub(crate) async fn refresh(&self, refresh_token: &SecretString, scope: &str) -> Result<TokenResponse, TokenError> {
         self.request(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh_token.expose_secret()),
@@ -117,8 +120,10 @@ impl TokenEndpoint<'_> {
     }
 
     async fn request(&self, params: &[(&str, &str)]) -> Result<TokenResponse, TokenError> {
-        let mut form: Vec<(&str, &str)> =
-            vec![("client_id", self.client_id), ("client_secret", self.client_secret.expose_secret())];
+        let mut form: Vec<(&str, &str)> = vec![("client_id", self.client_id)];
+        match self.credential {
+            ClientCredential::Secret(secret) => form.push(("client_secret", secret.expose_secret())),
+        }
         form.extend_from_slice(params);
         let response = self.http.post(self.url.clone()).form(&form).send().await.map_err(TokenError::Unreachable)?;
         let status = response.status();
@@ -132,3 +137,5 @@ impl TokenEndpoint<'_> {
         }
     }
 }
+
+impl std::error::Error for EntraError {}

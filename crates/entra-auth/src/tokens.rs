@@ -1,0 +1,58 @@
+//! The tokens a signed-in user's session holds server-side, and the clock they are judged by.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::unix_now;
+use crate::token_endpoint::TokenResponse;
+
+/// Access tokens are refreshed this long before they expire.
+pub const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
+
+/// An access token and what renews it. Server-side only: never in a cookie, a URL or a log.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TokenSet {
+    /// The access token.
+    #[serde(with = "crate::secret::serde_secret")]
+    pub access_token: SecretString,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// The refresh token, replaced at every use.
+    #[serde(default, with = "crate::secret::serde_secret_option")]
+    pub refresh_token: Option<SecretString>,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// The access token's lifetime when issued (`expires_in`), seconds.
+    #[serde(default)]
+    pub lifetime: u64,
+}
+
+impl TokenSet {
+    pub(crate) fn from_response(response: TokenResponse) -> Self {
+        Self {
+            access_token: response.access_token,
+            expires_at: unix_now() + response.expires_in,
+            refresh_token: response.refresh_token,
+            scopes: response.scope.split_whitespace().map(str::to_owned).collect(),
+            lifetime: response.expires_in,
+        }
+    }
+
+    /// Seconds of validity left.
+    pub fn seconds_left(&self) -> u64 {
+        self.expires_at.saturating_sub(unix_now())
+    }
+
+    /// Whether to refresh before use: within five minutes of expiry, or within the last tenth of
+    /// a short lifetime.
+    pub fn needs_refresh(&self) -> bool {
+        self.seconds_left() <= REFRESH_AHEAD.as_secs().min(self.lifetime / 10)
+    }
+
+    /// Forgets the access token (after an API refused it); the refresh token stays.
+    pub fn expire_access_token(&mut self) {
+        self.expires_at = 0;
+    }
+}

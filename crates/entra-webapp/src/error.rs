@@ -1,0 +1,123 @@
+//! One error path: handlers return `Result<_, AppError>` and use `?`; [`render_error_pages`] turns
+//! every failure into the app's error page with the request's id, and answers a 5xx as "sessions
+//! are unavailable" only when a session store operation of that request really failed.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use entra_auth::axum::{AccessTokenError, AccessTokenRejection, ErrorPage};
+use entra_auth::{GraphError, SignInError};
+use tower_http::request_id::RequestId;
+
+use crate::pages::error_response;
+
+/// A failure a handler cannot answer itself.
+#[derive(Debug)]
+pub enum AppError {
+    /// Signing in, out, or keeping the session failed.
+    SignIn(SignInError),
+    /// No access token could be had (signing in again is not the fix; see [`AccessTokenRejection`]).
+    Token(AccessTokenRejection),
+    /// Microsoft Graph failed.
+    Graph(GraphError),
+    /// Nothing at this path.
+    NotFound,
+}
+
+impl From<SignInError> for AppError {
+    fn from(error: SignInError) -> Self {
+        AppError::SignIn(error)
+    }
+}
+
+impl From<GraphError> for AppError {
+    fn from(error: GraphError) -> Self {
+        AppError::Graph(error)
+    }
+}
+
+/// Marks a response whose page [`render_error_pages`] must render (it knows the request id).
+#[derive(Clone)]
+struct PageToRender(ErrorPage);
+
+impl AppError {
+    fn into_page(self) -> ErrorPage {
+        let error = match self {
+            AppError::SignIn(error) => error,
+            AppError::Token(rejection) => match rejection.error {
+                AccessTokenError::Refresh(failure) => SignInError::RefreshUnavailable(failure.to_string()),
+                AccessTokenError::Session(error) => error,
+                _ => return internal_error_page(),
+            },
+            AppError::Graph(error) => {
+                tracing::warn!(error = %error, "Graph call failed");
+                SignInError::Graph(error)
+            }
+            AppError::NotFound => {
+                return ErrorPage::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "Page not found",
+                    "There is nothing at this address.",
+                    "Go back to the home page.",
+                    "-",
+                );
+            }
+        };
+        ErrorPage::for_sign_in_error(&error, "-")
+    }
+}
+
+fn internal_error_page() -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "Something went wrong",
+        "The app failed to answer this request.",
+        "Try again in a minute.",
+        "-",
+    )
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let page = self.into_page();
+        let mut response = page.status.into_response();
+        response.extensions_mut().insert(PageToRender(page));
+        response
+    }
+}
+
+/// Renders [`AppError`] pages with the request id, and turns a 5xx into the "sessions are
+/// unavailable" page when (and only when) the session store failed during this request:
+/// tower-sessions answers a bare 500 when it cannot save.
+pub async fn render_error_pages(request: Request, next: Next) -> Response {
+    let request_id = request
+        .extensions()
+        .get::<RequestId>()
+        .and_then(|id| id.header_value().to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let (response, store_failed) = crate::sessions::run_noting_store_failures(next.run(request)).await;
+    if store_failed && response.status().is_server_error() {
+        tracing::error!(%request_id, "session store unavailable");
+        let error = SignInError::Session(tower_sessions::session::Error::Store(
+            tower_sessions::session_store::Error::Backend("unavailable".to_owned()),
+        ));
+        return error_response(ErrorPage::for_sign_in_error(&error, request_id));
+    }
+    let Some(PageToRender(mut page)) = response.extensions().get::<PageToRender>().cloned() else {
+        return response;
+    };
+    if page.status.is_server_error() {
+        tracing::error!(%request_id, kind = page.kind, "request failed");
+    }
+    page.request_id = request_id;
+    error_response(page)
+}
+
+/// Any path we do not serve.
+pub async fn not_found() -> AppError {
+    AppError::NotFound
+}

@@ -1,0 +1,21 @@
+//! What handlers share.
+
+use std::sync::Arc;
+
+use entra_auth::EntraClient;
+use entra_auth::axum::AuthRoutes;
+
+use crate::sessions::AppSessionStore;
+
+/// What handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The relying party.
+    pub client: Arc<EntraClient>,
+    /// The sign-in routes (for sign-in paths with a return address).
+    pub auth: AuthRoutes,
+    /// The session store.
+    pub store: AppSessionStore,
+    /// `TRUST_FORWARDED_HEADERS`.
+    pub trust_forwarded_headers: bool,
+}
