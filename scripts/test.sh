@@ -37,6 +37,9 @@ echo "==> gates: rustfmt, clippy"
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
+echo "==> gate: no import cycle between the files of a crate"
+python3 scripts/import_cycles.py crates/entra-auth crates/entra-webapp crates/entra-emulator
+
 echo "==> shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run deploy/azure/tests/fake-az/az)
 shellcheck "${scripts[@]}"
@@ -64,6 +67,11 @@ cargo bench --quiet --workspace --no-run
 
 echo "==> doc tests"
 cargo test --quiet --workspace --doc
+
+echo "==> library docs build without warnings; both libraries package; the app builds without the demo"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p entra-auth -p entra-emulator --no-deps
+cargo package --quiet --allow-dirty -p entra-auth -p entra-emulator
+cargo check --quiet -p entra-webapp --no-default-features
 
 # Last, so that its summary closes the output.
 echo "==> Rust tests ($(cargo nextest --version | head -n 1))"

@@ -82,6 +82,9 @@ impl Tenant {
     }
 }
 
+/// The login host of Microsoft's global cloud.
+pub const PUBLIC_CLOUD_HOST: &str = "https://login.microsoftonline.com";
+
 /// Login host (`https://login.microsoftonline.com`, a national cloud, or the emulator) + tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Authority {
@@ -97,6 +100,12 @@ impl Authority {
         host.set_query(None);
         host.set_fragment(None);
         Self { host, tenant }
+    }
+
+    /// `https://login.microsoftonline.com` (the global cloud) + `tenant`.
+    pub fn public_cloud(tenant: Tenant) -> Self {
+        let host = Url::parse(PUBLIC_CLOUD_HOST).unwrap_or_else(|_| unreachable!("a valid constant"));
+        Self::new(host, tenant)
     }
 
     /// The tenant.

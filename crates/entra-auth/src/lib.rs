@@ -21,7 +21,7 @@ mod secret;
 mod token_endpoint;
 mod tokens;
 
-pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, Tenant};
+pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, PUBLIC_CLOUD_HOST, Tenant};
 pub use client::{EntraClient, OIDC_SCOPES, SignedIn};
 pub use config::{ClientCredential, DEFAULT_CLOCK_LEEWAY, DEFAULT_GRAPH_ENDPOINT, EntraConfig};
 pub use error::SignInError;
