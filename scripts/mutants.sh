@@ -6,7 +6,7 @@
 #   ./scripts/mutants.sh            every slice, one after the other
 #   ./scripts/mutants.sh auth       entra-auth's files, against entra-auth's own tests (fast)
 #   ./scripts/mutants.sh sessions   the session stores, against the session-store contract
-#   ./scripts/mutants.sh web        the axum sign-in routes, extractor and session buckets, and
+#   ./scripts/mutants.sh web        entra-auth's axum routes, extractors, session buckets and
 #                                   front-channel logout, against the sign-in integration tests
 #   ./scripts/mutants.sh client     the sign-in and front-channel halves of EntraClient, likewise
 #
@@ -45,13 +45,13 @@ for slice in "${slices[@]}"; do
     sessions)
       run sessions --package entra-webapp --test-package entra-webapp \
         --file crates/entra-webapp/src/sessions/mod.rs --file crates/entra-webapp/src/sessions/memory_store.rs \
-        --file crates/entra-webapp/src/sessions/redis_store.rs \
+        --file crates/entra-webapp/src/sessions/redis_store.rs --file crates/entra-webapp/src/sessions/record.rs \
         -- -E 'binary(api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(=scale_out::a_redis_outage_answers_503_and_recovers_without_a_restart))'
       ;;
     web)
       run web --package entra-auth --package entra-webapp --test-package entra-webapp \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
-        --file crates/entra-auth/src/axum/extract.rs --file crates/entra-webapp/src/routes/home.rs \
+        --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         -- -E 'binary(api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening)::/)'
       ;;
     client)

@@ -8,19 +8,25 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::routing::get;
-use entra_auth::axum::{AuthRoutes, SignedInUser};
+use axum::{Router, middleware};
+use entra_auth::axum::{AuthRoutes, SignedInUser, require_sign_in};
 use entra_auth::{Authority, EntraClient, EntraConfig};
 use secrecy::SecretString;
 use tower_sessions::MemoryStore;
 
-/// `/` for everyone, `/private` for signed-in users, and the sign-in routes.
+/// `/` for everyone, `/private` and everything under `/reports` for signed-in users, and the
+/// sign-in routes.
 pub(crate) fn app(config: EntraConfig) -> Result<Router, reqwest::Error> {
     let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?));
+    // A whole router behind sign-in, without taking `SignedInUser` in each handler.
+    let reports = Router::new()
+        .route("/reports/latest", get(|| async { "The latest report" }))
+        .route_layer(middleware::from_fn(require_sign_in));
     Ok(Router::new()
         .route("/", get(home))
         .route("/private", get(private))
+        .merge(reports)
         .merge(auth.router())
         .layer(auth.layer(MemoryStore::default())))
 }

@@ -121,9 +121,15 @@ async fn minimal_example_protects_a_page_and_welcomes_the_signed_in_user() {
     let home = running.get(&format!("{}/", running.app_url)).await;
     assert_eq!(home.text().await.unwrap(), "Hello. Visit /private to sign in.");
 
+    let anonymous_report = running.get(&format!("{}/reports/latest", running.app_url)).await;
+    assert_eq!(anonymous_report.status(), StatusCode::SEE_OTHER, "require_sign_in guards the router");
+    assert_eq!(location(&anonymous_report), "/login?return_to=%2Freports%2Flatest");
+
     let (status, page) = running.visit_signing_in("/private").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page, "Welcome Adele Vance (adele@emulator.test)");
+    let report = running.get(&format!("{}/reports/latest", running.app_url)).await;
+    assert_eq!(report.text().await.unwrap(), "The latest report", "signed in: the guarded router answers");
 
     // Sign out through the default confirmation form; the session is gone afterwards.
     let form = running.get(&format!("{}/logout", running.app_url)).await.text().await.unwrap();

@@ -121,3 +121,55 @@ pub async fn render_error_pages(request: Request, next: Next) -> Response {
 pub async fn not_found() -> AppError {
     AppError::NotFound
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use entra_auth::SessionKeys;
+    use tower::ServiceExt;
+    use tower_sessions::SessionStore;
+    use tower_sessions::session::Id;
+
+    use super::*;
+    use crate::sessions::{AppSessionStore, RedisStore};
+
+    async fn answer(handler: Router) -> (StatusCode, String) {
+        let app = handler.layer(axum::middleware::from_fn(render_error_pages));
+        let response = app.oneshot(axum::http::Request::new(Body::empty())).await.unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_500_without_a_store_failure_is_not_called_a_session_outage() {
+        let (status, body) = answer(Router::new().route("/", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.contains("Sessions are unavailable"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_500_after_a_failed_store_operation_is_the_sessions_page() {
+        let handler = || async {
+            // Nothing listens on port 1: the load fails, as tower-sessions' would in an outage.
+            let client = redis::Client::open("redis://127.0.0.1:1").unwrap();
+            let store = RedisStore::new(client, Arc::new(SessionKeys::from_secrets(&[]))).unwrap();
+            assert!(AppSessionStore::Redis(Arc::new(store)).load(&Id::default()).await.is_err());
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        let (status, body) = answer(Router::new().route("/", get(handler))).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.contains("Sessions are unavailable"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn an_app_error_is_rendered_as_the_apps_page() {
+        let (status, body) = answer(Router::new().route("/", get(not_found))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(body.contains("Page not found") && body.contains("id=\"request-id\""), "{body}");
+    }
+}
