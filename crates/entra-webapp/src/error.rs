@@ -147,7 +147,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_500_without_a_store_failure_is_not_called_a_session_outage() {
-        let (status, body) = answer(Router::new().route("/", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))).await;
+        let (status, body) =
+            answer(Router::new().route("/", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }))).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!body.contains("Sessions are unavailable"), "{body}");
     }
