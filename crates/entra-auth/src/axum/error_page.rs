@@ -255,15 +255,18 @@ mod tests {
 
     #[test]
     fn the_default_pages_escape_what_they_show() {
-        let page = ErrorPage::new(StatusCode::BAD_REQUEST, "test", "<b>title</b>", "<script>", "\"hint\"", "id");
-        let response = default_error_page(page);
-        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let page = ErrorPage::new(StatusCode::BAD_REQUEST, "test", "<b>title</b>", "<script>x</script>", "hint", "id");
+        let html = DefaultErrorPage { page: &page }.render().unwrap();
+        assert!(html.contains("&#60;script&#62;x&#60;/script&#62;") && !html.contains("<script>"), "{html}");
+        assert!(html.contains("&#60;b&#62;title&#60;/b&#62;"), "{html}");
         let form = SignOutForm {
             signed_in: true,
             csrf_token: "\"><script>".to_owned(),
             action: "/logout".to_owned(),
             sign_in_path: "/login".to_owned(),
         };
-        assert_eq!(default_sign_out_page(form).status(), StatusCode::OK);
+        let html = DefaultSignOutPage { form: &form }.render().unwrap();
+        assert!(html.contains("value=\"&#34;&#62;&#60;script&#62;\"") && !html.contains("<script>"), "{html}");
+        assert_eq!(default_error_page(page).status(), StatusCode::BAD_REQUEST);
     }
 }
