@@ -3,7 +3,7 @@
 
 Each `src/**/*.rs` file is a node. An edge a -> b exists when a names `crate::...` (or
 `super::...`) and the longest module prefix of that path is b's module; a `mod.rs`/`lib.rs`
-re-exporting a child (`pub use child::X`) is an edge too. A cycle means two files cannot be
+naming a child by a relative path (`child::f()`, `pub use child::X`) is an edge too. A cycle means two files cannot be
 understood apart, so the check prints every strongly connected component of more than one file.
 Within a crate, import an item from the file that defines it, not through a re-export.
 
@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 USE = re.compile(r"\b(crate|super)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
-PUB_USE_CHILD = re.compile(r"^\s*pub(?:\([a-z]+\))?\s+use\s+([a-z_][a-z0-9_]*)::", re.M)
 
 
 def module_path(src: Path, file: Path) -> tuple:
@@ -53,7 +52,8 @@ def edges_of(src: Path):
             if target != module and target in files:
                 graph[module].add(target)
         if is_dir_module:
-            for child in PUB_USE_CHILD.findall(text):
+            # A parent naming a child by a relative path (`child::f()`, `pub use child::X`).
+            for child in set(re.findall(r"(?<![:\w])([a-z_][a-z0-9_]*)::", text)):
                 if module + (child,) in files:
                     graph[module].add(module + (child,))
     return graph, files

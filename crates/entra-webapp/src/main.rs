@@ -35,7 +35,7 @@ async fn serve(settings: entra_webapp::config::Settings) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init(config.log_format, &config.log_filter);
+    telemetry::init(config.logging.format, &config.logging.filter);
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(err) => {

@@ -12,7 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use entra_auth::axum::AuthRoutes;
-use entra_auth::{EntraClient, EntraConfig, SessionKeys};
+use entra_auth::{EntraClient, SessionKeys};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::LatencyUnit;
@@ -49,7 +49,7 @@ pub struct Application {
 impl Application {
     /// Binds `BIND_ADDRESS:PORT` and builds the app.
     pub async fn build(config: AppConfig) -> anyhow::Result<Self> {
-        let address = SocketAddr::new(config.bind_address, config.port);
+        let address = SocketAddr::new(config.listener.bind_address, config.listener.port);
         let listener = TcpListener::bind(address)
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {address}: {err} (check PORT and BIND_ADDRESS)"))?;
@@ -58,11 +58,11 @@ impl Application {
 
     /// Builds the app on an already bound listener (tests bind port 0 first).
     pub fn with_listener(config: AppConfig, listener: TcpListener) -> anyhow::Result<Self> {
-        let keys = Arc::new(SessionKeys::from_secrets(&config.session_secrets));
+        let keys = Arc::new(SessionKeys::from_secrets(&config.sessions.secrets));
         if keys.ephemeral {
             tracing::info!("SESSION_SECRET not set: sign-ins in progress do not survive a restart of this process");
         }
-        let store = match &config.session_store {
+        let store = match &config.sessions.store {
             SessionStoreConfig::Memory { max_sessions } => {
                 AppSessionStore::Memory(Arc::new(MemoryStore::new(*max_sessions)))
             }
@@ -73,31 +73,22 @@ impl Application {
                 AppSessionStore::Redis(Arc::new(RedisStore::new(client, keys.clone())?))
             }
         };
-        let entra_config = EntraConfig::new(
-            config.authority.clone(),
-            config.client_id.clone(),
-            config.client_secret.clone(),
-            config.redirect_uri.clone(),
-        )
-        .with_scopes(config.scopes.clone())
-        .with_graph_endpoint(config.graph_endpoint.clone())
-        // The home page shows the Graph profile's name and email.
-        .with_profile_at_sign_in(true)
-        .with_post_logout_redirect_uri(config.post_logout_redirect_uri.clone())
-        .with_pending_sign_in_lifetime(config.pending_sign_in_lifetime)
-        .with_jwks_refetch_interval(config.jwks_refetch_interval);
-        let client = Arc::new(EntraClient::new(entra_config)?);
+        let client = Arc::new(EntraClient::new(config.entra.clone())?);
         let auth = AuthRoutes::new(client.clone())
             .session_keys(keys)
             .error_page(error_response)
             .sign_out_page(sign_out_response)
-            .session_idle_timeout(config.session_idle)
-            .session_max_lifetime(config.session_max_lifetime)
+            .session_idle_timeout(config.sessions.idle)
+            .session_max_lifetime(config.sessions.max_lifetime)
             .front_channel_logout(Arc::new(store.clone()));
-        let state =
-            AppState { client: client.clone(), auth, store, trust_forwarded_headers: config.trust_forwarded_headers };
+        let state = AppState {
+            client: client.clone(),
+            auth,
+            store,
+            trust_forwarded_headers: config.listener.trust_forwarded_headers,
+        };
         let router = router(&config, state)?;
-        Ok(Self { listener, router, client, limits: config.server_limits })
+        Ok(Self { listener, router, client, limits: config.listener.server_limits })
     }
 
     /// The bound address.
@@ -166,7 +157,7 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
 /// The Content-Security-Policy: no inline script or style; forms may post here and be
 /// redirected to the authority (the sign-out redirect to Entra's end-session endpoint).
 fn content_security_policy(config: &AppConfig) -> anyhow::Result<HeaderValue> {
-    let authority_origin = url::Url::parse(&config.authority.url())?.origin().ascii_serialization();
+    let authority_origin = url::Url::parse(&config.entra.authority.url())?.origin().ascii_serialization();
     let csp = format!(
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {authority_origin}; frame-ancestors 'none'; base-uri 'none'"
     );

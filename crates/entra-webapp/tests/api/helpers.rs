@@ -100,16 +100,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     };
     let mut config = settings.validate().expect("valid settings");
     if let Some(lifetime) = options.pending_sign_in_lifetime {
-        config.pending_sign_in_lifetime = lifetime;
+        config.entra.pending_sign_in_lifetime = lifetime;
     }
     if let Some(interval) = options.jwks_refetch_interval {
-        config.jwks_refetch_interval = interval;
+        config.entra.jwks_refetch_interval = interval;
     }
     if let Some(limits) = options.server_limits {
-        config.server_limits = limits;
+        config.listener.server_limits = limits;
     }
     if let Some(lifetime) = options.session_max_lifetime {
-        config.session_max_lifetime = lifetime;
+        config.sessions.max_lifetime = lifetime;
     }
     let app = Application::with_listener(config, listener).expect("app builds");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

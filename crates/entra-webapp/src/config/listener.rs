@@ -1,0 +1,72 @@
+//! Where and how the app listens: `PORT`, `BIND_ADDRESS`, `TRUST_FORWARDED_HEADERS`, and the
+//! limits a client may cost the server (not settings).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::config::problems::Problems;
+use crate::config::settings::Settings;
+
+/// Where and how the app listens.
+#[derive(Debug)]
+pub struct ListenerConfig {
+    /// `BIND_ADDRESS`.
+    pub bind_address: IpAddr,
+    /// `PORT`.
+    pub port: u16,
+    /// `TRUST_FORWARDED_HEADERS`.
+    pub trust_forwarded_headers: bool,
+    /// Not settings: how long connections may take and how many there may be.
+    pub server_limits: ServerLimits,
+}
+
+/// What a client may cost the server before it is cut off.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerLimits {
+    /// A client must send its whole request head within this (slowloris). The timer starts
+    /// whenever a connection waits for a request head, so it also closes idle kept-alive
+    /// connections.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; further ones wait in the kernel's accept queue.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        Self { header_read_timeout: Duration::from_secs(10), max_connections: 1024 }
+    }
+}
+
+pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<ListenerConfig> {
+    let port = match settings.port.trim().parse::<u16>() {
+        Ok(port) => Some(port),
+        Err(_) => {
+            problems.add("PORT", format!("'{}' is not a port number (0-65535).", settings.port));
+            None
+        }
+    };
+    let bind_address = match settings.bind_address.trim().parse::<IpAddr>() {
+        Ok(address) => Some(address),
+        Err(_) => {
+            problems.add(
+                "BIND_ADDRESS",
+                format!("'{}' is not an IP address; use 0.0.0.0 (all interfaces) or 127.0.0.1.", settings.bind_address),
+            );
+            None
+        }
+    };
+    let trust_forwarded_headers = match settings.trust_forwarded_headers.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => true,
+        "false" | "0" | "no" | "off" | "" => false,
+        other => {
+            problems.add("TRUST_FORWARDED_HEADERS", format!("'{other}' is not true or false."));
+            false
+        }
+    };
+    Some(ListenerConfig {
+        bind_address: bind_address?,
+        port: port?,
+        trust_forwarded_headers,
+        server_limits: ServerLimits::default(),
+    })
+}

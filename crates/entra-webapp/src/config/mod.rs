@@ -1,0 +1,165 @@
+//! Settings: read from the environment (and `.env`), parsed once into types, every problem
+//! reported at once with the variable's name and the fix.
+
+//!
+//! Each concern validates its own settings into its own part (`entra`, `listener`, `sessions`,
+//! `logging`) and notes its problems in one shared list; [`AppConfig`] composes the parts.
+
+use entra_auth::EntraConfig;
+
+mod entra;
+mod listener;
+mod logging;
+mod problems;
+mod sessions;
+mod settings;
+
+pub use listener::{ListenerConfig, ServerLimits};
+pub use logging::{LogFormat, LoggingConfig};
+pub use problems::{ConfigErrors, ConfigProblem};
+pub use sessions::{SessionStoreConfig, SessionsConfig};
+pub use settings::Settings;
+
+use crate::config::problems::Problems;
+/// The validated configuration, by concern. Its `Debug` shows secrets as `[REDACTED]`.
+#[derive(Debug)]
+pub struct AppConfig {
+    /// The relying party (entra-auth's own configuration).
+    pub entra: EntraConfig,
+    /// Where and how to listen.
+    pub listener: ListenerConfig,
+    /// Session store, keys and lifetimes.
+    pub sessions: SessionsConfig,
+    /// Log format and filter.
+    pub logging: LoggingConfig,
+}
+
+impl AppConfig {
+    /// Whether the app is reached over https (cookies get `Secure` and `__Host-`).
+    pub fn is_https(&self) -> bool {
+        self.entra.redirect_uri.scheme() == "https"
+    }
+}
+
+impl Settings {
+    /// Parses and validates everything, reporting every problem at once.
+    pub fn validate(&self) -> Result<AppConfig, ConfigErrors> {
+        let mut problems = Problems(Vec::new());
+        let entra = entra::validate(self, &mut problems);
+        let listener = listener::validate(self, &mut problems);
+        let sessions = sessions::validate(self, &mut problems);
+        let logging = logging::validate(self, &mut problems);
+        match (entra, listener, sessions, logging) {
+            (Some(entra), Some(listener), Some(sessions), Some(logging)) if problems.0.is_empty() => {
+                Ok(AppConfig { entra, listener, sessions, logging })
+            }
+            _ => Err(ConfigErrors(problems.0)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn valid() -> Settings {
+        Settings {
+            tenant_id: Some("7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90".into()),
+            client_id: Some("3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41".into()),
+            client_secret: Some("s3cr3t".into()),
+            redirect_uri: Some("https://app.example/callback".into()),
+            ..Settings::default()
+        }
+    }
+
+    fn variables(errors: ConfigErrors) -> Vec<&'static str> {
+        errors.0.iter().map(|p| p.variable).collect()
+    }
+
+    #[test]
+    fn valid_settings_parse_and_derive_the_post_logout_uri() {
+        let config = valid().validate().unwrap();
+        assert_eq!(config.entra.post_logout_redirect_uri.as_str(), "https://app.example/");
+        assert!(config.is_https());
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let settings = Settings {
+            tenant_id: None,
+            client_secret: Some(" ".into()),
+            redirect_uri: Some("http://app.example/callback".into()),
+            port: "eighty".into(),
+            log_format: "xml".into(),
+            ..valid()
+        };
+        let errors = variables(settings.validate().unwrap_err());
+        assert_eq!(errors, vec!["TENANT_ID", "CLIENT_SECRET", "REDIRECT_URI", "PORT", "LOG_FORMAT"]);
+    }
+
+    #[test]
+    fn relative_redirect_uri_and_bad_tenant_are_refused() {
+        let settings =
+            Settings { tenant_id: Some("not a tenant".into()), redirect_uri: Some("/callback".into()), ..valid() };
+        let errors = settings.validate().unwrap_err();
+        assert!(errors.to_string().contains("not an absolute URL"), "{errors}");
+        assert_eq!(variables(errors), vec!["TENANT_ID", "REDIRECT_URI"]);
+    }
+
+    #[test]
+    fn unresolved_key_vault_reference_is_named() {
+        let settings = Settings {
+            client_secret: Some("@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/x)".into()),
+            ..valid()
+        };
+        let errors = settings.validate().unwrap_err();
+        assert!(errors.to_string().contains("CLIENT_SECRET: is still a literal @Microsoft.KeyVault"), "{errors}");
+    }
+
+    #[test]
+    fn a_redis_store_requires_a_session_secret() {
+        let settings = Settings { session_store: "redis://127.0.0.1:6379".into(), ..valid() };
+        let errors = settings.validate().unwrap_err();
+        assert!(errors.to_string().contains("SESSION_SECRET: is required with a Redis SESSION_STORE"), "{errors}");
+        let settings = Settings {
+            session_store: "rediss://cache.example:6380".into(),
+            redis_password: Some("pw".into()),
+            session_secret: Some("0123456789abcdef0123456789abcdef0123".into()),
+            ..valid()
+        };
+        let config = settings.validate().unwrap();
+        assert!(matches!(config.sessions.store, SessionStoreConfig::Redis { .. }));
+        let settings = Settings { session_store: "postgres://x".into(), ..valid() };
+        assert!(settings.validate().unwrap_err().to_string().contains("SESSION_STORE: must be"));
+    }
+
+    #[test]
+    fn plain_redis_is_refused_for_a_remote_host() {
+        let secret = Some("0123456789abcdef0123456789abcdef0123".to_owned());
+        let settings =
+            Settings { session_store: "redis://cache.example:6379".into(), session_secret: secret.clone(), ..valid() };
+        let errors = settings.validate().unwrap_err();
+        assert_eq!(variables(errors), vec!["SESSION_STORE"]);
+        for local in ["redis://127.0.0.1:6379", "redis://localhost:6379", "redis://[::1]:6379"] {
+            let settings = Settings { session_store: local.into(), session_secret: secret.clone(), ..valid() };
+            assert!(settings.validate().is_ok(), "{local}");
+        }
+    }
+
+    #[test]
+    fn session_max_hours_defaults_to_a_day_and_must_be_sane() {
+        assert_eq!(valid().validate().unwrap().sessions.max_lifetime, Duration::from_secs(24 * 3600));
+        for bad in ["0", "-1", "lots", "100000"] {
+            let settings = Settings { session_max_hours: bad.into(), ..valid() };
+            assert_eq!(variables(settings.validate().unwrap_err()), vec!["SESSION_MAX_HOURS"], "{bad}");
+        }
+    }
+
+    #[test]
+    fn localhost_may_use_http() {
+        let settings = Settings { redirect_uri: Some("http://localhost:5001/callback".into()), ..valid() };
+        assert!(!settings.validate().unwrap().is_https());
+    }
+}

@@ -1,0 +1,111 @@
+//! The settings of `serve` as they arrive (text from the environment, `.env` or flags), with their
+//! defaults, each written once.
+
+use clap::Args;
+use entra_auth::{DEFAULT_GRAPH_ENDPOINT, PUBLIC_CLOUD_HOST as DEFAULT_AUTHORITY_HOST};
+
+const DEFAULT_SCOPES: &str = "User.Read";
+const DEFAULT_PORT: &str = "5001";
+const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0";
+const DEFAULT_SESSION_STORE: &str = "memory";
+const DEFAULT_MAX_SESSIONS: &str = "100000";
+const DEFAULT_SESSION_IDLE_MINUTES: &str = "480";
+const DEFAULT_SESSION_MAX_HOURS: &str = "24";
+const DEFAULT_TRUST_FORWARDED_HEADERS: &str = "false";
+const DEFAULT_LOG_FORMAT: &str = "text";
+const DEFAULT_RUST_LOG: &str = "info";
+
+/// The settings of `serve`, each from the environment variable of the same name.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Settings (environment variables; a .env file in the working directory is read too)")]
+pub struct Settings {
+    /// Directory (tenant) ID of the app registration: a GUID, a verified domain, or
+    /// common / organizations / consumers.
+    #[arg(long = "tenant-id", env = "TENANT_ID", hide_env_values = true)]
+    pub tenant_id: Option<String>,
+    /// Application (client) ID of the app registration.
+    #[arg(long = "client-id", env = "CLIENT_ID", hide_env_values = true)]
+    pub client_id: Option<String>,
+    /// Client secret value (Certificates & secrets). Never logged.
+    #[arg(long = "client-secret", env = "CLIENT_SECRET", hide_env_values = true)]
+    pub client_secret: Option<String>,
+    /// The callback URL registered on the app registration, e.g. https://<site>/callback.
+    #[arg(long = "redirect-uri", env = "REDIRECT_URI")]
+    pub redirect_uri: Option<String>,
+    /// Login host: https://login.microsoftonline.com, a national cloud, or the emulator.
+    #[arg(long = "authority-host", env = "AUTHORITY_HOST", default_value = DEFAULT_AUTHORITY_HOST)]
+    pub authority_host: String,
+    /// Microsoft Graph base URL (national clouds differ; the emulator reports its own).
+    #[arg(long = "graph-endpoint", env = "GRAPH_ENDPOINT", default_value = DEFAULT_GRAPH_ENDPOINT)]
+    pub graph_endpoint: String,
+    /// Space-separated Graph scopes; "openid profile offline_access" are always added.
+    #[arg(long = "scopes", env = "SCOPES", default_value = DEFAULT_SCOPES)]
+    pub scopes: String,
+    /// Port to listen on.
+    #[arg(long = "port", env = "PORT", default_value = DEFAULT_PORT)]
+    pub port: String,
+    /// Address to listen on.
+    #[arg(long = "bind-address", env = "BIND_ADDRESS", default_value = DEFAULT_BIND_ADDRESS)]
+    pub bind_address: String,
+    /// Where Entra sends the browser after sign-out (default: the root of REDIRECT_URI's site).
+    /// Must be registered on the app registration.
+    #[arg(long = "post-logout-redirect-uri", env = "POST_LOGOUT_REDIRECT_URI")]
+    pub post_logout_redirect_uri: Option<String>,
+    /// Secret(s) for sealing session records at rest, comma-separated (first seals, all open).
+    #[arg(long = "session-secret", env = "SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
+    /// Where sessions live: memory (one instance), or a Redis URL (redis://, rediss:// for Azure
+    /// Cache for Redis over TLS) shared by every instance. Redis requires SESSION_SECRET.
+    #[arg(long = "session-store", env = "SESSION_STORE", default_value = DEFAULT_SESSION_STORE, hide_env_values = true)]
+    pub session_store: String,
+    /// Redis password, when not in the SESSION_STORE URL.
+    #[arg(long = "redis-password", env = "REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+    /// Most sessions the memory store holds; the least recently used are evicted beyond it.
+    #[arg(long = "max-sessions", env = "MAX_SESSIONS", default_value = DEFAULT_MAX_SESSIONS)]
+    pub max_sessions: String,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long = "session-idle-minutes", env = "SESSION_IDLE_MINUTES", default_value = DEFAULT_SESSION_IDLE_MINUTES)]
+    pub session_idle_minutes: String,
+    /// Hours after which a sign-in ends however active the user is (then a new sign-in, silent
+    /// while the Entra session lasts).
+    #[arg(long = "session-max-hours", env = "SESSION_MAX_HOURS", default_value = DEFAULT_SESSION_MAX_HOURS)]
+    pub session_max_hours: String,
+    /// Behind a TLS-terminating proxy (App Service): build absolute URLs from X-Forwarded-Proto
+    /// and X-Forwarded-Host. Off by default; never used for REDIRECT_URI.
+    #[arg(long = "trust-forwarded-headers", env = "TRUST_FORWARDED_HEADERS", default_value = DEFAULT_TRUST_FORWARDED_HEADERS)]
+    pub trust_forwarded_headers: String,
+    /// Log format: text or json.
+    #[arg(long = "log-format", env = "LOG_FORMAT", default_value = DEFAULT_LOG_FORMAT)]
+    pub log_format: String,
+    /// Log filter, e.g. info or entra_auth=debug,info (read by the logger).
+    #[arg(long = "rust-log", env = "RUST_LOG", default_value = DEFAULT_RUST_LOG)]
+    pub rust_log: String,
+}
+
+impl Default for Settings {
+    /// Nothing set: the documented defaults, no required value.
+    fn default() -> Self {
+        Self {
+            tenant_id: None,
+            client_id: None,
+            client_secret: None,
+            redirect_uri: None,
+            post_logout_redirect_uri: None,
+            session_secret: None,
+            redis_password: None,
+            authority_host: DEFAULT_AUTHORITY_HOST.to_owned(),
+            graph_endpoint: DEFAULT_GRAPH_ENDPOINT.to_owned(),
+            scopes: DEFAULT_SCOPES.to_owned(),
+            port: DEFAULT_PORT.to_owned(),
+            bind_address: DEFAULT_BIND_ADDRESS.to_owned(),
+            session_store: DEFAULT_SESSION_STORE.to_owned(),
+            max_sessions: DEFAULT_MAX_SESSIONS.to_owned(),
+            session_idle_minutes: DEFAULT_SESSION_IDLE_MINUTES.to_owned(),
+            session_max_hours: DEFAULT_SESSION_MAX_HOURS.to_owned(),
+            log_format: DEFAULT_LOG_FORMAT.to_owned(),
+            trust_forwarded_headers: DEFAULT_TRUST_FORWARDED_HEADERS.to_owned(),
+            rust_log: DEFAULT_RUST_LOG.to_owned(),
+        }
+    }
+}
