@@ -12,6 +12,17 @@ pub(crate) fn explain(code: u32, redirect_uri: &str) -> Option<String> {
         700016 => "The application (client) id was not found in this tenant. Check the app's client id and tenant, or whether the app is registered in another tenant.".to_owned(),
         65001 => "You (or an administrator) have not consented to the permissions this app needs. Sign in again and accept the permissions, or ask an administrator to grant consent.".to_owned(),
         65004 => "You declined the permissions this app asked for, so it cannot sign you in. Sign in again and accept them if you want to continue.".to_owned(),
+        700027 => "Entra could not verify the app's client assertion: the certificate that signed it is not among the app registration's certificates (Certificates & secrets), or its key does not match the uploaded certificate.".to_owned(),
+        700024 => "The app's client assertion is outside its validity period: check the server's clock, and that the managed identity or workload identity token is fresh.".to_owned(),
+        70021 | 700211 | 700212 | 700213 => format!(
+            "No federated credential of the app registration matches the token the app presented ({}). Under Certificates & secrets > Federated credentials, the managed identity's entry needs issuer https://login.microsoftonline.com/<tenant id>/v2.0, subject = the identity's object (principal) id, audience api://AzureADTokenExchange.",
+            match code {
+                700211 => "its issuer differs",
+                700212 => "its audience differs",
+                700213 => "its subject differs",
+                _ => "issuer, subject or audience differ",
+            }
+        ),
         54005 => "This sign-in link was already used. Sign in again to get a fresh one.".to_owned(),
         70008 => "The sign-in took too long and its code expired. Sign in again.".to_owned(),
         501481 => "The sign-in could not be verified (PKCE check failed). Sign in again.".to_owned(),

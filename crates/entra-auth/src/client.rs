@@ -9,6 +9,8 @@ use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
 use crate::config::EntraConfig;
+use crate::credential::Credentials;
+use crate::credential::error::CredentialError;
 use crate::discovery::{self, DiscoveryError, ProviderMetadata};
 use crate::error::SignInError;
 use crate::graph::{GraphClient, Profile};
@@ -17,7 +19,7 @@ use crate::jwks::JwksCache;
 use crate::pending_sign_in::{PendingSignIn, authorization_url};
 use crate::refresh::{RefreshCoordinator, RefreshFailure};
 use crate::return_to::LocalPath;
-use crate::token_endpoint::TokenEndpoint;
+use crate::token_endpoint::{TokenEndpoint, TokenError, TokenResponse};
 use crate::tokens::TokenSet;
 
 /// Scopes every sign-in asks for on top of the configured ones.
@@ -45,6 +47,7 @@ pub(crate) struct Provider {
 /// The relying party. One per app; cheap to share behind an `Arc`.
 pub struct EntraClient {
     config: EntraConfig,
+    credentials: Credentials,
     http: reqwest::Client,
     graph: GraphClient,
     provider: RwLock<Option<Arc<Provider>>>,
@@ -58,6 +61,7 @@ impl EntraClient {
         let http = crate::http::client()?;
         let graph = GraphClient::new(http.clone(), config.graph_endpoint.clone());
         Ok(Self {
+            credentials: Credentials::new(config.credential.clone()),
             config,
             http,
             graph,
@@ -153,8 +157,9 @@ impl EntraClient {
     pub async fn finish_sign_in(&self, pending: &PendingSignIn, code: &str) -> Result<SignedIn, SignInError> {
         let provider = self.provider().await?;
         let response = self
-            .token_endpoint(&provider)
-            .redeem_code(code, &pending.pkce_verifier, &self.config.redirect_uri, &self.scope())
+            .with_client_auth(&provider, |endpoint| async move {
+                endpoint.redeem_code(code, &pending.pkce_verifier, &self.config.redirect_uri, &self.scope()).await
+            })
             .await?;
         let id_token = response.id_token.as_ref().ok_or(SignInError::MissingIdToken)?;
         let expectations = Expectations {
@@ -211,7 +216,9 @@ impl EntraClient {
     /// Redeems a refresh token for a new token set (the refresh token is replaced).
     async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, SignInError> {
         let provider = self.provider().await?;
-        let response = self.token_endpoint(&provider).refresh(refresh_token, &self.scope()).await?;
+        let response = self
+            .with_client_auth(&provider, |endpoint| async move { endpoint.refresh(refresh_token, &self.scope()).await })
+            .await?;
         let mut fresh = TokenSet::from_response(response);
         if fresh.refresh_token.is_none() {
             // Entra sends a new one every time; if it ever does not, the old one is still ours.
@@ -259,12 +266,47 @@ impl EntraClient {
         Ok(url)
     }
 
-    fn token_endpoint<'a>(&'a self, provider: &'a Provider) -> TokenEndpoint<'a> {
-        TokenEndpoint {
+    /// Runs one token request with a fresh client authentication. A reused managed identity
+    /// token Entra calls expired (AADSTS700024) is dropped and the request made once more with a
+    /// new one.
+    async fn with_client_auth<'a, F, Fut>(
+        &'a self,
+        provider: &'a Provider,
+        request: F,
+    ) -> Result<TokenResponse, SignInError>
+    where
+        F: Fn(TokenEndpoint<'a>) -> Fut,
+        Fut: std::future::Future<Output = Result<TokenResponse, TokenError>>,
+    {
+        let endpoint = |auth| TokenEndpoint {
             http: &self.http,
             url: &provider.metadata.token_endpoint,
             client_id: &self.config.client_id,
-            credential: &self.config.credential,
+            auth,
+        };
+        let auth =
+            self.credentials.client_auth(&self.http, &self.config.client_id, &provider.metadata.token_endpoint).await?;
+        match request(endpoint(auth)).await {
+            Err(TokenError::Rejected(error)) if error.code() == Some(700024) => {
+                self.credentials.forget_reused();
+                let auth = self
+                    .credentials
+                    .client_auth(&self.http, &self.config.client_id, &provider.metadata.token_endpoint)
+                    .await?;
+                Ok(request(endpoint(auth)).await?)
+            }
+            other => Ok(other?),
         }
+    }
+
+    /// Whether the client credential can be had now (for `/readyz`: a managed identity endpoint
+    /// that answers, a readable token file); why not otherwise.
+    pub async fn check_credential(&self) -> Result<(), CredentialError> {
+        self.credentials.check(&self.http, &self.config.client_id).await
+    }
+
+    /// Which kind of credential the client presents (`secret`, `certificate`, ...).
+    pub fn credential_kind(&self) -> &'static str {
+        self.credentials.credential().kind()
     }
 }

@@ -2,38 +2,16 @@
 
 use std::time::Duration;
 
-use secrecy::SecretString;
 use url::Url;
 
 use crate::authority::Authority;
+use crate::credential::ClientCredential;
 use crate::pending_sign_in::PENDING_SIGN_IN_LIFETIME;
 
 /// Microsoft Graph in the global cloud.
 pub const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
 /// Clock skew allowed on ID tokens by default (MSAL uses the same).
 pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(120);
-
-/// How the app proves it is itself at the token endpoint.
-#[derive(Clone)]
-#[non_exhaustive]
-pub enum ClientCredential {
-    /// A client secret from the app registration's "Certificates & secrets".
-    Secret(SecretString),
-}
-
-impl From<SecretString> for ClientCredential {
-    fn from(secret: SecretString) -> Self {
-        ClientCredential::Secret(secret)
-    }
-}
-
-impl std::fmt::Debug for ClientCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientCredential::Secret(_) => f.write_str("ClientCredential::Secret([REDACTED])"),
-        }
-    }
-}
 
 /// Configuration of an [`EntraClient`](crate::EntraClient).
 ///

@@ -50,6 +50,9 @@ pub enum SignInError {
     /// A token refresh could not reach Entra or was refused for a reason that is not the user's.
     #[error("token refresh unavailable: {0}")]
     RefreshUnavailable(String),
+    /// The client credential (managed identity token, token file) could not be had.
+    #[error(transparent)]
+    Credential(#[from] crate::credential::error::CredentialError),
     /// A pending sign-in could not be sealed into its cookie.
     #[error("cannot seal the pending sign-in: {0}")]
     Seal(#[source] crate::keys::SealError),
@@ -66,6 +69,7 @@ impl SignInError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             SignInError::Seal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            SignInError::Credential(_) => StatusCode::SERVICE_UNAVAILABLE,
             SignInError::MissingState
             | SignInError::UnknownState
             | SignInError::Expired
@@ -102,6 +106,7 @@ impl SignInError {
             SignInError::RefreshUnavailable(_) => "refresh_unavailable",
             SignInError::BadSignOutForm => "bad_sign_out_form",
             SignInError::Seal(_) => "seal",
+            SignInError::Credential(_) => "credential",
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod axum;
 mod client;
 mod clock;
 mod config;
+mod credential;
 mod discovery;
 mod error;
 mod graph;
@@ -23,7 +24,8 @@ mod tokens;
 
 pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, PUBLIC_CLOUD_HOST, Tenant};
 pub use client::{EntraClient, OIDC_SCOPES, SignedIn};
-pub use config::{ClientCredential, DEFAULT_CLOCK_LEEWAY, DEFAULT_GRAPH_ENDPOINT, EntraConfig};
+pub use config::{DEFAULT_CLOCK_LEEWAY, DEFAULT_GRAPH_ENDPOINT, EntraConfig};
+pub use credential::{Certificate, ClientCredential, CredentialError, ManagedIdentity, TOKEN_EXCHANGE_AUDIENCE};
 pub use error::SignInError;
 pub use graph::{GraphClient, GraphError, Photo, Profile};
 pub use keys::{KeyedNames, OpenError, SealError, Sealer, SessionKeys};

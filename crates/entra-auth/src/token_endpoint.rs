@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use crate::config::ClientCredential;
+use crate::credential::ClientAuth;
 
 /// A successful token response. Every token is a secret: none is ever logged or shown.
 #[derive(Deserialize)]
@@ -86,8 +86,8 @@ pub(crate) struct TokenEndpoint<'a> {
     pub(crate) url: &'a Url,
     /// Our client id.
     pub(crate) client_id: &'a str,
-    /// How we authenticate (a secret goes as `client_secret_post`).
-    pub(crate) credential: &'a ClientCredential,
+    /// How we authenticate this request (a secret goes as `client_secret_post`).
+    pub(crate) auth: ClientAuth,
 }
 
 impl TokenEndpoint<'_> {
@@ -121,9 +121,7 @@ impl TokenEndpoint<'_> {
 
     async fn request(&self, params: &[(&str, &str)]) -> Result<TokenResponse, TokenError> {
         let mut form: Vec<(&str, &str)> = vec![("client_id", self.client_id)];
-        match self.credential {
-            ClientCredential::Secret(secret) => form.push(("client_secret", secret.expose_secret())),
-        }
+        form.extend(self.auth.form_fields());
         form.extend_from_slice(params);
         let response = self.http.post(self.url.clone()).form(&form).send().await.map_err(TokenError::Unreachable)?;
         let status = response.status();

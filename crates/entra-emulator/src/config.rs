@@ -35,6 +35,41 @@ pub struct EmulatorConfig {
     /// usable until it expires, so the default is false: a client that reuses one passes here as
     /// it would there.
     pub strict_refresh_token_rotation: bool,
+    /// User-assigned managed identities the identity endpoint (`/_identity/token`, App
+    /// Service-style) issues tokens for.
+    pub managed_identities: Vec<ManagedIdentity>,
+    /// Lifetime of the identity endpoint's tokens (App Service's last about a day).
+    pub managed_identity_token_lifetime: Duration,
+}
+
+/// A user-assigned managed identity.
+#[derive(Clone, Debug)]
+pub struct ManagedIdentity {
+    /// Its client id (what an app asks the identity endpoint for).
+    pub client_id: String,
+    /// Its object (principal) id: the `sub` of its tokens, the subject of a federated credential.
+    pub object_id: String,
+}
+
+/// A certificate uploaded to an app registration ("Certificates & secrets").
+#[derive(Clone, Debug)]
+pub struct CertificateCredential {
+    /// The certificate, PEM: its thumbprints (`x5t`, `x5t#S256`) identify it in assertions.
+    pub certificate_pem: String,
+    /// Its public key, SPKI PEM: verifies the assertions signed with it.
+    pub public_key_pem: String,
+}
+
+/// A federated identity credential of an app registration: a token from `issuer` about `subject`
+/// for one of `audiences` may stand in for the app's secret.
+#[derive(Clone, Debug)]
+pub struct FederatedCredential {
+    /// The token's `iss`, e.g. the tenant's v2.0 issuer for a managed identity.
+    pub issuer: String,
+    /// The token's `sub`, e.g. the managed identity's object id.
+    pub subject: String,
+    /// Accepted `aud` values (Entra: `api://AzureADTokenExchange`).
+    pub audiences: Vec<String>,
 }
 
 impl Default for EmulatorConfig {
@@ -47,6 +82,8 @@ impl Default for EmulatorConfig {
             code_lifetime: Duration::from_secs(600),
             admin_consent: false,
             strict_refresh_token_rotation: false,
+            managed_identities: Vec::new(),
+            managed_identity_token_lifetime: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -65,8 +102,13 @@ pub struct ClientRegistration {
     pub client_id: String,
     /// The client secret, for `client_secret_post` / `client_secret_basic`.
     pub client_secret: Option<String>,
-    /// A PEM public key (SPKI) that verifies `private_key_jwt` client assertions.
+    /// A PEM public key (SPKI) that verifies `private_key_jwt` client assertions without a
+    /// thumbprint in their header.
     pub assertion_public_key_pem: Option<String>,
+    /// Certificates whose assertions (found by `x5t` / `x5t#S256`) authenticate the app.
+    pub certificates: Vec<CertificateCredential>,
+    /// Federated identity credentials (managed identity, workload identity).
+    pub federated_credentials: Vec<FederatedCredential>,
     /// Redirect URIs, matched exactly and case-sensitively as Entra does.
     pub redirect_uris: Vec<String>,
     /// Where the logout endpoint may send the browser back to.
@@ -83,6 +125,8 @@ impl Default for ClientRegistration {
             client_id: DEFAULT_CLIENT_ID.to_string(),
             client_secret: Some(DEFAULT_CLIENT_SECRET.to_owned()),
             assertion_public_key_pem: None,
+            certificates: Vec::new(),
+            federated_credentials: Vec::new(),
             redirect_uris: vec![
                 "http://localhost:5001/callback".to_owned(),
                 "http://127.0.0.1:5001/callback".to_owned(),

@@ -36,8 +36,8 @@ mod tls;
 mod tokens;
 
 pub use config::{
-    ClientRegistration, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_DOMAIN, DEFAULT_TENANT_ID, EmulatorConfig,
-    User, UsersFileError, load_users,
+    CertificateCredential, ClientRegistration, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_DOMAIN,
+    DEFAULT_TENANT_ID, EmulatorConfig, FederatedCredential, ManagedIdentity, User, UsersFileError, load_users,
 };
 pub use faults::{BadIdToken, Faults, GraphFailure, TokenFailure};
 pub use tls::CA_FILE_NAME;
@@ -194,6 +194,21 @@ impl Emulator {
     /// test know a request is in flight.
     pub fn graph_requests_received(&self) -> u64 {
         self.state.graph_requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The App Service-style managed identity endpoint (`IDENTITY_ENDPOINT`).
+    pub fn identity_endpoint(&self) -> String {
+        format!("{}/_identity/token", self.state.base())
+    }
+
+    /// The secret the identity endpoint requires as `X-IDENTITY-HEADER` (`IDENTITY_HEADER`).
+    pub fn identity_header(&self) -> String {
+        self.state.identity_header.clone()
+    }
+
+    /// How many tokens the identity endpoint has issued.
+    pub fn identity_tokens_issued(&self) -> u64 {
+        self.state.identity_tokens_issued.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every code, token and session id the emulator has handed out: for leak checks.

@@ -82,6 +82,8 @@ impl Cli {
             },
             front_channel_logout_url: self.front_channel_logout_url,
             display_name: defaults.display_name,
+            certificates: Vec::new(),
+            federated_credentials: Vec::new(),
         };
         let users = match &self.users {
             Some(path) => entra_emulator::load_users(path)?,

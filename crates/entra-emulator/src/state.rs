@@ -139,6 +139,13 @@ pub(crate) struct EmulatorState {
     grants: Mutex<Grants>,
     /// Graph requests received, counted before any fault or latency applies.
     pub(crate) graph_requests: std::sync::atomic::AtomicU64,
+    pub(crate) managed_identities: Vec<crate::config::ManagedIdentity>,
+    pub(crate) managed_identity_token_lifetime: i64,
+    /// The `X-IDENTITY-HEADER` value the identity endpoint requires (App Service's
+    /// `IDENTITY_HEADER`).
+    pub(crate) identity_header: String,
+    /// Identity endpoint requests that were answered with a token.
+    pub(crate) identity_tokens_issued: std::sync::atomic::AtomicU64,
 }
 
 /// A user with its photo loaded.
@@ -175,6 +182,10 @@ impl EmulatorState {
             clock: Clock::default(),
             grants: Mutex::new(Grants::default()),
             graph_requests: std::sync::atomic::AtomicU64::new(0),
+            managed_identities: config.managed_identities,
+            managed_identity_token_lifetime: config.managed_identity_token_lifetime.as_secs() as i64,
+            identity_header: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>()),
+            identity_tokens_issued: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

@@ -171,6 +171,11 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
     sign_rs256(keys.active(), &claims)
 }
 
+/// Signs `claims` with the tenant's active key (RS256, with its `kid`).
+pub(crate) fn sign(state: &EmulatorState, claims: &Value) -> anyhow::Result<String> {
+    sign_rs256(state.keys().active(), claims)
+}
+
 fn sign_rs256(key: &SigningKey, claims: &Value) -> anyhow::Result<String> {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(key.kid.clone());

@@ -42,6 +42,15 @@ pub struct ErrorTemplate {
 fn setting_to_fix(page: &ErrorPage) -> Option<&'static str> {
     match (page.kind, page.entra_code) {
         ("provider_unavailable", _) => Some("AUTHORITY_HOST and TENANT_ID"),
+        ("credential", _) => Some(
+            "MANAGED_IDENTITY_CLIENT_ID (and that identity is assigned to the web app) or AZURE_FEDERATED_TOKEN_FILE",
+        ),
+        (_, Some(700027)) => Some(
+            "CLIENT_CERTIFICATE_PATH or CLIENT_CERTIFICATE_THUMBPRINT (the certificate uploaded to the app registration)",
+        ),
+        (_, Some(70021 | 700211 | 700212 | 700213)) => {
+            Some("MANAGED_IDENTITY_CLIENT_ID (and the app registration's federated credential for it)")
+        }
         (_, Some(7000215 | 7000222)) => Some("CLIENT_SECRET"),
         (_, Some(700016)) => Some("CLIENT_ID and TENANT_ID"),
         (_, Some(50011)) => Some("REDIRECT_URI (or the app registration's redirect URIs)"),

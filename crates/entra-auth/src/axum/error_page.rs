@@ -164,6 +164,11 @@ impl ErrorPage {
             SignInError::Session(_) => {
                 ("Sessions are unavailable", "The app cannot reach its session store right now.".to_owned(), try_again)
             }
+            SignInError::Credential(_) => (
+                "Microsoft sign-in is not possible right now",
+                "This app could not obtain the credential it proves its identity with (its managed identity, certificate or workload identity token).".to_owned(),
+                "Try again in a minute. If it persists, the app's operator should check the app's credential.".to_owned(),
+            ),
             SignInError::Seal(_) => (
                 "Sign-in could not start",
                 "The app could not protect the sign-in it was starting.".to_owned(),

@@ -8,8 +8,9 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
+use sha2::Digest;
 
-use crate::config::ClientRegistration;
+use crate::config::{CertificateCredential, ClientRegistration};
 use crate::error::OAuthError;
 use crate::state::EmulatorState;
 
@@ -102,22 +103,50 @@ struct AssertionClaims {
     jti: Option<String>,
 }
 
+fn bad_assertion(message: &str) -> OAuthError {
+    OAuthError::invalid_client(700027, format!("Client assertion failed signature validation. {message}"))
+}
+
+/// A client assertion: the app's own (`iss` = its client id, signed with a registered certificate
+/// or key), or a federated one (a token from a trusted issuer about a subject the app trusts).
 fn check_assertion(
     state: &EmulatorState,
     tenant: &str,
     assertion: &str,
     form_client_id: Option<&String>,
 ) -> Result<ClientRegistration, OAuthError> {
-    let bad_assertion = |message: &str| {
-        OAuthError::invalid_client(700027, format!("Client assertion failed signature validation. {message}"))
-    };
-    let claimed_client = unverified_issuer(assertion).ok_or_else(|| bad_assertion("The assertion is not a JWT."))?;
-    if form_client_id.is_some_and(|id| *id != claimed_client) {
-        return Err(bad_assertion("The assertion's iss does not match client_id."));
+    let claimed_issuer = unverified_issuer(assertion).ok_or_else(|| bad_assertion("The assertion is not a JWT."))?;
+    match form_client_id {
+        Some(client_id) if *client_id != claimed_issuer => check_federated_assertion(state, assertion, client_id),
+        _ => check_own_assertion(state, tenant, assertion, &claimed_issuer),
     }
-    let client = state.client(&claimed_client).ok_or_else(|| unknown_client(&claimed_client))?;
-    let Some(pem) = &client.assertion_public_key_pem else {
-        return Err(bad_assertion("No certificate is registered for this application."));
+}
+
+fn check_own_assertion(
+    state: &EmulatorState,
+    tenant: &str,
+    assertion: &str,
+    claimed_client: &str,
+) -> Result<ClientRegistration, OAuthError> {
+    let client = state.client(claimed_client).ok_or_else(|| unknown_client(claimed_client))?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| bad_assertion("The assertion is not a JWT."))?;
+    let pem = if header.x5t.is_some() || header.x5t_s256.is_some() {
+        let certificate = client
+            .certificates
+            .iter()
+            .find(|certificate| thumbprints_match(certificate, header.x5t.as_deref(), header.x5t_s256.as_deref()))
+            .ok_or_else(|| {
+                bad_assertion(&format!(
+                    "The certificate with identifier used to sign the client assertion is not registered on application {}.",
+                    client.client_id
+                ))
+            })?;
+        certificate.public_key_pem.clone()
+    } else {
+        client
+            .assertion_public_key_pem
+            .clone()
+            .ok_or_else(|| bad_assertion("No key is registered for this application."))?
     };
     let key =
         DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| bad_assertion("The registered key is unusable."))?;
@@ -148,6 +177,92 @@ fn check_assertion(
         && state.grants().used_assertion_ids.insert(jti, state.clock.now()).is_some()
     {
         return Err(OAuthError::invalid_client(700027, "Client assertion was already used (jti replay)."));
+    }
+    Ok(client)
+}
+
+fn thumbprints_match(certificate: &CertificateCredential, x5t: Option<&str>, x5t_s256: Option<&str>) -> bool {
+    let Some(der) = pem_der(&certificate.certificate_pem, "CERTIFICATE") else { return false };
+    let sha1 = URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&der));
+    let sha256 = URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&der));
+    x5t_s256.is_some_and(|t| t == sha256) || x5t.is_some_and(|t| t == sha1)
+}
+
+fn pem_der(pem: &str, label: &str) -> Option<Vec<u8>> {
+    let begin = format!("-----BEGIN {label}-----");
+    let start = pem.find(&begin)? + begin.len();
+    let stop = pem[start..].find("-----END")? + start;
+    let body: String = pem[start..stop].chars().filter(|c| !c.is_whitespace()).collect();
+    STANDARD.decode(body).ok()
+}
+
+#[derive(Deserialize)]
+struct FederatedClaims {
+    iss: String,
+    sub: String,
+    aud: Audience,
+    exp: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == wanted,
+            Audience::Many(auds) => auds.iter().any(|aud| aud == wanted),
+        }
+    }
+}
+
+/// A federated credential: a token this tenant issued (a managed identity's) whose issuer,
+/// subject and audience match one of the app's federated identity credentials.
+fn check_federated_assertion(
+    state: &EmulatorState,
+    assertion: &str,
+    client_id: &str,
+) -> Result<ClientRegistration, OAuthError> {
+    let client = state.client(client_id).ok_or_else(|| unknown_client(client_id))?;
+    let header = jsonwebtoken::decode_header(assertion).map_err(|_| bad_assertion("The assertion is not a JWT."))?;
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| state.keys().find(kid).map(|key| key.decoding.clone()))
+        .ok_or_else(|| bad_assertion("The assertion is not signed by a key of a trusted issuer."))?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+    let claims = jsonwebtoken::decode::<FederatedClaims>(assertion, &key, &validation)
+        .map_err(|_| bad_assertion("The signature does not verify."))?
+        .claims;
+    if claims.exp <= state.clock.now() {
+        return Err(OAuthError::invalid_client(700024, "Client assertion is not within its valid time range."));
+    }
+    let by_issuer: Vec<_> = client.federated_credentials.iter().filter(|fic| fic.issuer == claims.iss).collect();
+    if by_issuer.is_empty() {
+        return Err(OAuthError::invalid_client(
+            700211,
+            format!("No matching federated identity record found for presented assertion issuer '{}'.", claims.iss),
+        ));
+    }
+    let by_subject: Vec<_> = by_issuer.into_iter().filter(|fic| fic.subject == claims.sub).collect();
+    if by_subject.is_empty() {
+        return Err(OAuthError::invalid_client(
+            700213,
+            format!("No matching federated identity record found for presented assertion subject '{}'.", claims.sub),
+        ));
+    }
+    if !by_subject.iter().any(|fic| fic.audiences.iter().any(|aud| claims.aud.contains(aud))) {
+        return Err(OAuthError::invalid_client(
+            700212,
+            "No matching federated identity record found for presented assertion audience.",
+        ));
     }
     Ok(client)
 }

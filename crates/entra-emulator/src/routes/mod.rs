@@ -12,6 +12,7 @@ mod authorize;
 mod client_auth;
 pub(crate) mod discovery;
 mod graph;
+mod identity;
 mod logout;
 mod sign_in;
 mod sso;
@@ -29,6 +30,7 @@ pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
         .route("/graph/v1.0/me", get(graph::me))
         .route("/graph/v1.0/me/photo/$value", get(graph::photo))
         .route("/graph/oidc/userinfo", get(graph::userinfo).post(graph::userinfo))
+        .route("/_identity/token", get(identity::token))
         .nest("/_emulator", admin::router())
         .with_state(state)
 }

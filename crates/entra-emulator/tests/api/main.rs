@@ -9,6 +9,7 @@ mod authorize;
 mod discovery;
 mod faults;
 mod graph;
+mod identity;
 mod logout;
 mod tls;
 mod token;

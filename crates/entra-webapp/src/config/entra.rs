@@ -2,12 +2,11 @@
 //! validated into entra-auth's own [`EntraConfig`].
 
 use entra_auth::{Authority, EntraConfig, Tenant};
-use secrecy::SecretString;
 
 use crate::config::problems::Problems;
 use crate::config::settings::Settings;
 
-/// `TENANT_ID`, `CLIENT_ID`, `CLIENT_SECRET`, `REDIRECT_URI`, `AUTHORITY_HOST`, `GRAPH_ENDPOINT`,
+/// `TENANT_ID`, `CLIENT_ID`, the credential (see `credential.rs`), `REDIRECT_URI`, `AUTHORITY_HOST`, `GRAPH_ENDPOINT`,
 /// `SCOPES`, `POST_LOGOUT_REDIRECT_URI`.
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<EntraConfig> {
     let tenant = problems
@@ -39,11 +38,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<E
                 None
             }
         });
-    let client_secret = problems.required(
-        "CLIENT_SECRET",
-        &settings.client_secret,
-        "Create one under Certificates & secrets on the app registration and set its Value.",
-    );
+    let credential = crate::config::credential::validate(settings, problems);
     let redirect_uri = problems
         .required(
             "REDIRECT_URI",
@@ -80,18 +75,13 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<E
         ),
         _ => None,
     };
-    let (tenant, client_id, client_secret, redirect_uri, authority_host, graph_endpoint) =
-        (tenant?, client_id?, client_secret?, redirect_uri?, authority_host?, graph_endpoint?);
-    let mut config = EntraConfig::new(
-        Authority::new(authority_host, tenant),
-        client_id,
-        SecretString::from(client_secret),
-        redirect_uri,
-    )
-    .with_scopes(scopes)
-    .with_graph_endpoint(graph_endpoint)
-    // The home page shows the Graph profile's name and email.
-    .with_profile_at_sign_in(true);
+    let (tenant, client_id, credential, redirect_uri, authority_host, graph_endpoint) =
+        (tenant?, client_id?, credential?, redirect_uri?, authority_host?, graph_endpoint?);
+    let mut config = EntraConfig::new(Authority::new(authority_host, tenant), client_id, credential, redirect_uri)
+        .with_scopes(scopes)
+        .with_graph_endpoint(graph_endpoint)
+        // The home page shows the Graph profile's name and email.
+        .with_profile_at_sign_in(true);
     if let Some(uri) = post_logout_redirect_uri {
         config = config.with_post_logout_redirect_uri(uri?);
     }

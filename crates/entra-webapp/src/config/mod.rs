@@ -7,6 +7,7 @@
 
 use entra_auth::EntraConfig;
 
+mod credential;
 mod entra;
 mod listener;
 mod logging;
@@ -161,5 +162,54 @@ mod tests {
     fn localhost_may_use_http() {
         let settings = Settings { redirect_uri: Some("http://localhost:5001/callback".into()), ..valid() };
         assert!(!settings.validate().unwrap().is_https());
+    }
+
+    #[test]
+    fn exactly_one_client_credential_is_required_and_each_is_checked() {
+        let none = Settings { client_secret: None, ..valid() };
+        let errors = none.validate().unwrap_err().to_string();
+        assert!(errors.contains("CLIENT_SECRET: no client credential is set"), "{errors}");
+        assert!(errors.contains("MANAGED_IDENTITY_CLIENT_ID"), "the message names every way: {errors}");
+
+        let several =
+            Settings { managed_identity_client_id: Some("5b0e2a53-6f7c-4c1e-9d8a-2a1f3e4b5c6d".into()), ..valid() };
+        let errors = several.validate().unwrap_err().to_string();
+        assert!(errors.contains("CLIENT_SECRET, MANAGED_IDENTITY_CLIENT_ID are all set"), "{errors}");
+
+        let identity_without_endpoint = Settings {
+            client_secret: None,
+            managed_identity_client_id: Some("5b0e2a53-6f7c-4c1e-9d8a-2a1f3e4b5c6d".into()),
+            ..valid()
+        };
+        let errors = identity_without_endpoint.validate().unwrap_err().to_string();
+        assert!(errors.contains("IDENTITY_ENDPOINT and IDENTITY_HEADER are not"), "{errors}");
+
+        let bad_thumbprint =
+            Settings { client_secret: None, client_certificate_thumbprint: Some("abc".into()), ..valid() };
+        assert_eq!(variables(bad_thumbprint.validate().unwrap_err()), vec!["CLIENT_CERTIFICATE_THUMBPRINT"]);
+
+        let store = tempfile::tempdir().unwrap();
+        let not_loaded = Settings {
+            client_secret: None,
+            client_certificate_thumbprint: Some("A".repeat(40)),
+            client_certificate_store: store.path().display().to_string(),
+            ..valid()
+        };
+        let errors = not_loaded.validate().unwrap_err().to_string();
+        assert!(errors.contains("WEBSITE_LOAD_CERTIFICATES"), "{errors}");
+
+        let not_a_certificate = store.path().join("app.pem");
+        std::fs::write(&not_a_certificate, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap();
+        let unusable = Settings {
+            client_secret: None,
+            client_certificate_path: Some(not_a_certificate.display().to_string()),
+            ..valid()
+        };
+        let errors = unusable.validate().unwrap_err().to_string();
+        assert!(errors.contains("CLIENT_CERTIFICATE_PATH: certificate credential: no PRIVATE KEY block"), "{errors}");
+
+        let missing_file =
+            Settings { client_secret: None, federated_token_file: Some("/nonexistent/token".into()), ..valid() };
+        assert_eq!(variables(missing_file.validate().unwrap_err()), vec!["AZURE_FEDERATED_TOKEN_FILE"]);
     }
 }

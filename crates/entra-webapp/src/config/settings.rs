@@ -4,6 +4,8 @@
 use clap::Args;
 use entra_auth::{DEFAULT_GRAPH_ENDPOINT, PUBLIC_CLOUD_HOST as DEFAULT_AUTHORITY_HOST};
 
+/// Where App Service (Linux) puts the private certificates named by WEBSITE_LOAD_CERTIFICATES.
+const DEFAULT_CERTIFICATE_STORE: &str = "/var/ssl/private";
 const DEFAULT_SCOPES: &str = "User.Read";
 const DEFAULT_PORT: &str = "5001";
 const DEFAULT_BIND_ADDRESS: &str = "0.0.0.0";
@@ -26,9 +28,41 @@ pub struct Settings {
     /// Application (client) ID of the app registration.
     #[arg(long = "client-id", env = "CLIENT_ID", hide_env_values = true)]
     pub client_id: Option<String>,
-    /// Client secret value (Certificates & secrets). Never logged.
+    /// Client secret value (Certificates & secrets). Never logged. Exactly one credential is
+    /// set: this, a certificate, a managed identity or a workload identity token file.
     #[arg(long = "client-secret", env = "CLIENT_SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
+    /// A certificate credential instead of a secret: a PKCS#12 (.pfx/.p12) file, or PEM with the
+    /// certificate (and the key, unless CLIENT_CERTIFICATE_KEY_PATH names it).
+    #[arg(long = "client-certificate-path", env = "CLIENT_CERTIFICATE_PATH")]
+    pub client_certificate_path: Option<String>,
+    /// The PEM private key of CLIENT_CERTIFICATE_PATH, when in its own file.
+    #[arg(long = "client-certificate-key-path", env = "CLIENT_CERTIFICATE_KEY_PATH")]
+    pub client_certificate_key_path: Option<String>,
+    /// Password of a PKCS#12 CLIENT_CERTIFICATE_PATH. Never logged.
+    #[arg(long = "client-certificate-password", env = "CLIENT_CERTIFICATE_PASSWORD", hide_env_values = true)]
+    pub client_certificate_password: Option<String>,
+    /// On App Service: the thumbprint of a certificate loaded with WEBSITE_LOAD_CERTIFICATES
+    /// (read from CLIENT_CERTIFICATE_STORE/<thumbprint>.p12).
+    #[arg(long = "client-certificate-thumbprint", env = "CLIENT_CERTIFICATE_THUMBPRINT")]
+    pub client_certificate_thumbprint: Option<String>,
+    /// Where App Service puts loaded private certificates.
+    #[arg(long = "client-certificate-store", env = "CLIENT_CERTIFICATE_STORE", default_value = DEFAULT_CERTIFICATE_STORE)]
+    pub client_certificate_store: String,
+    /// No secret at all: the client id of a user-assigned managed identity that the app
+    /// registration trusts as a federated credential (App Service sets IDENTITY_ENDPOINT and
+    /// IDENTITY_HEADER).
+    #[arg(long = "managed-identity-client-id", env = "MANAGED_IDENTITY_CLIENT_ID")]
+    pub managed_identity_client_id: Option<String>,
+    /// Set by App Service when the app has a managed identity.
+    #[arg(long = "identity-endpoint", env = "IDENTITY_ENDPOINT", hide = true)]
+    pub identity_endpoint: Option<String>,
+    /// Set by App Service when the app has a managed identity. Never logged.
+    #[arg(long = "identity-header", env = "IDENTITY_HEADER", hide = true, hide_env_values = true)]
+    pub identity_header: Option<String>,
+    /// No secret at all: a workload identity token file (set by AKS workload identity).
+    #[arg(long = "federated-token-file", env = "AZURE_FEDERATED_TOKEN_FILE")]
+    pub federated_token_file: Option<String>,
     /// The callback URL registered on the app registration, e.g. https://<site>/callback.
     #[arg(long = "redirect-uri", env = "REDIRECT_URI")]
     pub redirect_uri: Option<String>,
@@ -90,6 +124,15 @@ impl Default for Settings {
             tenant_id: None,
             client_id: None,
             client_secret: None,
+            client_certificate_path: None,
+            client_certificate_key_path: None,
+            client_certificate_password: None,
+            client_certificate_thumbprint: None,
+            client_certificate_store: DEFAULT_CERTIFICATE_STORE.to_owned(),
+            managed_identity_client_id: None,
+            identity_endpoint: None,
+            identity_header: None,
+            federated_token_file: None,
             redirect_uri: None,
             post_logout_redirect_uri: None,
             session_secret: None,

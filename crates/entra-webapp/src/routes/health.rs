@@ -11,11 +11,18 @@ pub async fn healthz() -> impl IntoResponse {
     ([("cache-control", "no-store")], "ok")
 }
 
-/// Readiness: the tenant's metadata is loaded and the session store answers. When not, says
-/// which dependency is down (the cause is in the logs, not in the answer).
+/// Readiness: the tenant's metadata is loaded, the client credential can be had (a managed
+/// identity token, a readable token file) and the session store answers. When not, says which
+/// dependency is down (the cause is in the logs, not in the answer).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let credential = state.client.check_credential().await;
+    if let Err(err) = &credential {
+        tracing::warn!(error = %err, "client credential unavailable");
+    }
     let down = if !state.client.is_ready().await {
         Some("identity provider metadata not loaded")
+    } else if credential.is_err() {
+        Some("client credential unavailable")
     } else if !state.store.is_ready().await {
         Some("session store unreachable")
     } else {

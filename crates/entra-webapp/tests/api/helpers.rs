@@ -26,6 +26,11 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
+/// Changes the emulator's configuration and the app's registration before the emulator starts.
+pub type EmulatorSetup = Box<dyn FnOnce(&mut EmulatorConfig, &mut ClientRegistration) + Send>;
+/// Changes the app's settings once the emulator runs.
+pub type SettingsChange = Box<dyn FnOnce(&mut Settings, &Emulator) + Send>;
+
 #[derive(Default)]
 pub struct Options {
     pub pending_sign_in_lifetime: Option<Duration>,
@@ -50,6 +55,10 @@ pub struct Options {
     pub max_sessions: Option<usize>,
     /// Shorter than SESSION_MAX_HOURS can say.
     pub session_max_lifetime: Option<Duration>,
+    /// Changes the emulator's configuration and the app's registration before the emulator starts.
+    pub emulator_setup: Option<EmulatorSetup>,
+    /// Changes the app's settings (e.g. its credential) once the emulator runs.
+    pub settings_change: Option<SettingsChange>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -65,7 +74,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         (None, true) => format!("https://localhost:{port}"),
         (None, false) => base_url.clone(),
     };
-    let client = ClientRegistration {
+    let mut client = ClientRegistration {
         redirect_uris: vec![format!("{site_url}/callback")],
         post_logout_redirect_uris: vec![format!("{site_url}/")],
         ..ClientRegistration::default()
@@ -73,7 +82,11 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let emulator = match options.emulator {
         Some(emulator) => emulator,
         None => {
-            let mut config = EmulatorConfig { clients: vec![client.clone()], ..EmulatorConfig::default() };
+            let mut config = EmulatorConfig::default();
+            if let Some(setup) = options.emulator_setup {
+                setup(&mut config, &mut client);
+            }
+            config.clients = vec![client.clone()];
             if let Some(lifetime) = options.access_token_lifetime {
                 config.access_token_lifetime = lifetime;
             }
@@ -98,6 +111,10 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         max_sessions: options.max_sessions.unwrap_or(100_000).to_string(),
         ..Settings::default()
     };
+    let mut settings = settings;
+    if let Some(change) = options.settings_change {
+        change(&mut settings, &emulator);
+    }
     let mut config = settings.validate().expect("valid settings");
     if let Some(lifetime) = options.pending_sign_in_lifetime {
         config.entra.pending_sign_in_lifetime = lifetime;
