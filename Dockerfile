@@ -1,17 +1,30 @@
-# syntax=docker/dockerfile:1
 # entra-webapp as a container for Azure App Service (or any container host).
-# Build (needs Docker with BuildKit; App Service runs linux/amd64):
-#   docker buildx build --platform linux/amd64 -t entra-webapp .
-# or in the cloud without a local Docker: az acr build -r <registry> -t entra-webapp:<tag> .
+# Plain Dockerfile syntax: builds with the classic builder of `az acr build` as with BuildKit.
+#   az acr build -r <registry> -t entra-webapp:<tag> .                   (in the cloud)
+#   docker build --platform linux/amd64 -t entra-webapp .                (locally)
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY . .
-# Cache mounts keep the crate registry and target/ between builds: only changed crates rebuild.
+# Dependencies first, in their own layer: it is rebuilt only when a manifest or the lock file
+# changes, not on every source change. Stub sources let cargo build the dependency graph.
+COPY Cargo.toml Cargo.lock ./
+COPY crates/entra-auth/Cargo.toml crates/entra-auth/
+COPY crates/entra-emulator/Cargo.toml crates/entra-emulator/
+COPY crates/entra-webapp/Cargo.toml crates/entra-webapp/
+RUN for crate in entra-auth entra-emulator entra-webapp; do \
+      mkdir -p crates/$crate/src crates/$crate/benches crates/$crate/examples \
+      && echo 'fn main() {}' > crates/$crate/src/main.rs \
+      && touch crates/$crate/src/lib.rs; \
+    done \
+ && echo 'fn main() {}' > crates/entra-webapp/benches/session_records.rs \
+ && echo 'fn main() {}' > crates/entra-auth/benches/hot_paths.rs \
+ && cargo build --release --locked -p entra-webapp --no-default-features \
+ && rm -rf crates
+# Then the sources. The container runs `serve` only: no demo, so no emulator inside.
 # No target-cpu tuning: App Service workers mix CPU models (native code would SIGILL).
-RUN --mount=type=cache,target=/usr/local/cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p entra-webapp \
+COPY crates crates
+RUN touch crates/*/src/lib.rs crates/entra-webapp/src/main.rs \
+ && cargo build --release --locked -p entra-webapp --no-default-features \
  && cp target/release/entra-webapp /entra-webapp
 
 # distroless/cc: glibc, libgcc and CA certificates, no shell; "nonroot" is uid 65532.

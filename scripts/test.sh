@@ -44,11 +44,16 @@ echo "==> shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run deploy/azure/tests/fake-az/az)
 shellcheck "${scripts[@]}"
 
-echo "==> deploy.sh against a fake az"
-deploy/azure/tests/deploy_test.sh
+echo "==> deploy.sh against a fake az, and every az line it runs through the real Azure CLI's parser"
+target_dir=${CARGO_TARGET_DIR:-target}
+az_venv="$target_dir/az-venv"
+if [[ ! -x $az_venv/bin/python ]]; then
+  python3 -m venv "$az_venv"
+fi
+"$az_venv/bin/pip" install --quiet --disable-pip-version-check 'azure-cli==2.91.0'
+AZ_REAL="$(cd "$az_venv" && pwd)/bin/az" deploy/azure/tests/deploy_test.sh
 
 echo "==> MSAL Python interop (entra-emulator --tls-self-signed)"
-target_dir=${CARGO_TARGET_DIR:-target}
 venv="$target_dir/msal-venv"
 if [[ ! -x $venv/bin/python ]]; then
   python3 -m venv "$venv"

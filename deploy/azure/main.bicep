@@ -1,7 +1,11 @@
 // entra-webapp on Azure App Service (Linux container), image in Azure Container Registry pulled
-// with the site's managed identity, optional Azure Cache for Redis for sessions across instances.
-// Deploy: az deployment group create -g <rg> -f deploy/azure/main.bicep -p @deploy/azure/main.parameters.json
-// The image must exist in the registry first (deploy.sh builds it with az acr build).
+// with a user-assigned managed identity that is granted AcrPull *before* the site exists, optional
+// Azure Cache for Redis for sessions across instances.
+// Deploy: az deployment group create -g <rg> -f deploy/azure/main.bicep \
+//   -p @deploy/azure/main.parameters.json -p sessionSecret="$(openssl rand -base64 48)"
+// The image must exist in the registry first (deploy.sh builds it with az acr build). With
+// credential=managed-identity (no secret anywhere) the app registration must trust the identity:
+// az ad app federated-credential create (see docs/DEPLOY.md; deploy.sh does it).
 
 @description('Web app name; other resources are named after it.')
 param appName string
@@ -27,12 +31,17 @@ param tenantId string
 @description('Application (client) ID of the app registration.')
 param clientId string
 
-@secure()
-@description('Client secret value, or a Key Vault reference: @Microsoft.KeyVault(SecretUri=https://<vault>.vault.azure.net/secrets/<name>)')
-param clientSecret string
+@description('How the app proves itself to Entra: the managed identity as a federated credential (no secret), or a client secret.')
+@allowed(['managed-identity', 'secret'])
+param credential string = 'managed-identity'
 
 @secure()
-@description('Secret sealing session records (openssl rand -base64 48); comma-separate several to rotate.')
+@description('With credential=secret: the client secret value, or a Key Vault reference: @Microsoft.KeyVault(SecretUri=https://<vault>.vault.azure.net/secrets/<name>)')
+param clientSecret string = ''
+
+@secure()
+@minLength(32)
+@description('Secret sealing session records (openssl rand -base64 48), or a Key Vault reference; no default: a placeholder must never be deployed.')
 param sessionSecret string
 
 @description('Create an Azure Cache for Redis and keep sessions there, for several instances and restarts.')
@@ -40,6 +49,12 @@ param enableRedis bool = false
 
 var containerPort = '8080'
 var acrPullRoleId = '7f951dda-4ed3-4680-a7ca-43fe172d538d'
+
+// The identity exists, and may pull, before the site is created: its first pull succeeds.
+resource identity 'Microsoft.ManagedIdentity/userAssignedIdentities@2023-01-31' = {
+  name: '${appName}-identity'
+  location: location
+}
 
 resource registry 'Microsoft.ContainerRegistry/registries@2023-07-01' = {
   name: registryName
@@ -66,18 +81,35 @@ resource redis 'Microsoft.Cache/redis@2023-08-01' = if (enableRedis) {
   }
 }
 
+// The identity may pull images from the registry.
+resource acrPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(registry.id, identity.id, acrPullRoleId)
+  scope: registry
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPullRoleId)
+    principalId: identity.properties.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
 resource site 'Microsoft.Web/sites@2023-12-01' = {
   name: appName
   location: location
   kind: 'app,linux,container'
-  identity: { type: 'SystemAssigned' }
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: { '${identity.id}': {} }
+  }
+  dependsOn: [acrPull]
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
     clientAffinityEnabled: false
+    keyVaultReferenceIdentity: identity.id
     siteConfig: {
       linuxFxVersion: 'DOCKER|${registry.properties.loginServer}/entra-webapp:${imageTag}'
       acrUseManagedIdentityCreds: true
+      acrUserManagedIdentityID: identity.properties.clientId
       alwaysOn: true
       healthCheckPath: '/healthz'
       ftpsState: 'Disabled'
@@ -87,39 +119,35 @@ resource site 'Microsoft.Web/sites@2023-12-01' = {
   }
 }
 
-// The site's identity may pull images from the registry.
-resource acrPull 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(registry.id, site.id, acrPullRoleId)
-  scope: registry
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', acrPullRoleId)
-    principalId: site.identity.principalId
-    principalType: 'ServicePrincipal'
-  }
-}
-
 var siteUrl = 'https://${site.properties.defaultHostName}'
+
+var commonSettings = {
+  WEBSITES_PORT: containerPort
+  PORT: containerPort
+  TENANT_ID: tenantId
+  CLIENT_ID: clientId
+  REDIRECT_URI: '${siteUrl}/callback'
+  POST_LOGOUT_REDIRECT_URI: '${siteUrl}/'
+  SESSION_SECRET: sessionSecret
+  // The Redis key goes apart from the URL: Azure Redis keys are base64 and may contain '/'.
+  SESSION_STORE: enableRedis ? 'rediss://${redis.properties.hostName}:6380' : 'memory'
+  TRUST_FORWARDED_HEADERS: 'true'
+  LOG_FORMAT: 'json'
+}
+// Exactly one credential setting: the app refuses to start with none or several.
+var credentialSettings = credential == 'secret' ? { CLIENT_SECRET: clientSecret } : { MANAGED_IDENTITY_CLIENT_ID: identity.properties.clientId }
+var redisSettings = enableRedis ? { REDIS_PASSWORD: redis.listKeys().primaryKey } : {}
 
 // Settings reference the site's real host name, so they are a resource of their own.
 resource appSettings 'Microsoft.Web/sites/config@2023-12-01' = {
   parent: site
   name: 'appsettings'
-  properties: {
-    WEBSITES_PORT: containerPort
-    PORT: containerPort
-    TENANT_ID: tenantId
-    CLIENT_ID: clientId
-    CLIENT_SECRET: clientSecret
-    REDIRECT_URI: '${siteUrl}/callback'
-    POST_LOGOUT_REDIRECT_URI: '${siteUrl}/'
-    SESSION_SECRET: sessionSecret
-    SESSION_STORE: enableRedis ? 'rediss://:${redis.listKeys().primaryKey}@${redis.properties.hostName}:6380' : 'memory'
-    TRUST_FORWARDED_HEADERS: 'true'
-    LOG_FORMAT: 'json'
-  }
+  properties: union(commonSettings, credentialSettings, redisSettings)
 }
 
 @description('The site. Register siteUrl/callback as a redirect URI and siteUrl/logout as the front-channel logout URL.')
 output siteUrl string = siteUrl
 output redirectUri string = '${siteUrl}/callback'
-output principalId string = site.identity.principalId
+@description('The identity: the subject of the federated credential the app registration needs with credential=managed-identity.')
+output identityPrincipalId string = identity.properties.principalId
+output identityClientId string = identity.properties.clientId
