@@ -46,18 +46,20 @@ for slice in "${slices[@]}"; do
       run sessions --package entra-webapp --test-package entra-webapp \
         --file crates/entra-webapp/src/sessions/mod.rs --file crates/entra-webapp/src/sessions/memory_store.rs \
         --file crates/entra-webapp/src/sessions/redis_store.rs --file crates/entra-webapp/src/sessions/record.rs \
-        -- -E 'binary(api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(=scale_out::a_redis_outage_answers_503_and_recovers_without_a_restart))'
+        -- -E 'binary_id(entra-webapp::api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(=scale_out::a_redis_outage_answers_503_and_recovers_without_a_restart))'
       ;;
     web)
-      run web --package entra-auth --package entra-webapp --test-package entra-webapp \
+      # The files are entra-auth's; the tests that can kill their mutants are the app's and the
+      # library's examples (cargo-mutants runs only the mutated package's tests unless told).
+      run web --package entra-auth --test-workspace=true \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
-        -- -E 'binary(api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening)::/)'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening)::/)) | binary_id(entra-auth::examples)'
       ;;
     client)
-      run client --package entra-auth --test-package entra-webapp --file crates/entra-auth/src/client.rs \
+      run client --package entra-auth --test-workspace=true --file crates/entra-auth/src/client.rs \
         --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer)|authorization_url' \
-        -- -E 'binary(api) & test(/^(sign_in|failures|front_channel)::/)'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials)::/)) | binary_id(entra-auth::examples)'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client)" >&2
