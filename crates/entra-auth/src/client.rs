@@ -58,7 +58,7 @@ pub struct EntraClient {
 impl EntraClient {
     /// Builds the client; no network yet.
     pub fn new(config: EntraConfig) -> Result<Self, reqwest::Error> {
-        let http = crate::http::client()?;
+        let http = crate::http::client(config.http_timeout)?;
         let graph = GraphClient::new(http.clone(), config.graph_endpoint.clone());
         Ok(Self {
             credentials: Credentials::new(config.credential.clone()),

@@ -59,7 +59,13 @@ pub struct EntraConfig {
     /// At most one JWKS refetch for an unknown `kid` per this interval. Default:
     /// [`crate::oidc::MIN_REFETCH_INTERVAL`].
     pub jwks_refetch_interval: Duration,
+    /// How long one call to Entra, Graph or the identity endpoint may take in all. Default:
+    /// [`DEFAULT_HTTP_TIMEOUT`].
+    pub http_timeout: Duration,
 }
+
+/// How long one outbound call may take by default (connecting takes at most 5 s of it).
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl EntraConfig {
     /// The four things Entra needs to know about the app; documented defaults for the rest.
@@ -85,6 +91,7 @@ impl EntraConfig {
             clock_leeway: DEFAULT_CLOCK_LEEWAY,
             pending_sign_in_lifetime: PENDING_SIGN_IN_LIFETIME,
             jwks_refetch_interval: crate::jwks::MIN_REFETCH_INTERVAL,
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
         }
     }
 
@@ -121,6 +128,12 @@ impl EntraConfig {
     /// Lets a started sign-in take this long.
     pub fn with_pending_sign_in_lifetime(mut self, lifetime: Duration) -> Self {
         self.pending_sign_in_lifetime = lifetime;
+        self
+    }
+
+    /// Gives up on an outbound call after `timeout`.
+    pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
+        self.http_timeout = timeout;
         self
     }
 

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 /// Builds the shared client. Trusts the OS roots (and `SSL_CERT_FILE`, e.g. a TLS-inspection CA
 /// or the emulator's self-signed CA) and the Mozilla roots.
-pub(crate) fn client() -> reqwest::Result<reqwest::Client> {
+pub(crate) fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(15))
+        .connect_timeout(Duration::from_secs(5).min(timeout))
+        .timeout(timeout)
         .user_agent(concat!("entra-auth/", env!("CARGO_PKG_VERSION")))
         .build()
 }

@@ -131,6 +131,17 @@ async fn token_endpoint_invalid_client_answers_502_with_the_fix() {
 }
 
 #[tokio::test]
+async fn a_token_endpoint_that_does_not_answer_in_time_is_a_502_page_not_a_hang() {
+    let app = spawn_app_with(Options { http_timeout: Some(Duration::from_secs(1)), ..Options::default() }).await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    // The token endpoint now takes longer than the app waits for any call.
+    app.emulator.faults().set_token_latency(Duration::from_secs(3));
+    let response = app.browser.get(&callback).send().await.unwrap();
+    assert_error_page(&app, response, StatusCode::BAD_GATEWAY, "Microsoft sign-in is not answering properly").await;
+}
+
+#[tokio::test]
 async fn unreachable_tenant_answers_503_and_readiness_says_why() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dead_host = format!("http://{}", closed.local_addr().unwrap());

@@ -55,6 +55,8 @@ pub struct Options {
     pub max_sessions: Option<usize>,
     /// Shorter than SESSION_MAX_HOURS can say.
     pub session_max_lifetime: Option<Duration>,
+    /// How long one call to Entra or Graph may take (15 s by default).
+    pub http_timeout: Option<Duration>,
     /// Changes the emulator's configuration and the app's registration before the emulator starts.
     pub emulator_setup: Option<EmulatorSetup>,
     /// Changes the app's settings (e.g. its credential) once the emulator runs.
@@ -121,6 +123,9 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }
     if let Some(interval) = options.jwks_refetch_interval {
         config.entra.jwks_refetch_interval = interval;
+    }
+    if let Some(timeout) = options.http_timeout {
+        config.entra.http_timeout = timeout;
     }
     if let Some(limits) = options.server_limits {
         config.listener.server_limits = limits;
