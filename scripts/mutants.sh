@@ -13,6 +13,7 @@
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
 # MUTANTS_ITERATE=1 tests only what the slice's last run missed (after adding tests).
+# MUTANTS_IN_PLACE=1 mutates this checkout itself (use a git worktree nobody edits meanwhile).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,9 +28,12 @@ run() {
   echo "==> mutants: $slice"
   mkdir -p "$target_dir/mutants/$slice"
   # cargo-mutants exits 2 when mutants were missed: report and go on to the next slice.
-  local iterate=()
-  [[ ${MUTANTS_ITERATE:-0} == 1 ]] && iterate=(--iterate)
-  cargo mutants --no-shuffle --test-tool nextest --output "$target_dir/mutants/$slice" "${iterate[@]}" "$@" || true
+  local options=()
+  [[ ${MUTANTS_ITERATE:-0} == 1 ]] && options+=(--iterate)
+  # In a dedicated checkout (a git worktree nobody edits), mutating in place reuses its target/
+  # instead of building a fresh copy of the tree first.
+  [[ ${MUTANTS_IN_PLACE:-0} == 1 ]] && options+=(--in-place)
+  cargo mutants --no-shuffle --test-tool nextest --output "$target_dir/mutants/$slice" "${options[@]}" "$@" || true
   echo "    missed: $(wc -l <"$target_dir/mutants/$slice/mutants.out/missed.txt") (see $target_dir/mutants/$slice/mutants.out/missed.txt)"
 }
 
@@ -50,14 +54,14 @@ for slice in "${slices[@]}"; do
       ;;
     web)
       # The files are entra-auth's; the tests that can kill their mutants are the app's and the
-      # library's examples (cargo-mutants runs only the mutated package's tests unless told).
-      run web --package entra-auth --test-workspace=true \
+      # library's examples: no --package (it would also restrict the tests to entra-auth's).
+      run web --test-workspace=true \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening)::/)) | binary_id(entra-auth::examples)'
       ;;
     client)
-      run client --package entra-auth --test-workspace=true --file crates/entra-auth/src/client.rs \
+      run client --test-workspace=true --file crates/entra-auth/src/client.rs \
         --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer)|authorization_url' \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials)::/)) | binary_id(entra-auth::examples)'
       ;;
