@@ -55,13 +55,15 @@ for slice in "${slices[@]}"; do
     web)
       # The files are entra-auth's; the tests that can kill their mutants are the app's and the
       # library's examples: no --package (it would also restrict the tests to entra-auth's).
-      run web --test-workspace=true \
+      # The baseline runs only entra-auth's tests (cargo-mutants' choice), so its auto timeout
+      # would be far too short for the app's: set one.
+      run web --test-workspace=true --timeout 180 \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening)::/)) | binary_id(entra-auth::examples)'
       ;;
     client)
-      run client --test-workspace=true --file crates/entra-auth/src/client.rs \
+      run client --test-workspace=true --timeout 180 --file crates/entra-auth/src/client.rs \
         --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer)|authorization_url' \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials)::/)) | binary_id(entra-auth::examples)'
       ;;
