@@ -1,0 +1,91 @@
+//! `AuthRoutes`' options, served on loopback against the emulator: paths, the app's own pages,
+//! the session cookie's idle timeout and the absolute lifetime.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed step fails the test on the spot")]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use entra_auth::axum::{AuthRoutes, SignedInUser};
+use entra_auth::{EntraClient, EntraConfig};
+use reqwest::StatusCode;
+use support::{location, serve};
+use tower_sessions::MemoryStore;
+
+/// `/private` behind sign-in, with every option of `AuthRoutes` changed.
+fn customised(config: EntraConfig, max_lifetime: Duration) -> Result<Router, reqwest::Error> {
+    let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?))
+        .login_path("/auth/sign-in")
+        .logout_path("/auth/sign-out")
+        .session_idle_timeout(Duration::from_secs(90))
+        .session_max_lifetime(max_lifetime)
+        .error_page(|page| (page.status, format!("our error page: {} ({})", page.kind, page.title)).into_response())
+        .sign_out_page(|form| {
+            format!("our sign-out page: signed_in={} action={} token={}", form.signed_in, form.action, form.csrf_token)
+                .into_response()
+        });
+    Ok(Router::new()
+        .route("/private", get(|user: SignedInUser| async move { format!("Welcome {}", user.name) }))
+        .merge(auth.router())
+        .layer(auth.layer(MemoryStore::default())))
+}
+
+#[tokio::test]
+async fn paths_and_pages_are_the_apps_own() {
+    let running = serve(|config| customised(config, Duration::from_secs(3600))).await;
+    let url = |path: &str| format!("{}{path}", running.app_url);
+
+    assert_eq!(running.get(&url("/login")).await.status(), StatusCode::NOT_FOUND, "the default path is not served");
+    let (status, page) = running.visit_signing_in_at("/private", "/auth/sign-in").await;
+    assert_eq!((status, page.as_str()), (StatusCode::OK, "Welcome Adele Vance"));
+
+    let forged = running.get(&url("/callback?state=forged&code=x")).await;
+    assert_eq!(forged.status(), StatusCode::BAD_REQUEST);
+    let body = forged.text().await.unwrap();
+    assert_eq!(body, "our error page: unknown_state (This sign-in cannot be completed)");
+
+    let form = running.get(&url("/auth/sign-out")).await.text().await.unwrap();
+    assert!(form.starts_with("our sign-out page: signed_in=true action=/auth/sign-out token="), "{form}");
+    let token = form.rsplit("token=").next().unwrap().to_owned();
+    assert!(token.len() >= 40, "a real CSRF token: {token}");
+    let signed_out =
+        running.browser.post(url("/auth/sign-out")).form(&[("csrf_token", token.as_str())]).send().await.unwrap();
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert!(location(&signed_out).starts_with(&running.emulator.authority()), "on to Entra's sign-out");
+    let after = running.get(&url("/auth/sign-out")).await.text().await.unwrap();
+    assert_eq!(after, "our sign-out page: signed_in=false action=/auth/sign-out token=");
+    assert_eq!(running.get(&url("/logout")).await.status(), StatusCode::NOT_FOUND);
+
+    // Front-channel logout is served only when the app gives an index of its sessions.
+    let front_channel = running.get(&url("/auth/sign-out?sid=abc")).await;
+    assert_eq!(front_channel.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_session_cookie_lives_as_long_as_the_idle_timeout() {
+    let running = serve(|config| customised(config, Duration::from_secs(3600))).await;
+    let callback = running.sign_in_from("/private", "/auth/sign-in").await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    let cookies: Vec<String> =
+        callback.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("session=")).expect("a session cookie at sign-in");
+    assert!(session.contains("Max-Age=90"), "{session}");
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+    assert!(!session.contains("Secure"), "plain http on localhost: {session}");
+}
+
+#[tokio::test]
+async fn a_sign_in_ends_at_its_absolute_lifetime_however_active() {
+    let running = serve(|config| customised(config, Duration::from_secs(2))).await;
+    let (status, _) = running.visit_signing_in_at("/private", "/auth/sign-in").await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = running.get(&format!("{}/private", running.app_url)).await;
+    assert_eq!(again.status(), StatusCode::SEE_OTHER, "signed out by the absolute lifetime");
+    assert_eq!(location(&again), "/auth/sign-in?return_to=%2Fprivate");
+}
