@@ -2,6 +2,7 @@
 //! and a browser-like client that signs in through the emulator's pages.
 
 #![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
 
 use std::time::Duration;
 
