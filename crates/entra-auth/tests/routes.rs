@@ -89,3 +89,44 @@ async fn a_sign_in_ends_at_its_absolute_lifetime_however_active() {
     assert_eq!(again.status(), StatusCode::SEE_OTHER, "signed out by the absolute lifetime");
     assert_eq!(location(&again), "/auth/sign-in?return_to=%2Fprivate");
 }
+
+/// A session store that is down: every operation fails, as Redis does in an outage.
+#[derive(Clone, Debug)]
+struct UnavailableStore;
+
+#[async_trait::async_trait]
+impl tower_sessions::SessionStore for UnavailableStore {
+    async fn save(&self, _: &tower_sessions::session::Record) -> tower_sessions::session_store::Result<()> {
+        Err(tower_sessions::session_store::Error::Backend("down".to_owned()))
+    }
+
+    async fn load(
+        &self,
+        _: &tower_sessions::session::Id,
+    ) -> tower_sessions::session_store::Result<Option<tower_sessions::session::Record>> {
+        Err(tower_sessions::session_store::Error::Backend("down".to_owned()))
+    }
+
+    async fn delete(&self, _: &tower_sessions::session::Id) -> tower_sessions::session_store::Result<()> {
+        Err(tower_sessions::session_store::Error::Backend("down".to_owned()))
+    }
+}
+
+#[tokio::test]
+async fn a_session_store_outage_is_a_503_marked_for_the_app_never_a_sign_in_loop() {
+    let running = serve(|config| {
+        let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?));
+        Ok(Router::new()
+            .route("/private", get(|user: SignedInUser| async move { user.name }))
+            .merge(auth.router())
+            .layer(auth.layer(UnavailableStore)))
+    })
+    .await;
+    // A browser that has a session cookie: its session cannot be read.
+    let cookie = format!("session={}", tower_sessions::session::Id::default());
+    let response =
+        running.browser.get(format!("{}/private", running.app_url)).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "not a redirect to sign in");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.text().await.unwrap(), "Sessions are unavailable right now. Try again in a minute.");
+}
