@@ -60,12 +60,12 @@ for slice in "${slices[@]}"; do
       run web --test-workspace=true --timeout 180 \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening)::/)) | binary_id(entra-auth::examples)'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
       ;;
     client)
       run client --test-workspace=true --timeout 180 --file crates/entra-auth/src/client.rs \
         --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer)|authorization_url' \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials)::/)) | binary_id(entra-auth::examples)'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client)" >&2

@@ -130,3 +130,55 @@ async fn a_session_store_outage_is_a_503_marked_for_the_app_never_a_sign_in_loop
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(response.text().await.unwrap(), "Sessions are unavailable right now. Try again in a minute.");
 }
+
+#[tokio::test]
+async fn an_access_token_is_refreshed_and_a_dead_refresh_token_sends_the_user_to_sign_in_again() {
+    let running = support::serve_with(
+        |config| {
+            let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?));
+            Ok(Router::new()
+                .route(
+                    "/token",
+                    get(|entra_auth::axum::AccessToken(token): entra_auth::axum::AccessToken| async move {
+                        use secrecy::ExposeSecret;
+                        format!("a token of {} characters", token.expose_secret().len())
+                    }),
+                )
+                .merge(auth.router())
+                .layer(auth.layer(MemoryStore::default())))
+        },
+        |emulator| emulator.access_token_lifetime = Duration::from_secs(2),
+    )
+    .await;
+    let url = format!("{}/token", running.app_url);
+    let (status, page) = running.visit_signing_in("/token").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.starts_with("a token of "), "{page}");
+
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let refreshed = running.get(&url).await;
+    assert_eq!(refreshed.status(), StatusCode::OK, "the expired access token was refreshed");
+
+    running.emulator.revoke_refresh_tokens(support::ADELE).unwrap();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let dead = running.get(&url).await;
+    assert_eq!(dead.status(), StatusCode::SEE_OTHER, "a dead refresh token means signing in again");
+    assert_eq!(location(&dead), "/login?return_to=%2Ftoken");
+}
+
+#[tokio::test]
+async fn extractors_outside_the_layer_are_a_configuration_error_not_a_redirect_loop() {
+    let running = serve(|config| {
+        let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?));
+        Ok(Router::new()
+            .route("/user", get(|user: SignedInUser| async move { user.name }))
+            .route("/token", get(|_: entra_auth::axum::AccessToken| async { "token" }))
+            .merge(auth.router()))
+    })
+    .await;
+    for path in ["/user", "/token"] {
+        let response = running.get(&format!("{}{path}", running.app_url)).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert_eq!(response.text().await.unwrap(), "Sign-in is not configured for this page.", "{path}");
+    }
+}

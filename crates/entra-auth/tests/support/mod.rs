@@ -24,6 +24,14 @@ pub struct Running {
 }
 
 pub async fn serve(make_app: impl FnOnce(EntraConfig) -> Result<Router, reqwest::Error>) -> Running {
+    serve_with(make_app, |_| {}).await
+}
+
+/// [`serve`], with the emulator's configuration changed first.
+pub async fn serve_with(
+    make_app: impl FnOnce(EntraConfig) -> Result<Router, reqwest::Error>,
+    change_emulator: impl FnOnce(&mut EmulatorConfig),
+) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     // `localhost` for the app and 127.0.0.1 for the emulator keep their cookies apart.
     let app_url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
@@ -32,9 +40,9 @@ pub async fn serve(make_app: impl FnOnce(EntraConfig) -> Result<Router, reqwest:
         post_logout_redirect_uris: vec![format!("{app_url}/")],
         ..ClientRegistration::default()
     };
-    let emulator = Emulator::start(EmulatorConfig { clients: vec![registration.clone()], ..EmulatorConfig::default() })
-        .await
-        .unwrap();
+    let mut emulator_config = EmulatorConfig { clients: vec![registration.clone()], ..EmulatorConfig::default() };
+    change_emulator(&mut emulator_config);
+    let emulator = Emulator::start(emulator_config).await.unwrap();
     let config = EntraConfig::new(
         Authority::new(emulator.base_url().parse().unwrap(), emulator.tenant_id().to_string().parse().unwrap()),
         registration.client_id,
