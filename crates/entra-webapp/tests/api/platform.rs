@@ -152,7 +152,6 @@ async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
     let emulator = Emulator::start_with(EmulatorConfig::default(), options).await.unwrap();
     let ca_file = emulator.ca_pem_path().unwrap().to_path_buf();
     for trust in [true, false] {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut command = Command::new(binary());
         command
             .arg("serve")
@@ -160,10 +159,11 @@ async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
             .env("TENANT_ID", emulator.tenant_id().to_string())
             .env("CLIENT_ID", entra_emulator::DEFAULT_CLIENT_ID.to_string())
             .env("CLIENT_SECRET", entra_emulator::DEFAULT_CLIENT_SECRET)
-            .env("REDIRECT_URI", format!("http://localhost:{port}/callback"))
+            .env("REDIRECT_URI", "http://localhost:5001/callback")
             .env("AUTHORITY_HOST", emulator.base_url())
             .env("GRAPH_ENDPOINT", emulator.graph_endpoint())
-            .env("PORT", port.to_string())
+            // The binary binds a free port itself and logs it: no port picked and hoped for.
+            .env("PORT", "0")
             .env("BIND_ADDRESS", "127.0.0.1")
             .current_dir("/")
             .stdout(Stdio::piped())
@@ -181,16 +181,26 @@ async fn outbound_tls_trusts_the_ca_named_by_ssl_cert_file() {
                 let _ = lines_tx.send(line);
             }
         });
+        let mut early_lines = Vec::new();
+        let address = loop {
+            let line = lines_rx.recv_timeout(Duration::from_secs(20)).expect("the binary logs where it listens");
+            assert!(!line.contains('\x1b'), "no colour codes when stdout is not a terminal: {line:?}");
+            if let Some(address) = line.split("address=").nth(1).filter(|_| line.contains("listening")) {
+                break address.split_whitespace().next().unwrap_or_default().to_owned();
+            }
+            early_lines.push(line);
+        };
         let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-        let readyz = format!("http://127.0.0.1:{port}/readyz");
+        let readyz = format!("http://{address}/readyz");
         let mut last = (StatusCode::IM_A_TEAPOT, String::new());
         let mut load_failure = None;
         for _ in 0..150 {
             if let Ok(response) = client.get(&readyz).send().await {
                 last = (response.status(), response.text().await.unwrap());
             }
-            load_failure =
-                load_failure.or_else(|| lines_rx.try_iter().find(|l| l.contains("cannot load tenant metadata yet")));
+            load_failure = load_failure
+                .or_else(|| early_lines.drain(..).find(|l| l.contains("cannot load tenant metadata yet")))
+                .or_else(|| lines_rx.try_iter().find(|l| l.contains("cannot load tenant metadata yet")));
             if last.0 == StatusCode::OK || load_failure.is_some() {
                 break;
             }

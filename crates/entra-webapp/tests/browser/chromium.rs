@@ -23,15 +23,35 @@ fn chromium_binary() -> &'static str {
     }
 }
 
+/// The port from chromedriver's "ChromeDriver was started successfully on port N." line; the
+/// rest of its output is drained so it never blocks on a full pipe.
+fn announced_port(driver: &mut Child) -> u16 {
+    use std::io::{BufRead, BufReader};
+    let stdout = driver.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("ChromeDriver was started successfully on port ")
+                .and_then(|rest| rest.trim_end_matches('.').parse().ok())
+        })
+        .expect("chromedriver announces its port");
+    std::thread::spawn(move || lines.for_each(drop));
+    port
+}
+
 impl Chromium {
     pub async fn launch() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
+        // Port 0: chromedriver binds a free port itself and says which, so no port is picked,
+        // released and hoped for (another process could take it in between).
+        let mut driver = Command::new("chromedriver")
+            .arg("--port=0")
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver runs (scripts/test.sh installs chromium-driver)");
+        let port = announced_port(&mut driver);
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver did not start");
