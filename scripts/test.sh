@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite. On a fresh Debian machine it first installs what the tests need
-# (as root: apt packages; always: a throwaway Python virtualenv with MSAL), then runs:
-#   1. the gates: cargo fmt --check, cargo clippy -D warnings (every target),
-#   2. shellcheck on every shell script, and deploy.sh against a fake az,
+# (as root: apt packages; always: throwaway Python virtualenvs with MSAL and the Azure CLI), then:
+#   1. the gates: cargo fmt --check, cargo clippy -D warnings (every target), no import cycle,
+#   2. shellcheck on every shell script; deploy.sh against a fake az, and every az line it runs
+#      through the real Azure CLI's parser,
 #   3. the MSAL Python interop test against `entra-emulator --tls-self-signed`,
 #   4. the release build (the binary the container runs; its runtime contract is tested below),
-#   5. the criterion benchmarks compile (cargo bench --no-run),
+#   5. the criterion benchmarks compile (cargo bench --no-run), the doc tests, entra-auth's docs
+#      without warnings, `cargo package` of both libraries, the app without its demo feature,
 #   6. every Rust test of the workspace with cargo-nextest (unit, integration over TCP, Redis,
-#      headless Chromium), no retries, hung tests terminated (.config/nextest.toml), after the
-#      doc tests (nextest does not run them).
+#      headless Chromium), no retries, hung tests terminated (.config/nextest.toml).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
