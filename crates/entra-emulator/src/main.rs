@@ -6,7 +6,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use entra_emulator::{ClientRegistration, Emulator, EmulatorConfig, ListenOptions, User};
+use entra_emulator::{
+    ClientRegistration, Emulator, EmulatorConfig, FederatedCredential, ListenOptions, ManagedIdentity, User,
+};
+
+/// The audience Entra requires of a federated credential's token.
+const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 use url::Url;
 use uuid::Uuid;
 
@@ -56,6 +61,11 @@ struct Cli {
     /// Treat every permission as already consented (skip the consent page).
     #[arg(long, env = "EMULATOR_ADMIN_CONSENT")]
     admin_consent: bool,
+    /// A user-assigned managed identity served by the identity endpoint (`/_identity/token`), as
+    /// CLIENT_ID:OBJECT_ID (repeatable). The app registration trusts it as a federated credential
+    /// (issuer this tenant, subject OBJECT_ID, audience api://AzureADTokenExchange).
+    #[arg(long = "managed-identity", env = "EMULATOR_MANAGED_IDENTITIES", value_delimiter = ',')]
+    managed_identities: Vec<String>,
     /// Refuse a refresh token after its first use (Entra keeps it usable until it expires).
     #[arg(long, env = "EMULATOR_STRICT_REFRESH_TOKEN_ROTATION")]
     strict_refresh_token_rotation: bool,
@@ -85,6 +95,21 @@ impl Cli {
             certificates: Vec::new(),
             federated_credentials: Vec::new(),
         };
+        let mut client = client;
+        let mut managed_identities = Vec::new();
+        for identity in &self.managed_identities {
+            let Some((client_id, object_id)) = identity.split_once(':') else {
+                anyhow::bail!("--managed-identity {identity}: expected CLIENT_ID:OBJECT_ID");
+            };
+            managed_identities
+                .push(ManagedIdentity { client_id: client_id.to_owned(), object_id: object_id.to_owned() });
+            client.federated_credentials.push(FederatedCredential {
+                // The emulator's issuer is known once it listens: filled in by `main`.
+                issuer: String::new(),
+                subject: object_id.to_owned(),
+                audiences: vec![TOKEN_EXCHANGE_AUDIENCE.to_owned()],
+            });
+        }
         let users = match &self.users {
             Some(path) => entra_emulator::load_users(path)?,
             None => User::defaults(),
@@ -96,6 +121,7 @@ impl Cli {
             access_token_lifetime: Duration::from_secs(self.access_token_lifetime),
             admin_consent: self.admin_consent,
             strict_refresh_token_rotation: self.strict_refresh_token_rotation,
+            managed_identities,
             ..EmulatorConfig::default()
         };
         let listen =
@@ -124,6 +150,15 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Federated credentials added for --managed-identity name this emulator's own issuer.
+    let issuer = format!("{}/v2.0", emulator.authority());
+    for client in emulator.clients() {
+        emulator.update_client(&client.client_id, |client| {
+            for credential in client.federated_credentials.iter_mut().filter(|c| c.issuer.is_empty()) {
+                credential.issuer = issuer.clone();
+            }
+        });
+    }
     print_banner(&emulator);
     let _ = tokio::signal::ctrl_c().await;
     emulator.shutdown().await;
@@ -147,6 +182,10 @@ fn print_banner(emulator: &Emulator) {
         for uri in &client.redirect_uris {
             println!("redirect URI      {uri}");
         }
+    }
+    if emulator.clients().iter().any(|client| !client.federated_credentials.is_empty()) {
+        println!("identity endpoint {}   (IDENTITY_ENDPOINT)", emulator.identity_endpoint());
+        println!("identity header   {}   (IDENTITY_HEADER)", emulator.identity_header());
     }
     println!("test users:");
     for user in emulator.users() {
