@@ -118,17 +118,21 @@ async fn a_session_store_outage_is_a_503_marked_for_the_app_never_a_sign_in_loop
         let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?));
         Ok(Router::new()
             .route("/private", get(|user: SignedInUser| async move { user.name }))
+            .route("/token", get(|_: entra_auth::axum::AccessToken| async { "token" }))
             .merge(auth.router())
             .layer(auth.layer(UnavailableStore)))
     })
     .await;
     // A browser that has a session cookie: its session cannot be read.
     let cookie = format!("session={}", tower_sessions::session::Id::default());
-    let response =
-        running.browser.get(format!("{}/private", running.app_url)).header("cookie", cookie).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "not a redirect to sign in");
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    assert_eq!(response.text().await.unwrap(), "Sessions are unavailable right now. Try again in a minute.");
+    for path in ["/private", "/token"] {
+        let url = format!("{}{path}", running.app_url);
+        let response = running.browser.get(url).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}: not a redirect to sign in");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        let body = response.text().await.unwrap();
+        assert_eq!(body, "Sessions are unavailable right now. Try again in a minute.", "{path}");
+    }
 }
 
 #[tokio::test]
