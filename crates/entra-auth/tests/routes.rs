@@ -186,3 +186,35 @@ async fn extractors_outside_the_layer_are_a_configuration_error_not_a_redirect_l
         assert_eq!(response.text().await.unwrap(), "Sign-in is not configured for this page.", "{path}");
     }
 }
+
+#[tokio::test]
+async fn by_default_a_session_is_idle_for_eight_hours_and_signed_in_for_a_day_at_most() {
+    use tower_sessions::SessionStore;
+    let store = MemoryStore::default();
+    let held = store.clone();
+    let running = serve(move |config| {
+        let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?));
+        Ok(Router::new()
+            .route("/private", get(|user: SignedInUser| async move { user.name }))
+            .merge(auth.router())
+            .layer(auth.layer(store)))
+    })
+    .await;
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let callback = running.sign_in_from("/private", "/login").await;
+    assert_eq!(callback.status(), StatusCode::SEE_OTHER);
+    let cookie = callback
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("session="))
+        .expect("a session cookie");
+    assert!(cookie.contains("Max-Age=28800"), "eight hours idle: {cookie}");
+    let id: tower_sessions::session::Id =
+        cookie.trim_start_matches("session=").split(';').next().unwrap().parse().unwrap();
+    let record = held.load(&id).await.unwrap().expect("the signed-in session is stored");
+    let ends_at = entra_auth::axum::RecordFacts::of(&record).ends_at.expect("an absolute end");
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    assert!((before + 86_400..=after + 86_400).contains(&ends_at), "a day after sign-in: {ends_at}");
+}

@@ -84,3 +84,20 @@ async fn every_session_of_the_entra_session_ends_and_no_other() {
     assert!(!app.is_signed_in_with(&cookie_b).await);
     assert!(app.is_signed_in_with(&cookie_c).await, "another Entra session is untouched");
 }
+
+#[tokio::test]
+async fn a_missing_empty_or_oversized_sid_is_refused_and_the_longest_allowed_is_served() {
+    let app = spawn_app().await;
+    for (sid, expected) in [
+        (String::new(), StatusCode::BAD_REQUEST),
+        ("s".repeat(129), StatusCode::BAD_REQUEST),
+        ("s".repeat(128), StatusCode::OK),
+        ("s".to_owned(), StatusCode::OK),
+    ] {
+        let response = browser().get(front_channel_url(&app, &sid, None)).send().await.unwrap();
+        assert_eq!(response.status(), expected, "sid of {} characters", sid.len());
+        let body = response.text().await.unwrap();
+        let want = if expected == StatusCode::OK { "signed out" } else { "sid is malformed" };
+        assert_eq!(body, want, "sid of {} characters", sid.len());
+    }
+}
