@@ -8,9 +8,11 @@ use reqwest::StatusCode;
 async fn assert_error_page(app: &TestApp, response: reqwest::Response, status: StatusCode, phrase: &str) -> String {
     assert_eq!(response.status(), status);
     assert!(response.headers().get("location").is_none(), "an error page, not a redirect");
+    let request_id = response.headers()["x-request-id"].to_str().unwrap().to_owned();
     let html = response.text().await.unwrap();
     assert!(html.contains(phrase), "expected {phrase:?} in {html}");
     assert!(html.contains("id=\"request-id\""), "the page quotes a request id");
+    assert!(html.contains(&request_id), "the page quotes this request's id {request_id}: {html}");
     assert!(!app.is_signed_in().await, "nobody is left half signed in");
     html
 }
