@@ -216,3 +216,17 @@ async fn an_unreachable_jwks_is_a_502_page_and_the_next_sign_in_works() {
     app.sign_in_adele().await;
     assert!(app.is_signed_in().await);
 }
+
+#[tokio::test]
+async fn entra_error_codes_in_the_callback_are_read_bracketed_as_entra_sends_them() {
+    let app = spawn_app().await;
+    let authorize = app.start_sign_in("/login").await;
+    let state = query_param(&authorize, "state").expect("state");
+    // Only the bracketed error_codes name the AADSTS code: the description does not.
+    let callback = format!(
+        "{}/callback?state={state}&error=access_denied&error_description=declined&error_codes=%5B65004%5D",
+        app.base_url
+    );
+    let response = app.browser.get(callback).send().await.unwrap();
+    assert_error_page(&app, response, StatusCode::FORBIDDEN, "You declined the permissions this app asked for").await;
+}

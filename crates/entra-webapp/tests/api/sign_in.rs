@@ -186,3 +186,16 @@ async fn health_and_readiness_answer_without_sign_in() {
 async fn signing_out_of_entra_elsewhere_ends_the_session_through_front_channel_logout() {
     spawn_app().await.assert_front_channel_logout_ends_the_session().await;
 }
+
+#[tokio::test]
+async fn the_home_pages_sign_out_button_carries_the_sessions_csrf_token_and_works() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    let home = app.page("/").await;
+    let token = hidden_input(&home, "csrf_token").expect("a sign-out form on the home page");
+    assert_eq!(token, app.csrf_token().await, "the same token as the sign-out page's");
+    assert!(token.len() >= 40, "a real token: {token}");
+    let response = app.browser.post(app.url("/logout")).form(&[("csrf_token", token.as_str())]).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert!(!app.is_signed_in().await);
+}
