@@ -199,3 +199,26 @@ async fn a_browser_keeps_at_most_five_pending_sign_ins_and_the_oldest_goes() {
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "the five newest still finish");
     }
 }
+
+/// The activity mark in the stored record (unix seconds).
+async fn activity_mark(redis: &RedisServer, session_id: &str) -> Option<u64> {
+    let keys = entra_auth::SessionKeys::from_secrets(&[secrecy::SecretString::from(SECRET.to_owned())]);
+    let values = redis.raw_values().await;
+    let (_, sealed) = values.iter().find(|(key, _)| key.starts_with("entra-webapp:session:"))?;
+    let record = entra_webapp::sessions::decode_record(&keys.records, session_id, sealed)?;
+    record.data.get("entra.seen")?.as_u64()
+}
+
+#[tokio::test]
+async fn reading_pages_writes_the_activity_mark_at_most_once_a_minute() {
+    let redis = RedisServer::start();
+    let app = app_on(Store::Redis, &redis, Options::default()).await;
+    let cookie = app.sign_in_adele_keeping_cookie().await;
+    let session_id = cookie.trim_start_matches("session=").to_owned();
+    let at_sign_in = activity_mark(&redis, &session_id).await.expect("marked at sign-in");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..3 {
+        assert!(app.is_signed_in_with(&cookie).await);
+    }
+    assert_eq!(activity_mark(&redis, &session_id).await, Some(at_sign_in), "no store write per page view");
+}
