@@ -121,8 +121,7 @@ impl Certificate {
             x5t_s256: URL_SAFE_NO_PAD.encode(Sha256::digest(der)),
             thumbprint: sha1.iter().map(|b| format!("{b:02X}")).collect(),
         };
-        let probe = Url::parse("https://login.invalid/token").unwrap_or_else(|_| unreachable!("a valid constant"));
-        certificate.assertion("probe", &probe)?;
+        certificate.assertion("probe", &probe_audience())?;
         Ok(certificate)
     }
 
@@ -151,6 +150,11 @@ impl Certificate {
             .map(SecretString::from)
             .map_err(|err| CredentialError::Certificate(format!("cannot sign the client assertion: {err}")))
     }
+}
+
+/// An audience for assertions made only to see that a credential works (never sent).
+pub(crate) fn probe_audience() -> Url {
+    Url::parse("https://login.invalid/token").unwrap_or_else(|_| unreachable!("a valid constant"))
 }
 
 /// The first PEM block labelled `label`, as PEM text.

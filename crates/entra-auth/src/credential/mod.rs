@@ -144,8 +144,7 @@ impl Credentials {
 
     /// Whether the credential can be had now (for `/readyz`); the reason when not.
     pub(crate) async fn check(&self, http: &reqwest::Client, client_id: &str) -> Result<(), CredentialError> {
-        let probe = Url::parse("https://login.invalid/token").unwrap_or_else(|_| unreachable!("a valid constant"));
-        self.client_auth(http, client_id, &probe).await.map(|_| ())
+        self.client_auth(http, client_id, &certificate::probe_audience()).await.map(|_| ())
     }
 
     pub(crate) fn credential(&self) -> &ClientCredential {
