@@ -8,7 +8,8 @@
 #   ./scripts/mutants.sh sessions   the session stores, against the session-store contract
 #   ./scripts/mutants.sh web        entra-auth's axum routes, extractors, session buckets and
 #                                   front-channel logout, against the sign-in integration tests
-#   ./scripts/mutants.sh client     the sign-in and front-channel halves of EntraClient, likewise
+#   ./scripts/mutants.sh client     the sign-in, sign-out and front-channel parts of EntraClient,
+#                                   likewise
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
@@ -64,7 +65,7 @@ for slice in "${slices[@]}"; do
       ;;
     client)
       run client --test-workspace=true --timeout 180 --file crates/entra-auth/src/client.rs \
-        --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer)|authorization_url' \
+        --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer|end_session_url)|authorization_url' \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
       ;;
     *)
