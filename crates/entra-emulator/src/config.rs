@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The tenant id the emulator uses unless told otherwise (a fixed GUID, so URLs stay stable).
@@ -14,6 +14,15 @@ pub const DEFAULT_CLIENT_ID: Uuid = Uuid::from_u128(0x3f1c9a2e_8b4d_4c6f_a1e7_0d
 pub const DEFAULT_CLIENT_SECRET: &str = "emulator-client-secret-not-for-production";
 /// The domain of the built-in users' sign-in names.
 pub const DEFAULT_DOMAIN: &str = "emulator.test";
+/// Above this many groups a JWT carries the overage claim instead of `groups` (Entra's limit for
+/// JWTs; tests lower it).
+pub const DEFAULT_GROUP_OVERAGE_LIMIT: usize = 200;
+/// Graph's default page size for directory object collections such as `transitiveMemberOf`.
+pub const DEFAULT_GRAPH_PAGE_SIZE: usize = 100;
+/// The built-in "Sales" security group.
+pub const SALES_GROUP_ID: Uuid = Uuid::from_u128(0x5a1e5000_0000_4000_8000_00000000a001);
+/// The built-in "All Company" group (not security-enabled: only `All` group claims carry it).
+pub const ALL_COMPANY_GROUP_ID: Uuid = Uuid::from_u128(0xa11c0000_0000_4000_8000_00000000a002);
 
 /// Everything the emulator needs to start.
 #[derive(Clone, Debug)]
@@ -40,6 +49,43 @@ pub struct EmulatorConfig {
     pub managed_identities: Vec<ManagedIdentity>,
     /// Lifetime of the identity endpoint's tokens (App Service's last about a day).
     pub managed_identity_token_lifetime: Duration,
+    /// The directory's groups (users name theirs by id).
+    pub groups: Vec<Group>,
+    /// Above this many groups tokens carry the overage claim (`_claim_names`) instead of
+    /// `groups`. Default [`DEFAULT_GROUP_OVERAGE_LIMIT`].
+    pub group_overage_limit: usize,
+    /// Page size of Graph collections (`transitiveMemberOf`) unless `$top` asks for another.
+    /// Default [`DEFAULT_GRAPH_PAGE_SIZE`].
+    pub graph_page_size: usize,
+}
+
+/// A directory group: what tokens and Graph's membership answers need of Graph's `group`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Group {
+    /// Object id (what `groups` claims carry).
+    pub id: Uuid,
+    /// Display name.
+    pub display_name: String,
+    /// Security groups are in `groups` claims under `SecurityGroup`; others only under `All`.
+    #[serde(default = "security_enabled_by_default")]
+    pub security_enabled: bool,
+}
+
+fn security_enabled_by_default() -> bool {
+    true
+}
+
+/// Which groups an app registration's tokens carry (its manifest's `groupMembershipClaims`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub enum GroupMembershipClaims {
+    /// No `groups` claim (Entra's default for a new registration).
+    #[default]
+    None,
+    /// Security groups the user is a member of.
+    SecurityGroup,
+    /// Every group.
+    All,
 }
 
 /// A user-assigned managed identity.
@@ -84,6 +130,12 @@ impl Default for EmulatorConfig {
             strict_refresh_token_rotation: false,
             managed_identities: Vec::new(),
             managed_identity_token_lifetime: Duration::from_secs(24 * 3600),
+            groups: vec![
+                Group { id: SALES_GROUP_ID, display_name: "Sales".to_owned(), security_enabled: true },
+                Group { id: ALL_COMPANY_GROUP_ID, display_name: "All Company".to_owned(), security_enabled: false },
+            ],
+            group_overage_limit: DEFAULT_GROUP_OVERAGE_LIMIT,
+            graph_page_size: DEFAULT_GRAPH_PAGE_SIZE,
         }
     }
 }
@@ -117,6 +169,10 @@ pub struct ClientRegistration {
     pub front_channel_logout_url: Option<String>,
     /// Display name shown on the consent page.
     pub display_name: String,
+    /// The app roles it defines (their `value`s); a user's assigned ones are in `roles` claims.
+    pub app_roles: Vec<String>,
+    /// Which groups its tokens carry.
+    pub group_membership_claims: GroupMembershipClaims,
 }
 
 impl Default for ClientRegistration {
@@ -134,6 +190,8 @@ impl Default for ClientRegistration {
             post_logout_redirect_uris: vec!["http://localhost:5001/".to_owned(), "http://127.0.0.1:5001/".to_owned()],
             front_channel_logout_url: None,
             display_name: "entra-webapp".to_owned(),
+            app_roles: vec!["Admin".to_owned(), "Reader".to_owned()],
+            group_membership_claims: GroupMembershipClaims::SecurityGroup,
         }
     }
 }
@@ -166,33 +224,61 @@ pub struct User {
     /// A JPEG or PNG file served as `/me/photo/$value`.
     #[serde(default)]
     pub photo: Option<std::path::PathBuf>,
+    /// The user's home tenant (`tid`); default the emulator's own. Users of other tenants sign
+    /// in through `common` / `organizations` or their own tenant's authority.
+    #[serde(default)]
+    pub tenant_id: Option<Uuid>,
+    /// Ids of the groups the user is a member of.
+    #[serde(default)]
+    pub groups: Vec<Uuid>,
+    /// App role values assigned to the user (those the app registration defines reach `roles`).
+    #[serde(default)]
+    pub app_roles: Vec<String>,
+    /// Directory role template ids (`wids`), e.g. Global Reader's.
+    #[serde(default)]
+    pub directory_roles: Vec<Uuid>,
 }
 
 impl User {
-    /// The built-in users: an ordinary one and one whose name carries HTML and who has no mail.
+    /// A user of the emulator's tenant with nothing but a name and a password.
+    pub fn new(user_principal_name: &str, password: &str, display_name: &str) -> Self {
+        Self {
+            user_principal_name: user_principal_name.to_owned(),
+            password: password.to_owned(),
+            display_name: display_name.to_owned(),
+            given_name: None,
+            surname: None,
+            mail: None,
+            job_title: None,
+            oid: None,
+            photo: None,
+            tenant_id: None,
+            groups: Vec::new(),
+            app_roles: Vec::new(),
+            directory_roles: Vec::new(),
+        }
+    }
+
+    /// The built-in users: an ordinary one (app role `Reader`, in Sales and All Company) and one
+    /// whose name carries HTML, who has no mail, no role and no group.
     pub fn defaults() -> Vec<User> {
         vec![
             User {
-                user_principal_name: format!("adele@{DEFAULT_DOMAIN}"),
-                password: "adele-password".to_owned(),
-                display_name: "Adele Vance".to_owned(),
                 given_name: Some("Adele".to_owned()),
                 surname: Some("Vance".to_owned()),
                 mail: Some(format!("adele.vance@{DEFAULT_DOMAIN}")),
                 job_title: Some("Product Manager".to_owned()),
-                oid: None,
-                photo: None,
+                groups: vec![SALES_GROUP_ID, ALL_COMPANY_GROUP_ID],
+                app_roles: vec!["Reader".to_owned()],
+                ..User::new(&format!("adele@{DEFAULT_DOMAIN}"), "adele-password", "Adele Vance")
             },
             User {
-                user_principal_name: format!("mallory@{DEFAULT_DOMAIN}"),
-                password: "mallory-password".to_owned(),
-                display_name: "<script>alert(1)</script> Mallory".to_owned(),
                 given_name: Some("Mallory".to_owned()),
-                surname: None,
-                mail: None,
-                job_title: None,
-                oid: None,
-                photo: None,
+                ..User::new(
+                    &format!("mallory@{DEFAULT_DOMAIN}"),
+                    "mallory-password",
+                    "<script>alert(1)</script> Mallory",
+                )
             },
         ]
     }
@@ -238,30 +324,39 @@ pub enum UsersFileError {
     },
 }
 
+/// The users of a users file, and the groups it defines (if it defines any).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    /// The users.
+    pub users: Vec<User>,
+    /// The groups; `None` keeps the built-in ones.
+    #[serde(default)]
+    pub groups: Option<Vec<Group>>,
+}
+
 /// Loads users from a JSON array or a TOML file with `[[users]]` tables.
 pub fn load_users(path: &Path) -> Result<Vec<User>, UsersFileError> {
+    load_directory(path).map(|directory| directory.users)
+}
+
+/// Loads a users file: a JSON array of users, a JSON object `{"users": [...], "groups": [...]}`,
+/// or TOML with `[[users]]` and `[[groups]]` tables.
+pub fn load_directory(path: &Path) -> Result<Directory, UsersFileError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| UsersFileError::Read { path: shown.clone(), source })?;
     let is_toml = path.extension().is_some_and(|ext| ext == "toml");
-    let users: Vec<User> = if is_toml {
-        #[derive(Deserialize)]
-        struct UsersToml {
-            users: Vec<User>,
-        }
-        toml::from_str::<UsersToml>(&text).map(|file| file.users).map_err(|err| UsersFileError::Parse {
-            path: shown.clone(),
-            format: "TOML",
-            message: err.to_string(),
-        })?
+    let parse_error = |format, message: String| UsersFileError::Parse { path: shown.clone(), format, message };
+    let directory = if is_toml {
+        toml::from_str::<Directory>(&text).map_err(|err| parse_error("TOML", err.to_string()))?
+    } else if text.trim_start().starts_with('[') {
+        let users: Vec<User> = serde_json::from_str(&text).map_err(|err| parse_error("JSON", err.to_string()))?;
+        Directory { users, groups: None }
     } else {
-        serde_json::from_str(&text).map_err(|err| UsersFileError::Parse {
-            path: shown.clone(),
-            format: "JSON",
-            message: err.to_string(),
-        })?
+        serde_json::from_str::<Directory>(&text).map_err(|err| parse_error("JSON", err.to_string()))?
     };
-    if users.is_empty() {
+    if directory.users.is_empty() {
         return Err(UsersFileError::Empty { path: shown });
     }
-    Ok(users)
+    Ok(directory)
 }

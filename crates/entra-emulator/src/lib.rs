@@ -23,8 +23,10 @@ use tokio::task::JoinHandle;
 use url::Url;
 use uuid::Uuid;
 
+mod claims_request;
 mod clock;
 mod config;
+mod directory;
 mod error;
 mod faults;
 mod keys;
@@ -36,8 +38,10 @@ mod tls;
 mod tokens;
 
 pub use config::{
-    CertificateCredential, ClientRegistration, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_DOMAIN,
-    DEFAULT_TENANT_ID, EmulatorConfig, FederatedCredential, ManagedIdentity, User, UsersFileError, load_users,
+    ALL_COMPANY_GROUP_ID, CertificateCredential, ClientRegistration, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
+    DEFAULT_DOMAIN, DEFAULT_GRAPH_PAGE_SIZE, DEFAULT_GROUP_OVERAGE_LIMIT, DEFAULT_TENANT_ID, Directory, EmulatorConfig,
+    FederatedCredential, Group, GroupMembershipClaims, ManagedIdentity, SALES_GROUP_ID, User, UsersFileError,
+    load_directory, load_users,
 };
 pub use faults::{BadIdToken, Faults, GraphFailure, TokenFailure};
 pub use tls::CA_FILE_NAME;

@@ -44,8 +44,10 @@ struct Cli {
     /// A PEM public key that verifies the app's private_key_jwt client assertions.
     #[arg(long, env = "EMULATOR_CLIENT_ASSERTION_KEY")]
     client_assertion_key: Option<PathBuf>,
-    /// Users file (JSON array, or TOML with [[users]]): userPrincipalName, password, displayName,
-    /// givenName, surname, mail (may be null), jobTitle, optional oid and photo.
+    /// Users file (JSON array, JSON {"users": [...], "groups": [...]}, or TOML with [[users]] and
+    /// [[groups]]): userPrincipalName, password, displayName, givenName, surname, mail (may be
+    /// null), jobTitle, optional oid, photo, tenantId, groups (ids), appRoles, directoryRoles;
+    /// groups: id, displayName, securityEnabled.
     #[arg(long, env = "EMULATOR_USERS")]
     users: Option<PathBuf>,
     /// Serve HTTPS with a generated CA + certificate for 127.0.0.1/localhost/::1; the CA PEM is
@@ -55,6 +57,9 @@ struct Cli {
     /// The URL clients use to reach the emulator, if not the bound address.
     #[arg(long, env = "EMULATOR_PUBLIC_URL")]
     public_url: Option<Url>,
+    /// Above this many groups, tokens carry the groups overage claim instead of `groups`.
+    #[arg(long, env = "EMULATOR_GROUP_OVERAGE_LIMIT", default_value_t = entra_emulator::DEFAULT_GROUP_OVERAGE_LIMIT)]
+    group_overage_limit: usize,
     /// Lifetime of access tokens, in seconds.
     #[arg(long, env = "EMULATOR_ACCESS_TOKEN_LIFETIME", default_value_t = 3600)]
     access_token_lifetime: u64,
@@ -92,6 +97,8 @@ impl Cli {
             },
             front_channel_logout_url: self.front_channel_logout_url,
             display_name: defaults.display_name,
+            app_roles: defaults.app_roles,
+            group_membership_claims: defaults.group_membership_claims,
             certificates: Vec::new(),
             federated_credentials: Vec::new(),
         };
@@ -110,14 +117,20 @@ impl Cli {
                 audiences: vec![TOKEN_EXCHANGE_AUDIENCE.to_owned()],
             });
         }
-        let users = match &self.users {
-            Some(path) => entra_emulator::load_users(path)?,
-            None => User::defaults(),
+        let defaults = EmulatorConfig::default();
+        let (users, groups) = match &self.users {
+            Some(path) => {
+                let directory = entra_emulator::load_directory(path)?;
+                (directory.users, directory.groups.unwrap_or(defaults.groups))
+            }
+            None => (User::defaults(), defaults.groups),
         };
         let config = EmulatorConfig {
             tenant_id: self.tenant_id,
             clients: vec![client],
             users,
+            groups,
+            group_overage_limit: self.group_overage_limit,
             access_token_lifetime: Duration::from_secs(self.access_token_lifetime),
             admin_consent: self.admin_consent,
             strict_refresh_token_rotation: self.strict_refresh_token_rotation,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::{ClientRegistration, EmulatorConfig, User};
+use crate::directory::Memberships;
 use crate::faults::Faults;
 use crate::keys::KeyRing;
 
@@ -32,6 +33,8 @@ pub(crate) struct AuthorizeRequest {
     pub(crate) code_challenge: Option<String>,
     pub(crate) response_mode: ResponseMode,
     pub(crate) login_hint: Option<String>,
+    /// The `claims` request parameter (claims challenge, client capabilities), as sent.
+    pub(crate) claims: Option<String>,
     pub(crate) force_login: bool,
     pub(crate) force_consent: bool,
     pub(crate) created_at: i64,
@@ -93,6 +96,21 @@ pub(crate) struct Grants {
     pub(crate) issued: Vec<String>,
     /// Values handed out since the last prune.
     since_prune: u32,
+    /// Access tokens issued to clients declaring the `cp1` capability (continuous access
+    /// evaluation): Graph refuses them at once when their user is revoked.
+    pub(crate) cae_tokens: Vec<CaeToken>,
+    /// `uti`s of CAE-capable access tokens whose user was revoked after they were issued.
+    pub(crate) revoked_token_ids: HashSet<String>,
+    /// When each revoked user was last revoked (the `nbf` their claims challenge asks for).
+    pub(crate) revoked_at: HashMap<Uuid, i64>,
+}
+
+/// A CAE-capable access token, remembered until it expires.
+#[derive(Clone, Debug)]
+pub(crate) struct CaeToken {
+    pub(crate) user_oid: Uuid,
+    pub(crate) token_id: String,
+    pub(crate) expires_at: i64,
 }
 
 /// How long things are kept once they can no longer be used, so that a replay still gets the
@@ -117,6 +135,10 @@ impl Grants {
             RefreshStatus::Rotated | RefreshStatus::Revoked => now - grant.issued_at <= KEEP_SPENT_SECS,
         });
         self.used_assertion_ids.retain(|_, seen| now - *seen <= ASSERTION_MEMORY_SECS);
+        let live: HashSet<&String> =
+            self.cae_tokens.iter().filter(|token| token.expires_at > now).map(|token| &token.token_id).collect();
+        self.revoked_token_ids.retain(|id| live.contains(id));
+        self.cae_tokens.retain(|token| token.expires_at > now);
         if self.issued.len() > MAX_ISSUED_RECORDED {
             self.issued.drain(..MAX_ISSUED_RECORDED / 2);
         }
@@ -127,7 +149,12 @@ impl Grants {
 pub(crate) struct EmulatorState {
     pub(crate) base_url: Url,
     pub(crate) tenant_id: Uuid,
+    /// Every tenant with users here: the emulator's own first.
+    pub(crate) tenants: Vec<Uuid>,
     pub(crate) users: Vec<DirectoryUser>,
+    pub(crate) memberships: RwLock<Memberships>,
+    pub(crate) group_overage_limit: usize,
+    pub(crate) graph_page_size: usize,
     pub(crate) clients: RwLock<Vec<ClientRegistration>>,
     pub(crate) access_token_lifetime: i64,
     pub(crate) code_lifetime: i64,
@@ -153,6 +180,8 @@ pub(crate) struct EmulatorState {
 pub(crate) struct DirectoryUser {
     pub(crate) user: User,
     pub(crate) oid: Uuid,
+    /// The home tenant.
+    pub(crate) tenant_id: Uuid,
     pub(crate) photo: Option<Vec<u8>>,
 }
 
@@ -166,12 +195,24 @@ impl EmulatorState {
                 })?),
                 None => None,
             };
-            users.push(DirectoryUser { oid: user.object_id(), user, photo });
+            let tenant_id = user.tenant_id.unwrap_or(config.tenant_id);
+            users.push(DirectoryUser { oid: user.object_id(), tenant_id, user, photo });
         }
+        let mut tenants = vec![config.tenant_id];
+        for user in &users {
+            if !tenants.contains(&user.tenant_id) {
+                tenants.push(user.tenant_id);
+            }
+        }
+        let memberships = Memberships::new(config.groups, &users)?;
         Ok(Self {
             base_url,
             tenant_id: config.tenant_id,
+            tenants,
             users,
+            memberships: RwLock::new(memberships),
+            group_overage_limit: config.group_overage_limit,
+            graph_page_size: config.graph_page_size.clamp(1, 999),
             clients: RwLock::new(config.clients),
             access_token_lifetime: config.access_token_lifetime.as_secs() as i64,
             code_lifetime: config.code_lifetime.as_secs() as i64,
@@ -228,12 +269,33 @@ impl EmulatorState {
         self.base_url.as_str().trim_end_matches('/')
     }
 
-    /// Whether a `{tenant}` path segment names this tenant (or a multi-tenant alias).
+    /// Whether a `{tenant}` path segment names a tenant here (or a multi-tenant alias).
     pub(crate) fn accepts_tenant(&self, segment: &str) -> bool {
-        segment.eq_ignore_ascii_case("common")
-            || segment.eq_ignore_ascii_case("organizations")
-            || segment.parse::<Uuid>().is_ok_and(|id| id == self.tenant_id)
-            || segment.eq_ignore_ascii_case(crate::config::DEFAULT_DOMAIN)
+        is_multi_tenant(segment) || self.tenant_of_segment(segment).is_some()
+    }
+
+    /// The tenant a `{tenant}` path segment names: one of the tenants here by id, or the
+    /// emulator's own by its domain; `None` for `common`/`organizations` or an unknown one.
+    pub(crate) fn tenant_of_segment(&self, segment: &str) -> Option<Uuid> {
+        if segment.eq_ignore_ascii_case(crate::config::DEFAULT_DOMAIN) {
+            return Some(self.tenant_id);
+        }
+        segment.parse::<Uuid>().ok().filter(|id| self.tenants.contains(id))
+    }
+
+    /// Whether the user may sign in at the authority named by `segment`: any user at
+    /// `common`/`organizations`, else only the tenant's own users (Entra: AADSTS50020).
+    pub(crate) fn may_sign_in_at(&self, segment: &str, user_oid: Uuid) -> bool {
+        let home = self.user_by_oid(user_oid).map(|user| user.tenant_id);
+        is_multi_tenant(segment) || (home.is_some() && self.tenant_of_segment(segment) == home)
+    }
+
+    pub(crate) fn memberships(&self) -> std::sync::RwLockReadGuard<'_, Memberships> {
+        self.memberships.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn memberships_mut(&self) -> std::sync::RwLockWriteGuard<'_, Memberships> {
+        self.memberships.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A fresh opaque value (codes, refresh tokens, session ids), recorded as issued.
@@ -273,6 +335,11 @@ impl EmulatorState {
     }
 }
 
+/// `common` and `organizations`: any tenant's users.
+pub(crate) fn is_multi_tenant(segment: &str) -> bool {
+    segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations")
+}
+
 impl EmulatorState {
     /// Signs with a new key from now on; returns its `kid`. The old key stays published.
     pub(crate) fn rotate_signing_key(&self) -> anyhow::Result<String> {
@@ -282,10 +349,22 @@ impl EmulatorState {
         Ok(kid)
     }
 
-    /// Revokes every refresh token of the user (as a password reset does); `None` if no such user.
+    /// Revokes the user's sessions as `revokeSignInSessions` (or a password reset) does: every
+    /// refresh token and SSO session ends, and CAE-capable access tokens stop working at once
+    /// (others live until they expire). `None` if no such user.
     pub(crate) fn revoke_refresh_tokens(&self, upn: &str) -> Option<usize> {
         let oid = self.user_by_upn(upn)?.oid;
+        let now = self.clock.now();
         let mut grants = self.grants();
+        grants.sso_sessions.retain(|_, session| session.sign_in.user_oid != oid);
+        let revoked_ids: Vec<String> = grants
+            .cae_tokens
+            .iter()
+            .filter(|token| token.user_oid == oid)
+            .map(|token| token.token_id.clone())
+            .collect();
+        grants.revoked_token_ids.extend(revoked_ids);
+        grants.revoked_at.insert(oid, now);
         let mut revoked = 0;
         for grant in grants.refresh_tokens.values_mut().filter(|g| g.sign_in.user_oid == oid) {
             if grant.status == RefreshStatus::Active {

@@ -8,10 +8,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::directory;
 use crate::faults::BadIdToken;
 use crate::keys::SigningKey;
 use crate::scopes;
-use crate::state::{DirectoryUser, EmulatorState, SignIn};
+use crate::state::{CaeToken, DirectoryUser, EmulatorState, SignIn};
 
 /// The audience of Graph access tokens.
 pub(crate) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
@@ -56,6 +57,8 @@ pub(crate) struct Issue<'a> {
     pub(crate) user: &'a DirectoryUser,
     pub(crate) nonce: Option<&'a str>,
     pub(crate) client_info: bool,
+    /// The client declared the `cp1` capability (continuous access evaluation).
+    pub(crate) cae: bool,
 }
 
 /// Issues access, ID and refresh tokens for a signed-in user.
@@ -69,7 +72,7 @@ pub(crate) fn issue(state: &EmulatorState, request: Issue<'_>) -> anyhow::Result
         state.record_issued(id_token.clone());
     }
     let client_info = request.client_info.then(|| {
-        let info = json!({ "uid": request.user.oid, "utid": state.tenant_id });
+        let info = json!({ "uid": request.user.oid, "utid": request.user.tenant_id });
         URL_SAFE_NO_PAD.encode(info.to_string())
     });
     Ok(IssuedTokens {
@@ -85,9 +88,10 @@ pub(crate) fn issue(state: &EmulatorState, request: Issue<'_>) -> anyhow::Result
 fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String> {
     let now = state.clock.now();
     let user = &request.user;
-    let claims = json!({
+    let token_id = random_id();
+    let mut claims = json!({
         "aud": GRAPH_AUDIENCE,
-        "iss": format!("https://sts.windows.net/{}/", state.tenant_id),
+        "iss": graph_token_issuer(user.tenant_id),
         "iat": now,
         "nbf": now,
         "exp": now + state.access_token_lifetime,
@@ -98,13 +102,23 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<St
         "scp": request.scopes.join(" "),
         "sid": request.sign_in.sid,
         "sub": pairwise_subject(user.oid, GRAPH_AUDIENCE),
-        "tid": state.tenant_id,
+        "tid": user.tenant_id,
         "upn": user.user.user_principal_name,
-        "uti": random_id(),
+        "uti": token_id,
         "ver": "1.0",
     });
+    if request.cae {
+        claims["xms_cc"] = json!(["cp1"]);
+        let expires_at = now + state.access_token_lifetime;
+        state.grants().cae_tokens.push(CaeToken { user_oid: user.oid, token_id, expires_at });
+    }
     let keys = state.keys();
     sign_rs256(keys.active(), &claims)
+}
+
+/// The `iss` of Graph access tokens (v1.0 tokens) for a tenant.
+pub(crate) fn graph_token_issuer(tenant: Uuid) -> String {
+    format!("https://sts.windows.net/{tenant}/")
 }
 
 fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String> {
@@ -112,7 +126,7 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
     let user = &request.user;
     let mut claims = json!({
         "aud": request.client_id,
-        "iss": state.issuer(),
+        "iss": state.issuer_for(user.tenant_id),
         "iat": now,
         "nbf": now,
         "exp": now + 3600,
@@ -122,7 +136,7 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
         "rh": format!("0.emu.{}", random_id()),
         "sid": request.sign_in.sid,
         "sub": pairwise_subject(user.oid, request.client_id),
-        "tid": state.tenant_id,
+        "tid": user.tenant_id,
         "uti": random_id(),
         "ver": "2.0",
         "aio": random_id(),
@@ -130,6 +144,16 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
     });
     if let Some(nonce) = request.nonce {
         claims["nonce"] = json!(nonce);
+    }
+    if let (Some(client), Some(object)) = (state.client(request.client_id), claims.as_object_mut()) {
+        let memberships = state.memberships();
+        object.extend(directory::id_token_claims(
+            &memberships,
+            &client,
+            user,
+            user.tenant_id,
+            state.group_overage_limit,
+        ));
     }
     let wants_email = request.scopes.iter().any(|s| s == "email");
     if let (true, Some(mail)) = (wants_email, &user.user.mail) {
@@ -143,7 +167,7 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
         BadIdToken::WrongNonce => claims["nonce"] = json!(format!("forged-{}", random_id())),
         BadIdToken::WrongAudience => claims["aud"] = json!(Uuid::new_v4()),
         BadIdToken::WrongIssuer => {
-            claims["iss"] = json!(format!("https://login.evil.example/{}/v2.0", state.tenant_id));
+            claims["iss"] = json!(format!("https://login.evil.example/{}/v2.0", user.tenant_id));
         }
         BadIdToken::WrongTenant => {
             let other = Uuid::new_v4();

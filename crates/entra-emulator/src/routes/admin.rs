@@ -9,11 +9,12 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::config::Group;
 use crate::faults::{BadIdToken, GraphFailure, TokenFailure};
 use crate::state::EmulatorState;
 
@@ -28,6 +29,9 @@ pub(crate) fn router() -> Router<Arc<EmulatorState>> {
         .route("/faults/clear", post(clear))
         .route("/keys/rotate", post(rotate_key))
         .route("/users/{upn}/revoke", post(revoke))
+        .route("/users/{upn}/groups", put(set_groups))
+        .route("/users/{upn}/app-roles", put(set_app_roles))
+        .route("/groups", post(put_group))
         .route("/clock/advance", post(advance_clock))
         .layer(middleware::from_fn(loopback_only))
 }
@@ -48,6 +52,8 @@ async fn summary(State(state): State<Arc<EmulatorState>>) -> Response {
         "graph_endpoint": format!("{}/graph", state.base()),
         "clients": state.clients().iter().map(|c| &c.client_id).cloned().collect::<Vec<_>>(),
         "users": state.users.iter().map(|u| u.user.user_principal_name.clone()).collect::<Vec<_>>(),
+        "tenants": state.tenants,
+        "groups": state.memberships().groups(),
     }))
     .into_response()
 }
@@ -137,4 +143,49 @@ struct Advance {
 async fn advance_clock(State(state): State<Arc<EmulatorState>>, Json(advance): Json<Advance>) -> StatusCode {
     state.clock.advance(advance.seconds);
     StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct GroupIds {
+    groups: Vec<uuid::Uuid>,
+}
+
+/// `PUT /users/{upn}/groups`: the user's group memberships from now on (tokens issued later, and
+/// Graph's answers at once, reflect them).
+async fn set_groups(
+    State(state): State<Arc<EmulatorState>>,
+    Path(upn): Path<String>,
+    Json(body): Json<GroupIds>,
+) -> Response {
+    let Some(oid) = state.user_by_upn(&upn).map(|user| user.oid) else {
+        return (StatusCode::NOT_FOUND, format!("no user {upn}")).into_response();
+    };
+    match state.memberships_mut().set_groups(oid, &body.groups) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(err) => (StatusCode::BAD_REQUEST, err.to_string()).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AppRoles {
+    roles: Vec<String>,
+}
+
+/// `PUT /users/{upn}/app-roles`: the app role values assigned to the user from now on.
+async fn set_app_roles(
+    State(state): State<Arc<EmulatorState>>,
+    Path(upn): Path<String>,
+    Json(body): Json<AppRoles>,
+) -> Response {
+    let Some(oid) = state.user_by_upn(&upn).map(|user| user.oid) else {
+        return (StatusCode::NOT_FOUND, format!("no user {upn}")).into_response();
+    };
+    state.memberships_mut().set_app_roles(oid, body.roles);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /groups`: adds a group (or renames the one with that id).
+async fn put_group(State(state): State<Arc<EmulatorState>>, Json(group): Json<Group>) -> Response {
+    state.memberships_mut().put_group(group.clone());
+    (StatusCode::CREATED, Json(group)).into_response()
 }

@@ -9,6 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
+use crate::claims_request;
 use crate::error::OAuthError;
 use crate::pages::{ConsentPage, ErrorPage, FormPostPage, SignInPage};
 use crate::routes::sso;
@@ -105,7 +106,12 @@ pub(crate) async fn authorize(
     };
 
     let prompt = params.get("prompt").map(String::as_str);
-    let sso_session = sso::current(&state, &headers);
+    // The SSO session is reused only for a user of this authority's tenant, and not when a
+    // claims challenge asks for a sign-in newer than it (continuous access evaluation).
+    let required_nbf = claims_request::required_nbf(request.claims.as_deref());
+    let sso_session = sso::current(&state, &headers).filter(|sign_in| {
+        state.may_sign_in_at(&tenant, sign_in.user_oid) && required_nbf.is_none_or(|nbf| sign_in.auth_time >= nbf)
+    });
     match sso_session {
         Some(sign_in) if !request.force_login => {
             continue_signed_in(&state, &tenant, request, sign_in, prompt == Some("none"))
@@ -181,6 +187,7 @@ fn validate(
         code_challenge,
         response_mode,
         login_hint: params.get("login_hint").cloned(),
+        claims: params.get("claims").cloned(),
         force_login: matches!(prompt, Some("login" | "select_account")),
         force_consent: prompt == Some("consent"),
         created_at: state.clock.now(),

@@ -22,11 +22,9 @@ pub(crate) async fn openid_configuration(
     if !state.accepts_tenant(&tenant) {
         return unknown_tenant(&tenant).into_response();
     }
-    let multi_tenant = tenant.eq_ignore_ascii_case("common") || tenant.eq_ignore_ascii_case("organizations");
-    let (segment, issuer) = if multi_tenant {
-        (tenant.to_lowercase(), format!("{}/{{tenantid}}/v2.0", state.base()))
-    } else {
-        (state.tenant_id.to_string(), state.issuer())
+    let (segment, issuer) = match state.tenant_of_segment(&tenant) {
+        Some(tenant_id) => (tenant_id.to_string(), state.issuer_for(tenant_id)),
+        None => (tenant.to_lowercase(), format!("{}/{{tenantid}}/v2.0", state.base())),
     };
     let base = state.base();
     let document = json!({

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::error::GraphError;
 use crate::state::{DirectoryUser, EmulatorState};
-use crate::tokens::{GRAPH_AUDIENCE, granted_graph_scopes};
+use crate::tokens::{GRAPH_AUDIENCE, granted_graph_scopes, graph_token_issuer};
 
 /// Permissions that allow reading the signed-in user's profile.
 const PROFILE_PERMISSIONS: [&str; 4] = ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All"];
@@ -41,6 +41,8 @@ struct AccessClaims {
     exp: i64,
     #[serde(default)]
     appid: String,
+    #[serde(default)]
+    uti: String,
 }
 
 /// Fault switches first, then the bearer token: what every Graph handler starts with.
@@ -54,10 +56,41 @@ async fn authorize(state: &EmulatorState, headers: &HeaderMap) -> Result<(Access
         return Err(injected_failure(failure));
     }
     let claims = verify_bearer(state, headers).map_err(IntoResponse::into_response)?;
+    if let Some(revoked_at) = revoked_at(state, &claims) {
+        return Err(revocation_challenge(state, revoked_at));
+    }
     let user = state.user_by_oid(claims.oid).cloned().ok_or_else(|| {
         GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.").into_response()
     })?;
     Ok((claims, user))
+}
+
+/// When the token's user was revoked, if the token is CAE-capable and issued before that.
+fn revoked_at(state: &EmulatorState, claims: &AccessClaims) -> Option<i64> {
+    let grants = state.grants();
+    grants.revoked_token_ids.contains(&claims.uti).then(|| grants.revoked_at.get(&claims.oid).copied()).flatten()
+}
+
+/// Graph's answer to a revoked CAE-capable token: 401 with a claims challenge asking for a token
+/// issued after the revocation.
+fn revocation_challenge(state: &EmulatorState, revoked_at: i64) -> Response {
+    use base64::Engine;
+    let claims = json!({ "access_token": { "nbf": { "essential": true, "value": revoked_at.to_string() } } });
+    let encoded = base64::engine::general_purpose::STANDARD.encode(claims.to_string());
+    let mut response = GraphError::new(
+        StatusCode::UNAUTHORIZED,
+        "InvalidAuthenticationToken",
+        "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp",
+    )
+    .into_response();
+    let challenge = format!(
+        "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", error=\"insufficient_claims\", claims=\"{encoded}\"",
+        state.base()
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 fn injected_failure(failure: crate::faults::GraphFailure) -> Response {
@@ -108,7 +141,8 @@ fn verify_bearer(state: &EmulatorState, headers: &HeaderMap) -> Result<AccessCla
         .ok_or_else(|| GraphError::invalid_token("Signing key not found."))?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[GRAPH_AUDIENCE]);
-    validation.set_issuer(&[format!("https://sts.windows.net/{}/", state.tenant_id)]);
+    let issuers: Vec<String> = state.tenants.iter().map(|tenant| graph_token_issuer(*tenant)).collect();
+    validation.set_issuer(&issuers);
     // Expiry is checked against the emulator's clock below, which tests can advance.
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
@@ -184,6 +218,69 @@ pub(crate) async fn me(
         }
     }
     Json(Value::Object(body)).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PageQuery {
+    #[serde(rename = "$top")]
+    top: Option<usize>,
+    #[serde(rename = "$skiptoken")]
+    skip_token: Option<String>,
+}
+
+/// `GET /v1.0/me/transitiveMemberOf`: the user's groups and directory roles, paged like Graph
+/// (`@odata.nextLink` with a `$skiptoken` until the last page; `$top` up to 999).
+pub(crate) async fn transitive_member_of(
+    State(state): State<Arc<EmulatorState>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let (claims, user) = match authorize(&state, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let granted = granted_graph_scopes(&claims.scp);
+    if !granted.iter().any(|s| PROFILE_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(s))) {
+        return insufficient_privileges();
+    }
+    let mut objects: Vec<Value> = state
+        .memberships()
+        .groups_of(user.oid)
+        .into_iter()
+        .map(|group| {
+            json!({
+                "@odata.type": "#microsoft.graph.group",
+                "id": group.id,
+                "displayName": group.display_name,
+                "securityEnabled": group.security_enabled,
+            })
+        })
+        .collect();
+    objects.extend(
+        user.user
+            .directory_roles
+            .iter()
+            .map(|role| json!({ "@odata.type": "#microsoft.graph.directoryRole", "id": role, "roleTemplateId": role })),
+    );
+    let page_size = query.top.unwrap_or(state.graph_page_size).clamp(1, 999);
+    let start = match query.skip_token.as_deref().map(str::parse::<usize>) {
+        None => 0,
+        Some(Ok(start)) if start <= objects.len() => start,
+        Some(_) => {
+            return GraphError::new(StatusCode::BAD_REQUEST, "Request_BadRequest", "Invalid $skiptoken.")
+                .into_response();
+        }
+    };
+    let end = (start + page_size).min(objects.len());
+    let mut body = json!({
+        "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#directoryObjects",
+        "value": objects[start..end],
+    });
+    if end < objects.len() {
+        body["@odata.nextLink"] =
+            json!(format!("{}/graph/v1.0/me/transitiveMemberOf?$top={page_size}&$skiptoken={end}", state.base()));
+    }
+    Json(body).into_response()
 }
 
 pub(crate) async fn photo(State(state): State<Arc<EmulatorState>>, headers: HeaderMap) -> Response {

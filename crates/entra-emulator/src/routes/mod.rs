@@ -29,6 +29,7 @@ pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
         .route("/{tenant}/oauth2/v2.0/logout", get(logout::logout).post(logout::logout_form))
         .route("/graph/v1.0/me", get(graph::me))
         .route("/graph/v1.0/me/photo/$value", get(graph::photo))
+        .route("/graph/v1.0/me/transitiveMemberOf", get(graph::transitive_member_of))
         .route("/graph/oidc/userinfo", get(graph::userinfo).post(graph::userinfo))
         .route("/_identity/token", get(identity::token))
         .nest("/_emulator", admin::router())

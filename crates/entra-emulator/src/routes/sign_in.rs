@@ -65,6 +65,14 @@ pub(crate) async fn submit_credentials(
         let ctx = store_pending(&state, request.clone());
         return sign_in_page(&state, &tenant, &ctx, &request, None, Some(error.to_owned())).into_response();
     };
+    if !state.may_sign_in_at(&tenant, user.oid) {
+        let error = format!(
+            "AADSTS50020: User account '{}' from identity provider 'https://sts.windows.net/{}/' does not exist in tenant '{tenant}' and cannot access the application in that tenant.",
+            user.user.user_principal_name, user.tenant_id
+        );
+        let ctx = store_pending(&state, request.clone());
+        return sign_in_page(&state, &tenant, &ctx, &request, None, Some(error)).into_response();
+    }
     if form.passwd.is_empty() || form.passwd != user.user.password {
         let error =
             (!form.passwd.is_empty()).then(|| "Your account or password is incorrect. (AADSTS50126)".to_owned());

@@ -12,6 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use crate::claims_request;
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
 use crate::routes::client_auth;
@@ -118,7 +119,10 @@ fn redeem_code(
         grant.clone()
     };
     let request = &grant.request;
-    issue_for(state, &client.client_id, &request.scopes, &grant.sign_in, request.nonce.as_deref(), client_info)
+    let cae = claims_request::declares_cp1(form.get("claims").map(String::as_str))
+        || claims_request::declares_cp1(request.claims.as_deref());
+    let options = IssueOptions { nonce: request.nonce.as_deref(), client_info, cae };
+    issue_for(state, &client.client_id, &request.scopes, &grant.sign_in, options)
 }
 
 fn redeem_refresh_token(
@@ -172,7 +176,15 @@ fn redeem_refresh_token(
         }
         None => grant.scopes.clone(),
     };
-    issue_for(state, &client.client_id, &scopes, &grant.sign_in, None, client_info)
+    let cae = claims_request::declares_cp1(form.get("claims").map(String::as_str));
+    issue_for(state, &client.client_id, &scopes, &grant.sign_in, IssueOptions { nonce: None, client_info, cae })
+}
+
+/// What a token request asks of the tokens besides its scopes.
+struct IssueOptions<'a> {
+    nonce: Option<&'a str>,
+    client_info: bool,
+    cae: bool,
 }
 
 fn issue_for(
@@ -180,13 +192,13 @@ fn issue_for(
     client_id: &str,
     scopes: &[String],
     sign_in: &SignIn,
-    nonce: Option<&str>,
-    client_info: bool,
+    options: IssueOptions<'_>,
 ) -> Result<serde_json::Value, OAuthError> {
+    let IssueOptions { nonce, client_info, cae } = options;
     let user = state
         .user_by_oid(sign_in.user_oid)
         .ok_or_else(|| OAuthError::invalid_grant(50034, "The user account does not exist in the directory."))?;
-    let issued = tokens::issue(state, Issue { client_id, scopes, sign_in, user, nonce, client_info })
+    let issued = tokens::issue(state, Issue { client_id, scopes, sign_in, user, nonce, client_info, cae })
         .map_err(|err| OAuthError::new("temporarily_unavailable", 90033, format!("Token signing failed: {err}")))?;
     if let Some(refresh_token) = &issued.refresh_token {
         state.grants().refresh_tokens.insert(

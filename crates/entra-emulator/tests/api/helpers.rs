@@ -66,6 +66,8 @@ fn rand_bytes() -> [u8; 32] {
 pub struct AuthorizeRequest {
     pub params: Vec<(String, String)>,
     pub verifier: String,
+    /// The `{tenant}` segment to authorize at, when not the emulator's own tenant.
+    pub tenant: Option<String>,
 }
 
 impl AuthorizeRequest {
@@ -84,7 +86,20 @@ impl AuthorizeRequest {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
-        Self { params, verifier }
+        Self { params, verifier, tenant: None }
+    }
+
+    /// Authorizes at `/{tenant}` (`common`, another tenant's id) instead of the emulator's tenant.
+    pub fn at_tenant(mut self, tenant: &str) -> Self {
+        self.tenant = Some(tenant.to_owned());
+        self
+    }
+
+    pub fn authority(&self, emulator: &Emulator) -> String {
+        match &self.tenant {
+            Some(tenant) => authority_at(emulator, tenant),
+            None => emulator.authority().to_string(),
+        }
     }
 
     pub fn set(mut self, name: &str, value: &str) -> Self {
@@ -99,10 +114,15 @@ impl AuthorizeRequest {
     }
 
     pub fn url(&self, emulator: &Emulator) -> Url {
-        let mut url = Url::parse(&format!("{}/oauth2/v2.0/authorize", emulator.authority())).expect("url");
+        let mut url = Url::parse(&format!("{}/oauth2/v2.0/authorize", self.authority(emulator))).expect("url");
         url.query_pairs_mut().extend_pairs(&self.params);
         url
     }
+}
+
+/// The authority URL of another `{tenant}` segment of this emulator.
+pub fn authority_at(emulator: &Emulator, tenant: &str) -> String {
+    format!("{}/{tenant}", emulator.base_url())
 }
 
 /// The value of a hidden input in an HTML page.
@@ -133,7 +153,7 @@ pub async fn sign_in_as(
     assert_eq!(page.status(), StatusCode::OK, "authorize shows the sign-in page");
     let html = page.text().await.expect("html");
     let ctx = hidden_input(&html, "ctx").expect("ctx in sign-in page");
-    let login_url = format!("{}/login", emulator.authority());
+    let login_url = format!("{}/login", request.authority(emulator));
     let response = post_form(browser, &login_url, &[("ctx", &ctx), ("loginfmt", upn), ("passwd", password)]).await;
     accept_consent_if_asked(browser, emulator, response).await
 }
