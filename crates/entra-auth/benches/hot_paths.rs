@@ -73,7 +73,7 @@ fn pending_sign_in(c: &mut Criterion) {
                 &redirect_uri,
                 "openid profile offline_access User.Read",
                 &pending,
-                None,
+                &entra_auth::SignInOptions::default(),
             )
         })
     });

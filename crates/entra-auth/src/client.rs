@@ -7,18 +7,21 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
+use uuid::Uuid;
 
 use crate::config::EntraConfig;
 use crate::credential::Credentials;
 use crate::credential::error::CredentialError;
 use crate::discovery::{self, DiscoveryError, ProviderMetadata};
 use crate::error::SignInError;
-use crate::graph::{GraphClient, Profile};
+use crate::graph::{GraphClient, GraphError, Profile};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
+use crate::memberships::{Memberships, claims_request, needs_graph_for_groups};
 use crate::pending_sign_in::{PendingSignIn, authorization_url};
 use crate::refresh::{RefreshCoordinator, RefreshFailure};
 use crate::return_to::LocalPath;
+use crate::sign_in_options::SignInOptions;
 use crate::token_endpoint::{TokenEndpoint, TokenError, TokenResponse};
 use crate::tokens::TokenSet;
 
@@ -30,10 +33,23 @@ pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
 pub struct SignedIn {
     /// The verified identity.
     pub claims: IdTokenClaims,
+    /// Roles, groups (overage resolved through Graph) and directory roles.
+    pub memberships: Memberships,
     /// The Graph profile, when [`EntraConfig::profile_at_sign_in`] asked for it.
     pub profile: Option<Profile>,
     /// Tokens to keep server-side.
     pub tokens: TokenSet,
+}
+
+/// Tokens after a refresh, and what the refreshed ID token says the user is a member of now.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// The new tokens (the old refresh token is spent: store these).
+    pub tokens: TokenSet,
+    /// Roles and groups as of this refresh; `None` when Entra sent no ID token, or Graph could not
+    /// list the groups of an overage (the previous ones then stand until the next refresh).
+    pub memberships: Option<Memberships>,
 }
 
 /// Metadata and keys of the tenant, once loaded.
@@ -53,6 +69,8 @@ pub struct EntraClient {
     provider: RwLock<Option<Arc<Provider>>>,
     loading: Mutex<()>,
     refreshes: RefreshCoordinator,
+    /// The `claims` of token requests: the declared client capabilities, if any.
+    capabilities_claims: Option<String>,
 }
 
 impl EntraClient {
@@ -62,6 +80,7 @@ impl EntraClient {
         let graph = GraphClient::new(http.clone(), config.graph_endpoint.clone());
         Ok(Self {
             credentials: Credentials::new(config.credential.clone()),
+            capabilities_claims: claims_request(None, &config.client_capabilities),
             config,
             http,
             graph,
@@ -133,27 +152,33 @@ impl EntraClient {
     }
 
     /// Starts a sign-in: the pending record to keep server-side, and the authorize URL to send the
-    /// browser to. `claims` carries a claims challenge to satisfy.
+    /// browser to, with the hints and prompt of `options` and its claims challenge merged with the
+    /// declared client capabilities.
     pub async fn begin_sign_in(
         &self,
         return_to: LocalPath,
-        claims: Option<&str>,
+        options: &SignInOptions,
     ) -> Result<(PendingSignIn, Url), SignInError> {
         let provider = self.provider().await?;
         let pending = PendingSignIn::new(return_to, self.config.pending_sign_in_lifetime);
+        let options = SignInOptions {
+            claims: claims_request(options.claims.as_deref(), &self.config.client_capabilities),
+            ..options.clone()
+        };
         let url = authorization_url(
             &provider.metadata.authorization_endpoint,
             &self.config.client_id,
             &self.config.redirect_uri,
             &self.scope(),
             &pending,
-            claims,
+            &options,
         );
         Ok((pending, url))
     }
 
     /// Finishes a sign-in whose `state` already matched `pending`: redeems the code, validates the
-    /// ID token against the nonce, and loads the Graph profile if the configuration asks for it.
+    /// ID token against the nonce, refuses tenants not allowed, resolves a groups overage through
+    /// Graph, and loads the Graph profile if the configuration asks for it.
     pub async fn finish_sign_in(&self, pending: &PendingSignIn, code: &str) -> Result<SignedIn, SignInError> {
         let provider = self.provider().await?;
         let response = self
@@ -162,25 +187,58 @@ impl EntraClient {
             })
             .await?;
         let id_token = response.id_token.as_ref().ok_or(SignInError::MissingIdToken)?;
-        let expectations = Expectations {
-            client_id: &self.config.client_id,
-            tenant: self.config.authority.tenant(),
-            nonce: pending.nonce.expose_secret(),
-            leeway: self.config.clock_leeway,
-        };
+        let expectations = self.expectations(pending.nonce.expose_secret());
         let claims =
             id_token::verify(id_token.expose_secret(), &provider.metadata, &provider.jwks, &expectations).await?;
+        if !self.config.allows_tenant(claims.tid) {
+            return Err(SignInError::TenantNotAllowed(claims.tid));
+        }
+        let memberships = self.memberships(&claims, &response.access_token).await?;
         let profile = match self.config.profile_at_sign_in {
             true => Some(self.graph.me(&response.access_token).await?),
             false => None,
         };
-        Ok(SignedIn { claims, profile, tokens: TokenSet::from_response(response) })
+        Ok(SignedIn { claims, memberships, profile, tokens: TokenSet::from_response(response) })
     }
 
-    /// Tokens fit for use: `Ok(None)` when `tokens` are still fresh, `Ok(Some(new))` after a
-    /// refresh (store them: the old refresh token is dead). At most one refresh per refresh token
-    /// runs in this process; concurrent and late callers holding the same one share its result.
-    pub async fn fresh_tokens(&self, tokens: &TokenSet) -> Result<Option<TokenSet>, RefreshFailure> {
+    fn expectations<'a>(&'a self, nonce: &'a str) -> Expectations<'a> {
+        Expectations {
+            client_id: &self.config.client_id,
+            tenant: self.config.authority.tenant(),
+            nonce,
+            leeway: self.config.clock_leeway,
+        }
+    }
+
+    /// The ID token's roles, groups and directory roles; on groups overage, the groups from Graph.
+    async fn memberships(
+        &self,
+        claims: &IdTokenClaims,
+        access_token: &SecretString,
+    ) -> Result<Memberships, GraphError> {
+        let mut memberships = Memberships::from_claims(claims);
+        if needs_graph_for_groups(claims) {
+            let resolved = self.graph.member_group_ids(access_token).await;
+            let outcome = if resolved.is_ok() { "resolved" } else { "failed" };
+            metrics::counter!("entra_group_overage_resolutions_total", "outcome" => outcome).increment(1);
+            memberships.groups = resolved?;
+            memberships.groups_from_graph = true;
+            tracing::info!(oid = %claims.oid, groups = memberships.groups.len(), "groups overage resolved through Graph");
+        }
+        Ok(memberships)
+    }
+
+    /// Tokens fit for use by user `object_id` of `tenant_id`: `Ok(None)` when `tokens` are still
+    /// fresh, `Ok(Some(refreshed))` after a refresh (store its tokens: the old refresh token is
+    /// dead; and its memberships, re-read from the refreshed ID token and Graph). At most one
+    /// refresh per refresh token runs in this process; concurrent and late callers holding the
+    /// same one share its result.
+    pub async fn fresh_tokens(
+        &self,
+        tokens: &TokenSet,
+        object_id: Uuid,
+        tenant_id: Uuid,
+    ) -> Result<Option<Refreshed>, RefreshFailure> {
         if !tokens.needs_refresh() {
             return Ok(None);
         }
@@ -190,7 +248,7 @@ impl EntraClient {
         let cell = self.refreshes.cell_for(refresh_token);
         let outcome = cell
             .get_or_init(|| async {
-                let outcome = match self.refresh(refresh_token).await {
+                let outcome = match self.refresh(refresh_token, (object_id, tenant_id)).await {
                     Ok(new) => {
                         tracing::info!("access token refreshed");
                         Ok(Arc::new(new))
@@ -213,18 +271,39 @@ impl EntraClient {
         outcome.map(|new| Some((*new).clone()))
     }
 
-    /// Redeems a refresh token for a new token set (the refresh token is replaced).
-    async fn refresh(&self, refresh_token: &SecretString) -> Result<TokenSet, SignInError> {
+    /// Redeems a refresh token for new tokens (the refresh token is replaced). A refreshed ID
+    /// token is verified like the first (bar the nonce) and must be about the same user.
+    async fn refresh(&self, refresh_token: &SecretString, user: (Uuid, Uuid)) -> Result<Refreshed, SignInError> {
         let provider = self.provider().await?;
         let response = self
             .with_client_auth(&provider, |endpoint| async move { endpoint.refresh(refresh_token, &self.scope()).await })
             .await?;
+        let memberships = match &response.id_token {
+            Some(id_token) => {
+                let expectations = self.expectations("");
+                let claims = id_token::verify_refreshed(
+                    id_token.expose_secret(),
+                    &provider.metadata,
+                    &provider.jwks,
+                    &expectations,
+                    user,
+                )
+                .await?;
+                // New tokens are in hand (and the old refresh token may be spent): a Graph failure
+                // must not lose them, so the previous memberships stand until the next refresh.
+                self.memberships(&claims, &response.access_token)
+                    .await
+                    .inspect_err(|err| tracing::warn!(error = %err, "groups overage not resolved at refresh"))
+                    .ok()
+            }
+            None => None,
+        };
         let mut fresh = TokenSet::from_response(response);
         if fresh.refresh_token.is_none() {
             // Entra sends a new one every time; if it ever does not, the old one is still ours.
             fresh.refresh_token = Some(refresh_token.clone());
         }
-        Ok(fresh)
+        Ok(Refreshed { tokens: fresh, memberships })
     }
 
     /// The issuer a front-channel logout request speaks for: its `iss` if that is an issuer of
@@ -282,6 +361,7 @@ impl EntraClient {
             http: &self.http,
             url: &provider.metadata.token_endpoint,
             client_id: &self.config.client_id,
+            claims: self.capabilities_claims.as_deref(),
             auth,
         };
         let auth =

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use url::Url;
+use uuid::Uuid;
 
 use crate::authority::Authority;
 use crate::credential::ClientCredential;
@@ -62,6 +63,14 @@ pub struct EntraConfig {
     /// How long one call to Entra, Graph or the identity endpoint may take in all. Default:
     /// [`DEFAULT_HTTP_TIMEOUT`].
     pub http_timeout: Duration,
+    /// The tenants whose users may sign in; `None` accepts every tenant the authority accepts.
+    /// Set it for `common`/`organizations` authorities (with those, anyone in any Entra tenant
+    /// can otherwise sign in). Default: `None`.
+    pub allowed_tenants: Option<Vec<Uuid>>,
+    /// Client capabilities declared to Entra in every `claims` request (MSAL's
+    /// `client_capabilities`): `cp1` says the app handles claims challenges, so resources apply
+    /// continuous access evaluation to its tokens. Default: none.
+    pub client_capabilities: Vec<String>,
 }
 
 /// How long one outbound call may take by default (connecting takes at most 5 s of it).
@@ -92,6 +101,8 @@ impl EntraConfig {
             pending_sign_in_lifetime: PENDING_SIGN_IN_LIFETIME,
             jwks_refetch_interval: crate::jwks::MIN_REFETCH_INTERVAL,
             http_timeout: DEFAULT_HTTP_TIMEOUT,
+            allowed_tenants: None,
+            client_capabilities: Vec::new(),
         }
     }
 
@@ -135,6 +146,26 @@ impl EntraConfig {
     pub fn with_http_timeout(mut self, timeout: Duration) -> Self {
         self.http_timeout = timeout;
         self
+    }
+
+    /// Lets only users of these tenants sign in (a sign-in from another tenant gets a 403 page).
+    pub fn with_allowed_tenants(mut self, tenants: impl IntoIterator<Item = Uuid>) -> Self {
+        self.allowed_tenants = Some(tenants.into_iter().collect());
+        self
+    }
+
+    /// Declares client capabilities, e.g. `["cp1"]` for continuous access evaluation (the app
+    /// must then handle claims challenges from the APIs it calls, as [`crate::GraphError`]'s
+    /// `Unauthorized { claims }` reports them).
+    pub fn with_client_capabilities<I: IntoIterator<Item = S>, S: Into<String>>(mut self, capabilities: I) -> Self {
+        self.client_capabilities = capabilities.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Whether users of `tenant` may sign in (the allow-list; the authority's own rule is checked
+    /// with the ID token).
+    pub fn allows_tenant(&self, tenant: Uuid) -> bool {
+        self.allowed_tenants.as_ref().is_none_or(|allowed| allowed.contains(&tenant))
     }
 
     /// Refetches the JWKS for an unknown `kid` at most once per `interval`.

@@ -59,6 +59,12 @@ pub enum SignInError {
     /// The sign-out form's CSRF token did not match.
     #[error("the sign-out form is stale or forged")]
     BadSignOutForm,
+    /// The user's tenant is not among [`EntraConfig::allowed_tenants`](crate::EntraConfig).
+    #[error("users of tenant {0} may not sign in to this app")]
+    TenantNotAllowed(uuid::Uuid),
+    /// `/login` was asked for a hint or prompt that is not valid.
+    #[error(transparent)]
+    InvalidHint(#[from] crate::sign_in_options::InvalidHint),
 }
 
 impl SignInError {
@@ -74,7 +80,9 @@ impl SignInError {
             | SignInError::UnknownState
             | SignInError::Expired
             | SignInError::MissingCode
-            | SignInError::BadSignOutForm => StatusCode::BAD_REQUEST,
+            | SignInError::BadSignOutForm
+            | SignInError::InvalidHint(_) => StatusCode::BAD_REQUEST,
+            SignInError::TenantNotAllowed(_) => StatusCode::FORBIDDEN,
             SignInError::Denied(error) if error.error == "access_denied" => StatusCode::FORBIDDEN,
             SignInError::Denied(_) => StatusCode::BAD_REQUEST,
             SignInError::Token(TokenError::Rejected(error)) if error.error == "invalid_grant" => {
@@ -107,6 +115,8 @@ impl SignInError {
             SignInError::BadSignOutForm => "bad_sign_out_form",
             SignInError::Seal(_) => "seal",
             SignInError::Credential(_) => "credential",
+            SignInError::TenantNotAllowed(_) => "tenant_not_allowed",
+            SignInError::InvalidHint(_) => "invalid_sign_in_hint",
         }
     }
 }

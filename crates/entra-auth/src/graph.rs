@@ -14,6 +14,10 @@ const MAX_TOTAL_WAIT: Duration = Duration::from_secs(8);
 /// Without `Retry-After`, back off exponentially from this.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 
+/// At most this many pages of group memberships are read (100 objects each by default): a user in
+/// more groups than that is refused rather than half-resolved.
+pub const MAX_MEMBERSHIP_PAGES: usize = 200;
+
 /// The profile fields the app shows.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -91,6 +95,25 @@ pub enum GraphError {
     /// An answer we cannot read.
     #[error("Graph answered something that is not the expected JSON")]
     Malformed,
+    /// A page of results pointed somewhere that is not this Graph endpoint (the token is never
+    /// sent there), or there were more than [`MAX_MEMBERSHIP_PAGES`] pages.
+    #[error("Graph's paging did not stay on the Graph endpoint within {MAX_MEMBERSHIP_PAGES} pages")]
+    BadPaging,
+}
+
+/// One page of a directory object collection.
+#[derive(Deserialize)]
+struct DirectoryObjectPage {
+    value: Vec<DirectoryObject>,
+    #[serde(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct DirectoryObject {
+    #[serde(rename = "@odata.type", default)]
+    odata_type: String,
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -124,6 +147,32 @@ impl GraphClient {
     pub async fn me(&self, token: &SecretString) -> Result<Profile, GraphError> {
         let response = self.get(&self.url("/v1.0/me"), token).await?;
         response.json::<Profile>().await.map_err(|_| GraphError::Malformed)
+    }
+
+    /// The object ids of every group the signed-in user is a member of, directly or through nested
+    /// groups: `GET /v1.0/me/transitiveMemberOf`, every page (`User.Read` suffices). Pages are
+    /// followed only on this Graph endpoint's origin, so the token goes nowhere else.
+    pub async fn member_group_ids(&self, token: &SecretString) -> Result<Vec<String>, GraphError> {
+        let mut url = self.url("/v1.0/me/transitiveMemberOf");
+        let mut ids = Vec::new();
+        for _ in 0..MAX_MEMBERSHIP_PAGES {
+            let page: DirectoryObjectPage =
+                self.get(&url, token).await?.json().await.map_err(|_| GraphError::Malformed)?;
+            let groups = page.value.into_iter().filter(|object| object.odata_type == "#microsoft.graph.group");
+            ids.extend(groups.map(|group| group.id));
+            match page.next_link {
+                None => return Ok(ids),
+                Some(next) if self.is_on_endpoint(&next) => url = next,
+                Some(_) => return Err(GraphError::BadPaging),
+            }
+        }
+        Err(GraphError::BadPaging)
+    }
+
+    /// Whether `url` is on this Graph endpoint (same scheme, host and port, under its path).
+    fn is_on_endpoint(&self, url: &str) -> bool {
+        let Ok(url) = Url::parse(url) else { return false };
+        url.origin() == self.endpoint.origin() && url.path().starts_with(self.endpoint.path().trim_end_matches('/'))
     }
 
     /// `GET /v1.0/me/photo/$value`; `Ok(None)` when the user has no photo, or when it is not a

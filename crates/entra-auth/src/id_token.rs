@@ -42,6 +42,21 @@ pub struct IdTokenClaims {
     pub login_hint: Option<String>,
     /// The issuer, checked exactly against the token's tenant.
     pub iss: String,
+    /// App role values assigned to the user.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Group object ids, when the app registration asks for group claims and they fit.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Directory role template ids.
+    #[serde(default)]
+    pub wids: Vec<String>,
+    /// `_claim_names`: names `groups` when the user has more groups than the token can carry.
+    #[serde(default, rename = "_claim_names", skip_serializing_if = "Option::is_none")]
+    pub claim_names: Option<serde_json::Map<String, serde_json::Value>>,
+    /// `hasgroups`: the implicit flow's overage signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hasgroups: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +125,9 @@ pub enum IdTokenError {
     /// A required claim is absent.
     #[error("the ID token lacks required claims: {0}")]
     MissingClaims(String),
+    /// A refreshed ID token names another user or tenant than the session's.
+    #[error("the refreshed ID token is about another user than the session's")]
+    SubjectChanged,
 }
 
 fn header_alg_and_kid(token: &str) -> Result<(String, Option<String>), IdTokenError> {
@@ -128,6 +146,32 @@ pub async fn verify(
     jwks: &JwksCache,
     expected: &Expectations<'_>,
 ) -> Result<IdTokenClaims, IdTokenError> {
+    verify_checking_nonce(token, provider, jwks, expected, true).await
+}
+
+/// Validates an ID token that came with refreshed tokens: every check of [`verify`] but the nonce
+/// (Entra puts none in refreshed ID tokens), and it must be about the same user and tenant.
+pub(crate) async fn verify_refreshed(
+    token: &str,
+    provider: &ProviderMetadata,
+    jwks: &JwksCache,
+    expected: &Expectations<'_>,
+    (object_id, tenant_id): (Uuid, Uuid),
+) -> Result<IdTokenClaims, IdTokenError> {
+    let claims = verify_checking_nonce(token, provider, jwks, expected, false).await?;
+    if claims.oid != object_id || claims.tid != tenant_id {
+        return Err(IdTokenError::SubjectChanged);
+    }
+    Ok(claims)
+}
+
+async fn verify_checking_nonce(
+    token: &str,
+    provider: &ProviderMetadata,
+    jwks: &JwksCache,
+    expected: &Expectations<'_>,
+    check_nonce: bool,
+) -> Result<IdTokenClaims, IdTokenError> {
     if token.split('.').count() != 3 {
         return Err(IdTokenError::Malformed);
     }
@@ -138,7 +182,12 @@ pub async fn verify(
     }
     let kid = kid.ok_or(IdTokenError::MissingKeyId)?;
     let key = jwks.key(&kid).await?;
-    verify_with_key(token, &key.key, key.issuer.as_deref(), provider, expected)
+    let claims = verify_without_nonce(token, &key.key, key.issuer.as_deref(), provider, expected)?;
+    match (check_nonce, claims.nonce) {
+        (false, _) => Ok(claims.claims),
+        (true, Some(nonce)) if constant_time_eq(&nonce, expected.nonce) => Ok(claims.claims),
+        (true, _) => Err(IdTokenError::NonceMismatch),
+    }
 }
 
 /// The checks after the key is chosen: signature (RS256 only), claims, issuer (also against the
@@ -150,6 +199,21 @@ pub fn verify_with_key(
     provider: &ProviderMetadata,
     expected: &Expectations<'_>,
 ) -> Result<IdTokenClaims, IdTokenError> {
+    let raw = verify_without_nonce(token, key, key_issuer, provider, expected)?;
+    match raw.nonce {
+        Some(nonce) if constant_time_eq(&nonce, expected.nonce) => Ok(raw.claims),
+        _ => Err(IdTokenError::NonceMismatch),
+    }
+}
+
+/// Signature, lifetime, audience, issuer and tenant; the nonce is left to the caller.
+fn verify_without_nonce(
+    token: &str,
+    key: &jsonwebtoken::DecodingKey,
+    key_issuer: Option<&str>,
+    provider: &ProviderMetadata,
+    expected: &Expectations<'_>,
+) -> Result<RawClaims, IdTokenError> {
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[expected.client_id]);
     validation.leeway = expected.leeway.as_secs();
@@ -165,12 +229,12 @@ pub fn verify_with_key(
         _ => IdTokenError::Malformed,
     })?;
     let raw = data.claims;
-    let claims = raw.claims;
+    let claims = &raw.claims;
 
     // The issuer is exact for the token's own tenant: the `{tenantid}` template of multi-tenant
     // authorities is filled with `tid`, then `tid` itself is checked against what we accept.
     if claims.iss != provider.issuer_for(claims.tid) {
-        return Err(IdTokenError::WrongIssuer(claims.iss));
+        return Err(IdTokenError::WrongIssuer(claims.iss.clone()));
     }
     // Multi-tenant authorities share keys across clouds and tenants; Microsoft's guidance is to
     // check that the key was published for the token's issuer (its `issuer` member, `{tenantid}`
@@ -178,13 +242,10 @@ pub fn verify_with_key(
     if let Some(key_issuer) = key_issuer
         && key_issuer.replace("{tenantid}", &claims.tid.to_string()) != claims.iss
     {
-        return Err(IdTokenError::KeyIssuerMismatch(claims.iss));
+        return Err(IdTokenError::KeyIssuerMismatch(claims.iss.clone()));
     }
     if !expected.tenant.accepts(claims.tid) {
         return Err(IdTokenError::WrongTenant(claims.tid));
     }
-    match raw.nonce {
-        Some(nonce) if constant_time_eq(&nonce, expected.nonce) => Ok(claims),
-        _ => Err(IdTokenError::NonceMismatch),
-    }
+    Ok(raw)
 }

@@ -10,6 +10,7 @@ use url::Url;
 use crate::clock::{unix_now, unix_now_nanos};
 use crate::return_to::LocalPath;
 use crate::secret::{pkce_challenge, random_token};
+use crate::sign_in_options::SignInOptions;
 
 /// A pending sign-in lives this long by default (Entra's codes live about 10 minutes too).
 pub const PENDING_SIGN_IN_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -53,14 +54,15 @@ impl PendingSignIn {
     }
 }
 
-/// The /authorize URL for a pending sign-in: code flow, PKCE S256, state, nonce.
+/// The /authorize URL for a pending sign-in: code flow, PKCE S256, state, nonce, and the hints,
+/// prompt and `claims` of `options` (already merged with any client capabilities).
 pub fn authorization_url(
     endpoint: &Url,
     client_id: &str,
     redirect_uri: &Url,
     scope: &str,
     pending: &PendingSignIn,
-    claims: Option<&str>,
+    options: &SignInOptions,
 ) -> Url {
     let mut url = endpoint.clone();
     {
@@ -76,7 +78,16 @@ pub fn authorization_url(
             .append_pair("nonce", pending.nonce.expose_secret())
             .append_pair("code_challenge", &pkce_challenge(&pending.pkce_verifier))
             .append_pair("code_challenge_method", "S256");
-        if let Some(claims) = claims {
+        if let Some(hint) = &options.login_hint {
+            query.append_pair("login_hint", hint.as_str());
+        }
+        if let Some(hint) = &options.domain_hint {
+            query.append_pair("domain_hint", hint.as_str());
+        }
+        if let Some(prompt) = options.prompt {
+            query.append_pair("prompt", prompt.as_str());
+        }
+        if let Some(claims) = &options.claims {
             query.append_pair("claims", claims);
         }
     }

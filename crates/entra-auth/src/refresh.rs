@@ -9,9 +9,11 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+use crate::client::Refreshed;
 use crate::error::SignInError;
+use crate::id_token::IdTokenError;
+use crate::jwks::JwksError;
 use crate::token_endpoint::TokenError;
-use crate::tokens::TokenSet;
 
 /// A successful refresh is remembered this long for requests that still hold the old token. A
 /// failure is not remembered past the requests that waited for it: the next one tries again.
@@ -36,12 +38,18 @@ impl From<SignInError> for RefreshFailure {
             SignInError::Token(TokenError::Rejected(entra)) if entra.needs_interaction() => {
                 RefreshFailure::NeedsSignIn(entra.to_string())
             }
+            // A refreshed ID token that does not verify (bar an unreachable JWKS) ends the session.
+            SignInError::InvalidIdToken(error)
+                if !matches!(error, IdTokenError::Key(JwksError::Unavailable { .. })) =>
+            {
+                RefreshFailure::NeedsSignIn(error.to_string())
+            }
             other => RefreshFailure::Unavailable(other.to_string()),
         }
     }
 }
 
-type Outcome = Result<Arc<TokenSet>, RefreshFailure>;
+type Outcome = Result<Arc<Refreshed>, RefreshFailure>;
 /// When the cell was made, and the cell every caller with this refresh token shares.
 type SharedRefresh = (Instant, Arc<OnceCell<Outcome>>);
 

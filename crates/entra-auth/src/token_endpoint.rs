@@ -88,6 +88,8 @@ pub(crate) struct TokenEndpoint<'a> {
     pub(crate) client_id: &'a str,
     /// How we authenticate this request (a secret goes as `client_secret_post`).
     pub(crate) auth: ClientAuth,
+    /// The `claims` request parameter (declared client capabilities), when there is one.
+    pub(crate) claims: Option<&'a str>,
 }
 
 impl TokenEndpoint<'_> {
@@ -123,6 +125,9 @@ impl TokenEndpoint<'_> {
         let mut form: Vec<(&str, &str)> = vec![("client_id", self.client_id)];
         form.extend(self.auth.form_fields());
         form.extend_from_slice(params);
+        if let Some(claims) = self.claims {
+            form.push(("claims", claims));
+        }
         let response = self.http.post(self.url.clone()).form(&form).send().await.map_err(TokenError::Unreachable)?;
         let status = response.status();
         let body = response.bytes().await.map_err(TokenError::Unreachable)?;

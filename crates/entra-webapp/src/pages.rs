@@ -4,7 +4,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use entra_auth::axum::{ErrorPage, SignOutForm, SignedInUser};
+use entra_auth::axum::{AccessDeniedPage, ErrorPage, SignOutForm, SignedInUser};
 
 /// `/`: a sign-in button, or the welcome with name, email and a sign-out button.
 #[derive(Template, WebTemplate)]
@@ -36,6 +36,10 @@ pub struct ErrorTemplate {
     pub message: String,
     pub hint: String,
     pub request_id: String,
+    /// Where the page's sign-in button goes: sign in again, or pick another account when this
+    /// one is not allowed.
+    pub sign_in_path: &'static str,
+    pub sign_in_label: &'static str,
 }
 
 /// The app setting an operator must fix for this failure, if it is one of ours.
@@ -65,12 +69,18 @@ pub fn error_response(page: ErrorPage) -> Response {
         Some(setting) => format!("{} Operator: check the app setting {setting}.", page.hint),
         None => page.hint,
     };
+    let (sign_in_path, sign_in_label) = match page.kind {
+        "tenant_not_allowed" => ("/login?prompt=select_account", "Use another account"),
+        _ => ("/login", "Sign in again"),
+    };
     let template = ErrorTemplate {
         status: status.as_u16(),
         title: page.title,
         message: page.message,
         hint,
         request_id: page.request_id,
+        sign_in_path,
+        sign_in_label,
     };
     match template.render() {
         Ok(html) => (status, [("cache-control", "no-store")], axum::response::Html(html)).into_response(),
@@ -81,12 +91,33 @@ pub fn error_response(page: ErrorPage) -> Response {
     }
 }
 
-/// `/profile`: the live Graph profile.
+/// `/profile`: the live Graph profile, and the roles and groups the app decides access by.
 #[derive(Template, WebTemplate)]
 #[template(path = "profile.html")]
 pub struct ProfilePage {
     pub profile: entra_auth::Profile,
+    pub memberships: entra_auth::Memberships,
     pub token_note: String,
+}
+
+/// The 403 page of a signed-in user who does not meet ALLOWED_TENANTS/ROLES/GROUPS.
+#[derive(Template)]
+#[template(path = "access_denied.html")]
+pub struct AccessDeniedTemplate {
+    pub page: AccessDeniedPage,
+}
+
+/// Renders entra-auth's access-denied page in the app's layout (403).
+pub fn access_denied_response(page: AccessDeniedPage) -> Response {
+    match (AccessDeniedTemplate { page }).render() {
+        Ok(html) => {
+            (StatusCode::FORBIDDEN, [("cache-control", "no-store")], axum::response::Html(html)).into_response()
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "access-denied page failed to render");
+            (StatusCode::FORBIDDEN, "You do not have access to this page.").into_response()
+        }
+    }
 }
 
 /// `/setup`: the URLs to register, as this request sees the site.

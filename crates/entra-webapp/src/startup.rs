@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use entra_auth::axum::AuthRoutes;
+use entra_auth::axum::{AuthRoutes, require_access};
 use entra_auth::{EntraClient, SessionKeys};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -25,7 +25,7 @@ use tracing::Level;
 
 use crate::config::{AppConfig, SessionStoreConfig};
 use crate::error::{not_found, render_error_pages};
-use crate::pages::{error_response, sign_out_response};
+use crate::pages::{access_denied_response, error_response, sign_out_response};
 use crate::routes;
 use crate::sessions::{AppSessionStore, MemoryStore, RedisStore};
 use crate::state::AppState;
@@ -78,6 +78,7 @@ impl Application {
             .session_keys(keys)
             .error_page(error_response)
             .sign_out_page(sign_out_response)
+            .access_denied_page(access_denied_response)
             .session_idle_timeout(config.sessions.idle)
             .session_max_lifetime(config.sessions.max_lifetime)
             .front_channel_logout(Arc::new(store.clone()));
@@ -86,6 +87,7 @@ impl Application {
             auth,
             store,
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
+            policy: Arc::new(config.access.policy.clone()),
         };
         let router = router(&config, state)?;
         Ok(Self { listener, router, client, limits: config.listener.server_limits })
@@ -105,10 +107,15 @@ impl Application {
 
 fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
     let https = config.is_https();
-    let signed_in_pages = Router::new()
-        .route("/", get(routes::home))
+    // Every page with the user's data sits behind the access policy (an empty one lets every
+    // signed-in user in); the home page checks it itself, as it also serves anonymous visitors.
+    let protected = Router::new()
         .route("/profile", get(routes::profile))
         .route("/profile/photo", get(routes::photo))
+        .route_layer(middleware::from_fn_with_state(state.policy.clone(), require_access));
+    let signed_in_pages = Router::new()
+        .route("/", get(routes::home))
+        .merge(protected)
         .merge(state.auth.router())
         .layer(state.auth.layer(state.store.clone()))
         .with_state(state.clone());

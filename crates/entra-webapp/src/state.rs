@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use entra_auth::EntraClient;
-use entra_auth::axum::AuthRoutes;
+use entra_auth::axum::{AccessPolicy, AuthRoutes};
 
 use crate::sessions::AppSessionStore;
 
@@ -18,4 +18,6 @@ pub struct AppState {
     pub store: AppSessionStore,
     /// `TRUST_FORWARDED_HEADERS`.
     pub trust_forwarded_headers: bool,
+    /// ALLOWED_TENANTS/ROLES/GROUPS, checked on every signed-in page.
+    pub policy: Arc<AccessPolicy>,
 }

@@ -154,7 +154,7 @@ impl ErrorPage {
                 try_again,
             ),
             SignInError::Graph(_) => {
-                ("Your profile could not be loaded", "Microsoft Graph did not return your profile.".to_owned(), try_again)
+                ("Your profile could not be loaded", "Microsoft Graph did not return your profile or your group memberships.".to_owned(), try_again)
             }
             SignInError::RefreshUnavailable(_) => (
                 "Microsoft sign-in is not answering properly",
@@ -173,6 +173,16 @@ impl ErrorPage {
                 "Sign-in could not start",
                 "The app could not protect the sign-in it was starting.".to_owned(),
                 try_again,
+            ),
+            SignInError::TenantNotAllowed(_) => (
+                "This account cannot use this app",
+                "Accounts of your organization may not sign in to this app. You have not been signed in.".to_owned(),
+                "Use an account of an organization this app serves.".to_owned(),
+            ),
+            SignInError::InvalidHint(error) => (
+                "This sign-in link is not valid",
+                format!("The sign-in request was refused: {error}."),
+                sign_in_again,
             ),
             SignInError::BadSignOutForm => (
                 "Sign-out could not be confirmed",

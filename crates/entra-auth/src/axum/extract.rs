@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use tower_sessions::Session;
 
+use crate::axum::authorization::AccessDeniedRenderer;
+use crate::axum::error_page::ErrorPageRenderer;
 use crate::axum::session::{self, AccessTokenError, SignedInUser};
 use crate::client::EntraClient;
 use crate::refresh::RefreshFailure;
@@ -28,6 +30,9 @@ pub const DEFAULT_LOGIN_PATH: &str = "/login";
 pub struct AuthContext {
     pub(crate) client: Arc<EntraClient>,
     pub(crate) login_path: String,
+    pub(crate) logout_path: String,
+    pub(crate) access_denied_page: AccessDeniedRenderer,
+    pub(crate) error_page: ErrorPageRenderer,
 }
 
 /// Marks a response that failed because the session store is unavailable, so the app can swap in

@@ -2,6 +2,7 @@
 //! [`SignedInUser`] and [`AccessToken`] extractors, a require-sign-in middleware, front-channel
 //! logout over the app's [`EntraSessionIndex`], and the pages a user sees when something fails.
 
+mod authorization;
 mod error_page;
 mod extract;
 mod front_channel;
@@ -9,6 +10,10 @@ mod pending;
 mod routes;
 mod session;
 
+pub use authorization::{
+    AccessDenied, AccessDeniedPage, AccessDeniedRenderer, AccessPolicy, Requirement, default_access_denied_page,
+    require_access,
+};
 pub use error_page::{
     ErrorPage, ErrorPageRenderer, SignOutForm, SignOutPageRenderer, default_error_page, default_sign_out_page,
 };

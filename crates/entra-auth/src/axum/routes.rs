@@ -16,6 +16,7 @@ use tower_http::add_extension::{AddExtension, AddExtensionLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
+use crate::axum::authorization::{AccessDenied, AccessDeniedPage, AccessDeniedRenderer, default_access_denied_page};
 use crate::axum::error_page::{
     ErrorPage, ErrorPageRenderer, PageContext, SignOutForm, SignOutPageRenderer, default_error_page,
     default_sign_out_page,
@@ -23,12 +24,13 @@ use crate::axum::error_page::{
 use crate::axum::extract::{AuthContext, DEFAULT_LOGIN_PATH};
 use crate::axum::front_channel::{self, EntraSessionIndex};
 use crate::axum::pending::{PendingCookies, with_cookies};
-use crate::axum::session;
+use crate::axum::session::{self, SignedInUser};
 use crate::client::EntraClient;
 use crate::error::SignInError;
 use crate::keys::SessionKeys;
 use crate::pending_sign_in::PendingSignIn;
 use crate::return_to::LocalPath;
+use crate::sign_in_options::SignInOptions;
 use crate::token_endpoint::EntraError;
 
 /// The sign-out path unless [`AuthRoutes::logout_path`] says otherwise: `GET` shows the
@@ -48,6 +50,7 @@ pub struct AuthRoutes {
     keys: Arc<SessionKeys>,
     error_page: ErrorPageRenderer,
     sign_out_page: SignOutPageRenderer,
+    access_denied_page: AccessDeniedRenderer,
     login_path: String,
     logout_path: String,
     session_idle_timeout: Duration,
@@ -65,6 +68,7 @@ impl AuthRoutes {
             keys: Arc::new(SessionKeys::from_secrets(&[])),
             error_page: Arc::new(default_error_page),
             sign_out_page: Arc::new(default_sign_out_page),
+            access_denied_page: Arc::new(default_access_denied_page),
             login_path: DEFAULT_LOGIN_PATH.to_owned(),
             logout_path: DEFAULT_LOGOUT_PATH.to_owned(),
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
@@ -104,6 +108,12 @@ impl AuthRoutes {
         self
     }
 
+    /// Renders the 403 page of [`require_access`](crate::axum::require_access) in the app's look.
+    pub fn access_denied_page(mut self, render: impl Fn(AccessDeniedPage) -> Response + Send + Sync + 'static) -> Self {
+        self.access_denied_page = Arc::new(render);
+        self
+    }
+
     /// Ends a session after this long without a request.
     pub fn session_idle_timeout(mut self, timeout: Duration) -> Self {
         self.session_idle_timeout = timeout;
@@ -134,6 +144,33 @@ impl AuthRoutes {
         crate::axum::extract::sign_in_path(&self.login_path, return_to, claims)
     }
 
+    /// Where to send someone to sign in with another account and come back to `return_to`.
+    pub fn switch_account_path(&self, return_to: &LocalPath) -> LocalPath {
+        crate::axum::authorization::switch_account_path(&self.login_path, return_to)
+    }
+
+    /// The 403 page for a signed-in `user` a handler found does not meet a policy (what
+    /// [`require_access`](crate::axum::require_access) answers), in the app's look.
+    pub async fn access_denied(
+        &self,
+        session: &Session,
+        user: &SignedInUser,
+        denied: AccessDenied,
+        return_to: &LocalPath,
+    ) -> Response {
+        crate::axum::authorization::deny(&self.context(), session, user, denied, return_to).await
+    }
+
+    fn context(&self) -> AuthContext {
+        AuthContext {
+            client: self.client.clone(),
+            login_path: self.login_path.clone(),
+            logout_path: self.logout_path.clone(),
+            access_denied_page: self.access_denied_page.clone(),
+            error_page: self.error_page.clone(),
+        }
+    }
+
     /// The routes, to merge into the app's router. They need [`Self::layer`] around them.
     ///
     /// # Panics
@@ -160,8 +197,7 @@ impl AuthRoutes {
             .with_same_site(SameSite::Lax)
             .with_path("/")
             .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(idle)));
-        let context = AuthContext { client: self.client.clone(), login_path: self.login_path.clone() };
-        AuthLayer { sessions, context: AddExtensionLayer::new(context) }
+        AuthLayer { sessions, context: AddExtensionLayer::new(self.context()) }
     }
 
     fn pending_cookies(&self) -> PendingCookies<'_> {
@@ -219,12 +255,30 @@ fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
+/// The hints, prompt and claims challenge `/login` was asked for, each validated.
+fn sign_in_options(pairs: &[(String, String)]) -> Result<SignInOptions, SignInError> {
+    let mut options = SignInOptions::default();
+    if let Some(hint) = first(pairs, "login_hint") {
+        options = options.with_login_hint(hint.parse()?);
+    }
+    if let Some(hint) = first(pairs, "domain_hint") {
+        options = options.with_domain_hint(hint.parse()?);
+    }
+    if let Some(prompt) = first(pairs, "prompt") {
+        options = options.with_prompt(prompt.parse()?);
+    }
+    if let Some(claims) = first(pairs, "claims") {
+        options = options.with_claims(claims);
+    }
+    Ok(options)
+}
+
 async fn start_sign_in(State(routes): State<AuthRoutes>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let pairs = query_pairs(query.as_deref());
     let return_to = first(&pairs, "return_to").and_then(LocalPath::parse).unwrap_or_else(LocalPath::root);
-    let claims = first(&pairs, "claims");
     let result = async {
-        let (pending, url) = routes.client.begin_sign_in(return_to, claims).await?;
+        let options = sign_in_options(&pairs)?;
+        let (pending, url) = routes.client.begin_sign_in(return_to, &options).await?;
         let cookies = routes.pending_cookies().issue(&headers, &pending).map_err(SignInError::Seal)?;
         Ok::<_, SignInError>((url, cookies))
     }

@@ -13,6 +13,7 @@ use crate::client::{EntraClient, SignedIn};
 use crate::clock::unix_now;
 use crate::error::SignInError;
 use crate::graph::Profile;
+use crate::memberships::Memberships;
 use crate::refresh::RefreshFailure;
 use crate::secret::{constant_time_eq, random_token};
 use crate::tokens::TokenSet;
@@ -55,6 +56,9 @@ pub struct SignedInUser {
     /// Unix seconds after which this sign-in is over, however active the user is.
     #[serde(default)]
     pub session_ends_at: u64,
+    /// App roles, groups and directory roles: from sign-in, renewed at every token refresh.
+    #[serde(default)]
+    pub memberships: Memberships,
 }
 
 impl SignedInUser {
@@ -82,6 +86,7 @@ impl SignedInUser {
             login_hint: claims.login_hint.clone(),
             issuer: claims.iss.clone(),
             session_ends_at: unix_now().saturating_add(max_lifetime.as_secs()),
+            memberships: signed_in.memberships.clone(),
         }
     }
 }
@@ -201,17 +206,42 @@ pub enum AccessTokenError {
 }
 
 /// A valid access token for the signed-in user: the cached one while it has time left, else a
-/// refreshed one (the rotated refresh token is stored, the old one discarded). The
-/// [`AccessToken`](crate::axum::AccessToken) extractor does the same for a handler.
+/// refreshed one (the rotated refresh token is stored, the old one discarded, and the user's
+/// memberships renewed from the refresh). The [`AccessToken`](crate::axum::AccessToken)
+/// extractor does the same for a handler.
 pub async fn access_token(client: &EntraClient, session: &Session) -> Result<SecretString, AccessTokenError> {
+    let user: SignedInUser = session.get(USER_KEY).await.map_err(store_error)?.ok_or(AccessTokenError::NotSignedIn)?;
+    fresh(client, session, user).await.map(|(token, _)| token)
+}
+
+/// The signed-in user with memberships no older than the access token: refreshes first when the
+/// tokens are due, so a membership change reaches authorization within one token lifetime.
+pub(crate) async fn signed_in_user_refreshed(
+    client: &EntraClient,
+    session: &Session,
+) -> Result<Option<SignedInUser>, AccessTokenError> {
+    let Some(user) = signed_in_user(session).await? else { return Ok(None) };
+    fresh(client, session, user).await.map(|(_, user)| Some(user))
+}
+
+async fn fresh(
+    client: &EntraClient,
+    session: &Session,
+    mut user: SignedInUser,
+) -> Result<(SecretString, SignedInUser), AccessTokenError> {
     let tokens = tokens(session).await?.ok_or(AccessTokenError::NotSignedIn)?;
-    match client.fresh_tokens(&tokens).await? {
-        None => Ok(tokens.access_token),
-        Some(fresh) => {
-            store_tokens(session, &fresh).await?;
-            Ok(fresh.access_token)
-        }
+    let Some(refreshed) = client.fresh_tokens(&tokens, user.object_id, user.tenant_id).await? else {
+        return Ok((tokens.access_token, user));
+    };
+    store_tokens(session, &refreshed.tokens).await?;
+    if let Some(memberships) = refreshed.memberships
+        && memberships != user.memberships
+    {
+        tracing::info!(oid = %user.object_id, "memberships changed at refresh");
+        user.memberships = memberships;
+        session.insert(USER_KEY, &user).await.map_err(store_error)?;
     }
+    Ok((refreshed.tokens.access_token, user))
 }
 
 /// Forgets the access token so the next use refreshes (an API refused it).

@@ -81,7 +81,10 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<E
         .with_scopes(scopes)
         .with_graph_endpoint(graph_endpoint)
         // The home page shows the Graph profile's name and email.
-        .with_profile_at_sign_in(true);
+        .with_profile_at_sign_in(true)
+        // The app answers Graph's claims challenges (re-authorizing with `claims=`), so it can
+        // declare continuous access evaluation: a revoked user loses Graph access at once.
+        .with_client_capabilities(["cp1"]);
     if let Some(uri) = post_logout_redirect_uri {
         config = config.with_post_logout_redirect_uri(uri?);
     }

@@ -7,6 +7,7 @@
 
 use entra_auth::EntraConfig;
 
+mod access;
 mod credential;
 mod entra;
 mod listener;
@@ -15,6 +16,7 @@ mod problems;
 mod sessions;
 mod settings;
 
+pub use access::AccessConfig;
 pub use listener::{ListenerConfig, ServerLimits};
 pub use logging::{LogFormat, LoggingConfig};
 pub use problems::{ConfigErrors, ConfigProblem};
@@ -33,6 +35,8 @@ pub struct AppConfig {
     pub sessions: SessionsConfig,
     /// Log format and filter.
     pub logging: LoggingConfig,
+    /// Who may come in.
+    pub access: AccessConfig,
 }
 
 impl AppConfig {
@@ -50,9 +54,14 @@ impl Settings {
         let listener = listener::validate(self, &mut problems);
         let sessions = sessions::validate(self, &mut problems);
         let logging = logging::validate(self, &mut problems);
-        match (entra, listener, sessions, logging) {
-            (Some(entra), Some(listener), Some(sessions), Some(logging)) if problems.0.is_empty() => {
-                Ok(AppConfig { entra, listener, sessions, logging })
+        let access = access::validate(self, &mut problems);
+        match (entra, listener, sessions, logging, access) {
+            (Some(entra), Some(listener), Some(sessions), Some(logging), Some(access)) if problems.0.is_empty() => {
+                let entra = match &access.allowed_tenants {
+                    Some(tenants) => entra.with_allowed_tenants(tenants.iter().copied()),
+                    None => entra,
+                };
+                Ok(AppConfig { entra, listener, sessions, logging, access })
             }
             _ => Err(ConfigErrors(problems.0)),
         }
@@ -156,6 +165,47 @@ mod tests {
             let settings = Settings { session_max_hours: bad.into(), ..valid() };
             assert_eq!(variables(settings.validate().unwrap_err()), vec!["SESSION_MAX_HOURS"], "{bad}");
         }
+    }
+
+    #[test]
+    fn a_multi_tenant_authority_requires_an_allow_list_or_an_explicit_star() {
+        for tenant in ["common", "organizations", "consumers"] {
+            let settings = Settings { tenant_id: Some(tenant.into()), ..valid() };
+            let errors = settings.validate().unwrap_err();
+            assert!(errors.to_string().contains("ALLOWED_TENANTS: is required when TENANT_ID is common"), "{errors}");
+            let star = Settings { tenant_id: Some(tenant.into()), allowed_tenants: Some("*".into()), ..valid() };
+            assert_eq!(star.validate().unwrap().entra.allowed_tenants, None);
+        }
+        let tid = "7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90";
+        let listed = Settings {
+            tenant_id: Some("organizations".into()),
+            allowed_tenants: Some(format!("{tid}, 0b3a5f5e-0000-4000-8000-000000000001")),
+            ..valid()
+        };
+        let config = listed.validate().unwrap();
+        assert_eq!(config.entra.allowed_tenants.as_ref().map(Vec::len), Some(2));
+        assert!(config.entra.allows_tenant(tid.parse().unwrap()));
+        assert!(!config.entra.allows_tenant(uuid::Uuid::nil()));
+        let bad = Settings { allowed_tenants: Some("contoso.com".into()), ..listed };
+        assert_eq!(variables(bad.validate().unwrap_err()), vec!["ALLOWED_TENANTS"]);
+    }
+
+    #[test]
+    fn roles_and_groups_are_any_of_lists() {
+        let settings = Settings {
+            allowed_roles: Some("Reader, Admin".into()),
+            allowed_groups: Some("5a1e5000-0000-4000-8000-00000000a001".into()),
+            ..valid()
+        };
+        let policy = settings.validate().unwrap().access.policy;
+        let expected = entra_auth::axum::AccessPolicy::new()
+            .require_any_role(["Reader", "Admin"])
+            .require_any_group(["5a1e5000-0000-4000-8000-00000000a001"]);
+        assert_eq!(policy, expected);
+        let bad =
+            Settings { allowed_groups: Some("Sales".into()), allowed_roles: Some("Read\u{7f}er".into()), ..valid() };
+        assert_eq!(variables(bad.validate().unwrap_err()), vec!["ALLOWED_ROLES", "ALLOWED_GROUPS"]);
+        assert!(valid().validate().unwrap().access.policy.is_empty());
     }
 
     #[test]

@@ -75,6 +75,18 @@ pub struct Settings {
     /// Space-separated Graph scopes; "openid profile offline_access" are always added.
     #[arg(long = "scopes", env = "SCOPES", default_value = DEFAULT_SCOPES)]
     pub scopes: String,
+    /// Tenant ids whose users may sign in, comma- or space-separated, or * for every tenant.
+    /// Required when TENANT_ID is common, organizations or consumers.
+    #[arg(long = "allowed-tenants", env = "ALLOWED_TENANTS")]
+    pub allowed_tenants: Option<String>,
+    /// App role values (any of them lets a user in), comma- or space-separated. Default: no role
+    /// needed.
+    #[arg(long = "allowed-roles", env = "ALLOWED_ROLES")]
+    pub allowed_roles: Option<String>,
+    /// Group object ids (membership of any of them lets a user in), comma- or space-separated.
+    /// Default: no group needed.
+    #[arg(long = "allowed-groups", env = "ALLOWED_GROUPS")]
+    pub allowed_groups: Option<String>,
     /// Port to listen on.
     #[arg(long = "port", env = "PORT", default_value = DEFAULT_PORT)]
     pub port: String,
@@ -134,6 +146,9 @@ impl Default for Settings {
             identity_header: None,
             federated_token_file: None,
             redirect_uri: None,
+            allowed_tenants: None,
+            allowed_roles: None,
+            allowed_groups: None,
             post_logout_redirect_uri: None,
             session_secret: None,
             redis_password: None,

@@ -45,9 +45,9 @@ async fn graph_failure(state: &AppState, session: &Session, error: GraphError) -
 /// `GET /profile`.
 pub async fn profile(
     State(state): State<AppState>,
-    _user: SignedInUser,
     session: Session,
     access_token: Result<AccessToken, AccessTokenRejection>,
+    user: SignedInUser,
 ) -> Response {
     let token = match access_token {
         Ok(AccessToken(token)) => token,
@@ -59,7 +59,7 @@ pub async fn profile(
                 Ok(Some(tokens)) => format!("expires in {} s and is refreshed before it does", tokens.seconds_left()),
                 _ => "is kept on the server".to_owned(),
             };
-            ProfilePage { profile, token_note }.into_response()
+            ProfilePage { profile, memberships: user.memberships, token_note }.into_response()
         }
         Err(error) => graph_failure(&state, &session, error).await,
     }

@@ -242,19 +242,21 @@ impl TestApp {
         let response = self.get(path).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path} redirects to Entra");
         let authorize = location(&response);
-        assert!(authorize.starts_with(&self.emulator.authority()), "{authorize}");
+        assert!(authorize.starts_with(&self.emulator.base_url()), "{authorize}");
         authorize
     }
 
     /// At the emulator: sign in (and consent, accepting or not) → the callback URL Entra sends back.
     pub async fn sign_in_at_emulator(&self, authorize: &str, upn: &str, password: &str, consent: bool) -> String {
         let page = self.browser.get(authorize).send().await.expect("authorize");
+        // The tenant segment the app authorizes at (its own tenant, organizations...).
+        let authority = authorize.split("/oauth2/v2.0/authorize").next().expect("an authorize URL").to_owned();
         let response = if page.status() == StatusCode::FOUND {
             page
         } else {
             let html = page.text().await.expect("html");
             let ctx = hidden_input(&html, "ctx").expect("ctx");
-            let login = format!("{}/login", self.emulator.authority());
+            let login = format!("{authority}/login");
             let response = self
                 .browser
                 .post(login)
@@ -267,7 +269,7 @@ impl TestApp {
                 let ctx = hidden_input(&html, "ctx").expect("consent ctx");
                 let accept = if consent { "true" } else { "false" };
                 self.browser
-                    .post(format!("{}/consent", self.emulator.authority()))
+                    .post(format!("{authority}/consent"))
                     .form(&[("ctx", ctx.as_str()), ("accept", accept)])
                     .send()
                     .await

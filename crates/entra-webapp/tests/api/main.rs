@@ -7,6 +7,7 @@
 mod helpers;
 mod redis_server;
 
+mod authorization;
 mod credentials;
 mod failures;
 mod front_channel;

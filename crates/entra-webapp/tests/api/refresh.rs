@@ -119,7 +119,13 @@ async fn a_claims_challenge_sends_the_user_to_sign_in_with_the_claims() {
     let login = location(&response);
     assert!(login.starts_with("/login?return_to=%2Fprofile&claims="), "{login}");
     let authorize = app.start_sign_in(&login).await;
-    assert_eq!(query_param(&authorize, "claims").as_deref(), Some(claims));
+    // The challenge reaches Entra whole, with the app's declared capability (cp1) merged in.
+    let sent: serde_json::Value = serde_json::from_str(&query_param(&authorize, "claims").unwrap()).unwrap();
+    let expected = serde_json::json!({ "access_token": {
+        "nbf": { "essential": true, "value": "1700000000" },
+        "xms_cc": { "values": ["cp1"] },
+    } });
+    assert_eq!(sent, expected);
 }
 
 #[tokio::test]

@@ -1,0 +1,206 @@
+//! What a sign-in may ask Entra for besides the flow itself: which account (`login_hint`), which
+//! home realm (`domain_hint`), whether to show the account picker or force a password or consent
+//! (`prompt`), and a claims challenge. Each hint is validated before it reaches a URL.
+//! See `docs/ENTRA.md`, "Sign-in hints".
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The longest `login_hint` accepted (an email address is at most 254 characters).
+pub const MAX_LOGIN_HINT_LENGTH: usize = 254;
+/// The longest `domain_hint` accepted (a DNS name is at most 253 characters).
+pub const MAX_DOMAIN_HINT_LENGTH: usize = 253;
+
+/// Options of one sign-in. Build with [`SignInOptions::default`] and the `with_*` methods.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignInOptions {
+    /// Pre-fills (or picks) the account.
+    pub login_hint: Option<LoginHint>,
+    /// Skips home realm discovery for this domain.
+    pub domain_hint: Option<DomainHint>,
+    /// Account picker, password again, or consent again.
+    pub prompt: Option<Prompt>,
+    /// A claims challenge (JSON) the new tokens must satisfy.
+    pub claims: Option<String>,
+}
+
+impl SignInOptions {
+    /// Sends `login_hint`.
+    pub fn with_login_hint(mut self, hint: LoginHint) -> Self {
+        self.login_hint = Some(hint);
+        self
+    }
+
+    /// Sends `domain_hint`.
+    pub fn with_domain_hint(mut self, hint: DomainHint) -> Self {
+        self.domain_hint = Some(hint);
+        self
+    }
+
+    /// Sends `prompt`.
+    pub fn with_prompt(mut self, prompt: Prompt) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+
+    /// Sends a claims challenge to satisfy.
+    pub fn with_claims(mut self, claims: impl Into<String>) -> Self {
+        self.claims = Some(claims.into());
+        self
+    }
+}
+
+/// Why a hint was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidHint {
+    /// Empty, too long, or characters a sign-in name does not have.
+    #[error("login_hint must be a sign-in name (at most {MAX_LOGIN_HINT_LENGTH} characters, no spaces or quotes)")]
+    LoginHint,
+    /// Not a domain name, `organizations` or `consumers`.
+    #[error("domain_hint must be a domain such as contoso.com, or organizations or consumers")]
+    DomainHint,
+    /// Not one of the prompts an interactive sign-in may ask for.
+    #[error("prompt must be select_account, login or consent")]
+    Prompt,
+}
+
+/// A validated `login_hint`: a sign-in name such as `adele@contoso.com`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginHint(String);
+
+impl FromStr for LoginHint {
+    type Err = InvalidHint;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        // The characters of an email address's local part and domain; nothing that could end an
+        // attribute or a header, no whitespace, no control characters.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "@.-_+'#$%&*/=?^`{|}~!".contains(c);
+        if value.is_empty() || value.len() > MAX_LOGIN_HINT_LENGTH || !value.chars().all(allowed) {
+            return Err(InvalidHint::LoginHint);
+        }
+        Ok(Self(value.to_owned()))
+    }
+}
+
+/// A validated `domain_hint`: a verified domain, `organizations` or `consumers`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainHint(String);
+
+impl FromStr for DomainHint {
+    type Err = InvalidHint;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let lower = value.to_ascii_lowercase();
+        if lower == "organizations" || lower == "consumers" {
+            return Ok(Self(lower));
+        }
+        let labels: Vec<&str> = lower.split('.').collect();
+        let is_domain = lower.len() <= MAX_DOMAIN_HINT_LENGTH
+            && labels.len() >= 2
+            && labels.iter().all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if is_domain { Ok(Self(lower)) } else { Err(InvalidHint::DomainHint) }
+    }
+}
+
+/// The `prompt` values an interactive sign-in may send (`none` is for silent requests only).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Prompt {
+    /// Show the account picker ("use another account").
+    SelectAccount,
+    /// Ask for credentials even with a single-sign-on session.
+    Login,
+    /// Show the consent page again.
+    Consent,
+}
+
+impl FromStr for Prompt {
+    type Err = InvalidHint;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        match value {
+            "select_account" => Ok(Prompt::SelectAccount),
+            "login" => Ok(Prompt::Login),
+            "consent" => Ok(Prompt::Consent),
+            _ => Err(InvalidHint::Prompt),
+        }
+    }
+}
+
+impl Prompt {
+    /// The parameter value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Prompt::SelectAccount => "select_account",
+            Prompt::Login => "login",
+            Prompt::Consent => "consent",
+        }
+    }
+}
+
+impl LoginHint {
+    /// The hint.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl DomainHint {
+    /// The hint, lowercased.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Prompt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_in_names_pass_and_anything_else_is_refused() {
+        for good in ["adele@contoso.com", "o'brien@x.test", "user_ext#EXT#@tenant.onmicrosoft.com", "a"] {
+            assert_eq!(good.parse::<LoginHint>().map(|h| h.as_str().to_owned()), Ok(good.to_owned()));
+        }
+        let too_long = "a".repeat(MAX_LOGIN_HINT_LENGTH + 1);
+        for bad in ["", "a b@x.test", "a\"@x.test", "<script>", "a\n@x.test", "é@x.test", too_long.as_str()] {
+            assert_eq!(bad.parse::<LoginHint>(), Err(InvalidHint::LoginHint), "{bad:?}");
+        }
+        assert!("a".repeat(MAX_LOGIN_HINT_LENGTH).parse::<LoginHint>().is_ok());
+    }
+
+    #[test]
+    fn domains_and_the_two_realms_pass() {
+        assert_eq!("Contoso.COM".parse::<DomainHint>().unwrap().as_str(), "contoso.com");
+        assert_eq!("consumers".parse::<DomainHint>().unwrap().as_str(), "consumers");
+        assert_eq!("organizations".parse::<DomainHint>().unwrap().as_str(), "organizations");
+        for bad in ["", "contoso", "-x.com", "x-.com", "a..com", "x.com/evil", "x.com&prompt=none", "common"] {
+            assert_eq!(bad.parse::<DomainHint>(), Err(InvalidHint::DomainHint), "{bad:?}");
+        }
+        let long = format!("{}.com", vec!["a".repeat(63); 4].join("."));
+        assert!(long.len() > MAX_DOMAIN_HINT_LENGTH);
+        assert_eq!(long.parse::<DomainHint>(), Err(InvalidHint::DomainHint));
+    }
+
+    #[test]
+    fn only_interactive_prompts_pass() {
+        for prompt in [Prompt::SelectAccount, Prompt::Login, Prompt::Consent] {
+            assert_eq!(prompt.as_str().parse::<Prompt>(), Ok(prompt));
+        }
+        for bad in ["none", "create", "LOGIN", ""] {
+            assert_eq!(bad.parse::<Prompt>(), Err(InvalidHint::Prompt), "{bad:?}");
+        }
+    }
+}
