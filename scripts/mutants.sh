@@ -8,8 +8,8 @@
 #   ./scripts/mutants.sh sessions   the session stores, against the session-store contract
 #   ./scripts/mutants.sh web        entra-auth's axum routes, extractors, session buckets and
 #                                   front-channel logout, against the sign-in integration tests
-#   ./scripts/mutants.sh client     the sign-in, sign-out and front-channel parts of EntraClient,
-#                                   likewise
+#   ./scripts/mutants.sh client     the sign-in, refresh, sign-out and front-channel parts of
+#                                   EntraClient and Graph's membership paging, likewise
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
@@ -45,7 +45,8 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/id_token.rs --file crates/entra-auth/src/jwks.rs \
         --file crates/entra-auth/src/authority.rs --file crates/entra-auth/src/return_to.rs \
         --file crates/entra-auth/src/secret.rs --file crates/entra-auth/src/keys.rs \
-        --file crates/entra-auth/src/axum/pending.rs
+        --file crates/entra-auth/src/axum/pending.rs --file crates/entra-auth/src/memberships.rs \
+        --file crates/entra-auth/src/sign_in_options.rs
       ;;
     sessions)
       run sessions --package entra-webapp --test-package entra-webapp \
@@ -61,12 +62,14 @@ for slice in "${slices[@]}"; do
       run web --test-workspace=true --timeout 180 \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
+        --file crates/entra-auth/src/axum/authorization.rs \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
       ;;
     client)
       run client --test-workspace=true --timeout 180 --file crates/entra-auth/src/client.rs \
-        --re 'EntraClient::(begin_sign_in|finish_sign_in|front_channel_issuer|end_session_url)|authorization_url' \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
+        --file crates/entra-auth/src/graph.rs \
+        --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|front_channel_issuer|end_session_url)|authorization_url|GraphClient::(member_group_ids|is_on_endpoint)' \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client)" >&2
