@@ -189,3 +189,35 @@ async fn signing_out_of_entra_elsewhere_ends_the_app_session_through_the_emulato
     browser.wait_for("#sign-in").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn a_user_without_the_required_role_sees_the_403_page_and_switches_account() {
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(|settings, _| settings.allowed_roles = Some("Reader".into()))),
+        ..Options::default()
+    })
+    .await;
+    let browser = Chromium::launch().await;
+    browser.goto(&app.url("/")).await;
+    browser.click("#sign-in").await;
+    browser.type_into("input[name=loginfmt][type=email]", MALLORY).await;
+    browser.click("#idSIButton9").await;
+    browser.type_into("input[name=passwd][type=password]", MALLORY_PASSWORD).await;
+    browser.click("#idSIButton9").await;
+    if browser.wait_for_any(&["#idBtn_Accept", "#access-denied"]).await == 0 {
+        browser.click("#idBtn_Accept").await;
+    }
+    browser.wait_for("#access-denied").await;
+    assert!(
+        browser.text_of("#access-denied-reason").await.contains("one of these roles"),
+        "says which requirement failed"
+    );
+    assert_eq!(browser.text_of("#signed-in-as").await, "<script>alert(1)</script> Mallory", "escaped, as text");
+    browser.screenshot("access-denied.png").await;
+
+    // "Use another account": Entra's account picker (here: the sign-in page), then back in.
+    browser.click("#switch-account").await;
+    complete_sign_in(&browser, ADELE, ADELE_PASSWORD).await;
+    assert_eq!(browser.text_of("#welcome").await, "Welcome Adele Vance");
+    browser.close().await;
+}
