@@ -203,3 +203,39 @@ async fn revoking_a_user_challenges_cae_capable_tokens_at_once_and_ends_single_s
     let fresh_token = fresh["access_token"].as_str().unwrap();
     assert_eq!(graph(&me_url, fresh_token).await.status(), StatusCode::OK, "a token after the revocation works");
 }
+
+#[tokio::test]
+async fn groups_roles_and_tenants_load_from_json_and_toml_users_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("directory.json");
+    std::fs::write(
+        &json,
+        r#"{"groups":[{"id":"00000000-0000-4000-8000-0000000000aa","displayName":"Ops","securityEnabled":false}],
+            "users":[{"userPrincipalName":"o@x.test","password":"p","displayName":"O",
+                      "tenantId":"fab00000-0000-4000-8000-000000000001",
+                      "groups":["00000000-0000-4000-8000-0000000000aa"],"appRoles":["Admin"]}]}"#,
+    )
+    .unwrap();
+    let directory = entra_emulator::load_directory(&json).unwrap();
+    let groups = directory.groups.unwrap();
+    assert_eq!((groups[0].display_name.as_str(), groups[0].security_enabled), ("Ops", false));
+    assert_eq!(directory.users[0].tenant_id, Some(OTHER_TENANT));
+    assert_eq!(directory.users[0].app_roles, vec!["Admin"]);
+
+    let toml = dir.path().join("directory.toml");
+    std::fs::write(
+        &toml,
+        "[[groups]]\nid = \"00000000-0000-4000-8000-0000000000bb\"\ndisplayName = \"Dev\"\n\n[[users]]\nuserPrincipalName = \"d@x.test\"\npassword = \"p\"\ndisplayName = \"D\"\ngroups = [\"00000000-0000-4000-8000-0000000000bb\"]\n",
+    )
+    .unwrap();
+    let directory = entra_emulator::load_directory(&toml).unwrap();
+    assert!(directory.groups.unwrap()[0].security_enabled, "security-enabled unless said otherwise");
+    assert_eq!(directory.users[0].groups.len(), 1);
+
+    // A user in a group the directory does not have stops the emulator with the group named.
+    let unknown = Uuid::new_v4();
+    let mut config = EmulatorConfig::default();
+    config.users[0].groups.push(unknown);
+    let err = entra_emulator::Emulator::start(config).await.err().unwrap().to_string();
+    assert!(err.contains(&unknown.to_string()), "{err}");
+}
