@@ -46,6 +46,21 @@ fn malformed_settings_exit_2_naming_every_variable() {
 }
 
 #[test]
+fn a_multi_tenant_authority_without_allowed_tenants_does_not_start() {
+    let (code, stderr) = serve(&[
+        ("TENANT_ID", "organizations"),
+        ("CLIENT_ID", "3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41"),
+        ("CLIENT_SECRET", "s3cr3t"),
+        ("REDIRECT_URI", "http://localhost:5001/callback"),
+        ("ALLOWED_GROUPS", "Sales"),
+    ]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("  - ALLOWED_TENANTS: is required when TENANT_ID is common, organizations"), "{stderr}");
+    assert!(stderr.contains("or set it to * to allow every tenant on purpose"), "{stderr}");
+    assert!(stderr.contains("  - ALLOWED_GROUPS: 'Sales' is not a GUID"), "{stderr}");
+}
+
+#[test]
 fn settings_come_from_a_dot_env_file_and_the_environment_wins() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".env"), "TENANT_ID=from-dot-env-is-invalid\nCLIENT_ID=also bad\n").unwrap();
