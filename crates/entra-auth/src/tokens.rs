@@ -27,6 +27,9 @@ pub struct TokenSet {
     /// The access token's lifetime when issued (`expires_in`), seconds.
     #[serde(default)]
     pub lifetime: u64,
+    /// The ID token that came with these tokens (verified), for upstreams that want it.
+    #[serde(default, with = "crate::secret::serde_secret_option")]
+    pub id_token: Option<SecretString>,
 }
 
 impl TokenSet {
@@ -37,6 +40,7 @@ impl TokenSet {
             refresh_token: response.refresh_token,
             scopes: response.scope.split_whitespace().map(str::to_owned).collect(),
             lifetime: response.expires_in,
+            id_token: response.id_token,
         }
     }
 

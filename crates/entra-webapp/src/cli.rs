@@ -19,6 +19,10 @@ pub enum Command {
     /// comes from the environment or .env; missing or malformed settings stop start-up (exit 2).
     /// Never falls back to the demo.
     Serve(Box<Settings>),
+    /// Put sign-in in front of another web app: `serve` with UPSTREAM_URL required. Every request
+    /// that is not one of ours goes to the upstream with the user's identity headers (App Service
+    /// authentication's); see docs/PROXY.md.
+    Proxy(Box<Settings>),
     /// Run the app and a local Entra ID emulator together on this machine, with test users: no
     /// Azure account and no settings needed.
     #[cfg(feature = "demo")]

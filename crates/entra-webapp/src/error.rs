@@ -21,6 +21,8 @@ pub enum AppError {
     Token(AccessTokenRejection),
     /// Microsoft Graph failed.
     Graph(GraphError),
+    /// Proxy mode: the app behind did not answer.
+    Upstream(crate::proxy::UpstreamError),
     /// Nothing at this path.
     NotFound,
 }
@@ -53,6 +55,23 @@ impl AppError {
             AppError::Graph(error) => {
                 tracing::warn!(error = %error, "Graph call failed");
                 SignInError::Graph(error)
+            }
+            AppError::Upstream(error) => {
+                let (status, kind, title, message) = match error {
+                    crate::proxy::UpstreamError::Timeout(_) => (
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "upstream_timeout",
+                        "The app is taking too long",
+                        "The app behind this sign-in did not answer in time.",
+                    ),
+                    crate::proxy::UpstreamError::Unreachable(_) => (
+                        StatusCode::BAD_GATEWAY,
+                        "upstream_unreachable",
+                        "The app is not answering",
+                        "The app behind this sign-in cannot be reached right now.",
+                    ),
+                };
+                return ErrorPage::new(status, kind, title, message, "Try again in a minute.", "-");
             }
             AppError::NotFound => {
                 return ErrorPage::new(

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod pages;
+pub mod proxy;
 pub mod request_id;
 pub mod routes;
 pub mod server;

@@ -22,6 +22,13 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Serve(settings) => runtime.block_on(serve(*settings)),
+        Command::Proxy(settings) if settings.upstream_url.as_deref().is_none_or(|url| url.trim().is_empty()) => {
+            eprintln!(
+                "entra-webapp cannot start: 1 setting(s) need fixing:\n  - UPSTREAM_URL: is not set. `proxy` forwards to the app behind it: set it to http://host:port.\nSet them as environment variables (or in .env); `entra-webapp proxy --help` lists every setting."
+            );
+            ExitCode::from(2)
+        }
+        Command::Proxy(settings) => runtime.block_on(serve(*settings)),
         #[cfg(feature = "demo")]
         Command::Demo(args) => runtime.block_on(demo::run(args.port)),
     }

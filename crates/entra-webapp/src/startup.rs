@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use entra_auth::axum::{AuthRoutes, require_access};
+use entra_auth::axum::{AuthRoutes, DEFAULT_SESSION_COOKIE_NAME, require_access};
 use entra_auth::{EntraClient, SessionKeys};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -26,6 +26,7 @@ use tracing::Level;
 use crate::config::{AppConfig, SessionStoreConfig};
 use crate::error::{not_found, render_error_pages};
 use crate::pages::{access_denied_response, error_response, sign_out_response};
+use crate::proxy::{self, Proxy};
 use crate::routes;
 use crate::sessions::{AppSessionStore, MemoryStore, RedisStore};
 use crate::state::AppState;
@@ -37,6 +38,9 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 /// Headers beyond these are refused (431) before any handler runs.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_HEADER_COUNT: usize = 64;
+
+/// The session cookie's name in proxy mode (`__Host-` prefixed over https).
+const PROXY_SESSION_COOKIE: &str = "entra-session";
 
 /// A built, bound app.
 pub struct Application {
@@ -74,7 +78,10 @@ impl Application {
             }
         };
         let client = Arc::new(EntraClient::new(config.entra.clone())?);
+        // In front of another app, our session cookie must not share a name with one of its own.
+        let session_cookie = if config.proxy.is_some() { PROXY_SESSION_COOKIE } else { DEFAULT_SESSION_COOKIE_NAME };
         let auth = AuthRoutes::new(client.clone())
+            .session_cookie_name(session_cookie)
             .session_keys(keys)
             .error_page(error_response)
             .sign_out_page(sign_out_response)
@@ -88,6 +95,7 @@ impl Application {
             store,
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
+            proxy: config.proxy.clone().map(|proxy| Arc::new(Proxy::new(proxy))),
         };
         let router = router(&config, state)?;
         Ok(Self { listener, router, client, limits: config.listener.server_limits })
@@ -107,32 +115,74 @@ impl Application {
 
 fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
     let https = config.is_https();
-    // Every page with the user's data sits behind the access policy (an empty one lets every
-    // signed-in user in); the home page checks it itself, as it also serves anonymous visitors.
-    let protected = Router::new()
-        .route("/profile", get(routes::profile))
-        .route("/profile/photo", get(routes::photo))
-        .route_layer(middleware::from_fn_with_state(state.policy.clone(), require_access));
-    let signed_in_pages = Router::new()
-        .route("/", get(routes::home))
-        .merge(protected)
-        .merge(state.auth.router())
-        .layer(state.auth.layer(state.store.clone()))
-        .with_state(state.clone());
     crate::metrics::install();
+    let own_pages = match &state.proxy {
+        // Proxy mode: our sign-in routes and App Service authentication's; the rest is the app
+        // behind's.
+        Some(_) => Router::new()
+            .route("/.auth/login/aad", get(proxy::login))
+            .route("/.auth/logout", get(proxy::logout))
+            .route("/.auth/me", get(proxy::me))
+            .route("/.auth/refresh", get(proxy::refresh))
+            .route("/.auth/verify", get(proxy::verify)),
+        None => {
+            // Every page with the user's data sits behind the access policy (an empty one lets
+            // every signed-in user in); the home page checks it itself, as it also serves
+            // anonymous visitors.
+            let protected = Router::new()
+                .route("/profile", get(routes::profile))
+                .route("/profile/photo", get(routes::photo))
+                .route_layer(middleware::from_fn_with_state(state.policy.clone(), require_access));
+            Router::new().route("/", get(routes::home)).merge(protected)
+        }
+    };
     let probes = Router::new()
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(crate::metrics::endpoint))
-        .route("/setup", get(routes::setup))
-        .with_state(state);
+        .route("/metrics", get(crate::metrics::endpoint));
+    let probes = match state.proxy {
+        Some(_) => probes,
+        None => probes.route("/setup", get(routes::setup)),
+    };
+    // Our own answers: small bodies, bounded time, our security headers.
+    let own = own_pages
+        .merge(state.auth.router())
+        .layer(state.auth.layer(state.store.clone()))
+        .merge(probes)
+        .route("/.auth/style.css", get(routes::stylesheet))
+        .route("/static/style.css", get(routes::stylesheet))
+        .with_state(state.clone())
+        .layer(
+            ServiceBuilder::new()
+                .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
+                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+        )
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            content_security_policy(config)?,
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        // Pages are per user: never cached, so Back after sign-out shows nothing private.
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    let app = match &state.proxy {
+        // The app behind's answers pass as they are: streamed, no body limit or overall timeout
+        // (uploads, downloads, WebSockets), and its own headers.
+        Some(_) => own.fallback_service(
+            Router::new()
+                .fallback(proxy::forward_request)
+                .layer(state.auth.layer(state.store.clone()))
+                .with_state(state),
+        ),
+        None => own.fallback(not_found),
+    };
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let request_id = HeaderName::from_static("x-request-id");
-    let app = Router::new()
-        .merge(signed_in_pages)
-        .merge(probes)
-        .route("/static/style.css", get(routes::stylesheet))
-        .fallback(not_found)
+    let app = app
         .layer(middleware::from_fn(render_error_pages))
         .layer(
             ServiceBuilder::new()
@@ -147,16 +197,8 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(middleware::from_fn(limit_headers))
-                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
-                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+                .layer(middleware::from_fn(limit_headers)),
         )
-        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, content_security_policy(config)?))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        // Pages are per user: never cached, so Back after sign-out shows nothing private.
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
         .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::response::Response| hsts.clone()));
     Ok(app)
 }

@@ -20,4 +20,6 @@ pub struct AppState {
     pub trust_forwarded_headers: bool,
     /// ALLOWED_TENANTS/ROLES/GROUPS, checked on every signed-in page.
     pub policy: Arc<AccessPolicy>,
+    /// Proxy mode: the app behind (`UPSTREAM_URL`).
+    pub proxy: Option<Arc<crate::proxy::Proxy>>,
 }

@@ -24,7 +24,9 @@ pub use extract::{
 pub use front_channel::{EntraSession, EntraSessionIndex};
 pub use pending::MAX_PENDING_SIGN_INS;
 pub use routes::{
-    AuthLayer, AuthRoutes, DEFAULT_LOGOUT_PATH, DEFAULT_SESSION_IDLE_TIMEOUT, DEFAULT_SESSION_MAX_LIFETIME,
-    sign_out_csrf_token,
+    AuthLayer, AuthRoutes, DEFAULT_LOGOUT_PATH, DEFAULT_SESSION_COOKIE_NAME, DEFAULT_SESSION_IDLE_TIMEOUT,
+    DEFAULT_SESSION_MAX_LIFETIME, sign_out_csrf_token,
 };
-pub use session::{AccessTokenError, RecordFacts, SignedInUser, access_token, expire_access_token, tokens};
+pub use session::{
+    AccessTokenError, RecordFacts, SignedInUser, access_token, expire_access_token, signed_in_user_refreshed, tokens,
+};

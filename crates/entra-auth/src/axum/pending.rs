@@ -26,6 +26,8 @@ use crate::secret::constant_time_eq;
 pub const MAX_PENDING_SIGN_INS: usize = 5;
 const HTTPS_PREFIX: &str = "__Host-entra-signin.";
 const HTTP_PREFIX: &str = "entra-signin.";
+/// How every pending sign-in cookie's name starts, once `__Host-` is taken off.
+pub(crate) const UNPREFIXED_NAME_START: &str = HTTP_PREFIX;
 /// Characters of the state's hash in the cookie name: enough to tell tabs apart.
 const NAME_HASH_CHARS: usize = 16;
 

@@ -36,6 +36,8 @@ use crate::token_endpoint::EntraError;
 /// The sign-out path unless [`AuthRoutes::logout_path`] says otherwise: `GET` shows the
 /// confirmation form (or, with `sid`, is the front-channel logout URL), `POST` signs out.
 pub const DEFAULT_LOGOUT_PATH: &str = "/logout";
+/// The session cookie's name unless [`AuthRoutes::session_cookie_name`] says otherwise.
+pub const DEFAULT_SESSION_COOKIE_NAME: &str = "session";
 /// How long a session may sit unused unless [`AuthRoutes::session_idle_timeout`] says otherwise.
 pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(8 * 60 * 60);
 /// How long a sign-in lasts at most unless [`AuthRoutes::session_max_lifetime`] says otherwise.
@@ -53,6 +55,7 @@ pub struct AuthRoutes {
     access_denied_page: AccessDeniedRenderer,
     login_path: String,
     logout_path: String,
+    session_cookie_name: String,
     session_idle_timeout: Duration,
     session_max_lifetime: Duration,
     front_channel: Option<Arc<dyn EntraSessionIndex>>,
@@ -71,6 +74,7 @@ impl AuthRoutes {
             access_denied_page: Arc::new(default_access_denied_page),
             login_path: DEFAULT_LOGIN_PATH.to_owned(),
             logout_path: DEFAULT_LOGOUT_PATH.to_owned(),
+            session_cookie_name: DEFAULT_SESSION_COOKIE_NAME.to_owned(),
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             session_max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
             front_channel: None,
@@ -94,6 +98,20 @@ impl AuthRoutes {
     pub fn logout_path(mut self, path: impl Into<String>) -> Self {
         self.logout_path = path.into();
         self
+    }
+
+    /// Names the session cookie `name` (`__Host-{name}` over https) instead of `session`: in front
+    /// of another app, so as not to collide with its own cookies.
+    pub fn session_cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.session_cookie_name = name.into();
+        self
+    }
+
+    /// Whether a cookie of this name is one of ours (the session cookie, a pending sign-in):
+    /// a proxy must not pass them on.
+    pub fn is_own_cookie(&self, name: &str) -> bool {
+        let name = name.strip_prefix("__Host-").unwrap_or(name);
+        name == self.session_cookie_name || name.starts_with(crate::axum::pending::UNPREFIXED_NAME_START)
     }
 
     /// Renders failures in the app's own look (the words come in the [`ErrorPage`]).
@@ -191,7 +209,11 @@ impl AuthRoutes {
         let https = self.client.config().redirect_uri.scheme() == "https";
         let idle = i64::try_from(self.session_idle_timeout.as_secs()).unwrap_or(i64::MAX);
         let sessions = SessionManagerLayer::new(store)
-            .with_name(if https { "__Host-session" } else { "session" })
+            .with_name(if https {
+                format!("__Host-{}", self.session_cookie_name)
+            } else {
+                self.session_cookie_name.clone()
+            })
             .with_http_only(true)
             .with_secure(https)
             .with_same_site(SameSite::Lax)

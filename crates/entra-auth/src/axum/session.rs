@@ -43,6 +43,9 @@ pub struct SignedInUser {
     /// Email to show: Graph `mail` or UPN, else the ID token's `email`, else its
     /// `preferred_username` when that is an address.
     pub email: Option<String>,
+    /// The sign-in name (`preferred_username`); mutable, for display and identity headers only.
+    #[serde(default)]
+    pub username: Option<String>,
     /// The Graph profile at sign-in, when the configuration asked for it.
     #[serde(default)]
     pub profile: Option<Profile>,
@@ -81,6 +84,7 @@ impl SignedInUser {
             tenant_id: claims.tid,
             name,
             email,
+            username: claims.preferred_username.clone(),
             profile,
             sid: claims.sid.clone(),
             login_hint: claims.login_hint.clone(),
@@ -216,7 +220,7 @@ pub async fn access_token(client: &EntraClient, session: &Session) -> Result<Sec
 
 /// The signed-in user with memberships no older than the access token: refreshes first when the
 /// tokens are due, so a membership change reaches authorization within one token lifetime.
-pub(crate) async fn signed_in_user_refreshed(
+pub async fn signed_in_user_refreshed(
     client: &EntraClient,
     session: &Session,
 ) -> Result<Option<SignedInUser>, AccessTokenError> {

@@ -55,14 +55,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<L
             None
         }
     };
-    let trust_forwarded_headers = match settings.trust_forwarded_headers.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => true,
-        "false" | "0" | "no" | "off" | "" => false,
-        other => {
-            problems.add("TRUST_FORWARDED_HEADERS", format!("'{other}' is not true or false."));
-            false
-        }
-    };
+    let trust_forwarded_headers = problems.boolean("TRUST_FORWARDED_HEADERS", &settings.trust_forwarded_headers);
     Some(ListenerConfig {
         bind_address: bind_address?,
         port: port?,

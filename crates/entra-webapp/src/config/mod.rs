@@ -13,6 +13,7 @@ mod entra;
 mod listener;
 mod logging;
 mod problems;
+mod proxy;
 mod sessions;
 mod settings;
 
@@ -20,6 +21,7 @@ pub use access::AccessConfig;
 pub use listener::{ListenerConfig, ServerLimits};
 pub use logging::{LogFormat, LoggingConfig};
 pub use problems::{ConfigErrors, ConfigProblem};
+pub use proxy::{PathPattern, ProxyConfig, UnauthenticatedAction};
 pub use sessions::{SessionStoreConfig, SessionsConfig};
 pub use settings::Settings;
 
@@ -37,6 +39,8 @@ pub struct AppConfig {
     pub logging: LoggingConfig,
     /// Who may come in.
     pub access: AccessConfig,
+    /// Proxy mode: the app to protect (`UPSTREAM_URL`), when set.
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl AppConfig {
@@ -55,13 +59,16 @@ impl Settings {
         let sessions = sessions::validate(self, &mut problems);
         let logging = logging::validate(self, &mut problems);
         let access = access::validate(self, &mut problems);
-        match (entra, listener, sessions, logging, access) {
-            (Some(entra), Some(listener), Some(sessions), Some(logging), Some(access)) if problems.0.is_empty() => {
+        let proxy = proxy::validate(self, &mut problems);
+        match (entra, listener, sessions, logging, access, proxy) {
+            (Some(entra), Some(listener), Some(sessions), Some(logging), Some(access), Some(proxy))
+                if problems.0.is_empty() =>
+            {
                 let entra = match &access.allowed_tenants {
                     Some(tenants) => entra.with_allowed_tenants(tenants.iter().copied()),
                     None => entra,
                 };
-                Ok(AppConfig { entra, listener, sessions, logging, access })
+                Ok(AppConfig { entra, listener, sessions, logging, access, proxy })
             }
             _ => Err(ConfigErrors(problems.0)),
         }

@@ -55,6 +55,18 @@ impl Problems {
         }
     }
 
+    /// A true/false setting (`true`, `1`, `yes`, `on` and their opposites).
+    pub(crate) fn boolean(&mut self, variable: &'static str, value: &str) -> bool {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => true,
+            "false" | "0" | "no" | "off" | "" => false,
+            other => {
+                self.add(variable, format!("'{other}' is not true or false."));
+                false
+            }
+        }
+    }
+
     /// App Service leaves a Key Vault reference it cannot resolve as the literal text.
     pub(crate) fn resolved(&mut self, variable: &'static str, value: &str) -> Option<String> {
         if value.starts_with("@Microsoft.KeyVault(") {

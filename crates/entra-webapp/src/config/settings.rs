@@ -16,6 +16,8 @@ const DEFAULT_SESSION_MAX_HOURS: &str = "24";
 const DEFAULT_TRUST_FORWARDED_HEADERS: &str = "false";
 const DEFAULT_LOG_FORMAT: &str = "text";
 const DEFAULT_RUST_LOG: &str = "info";
+const DEFAULT_UNAUTHENTICATED_ACTION: &str = "redirect";
+const DEFAULT_UPSTREAM_TIMEOUT_SECONDS: &str = "60";
 
 /// The settings of `serve`, each from the environment variable of the same name.
 #[derive(Args, Debug, Clone)]
@@ -87,6 +89,26 @@ pub struct Settings {
     /// Default: no group needed.
     #[arg(long = "allowed-groups", env = "ALLOWED_GROUPS")]
     pub allowed_groups: Option<String>,
+    /// Proxy mode: the app to put sign-in in front of (http://host:port). Every request that is
+    /// not one of ours is forwarded there, with the signed-in user's identity headers.
+    #[arg(long = "upstream-url", env = "UPSTREAM_URL")]
+    pub upstream_url: Option<String>,
+    /// Proxy mode: paths anyone may reach without signing in, comma-separated; a trailing * matches
+    /// every path under it (/static/*, /api/public/*).
+    #[arg(long = "proxy-anonymous-paths", env = "PROXY_ANONYMOUS_PATHS")]
+    pub proxy_anonymous_paths: Option<String>,
+    /// Proxy mode, requests without a session: redirect (browser navigations go to sign-in, other
+    /// requests get 401), allow (forwarded without identity, like App Service's "Allow
+    /// unauthenticated requests"), or 401.
+    #[arg(long = "proxy-unauthenticated-action", env = "PROXY_UNAUTHENTICATED_ACTION", default_value = DEFAULT_UNAUTHENTICATED_ACTION)]
+    pub proxy_unauthenticated_action: String,
+    /// Proxy mode: also send the user's access and ID tokens upstream (X-MS-TOKEN-AAD-ACCESS-TOKEN,
+    /// X-MS-TOKEN-AAD-ID-TOKEN), for upstreams that call APIs themselves.
+    #[arg(long = "proxy-pass-tokens", env = "PROXY_PASS_TOKENS", default_value = "false")]
+    pub proxy_pass_tokens: String,
+    /// Proxy mode: seconds to wait for the upstream's response headers (then 504).
+    #[arg(long = "upstream-timeout-seconds", env = "UPSTREAM_TIMEOUT_SECONDS", default_value = DEFAULT_UPSTREAM_TIMEOUT_SECONDS)]
+    pub upstream_timeout_seconds: String,
     /// Port to listen on.
     #[arg(long = "port", env = "PORT", default_value = DEFAULT_PORT)]
     pub port: String,
@@ -149,6 +171,11 @@ impl Default for Settings {
             allowed_tenants: None,
             allowed_roles: None,
             allowed_groups: None,
+            upstream_url: None,
+            proxy_anonymous_paths: None,
+            proxy_unauthenticated_action: DEFAULT_UNAUTHENTICATED_ACTION.to_owned(),
+            proxy_pass_tokens: "false".to_owned(),
+            upstream_timeout_seconds: DEFAULT_UPSTREAM_TIMEOUT_SECONDS.to_owned(),
             post_logout_redirect_uri: None,
             session_secret: None,
             redis_password: None,

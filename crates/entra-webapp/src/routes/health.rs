@@ -12,7 +12,8 @@ pub async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: the tenant's metadata is loaded, the client credential can be had (a managed
-/// identity token, a readable token file) and the session store answers. When not, says which
+/// identity token, a readable token file), the session store answers and, in proxy mode, the
+/// upstream accepts connections. When not, says which
 /// dependency is down (the cause is in the logs, not in the answer).
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let credential = state.client.check_credential().await;
@@ -25,6 +26,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some("client credential unavailable")
     } else if !state.store.is_ready().await {
         Some("session store unreachable")
+    } else if let Some(proxy) = &state.proxy
+        && !proxy.upstream.is_reachable().await
+    {
+        Some("upstream unreachable")
     } else {
         None
     };

@@ -1,0 +1,139 @@
+//! Proxy mode: `UPSTREAM_URL` and how requests reach it (`PROXY_ANONYMOUS_PATHS`,
+//! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `UPSTREAM_TIMEOUT_SECONDS`).
+
+use std::time::Duration;
+
+use url::Url;
+
+use crate::config::problems::Problems;
+use crate::config::settings::Settings;
+
+/// What to do with a request that has no session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnauthenticatedAction {
+    /// Browser navigations go to sign-in and come back; other requests get 401.
+    Redirect,
+    /// Forwarded without identity headers (App Service's "Allow unauthenticated requests").
+    Allow,
+    /// 401, whatever asked.
+    Return401,
+}
+
+/// A path anyone may reach: exact, or every path under a prefix (`/static/*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PathPattern {
+    /// This path only.
+    Exact(String),
+    /// Paths starting with this (the pattern without its `*`).
+    Prefix(String),
+}
+
+impl PathPattern {
+    /// Whether `path` (a request path, already without query) matches.
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(exact) => path == exact,
+            PathPattern::Prefix(prefix) => path.starts_with(prefix.as_str()),
+        }
+    }
+}
+
+/// The proxy's configuration.
+#[derive(Clone, Debug)]
+pub struct ProxyConfig {
+    /// `http://host:port` of the app behind.
+    pub upstream: Url,
+    /// Reachable without a session.
+    pub anonymous_paths: Vec<PathPattern>,
+    /// Requests without a session elsewhere.
+    pub unauthenticated: UnauthenticatedAction,
+    /// Also send the access and ID tokens upstream.
+    pub pass_tokens: bool,
+    /// How long to wait for the upstream's response headers.
+    pub response_timeout: Duration,
+}
+
+impl ProxyConfig {
+    /// Whether `path` is reachable without a session.
+    pub fn is_anonymous(&self, path: &str) -> bool {
+        self.anonymous_paths.iter().any(|pattern| pattern.matches(path))
+    }
+}
+
+pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<Option<ProxyConfig>> {
+    let Some(upstream) = settings.upstream_url.as_deref().map(str::trim).filter(|value| !value.is_empty()) else {
+        return Some(None);
+    };
+    let upstream = problems.url("UPSTREAM_URL", upstream, "http://127.0.0.1:8080").filter(|url| {
+        let plain_origin = url.scheme() == "http"
+            && url.host().is_some()
+            && url.path() == "/"
+            && url.query().is_none()
+            && url.username().is_empty();
+        if !plain_origin {
+            problems.add(
+                "UPSTREAM_URL",
+                "must be http://host:port with no path, query or credentials (the app behind, on the same host or network; TLS is this proxy's side).",
+            );
+        }
+        plain_origin
+    });
+    let mut anonymous_paths = Vec::new();
+    for item in settings.proxy_anonymous_paths.as_deref().unwrap_or_default().split(',').map(str::trim) {
+        if item.is_empty() {
+            continue;
+        }
+        let pattern = match item.strip_suffix('*') {
+            Some(prefix) => PathPattern::Prefix(prefix.to_owned()),
+            None => PathPattern::Exact(item.to_owned()),
+        };
+        let text = match &pattern {
+            PathPattern::Exact(path) | PathPattern::Prefix(path) => path,
+        };
+        if !text.starts_with('/') || text.contains('*') || text.contains('?') {
+            problems.add(
+                "PROXY_ANONYMOUS_PATHS",
+                format!("'{item}' is not a path such as /health or /static/* (a * only at the end)."),
+            );
+            continue;
+        }
+        anonymous_paths.push(pattern);
+    }
+    let unauthenticated = match settings.proxy_unauthenticated_action.trim().to_ascii_lowercase().as_str() {
+        "redirect" | "redirecttologinpage" => UnauthenticatedAction::Redirect,
+        "allow" | "allowanonymous" => UnauthenticatedAction::Allow,
+        "401" | "return401" => UnauthenticatedAction::Return401,
+        other => {
+            problems.add("PROXY_UNAUTHENTICATED_ACTION", format!("'{other}' is not redirect, allow or 401."));
+            UnauthenticatedAction::Redirect
+        }
+    };
+    let pass_tokens = problems.boolean("PROXY_PASS_TOKENS", &settings.proxy_pass_tokens);
+    let response_timeout = match settings.upstream_timeout_seconds.trim().parse::<u64>() {
+        Ok(seconds) if (1..=3600).contains(&seconds) => Some(Duration::from_secs(seconds)),
+        _ => {
+            problems.add("UPSTREAM_TIMEOUT_SECONDS", "must be a whole number of seconds from 1 to 3600.");
+            None
+        }
+    };
+    Some(Some(ProxyConfig {
+        upstream: upstream?,
+        anonymous_paths,
+        unauthenticated,
+        pass_tokens,
+        response_timeout: response_timeout?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_exactly_or_by_prefix() {
+        assert!(PathPattern::Exact("/health".into()).matches("/health"));
+        assert!(!PathPattern::Exact("/health".into()).matches("/health/x"));
+        assert!(PathPattern::Prefix("/static/".into()).matches("/static/app.js"));
+        assert!(!PathPattern::Prefix("/static/".into()).matches("/staticx"));
+    }
+}

@@ -1,0 +1,98 @@
+//! App Service authentication's own routes, so apps written for Easy Auth work unchanged:
+//! `/.auth/login/aad`, `/.auth/logout`, `/.auth/me`, `/.auth/refresh`; and `/.auth/verify`, the
+//! forward-auth endpoint for nginx `auth_request`, Traefik ForwardAuth and Caddy `forward_auth`.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use entra_auth::LocalPath;
+use entra_auth::axum::{AccessTokenError, access_token, expire_access_token};
+use serde::Deserialize;
+use serde_json::json;
+use tower_sessions::Session;
+
+use crate::error::AppError;
+use crate::proxy::{current_user, identity};
+use crate::state::AppState;
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    post_login_redirect_uri: Option<String>,
+}
+
+/// `GET /.auth/login/aad?post_login_redirect_uri=/path`: sign in, then back to that path (a
+/// same-origin path only).
+pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
+    let return_to = query.post_login_redirect_uri.as_deref().and_then(LocalPath::parse).unwrap_or_else(LocalPath::root);
+    Redirect::to(state.auth.sign_in_path(&return_to, None).as_str()).into_response()
+}
+
+/// `GET /.auth/logout`: the sign-out confirmation (a GET that signed out would let any page sign
+/// the user out; the form is CSRF-protected).
+pub async fn logout() -> Response {
+    Redirect::to("/logout").into_response()
+}
+
+fn not_signed_in() -> Response {
+    (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], Json(json!({ "error": "not signed in" })))
+        .into_response()
+}
+
+/// `GET /.auth/me`: the signed-in user, in Easy Auth's shape, without the tokens (they stay on
+/// the server).
+pub async fn me(State(state): State<AppState>, session: Session) -> Response {
+    let user = match current_user(&state, &session).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return not_signed_in(),
+        Err(response) => return response,
+    };
+    let expires_on = match entra_auth::axum::tokens(&session).await {
+        Ok(Some(tokens)) => Some(tokens.expires_at),
+        _ => None,
+    };
+    let entry = json!({
+        "provider_name": "aad",
+        "user_id": user.username.as_deref().or(user.email.as_deref()).unwrap_or_default(),
+        "user_claims": identity::claims(&user),
+        "expires_on": expires_on,
+    });
+    ([(header::CACHE_CONTROL, "no-store")], Json(json!([entry]))).into_response()
+}
+
+/// `GET /.auth/refresh`: renews the session's tokens now (and with them the user's memberships).
+pub async fn refresh(State(state): State<AppState>, session: Session) -> Response {
+    if let Err(error) = expire_access_token(&session).await {
+        return AppError::SignIn(error).into_response();
+    }
+    match access_token(&state.client, &session).await {
+        Ok(_) => ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response(),
+        Err(AccessTokenError::NotSignedIn | AccessTokenError::Refresh(entra_auth::RefreshFailure::NeedsSignIn(_))) => {
+            not_signed_in()
+        }
+        Err(error) => AppError::SignIn(entra_auth::SignInError::RefreshUnavailable(error.to_string())).into_response(),
+    }
+}
+
+/// `GET /.auth/verify`: forward auth. 200 with the identity headers for a session the access
+/// policy lets in, 401 without a session, 403 for a user the policy refuses.
+pub async fn verify(State(state): State<AppState>, session: Session) -> Response {
+    let user = match current_user(&state, &session).await {
+        Ok(Some(user)) => user,
+        Ok(None) => return not_signed_in(),
+        Err(response) => return response,
+    };
+    if let Err(denied) = state.policy.check(&user) {
+        return (StatusCode::FORBIDDEN, [(header::CACHE_CONTROL, "no-store")], format!("{}\n", denied.reason()))
+            .into_response();
+    }
+    let mut response = ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response();
+    let tokens = match state.proxy.as_ref().is_some_and(|proxy| proxy.config.pass_tokens) {
+        true => entra_auth::axum::tokens(&session).await.ok().flatten(),
+        false => None,
+    };
+    for (name, value) in identity::headers(&user, tokens.as_ref()) {
+        response.headers_mut().insert(name, value);
+    }
+    response
+}

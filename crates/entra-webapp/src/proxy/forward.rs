@@ -1,0 +1,227 @@
+//! One request to the upstream and its answer back: bodies streamed both ways (never buffered),
+//! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections pooled,
+//! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use url::Url;
+
+/// Connecting to the upstream may take this long (then 502).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Idle pooled connections are closed after this.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Why the upstream gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// Refused, unreachable, or the connection broke before an answer.
+    #[error("the upstream is unreachable: {0}")]
+    Unreachable(String),
+    /// No response headers within the timeout.
+    #[error("the upstream did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Where the request came from, for the `X-Forwarded-*` headers.
+pub struct Forwarded {
+    /// The peer that connected to us.
+    pub peer: Option<SocketAddr>,
+    /// Trust the `X-Forwarded-*` a front end (App Service) already set: extend them rather than
+    /// replace them.
+    pub trust_incoming: bool,
+}
+
+/// The app behind the proxy, with its connection pool.
+pub struct Upstream {
+    client: Client<HttpConnector, Body>,
+    origin: Url,
+    response_timeout: Duration,
+}
+
+impl Upstream {
+    /// An upstream at `origin` (`http://host:port`).
+    pub fn new(origin: Url, response_timeout: Duration) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(connector);
+        Self { client, origin, response_timeout }
+    }
+
+    /// Whether the upstream accepts a connection now (for `/readyz`).
+    pub async fn is_reachable(&self) -> bool {
+        let Some(host) = self.origin.host_str() else { return false };
+        let port = self.origin.port_or_known_default().unwrap_or(80);
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        matches!(tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await, Ok(Ok(_)))
+    }
+
+    /// Forwards `request` (identity headers already set, inbound ones already removed) and
+    /// returns the upstream's answer, body streaming.
+    pub async fn forward(&self, mut request: Request, forwarded: &Forwarded) -> Result<Response, UpstreamError> {
+        let upgrade = upgrade_protocol(request.headers());
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+        parts.uri = self.upstream_uri(&parts.uri)?;
+        remove_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = &upgrade {
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            parts.headers.insert(header::UPGRADE, protocol.clone());
+        }
+        set_forwarded_headers(&mut parts.headers, forwarded);
+        let outbound = Request::from_parts(parts, body);
+        let mut response = match tokio::time::timeout(self.response_timeout, self.client.request(outbound)).await {
+            Err(_) => return Err(UpstreamError::Timeout(self.response_timeout)),
+            Ok(Err(err)) => return Err(UpstreamError::Unreachable(err.to_string())),
+            Ok(Ok(response)) => response,
+        };
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_upgrade) = client_upgrade
+        {
+            let upstream_upgrade = hyper::upgrade::on(&mut response);
+            tokio::spawn(async move {
+                let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
+                    tracing::debug!("upgrade did not complete");
+                    return;
+                };
+                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                    tracing::debug!(error = %err, "upgraded connection ended");
+                }
+            });
+            let (mut parts, _) = response.into_parts();
+            let protocol = parts.headers.get(header::UPGRADE).cloned();
+            remove_hop_by_hop(&mut parts.headers);
+            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            if let Some(protocol) = protocol {
+                parts.headers.insert(header::UPGRADE, protocol);
+            }
+            return Ok(Response::from_parts(parts, Body::empty()));
+        }
+        let (mut parts, body) = response.into_parts();
+        remove_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Body::new(body)))
+    }
+
+    /// The upstream's origin with the request's path and query.
+    fn upstream_uri(&self, original: &Uri) -> Result<Uri, UpstreamError> {
+        let path_and_query = original.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+        let origin = self.origin.as_str().trim_end_matches('/');
+        format!("{origin}{path_and_query}").parse().map_err(|_| UpstreamError::Unreachable("bad request URI".into()))
+    }
+}
+
+/// The protocol asked for by an HTTP/1.1 upgrade request (`Connection: upgrade` + `Upgrade`).
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let connection_upgrade = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    connection_upgrade.then(|| headers.get(header::UPGRADE).cloned()).flatten()
+}
+
+/// Removes the hop-by-hop headers and every header the `Connection` header names.
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// `X-Forwarded-For` (the peer appended), `-Proto` and `-Host` (the original `Host`, which is
+/// also passed on as it came). Without a trusted front end, what the client sent is replaced.
+fn set_forwarded_headers(headers: &mut HeaderMap, forwarded: &Forwarded) {
+    let incoming = |headers: &HeaderMap, name: &str| {
+        forwarded.trust_incoming.then(|| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
+    };
+    let peer = forwarded.peer.map(|peer| peer.ip().to_string());
+    let chain = match (incoming(headers, "x-forwarded-for"), peer) {
+        (Some(chain), Some(peer)) => Some(format!("{chain}, {peer}")),
+        (Some(chain), None) => Some(chain),
+        (None, peer) => peer,
+    };
+    let proto = incoming(headers, "x-forwarded-proto").unwrap_or_else(|| "http".to_owned());
+    let host = incoming(headers, "x-forwarded-host")
+        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned));
+    for (name, value) in [("x-forwarded-for", chain), ("x-forwarded-proto", Some(proto)), ("x-forwarded-host", host)] {
+        headers.remove(name);
+        if let Some(value) = value.and_then(|value| HeaderValue::from_str(&value).ok()) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_go() {
+        let mut headers = HeaderMap::new();
+        headers.insert("connection", "keep-alive, x-secret-hop".parse().unwrap());
+        headers.insert("x-secret-hop", "1".parse().unwrap());
+        headers.insert("keep-alive", "timeout=5".parse().unwrap());
+        headers.insert("te", "trailers".parse().unwrap());
+        headers.insert("x-kept", "1".parse().unwrap());
+        remove_hop_by_hop(&mut headers);
+        assert_eq!(headers.keys().map(|k| k.as_str()).collect::<Vec<_>>(), vec!["x-kept"]);
+    }
+
+    #[test]
+    fn forwarded_headers_are_replaced_unless_a_front_end_is_trusted() {
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "app.example".parse().unwrap());
+        headers.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        let peer = Some("10.0.0.9:5000".parse().unwrap());
+        let mut untrusted = headers.clone();
+        set_forwarded_headers(&mut untrusted, &Forwarded { peer, trust_incoming: false });
+        assert_eq!(untrusted["x-forwarded-for"], "10.0.0.9");
+        assert_eq!(untrusted["x-forwarded-proto"], "http");
+        assert_eq!(untrusted["x-forwarded-host"], "app.example");
+        set_forwarded_headers(&mut headers, &Forwarded { peer, trust_incoming: true });
+        assert_eq!(headers["x-forwarded-for"], "6.6.6.6, 10.0.0.9");
+        assert_eq!(headers["x-forwarded-proto"], "https");
+    }
+
+    #[test]
+    fn only_a_connection_upgrade_with_a_protocol_is_an_upgrade() {
+        let mut headers = HeaderMap::new();
+        headers.insert("upgrade", "websocket".parse().unwrap());
+        assert!(upgrade_protocol(&headers).is_none());
+        headers.insert("connection", "keep-alive, Upgrade".parse().unwrap());
+        assert_eq!(upgrade_protocol(&headers).unwrap(), "websocket");
+    }
+}
