@@ -1,0 +1,319 @@
+//! Proxy mode over TCP: the emulator, the app as a proxy, and an upstream of our own that says
+//! what reached it.
+
+use base64::Engine;
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+use crate::upstream::{self, Upstream};
+
+const HTML: &str = "text/html,application/xhtml+xml";
+
+/// The app in front of `upstream`, with extra settings.
+async fn proxy_with(
+    upstream: &Upstream,
+    change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
+) -> TestApp {
+    let url = upstream.url.clone();
+    spawn_app_with(Options {
+        settings_change: Some(Box::new(move |settings, _| {
+            settings.upstream_url = Some(url);
+            change(settings);
+        })),
+        ..Options::default()
+    })
+    .await
+}
+
+async fn echo(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Value {
+    let mut request = app.browser.get(app.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path} reached the upstream");
+    response.json().await.unwrap()
+}
+
+fn header<'a>(echoed: &'a Value, name: &str) -> Option<&'a str> {
+    echoed["headers"][name][0].as_str()
+}
+
+fn principal(echoed: &Value) -> Value {
+    let encoded = header(echoed, "x-ms-client-principal").expect("the principal header");
+    serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap()
+}
+
+fn claim_values(principal: &Value, typ: &str) -> Vec<String> {
+    principal["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|claim| claim["typ"] == typ)
+        .map(|claim| claim["val"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_signed_in_user_reaches_the_upstream_with_easy_auth_identity_headers() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    app.sign_in_adele().await;
+    let echoed = echo(&app, "/reports?q=1", &[("accept", HTML)]).await;
+    assert_eq!(echoed["path"], "/reports");
+    assert_eq!(echoed["query"], "q=1");
+    let oid = app.emulator.user_object_id(ADELE).unwrap().to_string();
+    assert_eq!(header(&echoed, "x-ms-client-principal-id"), Some(oid.as_str()));
+    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+    assert_eq!(header(&echoed, "x-ms-client-principal-idp"), Some("aad"));
+    assert_eq!(header(&echoed, "x-forwarded-user"), Some(ADELE));
+    assert_eq!(header(&echoed, "x-forwarded-email"), Some("adele.vance@emulator.test"));
+    let principal = principal(&echoed);
+    assert_eq!(principal["auth_typ"], "aad");
+    assert_eq!(principal["name_typ"], "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress");
+    assert_eq!(principal["role_typ"], "http://schemas.microsoft.com/ws/2008/06/identity/claims/role");
+    assert_eq!(claim_values(&principal, "http://schemas.microsoft.com/identity/claims/objectidentifier"), vec![oid]);
+    assert_eq!(
+        claim_values(&principal, "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"),
+        vec!["Reader"]
+    );
+    assert_eq!(claim_values(&principal, "groups"), vec![entra_emulator::SALES_GROUP_ID.to_string()]);
+    assert_eq!(claim_values(&principal, "name"), vec!["Adele Vance"]);
+    // The request as the client made it: its Host, the forwarding chain, no token by default.
+    let host = app.base_url.trim_start_matches("http://");
+    assert_eq!(header(&echoed, "host"), Some(host));
+    assert_eq!(header(&echoed, "x-forwarded-host"), Some(host));
+    assert_eq!(header(&echoed, "x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(header(&echoed, "x-forwarded-proto"), Some("http"));
+    assert!(header(&echoed, "x-ms-token-aad-access-token").is_none());
+}
+
+#[tokio::test]
+async fn tokens_reach_the_upstream_only_when_asked_for() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_pass_tokens = "true".into()).await;
+    app.sign_in_adele().await;
+    let echoed = echo(&app, "/api/data", &[]).await;
+    let access_token = header(&echoed, "x-ms-token-aad-access-token").expect("the access token");
+    assert!(app.emulator.issued_secrets().iter().any(|issued| issued == access_token), "the session's own token");
+    let id_token = header(&echoed, "x-ms-token-aad-id-token").expect("the ID token");
+    assert_eq!(id_token.split('.').count(), 3);
+}
+
+#[tokio::test]
+async fn spoofed_identity_headers_and_our_cookies_never_reach_the_upstream() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_anonymous_paths = Some("/public/*".into())).await;
+    let forged = base64::engine::general_purpose::STANDARD.encode(r#"{"auth_typ":"aad","claims":[]}"#);
+    let spoofed: [(&str, &str); 6] = [
+        ("x-ms-client-principal", &forged),
+        ("x-ms-client-principal-name", "admin@evil.test"),
+        ("X-MS-CLIENT-PRINCIPAL-ID", "00000000-0000-0000-0000-000000000000"),
+        ("x-ms-token-aad-access-token", "forged"),
+        ("x-forwarded-user", "admin"),
+        ("x-forwarded-email", "admin@evil.test"),
+    ];
+    // Anonymous: nothing of the forgery arrives.
+    let echoed = echo(&app, "/public/page", &spoofed).await;
+    for (name, _) in spoofed {
+        assert!(header(&echoed, &name.to_ascii_lowercase()).is_none(), "{name} reached the upstream: {echoed}");
+    }
+
+    // Signed in: our values replace the forged ones, and our cookies stay with us.
+    let signed_in = app.sign_in(ADELE, ADELE_PASSWORD).await;
+    let session = cookie_pair(&set_cookie(&signed_in, "entra-session=").expect("the proxy's session cookie"));
+    let cookie_header = format!("theirs=1; {session}; entra-signin.abc=x");
+    let mut with_cookie = spoofed.to_vec();
+    with_cookie.push(("cookie", &cookie_header));
+    let echoed = echo(&app, "/private", &with_cookie).await;
+    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+    assert_eq!(echoed["headers"]["x-ms-client-principal-name"].as_array().unwrap().len(), 1);
+    assert!(header(&echoed, "x-ms-token-aad-access-token").is_none());
+    assert_eq!(header(&echoed, "x-forwarded-user"), Some(ADELE));
+    let cookies = echoed["headers"]["cookie"].to_string();
+    assert!(cookies.contains("theirs=1"), "{cookies}");
+    assert!(!cookies.contains("entra-session") && !cookies.contains("entra-signin"), "{cookies}");
+}
+
+#[tokio::test]
+async fn auth_me_has_easy_auths_shape_and_no_token() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    assert_eq!(app.get("/.auth/me").await.status(), StatusCode::UNAUTHORIZED);
+    app.sign_in_adele().await;
+    let me: Value = app.get("/.auth/me").await.json().await.unwrap();
+    let entry = &me[0];
+    assert_eq!(entry["provider_name"], "aad");
+    assert_eq!(entry["user_id"], ADELE);
+    assert!(entry["expires_on"].is_u64());
+    assert!(claim_values(&serde_json::json!({ "claims": entry["user_claims"] }), "preferred_username") == vec![ADELE]);
+    assert!(entry.get("access_token").is_none() && entry.get("id_token").is_none(), "tokens stay on the server");
+    let text = me.to_string();
+    assert!(!app.emulator.issued_secrets().iter().any(|secret| text.contains(secret.as_str())));
+    assert_eq!(app.get("/.auth/refresh").await.status(), StatusCode::OK);
+
+    let login = app.get("/.auth/login/aad?post_login_redirect_uri=%2Freports").await;
+    assert_eq!(location(&login), "/login?return_to=%2Freports");
+    let evil = app.get("/.auth/login/aad?post_login_redirect_uri=https%3A%2F%2Fevil.test%2F").await;
+    assert_eq!(location(&evil), "/login?return_to=%2F", "never another site");
+    assert_eq!(location(&app.get("/.auth/logout").await), "/logout");
+}
+
+#[tokio::test]
+async fn browsers_are_sent_to_sign_in_and_come_back_while_api_calls_get_401() {
+    let upstream = upstream::start().await;
+    let app =
+        proxy_with(&upstream, |settings| settings.proxy_anonymous_paths = Some("/health, /static/*".into())).await;
+    let navigation = app.browser.get(app.url("/reports?q=1")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(navigation.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&navigation), "/login?return_to=%2Freports%3Fq%3D1");
+
+    for request in [
+        app.browser.get(app.url("/api/data")).header("accept", "application/json"),
+        app.browser.get(app.url("/reports")).header("accept", HTML).header("x-requested-with", "XMLHttpRequest"),
+        app.browser.post(app.url("/reports")).header("accept", HTML).body("x=1"),
+    ] {
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "never a redirect for a script or an API");
+        let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
+        assert!(challenge.starts_with("Bearer realm=") && challenge.contains("/oauth2/v2.0/authorize"), "{challenge}");
+    }
+    assert_eq!(echo(&app, "/health", &[]).await["path"], "/health");
+    assert_eq!(echo(&app, "/static/app.js", &[("accept", HTML)]).await["path"], "/static/app.js");
+    assert_eq!(app.get("/healthy").await.status(), StatusCode::UNAUTHORIZED, "an exact path is exact");
+
+    // After sign-in the browser comes back to where it was going.
+    let authorize = app.start_sign_in("/login?return_to=%2Freports%3Fq%3D1").await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let back = app.browser.get(callback).send().await.unwrap();
+    assert_eq!(location(&back), "/reports?q=1");
+}
+
+#[tokio::test]
+async fn allow_anonymous_forwards_without_identity_and_with_it_once_signed_in() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_unauthenticated_action = "allow".into()).await;
+    let anonymous = echo(&app, "/", &[("accept", HTML)]).await;
+    assert!(header(&anonymous, "x-ms-client-principal").is_none());
+    app.sign_in_adele().await;
+    assert_eq!(header(&echo(&app, "/", &[]).await, "x-ms-client-principal-name"), Some(ADELE));
+}
+
+#[tokio::test]
+async fn the_access_policy_gates_proxied_paths_and_forward_auth() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.allowed_roles = Some("Admin".into())).await;
+    assert_eq!(app.get("/.auth/verify").await.status(), StatusCode::UNAUTHORIZED);
+    app.sign_in_adele().await;
+    let page = app.browser.get(app.url("/reports")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert!(page.text().await.unwrap().contains("id=\"access-denied\""));
+    let api = app.browser.get(app.url("/api/data")).send().await.unwrap();
+    assert_eq!(api.status(), StatusCode::FORBIDDEN);
+    assert_eq!(app.get("/.auth/verify").await.status(), StatusCode::FORBIDDEN);
+
+    let open = proxy_with(&upstream, |_| {}).await;
+    open.sign_in_adele().await;
+    let verified = open.get("/.auth/verify").await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert_eq!(verified.headers()["x-ms-client-principal-name"], ADELE);
+    assert!(verified.headers().contains_key("x-ms-client-principal"));
+}
+
+#[tokio::test]
+async fn websocket_messages_pass_through_both_ways() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    let signed_in = app.sign_in(ADELE, ADELE_PASSWORD).await;
+    let cookie = cookie_pair(&set_cookie(&signed_in, "entra-session=").expect("the proxy's own session cookie"));
+    let url = format!("{}/ws", app.base_url.replace("http://", "ws://"));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("upgraded through the proxy");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    for text in ["hello", "again"] {
+        socket.send(tokio_tungstenite::tungstenite::Message::text(text)).await.unwrap();
+        let reply = socket.next().await.unwrap().unwrap();
+        assert_eq!(reply.into_text().unwrap().as_str(), format!("echo: {text}"));
+    }
+    socket.close(None).await.unwrap();
+
+    // Without a session there is no upgrade.
+    let anonymous = tokio_tungstenite::connect_async(format!("{}/ws", app.base_url.replace("http://", "ws://"))).await;
+    assert!(anonymous.is_err(), "refused before any upgrade");
+}
+
+/// The process's peak resident memory so far (VmHWM), KiB.
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+fn current_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|line| line.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_100_mb_upload_and_download_stream_in_constant_memory() {
+    const MIB: usize = 1024 * 1024;
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    app.sign_in_adele().await;
+    // Warm every path once, so the measure below sees only the transfers.
+    assert_eq!(app.browser.get(app.url("/download/1")).send().await.unwrap().bytes().await.unwrap().len(), MIB);
+    let before = current_rss_kib();
+
+    let chunk = axum::body::Bytes::from(vec![7u8; 64 * 1024]);
+    let chunks = futures::stream::iter((0..1600).map(move |_| Ok::<_, std::io::Error>(chunk.clone())));
+    let uploaded = app.browser.post(app.url("/upload")).body(reqwest::Body::wrap_stream(chunks)).send().await.unwrap();
+    assert_eq!(uploaded.status(), StatusCode::OK);
+    assert_eq!(uploaded.text().await.unwrap(), (100 * MIB).to_string(), "every byte arrived");
+
+    let mut download = app.browser.get(app.url("/download/100")).send().await.unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    let mut received = 0;
+    while let Some(chunk) = download.chunk().await.unwrap() {
+        received += chunk.len();
+    }
+    assert_eq!(received, 100 * MIB);
+    // Buffering either body would have added at least 100 MiB to the peak.
+    let grown_mib = peak_rss_kib().saturating_sub(before) / 1024;
+    assert!(grown_mib < 40, "peak memory grew by {grown_mib} MiB while 200 MiB went through");
+}
+
+#[tokio::test]
+async fn an_upstream_that_is_down_or_slow_is_a_502_or_504_page_and_readiness_says_so() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.upstream_timeout_seconds = "1".into()).await;
+    app.sign_in_adele().await;
+    let slow = app.browser.get(app.url("/slow")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
+    let html = slow.text().await.unwrap();
+    assert!(html.contains("The app is taking too long") && html.contains("id=\"request-id\""), "{html}");
+
+    drop(upstream);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let down = app.browser.get(app.url("/reports")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(down.status(), StatusCode::BAD_GATEWAY);
+    assert!(down.text().await.unwrap().contains("The app is not answering"));
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
+}
+
+#[tokio::test]
+async fn upstream_responses_keep_their_own_headers() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_anonymous_paths = Some("/*".into())).await;
+    let response = app.get("/anything").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    for ours in ["content-security-policy", "x-frame-options"] {
+        assert!(!response.headers().contains_key(ours), "{ours} is the upstream's business");
+    }
+    assert!(response.headers().contains_key("x-request-id"), "traced like every request");
+}
