@@ -137,3 +137,20 @@ async fn the_photo_is_served_through_the_app_with_a_placeholder_when_missing() {
     assert_eq!(photo.headers()["content-type"], "image/svg+xml");
     assert!(photo.text().await.unwrap().starts_with("<svg"));
 }
+
+#[tokio::test]
+async fn after_a_claims_challenge_the_refused_access_token_is_not_used_again() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+    let before = refresh_tokens_issued(&app);
+    let claims = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, r#"{"access_token":{}}"#);
+    app.emulator
+        .faults()
+        .fail_graph_requests(1, GraphFailure { status: 401, retry_after_secs: None, claims_challenge: Some(claims) });
+    assert_eq!(app.get("/profile").await.status(), StatusCode::SEE_OTHER, "to sign-in with the challenge");
+    // The user comes back without signing in: the token Graph refused is gone, so a new one is
+    // fetched before Graph is called again.
+    assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
+    assert_eq!(refresh_tokens_issued(&app), before + 1, "the refused token was replaced, not reused");
+}
