@@ -71,6 +71,21 @@ fn bytes_chunk() -> axum::body::Bytes {
     axum::body::Bytes::from(vec![0u8; 64 * 1024])
 }
 
+/// A page of the app behind: who the proxy says is signed in, and Easy Auth's sign-out link.
+async fn page(request: Request) -> axum::response::Html<String> {
+    let name = request
+        .headers()
+        .get("x-ms-client-principal-name")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("nobody")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    axum::response::Html(format!(
+        "<!doctype html><title>Upstream</title><h1 id=\"hello\">Hello {name}</h1><a id=\"upstream-sign-out\" href=\"/.auth/logout\">Sign out</a>"
+    ))
+}
+
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(5)).await;
     "late"
@@ -97,6 +112,7 @@ pub async fn start() -> Upstream {
         .route("/upload", post(upload))
         .route("/download/{megabytes}", get(download))
         .route("/slow", get(slow))
+        .route("/page", get(page))
         .route("/ws", get(websocket))
         .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -221,3 +221,36 @@ async fn a_user_without_the_required_role_sees_the_403_page_and_switches_account
     assert_eq!(browser.text_of("#welcome").await, "Welcome Adele Vance");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn through_the_proxy_a_user_signs_in_to_a_protected_upstream_page_and_signs_out() {
+    let upstream = crate::upstream::start().await;
+    let url = upstream.url.clone();
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(url))),
+        ..Options::default()
+    })
+    .await;
+    let browser = Chromium::launch().await;
+    // Straight to the app behind: the proxy sends the browser to sign in, then back there.
+    browser.goto(&app.url("/page")).await;
+    browser.type_into("input[name=loginfmt][type=email]", ADELE).await;
+    browser.click("#idSIButton9").await;
+    browser.type_into("input[name=passwd][type=password]", ADELE_PASSWORD).await;
+    browser.click("#idSIButton9").await;
+    if browser.wait_for_any(&["#idBtn_Accept", "#hello"]).await == 0 {
+        browser.click("#idBtn_Accept").await;
+    }
+    assert_eq!(browser.text_of("#hello").await, format!("Hello {ADELE}"));
+    assert_eq!(browser.url().await, app.url("/page"));
+    browser.screenshot("proxy-upstream-page.png").await;
+
+    // Easy Auth's sign-out link leads to our confirmation; signing out ends both sessions.
+    browser.click("#upstream-sign-out").await;
+    browser.click("#sign-out").await;
+    browser.wait_for("input[name=loginfmt][type=email]").await;
+    browser.goto(&app.url("/page")).await;
+    browser.wait_for("input[name=loginfmt][type=email]").await;
+    assert!(!browser.source().await.contains("Hello"), "the upstream page needs a new sign-in");
+    browser.close().await;
+}

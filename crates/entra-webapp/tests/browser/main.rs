@@ -7,5 +7,8 @@
 #[path = "../api/helpers.rs"]
 mod helpers;
 
+#[path = "../api/upstream.rs"]
+mod upstream;
+
 mod chromium;
 mod journeys;
