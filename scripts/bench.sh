@@ -4,7 +4,9 @@
 #   memory store and with the Redis store, GET /login, complete sign-ins per second, p50/p99 of
 #   signed-in GET / at 50 connections, resident memory idle and after 10,000 signed-in sessions,
 #   and an anonymous flood: RSS and Redis key count before and after BENCH_ANONYMOUS (100,000)
-#   cookieless GET /login, with a session signed in before it still signed in after.
+#   cookieless GET /login, with a session signed in before it still signed in after. Proxy mode:
+#   a signed-in proxied GET against the same upstream hit directly (another entra-webapp's
+#   stylesheet), the p99 the proxy adds at 50 connections, and the proxy's RSS.
 # Prints a table with each figure and its ratio to /healthz; exits 1 when a target is missed.
 # Every load is bounded: BENCH_SECONDS per wrk run (default 10), BENCH_SIGN_INS sign-ins.
 set -euo pipefail
@@ -67,7 +69,8 @@ wait_for "$emulator/_emulator"
 
 start_app() {
   local store=$1
-  env -i PATH="$PATH" TENANT_ID=7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90 CLIENT_ID=3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 \
+  shift
+  env -i PATH="$PATH" "$@" TENANT_ID=7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90 CLIENT_ID=3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 \
     CLIENT_SECRET=emulator-client-secret-not-for-production REDIRECT_URI="$app/callback" \
     AUTHORITY_HOST="$emulator" GRAPH_ENDPOINT="$emulator/graph" PORT="$app_port" BIND_ADDRESS=127.0.0.1 \
     SESSION_STORE="$store" SESSION_SECRET=bench-secret-bench-secret-bench-secret-0123 RUST_LOG=warn \
@@ -143,11 +146,37 @@ redis_keys_after=$(redis-cli -p "$redis_port" DBSIZE)
 signed_in_check "$redis_cookie"
 stop_app
 
+echo "==> proxy mode"
+# The upstream: another entra-webapp, whose stylesheet is a small static answer.
+upstream_port=$(free_port)
+env -i PATH="$PATH" TENANT_ID=7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90 CLIENT_ID=3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 \
+  CLIENT_SECRET=emulator-client-secret-not-for-production REDIRECT_URI="http://127.0.0.1:$upstream_port/callback" \
+  AUTHORITY_HOST="$emulator" GRAPH_ENDPOINT="$emulator/graph" PORT="$upstream_port" BIND_ADDRESS=127.0.0.1 RUST_LOG=warn \
+  "$bin/entra-webapp" serve >"$work/upstream.log" 2>&1 &
+pids+=($!)
+upstream="http://127.0.0.1:$upstream_port"
+wait_for "$upstream/readyz"
+start_app memory UPSTREAM_URL="$upstream"
+proxy_cookie=$(sign_in --proxy --count 1 --print cookie)
+curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $proxy_cookie" "$app/static/style.css" | grep -q 200 \
+  || { echo "bench.sh: the proxied request is not signed in" >&2; exit 1; }
+echo "    wrk: upstream direct vs signed-in through the proxy (${seconds}s each)"
+direct_rps=$(wrk_rps 10 "$upstream/static/style.css")
+proxied_rps=$(wrk_rps 10 -H "Cookie: $proxy_cookie" "$app/static/style.css")
+wrk -t2 -c50 -d"${seconds}s" --latency "$upstream/static/style.css" >"$work/direct-latency.txt"
+wrk -t2 -c50 -d"${seconds}s" --latency -H "Cookie: $proxy_cookie" "$app/static/style.css" >"$work/proxy-latency.txt"
+direct_p99=$(awk '$1 == "99%" { print $2 }' "$work/direct-latency.txt")
+proxied_p99=$(awk '$1 == "99%" { print $2 }' "$work/proxy-latency.txt")
+proxy_rss=$(rss_mb)
+stop_app
+
 python3 - "$healthz_rps" "$home_rps" "$redis_home_rps" "$login_rps" "$sign_in_rate" "$p50" "$p99" "$idle_rss" "$sessions_rss" "$sign_ins" \
-  "$anonymous" "$flood_rss_before" "$flood_rss_after" "$redis_keys_before" "$redis_keys_after" <<'PY'
+  "$anonymous" "$flood_rss_before" "$flood_rss_after" "$redis_keys_before" "$redis_keys_after" \
+  "$direct_rps" "$proxied_rps" "$direct_p99" "$proxied_p99" "$proxy_rss" <<'PY'
 import sys
 (healthz, home, redis_home, login, sign_ins, p50, p99, idle, sessions, count,
- anonymous, flood_before, flood_after, keys_before, keys_after) = sys.argv[1:]
+ anonymous, flood_before, flood_after, keys_before, keys_after,
+ direct, proxied, direct_p99, proxied_p99, proxy_rss) = sys.argv[1:]
 flood_growth = float(flood_after) - float(flood_before)
 keys_gained = int(keys_after) - int(keys_before)
 def ms(v):
@@ -170,6 +199,10 @@ rows = [
     (f"RSS growth, {int(anonymous):,} anon /login", f"{flood_growth:+.1f} MB", None, "< 5 MB", flood_growth < 5),
     (f"Redis keys gained, {int(anonymous):,} anon", f"{keys_gained:+d} ({keys_before}->{keys_after})", None, "0", keys_gained == 0),
     ("signed in before flood, still after", "yes", None, "yes", True),
+    ("upstream GET, direct", f"{float(direct):,.0f} req/s", float(direct) / healthz, "", True),
+    ("same GET, signed in, through proxy", f"{float(proxied):,.0f} req/s", float(proxied) / healthz, ">= 0.50x direct", float(proxied) / float(direct) >= 0.5),
+    ("p99 added by the proxy, 50 conns", f"{ms(proxied_p99) - ms(direct_p99):+.2f} ms", None, "", True),
+    ("RSS of the proxy after its runs", f"{float(proxy_rss):.1f} MB", None, "< 50 MB", float(proxy_rss) < 50),
 ]
 print()
 print(f"| {'measure':<34} | {'figure':>14} | {'vs /healthz':>11} | {'target':>9} | {'':4} |")

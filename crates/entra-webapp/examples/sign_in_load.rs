@@ -32,6 +32,10 @@ struct Args {
     /// Cookieless `GET /login` requests instead of sign-ins.
     #[arg(long)]
     anonymous: bool,
+    /// The app is in proxy mode: its cookie is `entra-session`, and `/.auth/me` says who is
+    /// signed in (its `/` is the upstream's).
+    #[arg(long)]
+    proxy: bool,
     /// What to print on stdout: the rate, or the last session cookie (for wrk).
     #[arg(long, value_enum, default_value_t = Print::Rate)]
     print: Print,
@@ -72,14 +76,20 @@ async fn sign_in(args: &Args) -> anyhow::Result<String> {
         .get_all("set-cookie")
         .iter()
         .filter_map(|value| value.to_str().ok())
-        .find(|value| value.starts_with("session=") || value.starts_with("__Host-session="))
+        .find(|value| {
+            let name = value.trim_start_matches("__Host-");
+            name.starts_with(if args.proxy { "entra-session=" } else { "session=" })
+        })
         .context("no session cookie")?
         .split(';')
         .next()
         .unwrap_or_default()
         .to_owned();
-    let home = browser.get(format!("{}/", args.app)).send().await?.text().await?;
-    if !home.contains("id=\"welcome\"") {
+    let signed_in = match args.proxy {
+        true => browser.get(format!("{}/.auth/me", args.app)).send().await?.status().is_success(),
+        false => browser.get(format!("{}/", args.app)).send().await?.text().await?.contains("id=\"welcome\""),
+    };
+    if !signed_in {
         bail!("not signed in after the callback");
     }
     Ok(cookie)

@@ -149,8 +149,13 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
         .merge(state.auth.router())
         .layer(state.auth.layer(state.store.clone()))
         .merge(probes)
-        .route("/.auth/style.css", get(routes::stylesheet))
-        .route("/static/style.css", get(routes::stylesheet))
+        .route("/.auth/style.css", get(routes::stylesheet));
+    // `/static/` belongs to the app behind in proxy mode.
+    let own = match state.proxy {
+        Some(_) => own,
+        None => own.route("/static/style.css", get(routes::stylesheet)),
+    };
+    let own = own
         .with_state(state.clone())
         .layer(
             ServiceBuilder::new()
