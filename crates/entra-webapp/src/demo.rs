@@ -9,8 +9,8 @@ use crate::config::{LogFormat, Settings};
 use crate::startup::Application;
 use crate::{shutdown, telemetry};
 
-/// Runs the demo until Ctrl-C.
-pub async fn run(port: u16) -> ExitCode {
+/// Runs the demo until Ctrl-C; with `upstream`, in proxy mode in front of that app.
+pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
     telemetry::init(LogFormat::Text, "info,entra_emulator=warn");
     let listener = match TcpListener::bind(("127.0.0.1", port)).await {
         Ok(listener) => listener,
@@ -45,6 +45,7 @@ pub async fn run(port: u16) -> ExitCode {
         graph_endpoint: emulator.graph_endpoint(),
         port: port.to_string(),
         bind_address: "127.0.0.1".to_owned(),
+        upstream_url: upstream.clone(),
         ..Settings::default()
     };
     let config = match settings.validate() {
@@ -62,7 +63,12 @@ pub async fn run(port: u16) -> ExitCode {
         }
     };
     println!();
-    println!("  entra-webapp demo is running. Open {app_url}/ and sign in with a test user:");
+    match &upstream {
+        Some(upstream) => println!(
+            "  entra-webapp demo is running in front of {upstream}. Open {app_url}/ and sign in with a test user:"
+        ),
+        None => println!("  entra-webapp demo is running. Open {app_url}/ and sign in with a test user:"),
+    }
     for user in emulator.users() {
         println!("    {:<24} password: {:<18} ({})", user.user_principal_name, user.password, user.display_name);
     }

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         }
         Command::Proxy(settings) => runtime.block_on(serve(*settings)),
         #[cfg(feature = "demo")]
-        Command::Demo(args) => runtime.block_on(demo::run(args.port)),
+        Command::Demo(args) => runtime.block_on(demo::run(args.port, args.upstream)),
     }
 }
 
