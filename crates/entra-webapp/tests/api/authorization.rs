@@ -126,7 +126,6 @@ async fn group_changes_reach_access_at_the_next_refresh_without_signing_in_again
     assert_eq!(app.get("/profile").await.status(), StatusCode::OK);
 
     admin_put(&app, &format!("/users/{ADELE}/groups"), json!({ "groups": [ALL_COMPANY_GROUP_ID] })).await;
-    assert_eq!(app.get("/profile").await.status(), StatusCode::OK, "memberships hold until the tokens are refreshed");
     tokio::time::sleep(SHORT_LIFETIME + Duration::from_millis(1200)).await;
     assert_access_denied(app.get("/profile").await, "group").await;
 

@@ -287,7 +287,7 @@ async fn a_100_mb_upload_and_download_stream_in_constant_memory() {
 }
 
 #[tokio::test]
-async fn an_upstream_that_is_down_or_slow_is_a_502_or_504_page_and_readiness_says_so() {
+async fn an_upstream_that_is_slow_is_a_504_page() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |settings| settings.upstream_timeout_seconds = "1".into()).await;
     app.sign_in_adele().await;
@@ -295,9 +295,21 @@ async fn an_upstream_that_is_down_or_slow_is_a_502_or_504_page_and_readiness_say
     assert_eq!(slow.status(), StatusCode::GATEWAY_TIMEOUT);
     let html = slow.text().await.unwrap();
     assert!(html.contains("The app is taking too long") && html.contains("id=\"request-id\""), "{html}");
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK, "slow is not down");
+}
 
-    drop(upstream);
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+#[tokio::test]
+async fn an_upstream_that_is_down_is_a_502_page_and_readiness_says_so() {
+    // A port held (bound, so nobody else can take it) but not listening: connections are refused.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let closed = socket.local_addr().unwrap();
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(format!("http://{closed}")))),
+        ..Options::default()
+    })
+    .await;
+    app.sign_in_adele().await;
     let down = app.browser.get(app.url("/reports")).header("accept", HTML).send().await.unwrap();
     assert_eq!(down.status(), StatusCode::BAD_GATEWAY);
     assert!(down.text().await.unwrap().contains("The app is not answering"));
