@@ -159,10 +159,16 @@ pub(crate) async fn verify_refreshed(
     (object_id, tenant_id): (Uuid, Uuid),
 ) -> Result<IdTokenClaims, IdTokenError> {
     let claims = verify_checking_nonce(token, provider, jwks, expected, false).await?;
+    same_subject(&claims, object_id, tenant_id)?;
+    Ok(claims)
+}
+
+/// A refreshed ID token must name the session's user in the session's tenant.
+fn same_subject(claims: &IdTokenClaims, object_id: Uuid, tenant_id: Uuid) -> Result<(), IdTokenError> {
     if claims.oid != object_id || claims.tid != tenant_id {
         return Err(IdTokenError::SubjectChanged);
     }
-    Ok(claims)
+    Ok(())
 }
 
 async fn verify_checking_nonce(
@@ -182,11 +188,15 @@ async fn verify_checking_nonce(
     }
     let kid = kid.ok_or(IdTokenError::MissingKeyId)?;
     let key = jwks.key(&kid).await?;
-    let claims = verify_without_nonce(token, &key.key, key.issuer.as_deref(), provider, expected)?;
-    match (check_nonce, claims.nonce) {
-        (false, _) => Ok(claims.claims),
-        (true, Some(nonce)) if constant_time_eq(&nonce, expected.nonce) => Ok(claims.claims),
-        (true, _) => Err(IdTokenError::NonceMismatch),
+    let raw = verify_without_nonce(token, &key.key, key.issuer.as_deref(), provider, expected)?;
+    if check_nonce { nonce_matches(raw, expected) } else { Ok(raw.claims) }
+}
+
+/// The token's `nonce` is the one this sign-in sent (compared in constant time).
+fn nonce_matches(raw: RawClaims, expected: &Expectations<'_>) -> Result<IdTokenClaims, IdTokenError> {
+    match raw.nonce {
+        Some(nonce) if constant_time_eq(&nonce, expected.nonce) => Ok(raw.claims),
+        _ => Err(IdTokenError::NonceMismatch),
     }
 }
 
@@ -200,10 +210,7 @@ pub fn verify_with_key(
     expected: &Expectations<'_>,
 ) -> Result<IdTokenClaims, IdTokenError> {
     let raw = verify_without_nonce(token, key, key_issuer, provider, expected)?;
-    match raw.nonce {
-        Some(nonce) if constant_time_eq(&nonce, expected.nonce) => Ok(raw.claims),
-        _ => Err(IdTokenError::NonceMismatch),
-    }
+    nonce_matches(raw, expected)
 }
 
 /// Signature, lifetime, audience, issuer and tenant; the nonce is left to the caller.
@@ -248,4 +255,37 @@ fn verify_without_nonce(
         return Err(IdTokenError::WrongTenant(claims.tid));
     }
     Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(oid: u128, tid: u128) -> IdTokenClaims {
+        IdTokenClaims {
+            oid: Uuid::from_u128(oid),
+            tid: Uuid::from_u128(tid),
+            sub: "s".into(),
+            name: None,
+            preferred_username: None,
+            email: None,
+            sid: None,
+            login_hint: None,
+            iss: "i".into(),
+            roles: Vec::new(),
+            groups: Vec::new(),
+            wids: Vec::new(),
+            claim_names: None,
+            hasgroups: None,
+        }
+    }
+
+    #[test]
+    fn a_refreshed_token_about_another_user_or_tenant_is_refused() {
+        let (oid, tid) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        assert!(same_subject(&claims(1, 2), oid, tid).is_ok());
+        for other in [claims(9, 2), claims(1, 9), claims(9, 9)] {
+            assert!(matches!(same_subject(&other, oid, tid), Err(IdTokenError::SubjectChanged)), "{other:?}");
+        }
+    }
 }
