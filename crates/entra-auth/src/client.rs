@@ -198,7 +198,11 @@ impl EntraClient {
             true => Some(self.graph.me(&response.access_token).await?),
             false => None,
         };
-        Ok(SignedIn { claims, memberships, profile, tokens: TokenSet::from_response(response) })
+        let mut tokens = TokenSet::from_response(response);
+        if !self.config.keep_id_token {
+            tokens.id_token = None;
+        }
+        Ok(SignedIn { claims, memberships, profile, tokens })
     }
 
     fn expectations<'a>(&'a self, nonce: &'a str) -> Expectations<'a> {
@@ -299,6 +303,9 @@ impl EntraClient {
             None => None,
         };
         let mut fresh = TokenSet::from_response(response);
+        if !self.config.keep_id_token {
+            fresh.id_token = None;
+        }
         if fresh.refresh_token.is_none() {
             // Entra sends a new one every time; if it ever does not, the old one is still ours.
             fresh.refresh_token = Some(refresh_token.clone());

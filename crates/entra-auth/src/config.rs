@@ -71,6 +71,9 @@ pub struct EntraConfig {
     /// `client_capabilities`): `cp1` says the app handles claims challenges, so resources apply
     /// continuous access evaluation to its tokens. Default: none.
     pub client_capabilities: Vec<String>,
+    /// Whether the session keeps the raw ID token (for an upstream or API that wants it, e.g. a
+    /// proxy's `X-MS-TOKEN-AAD-ID-TOKEN`). Default: `false` (its claims are kept, not the token).
+    pub keep_id_token: bool,
 }
 
 /// How long one outbound call may take by default (connecting takes at most 5 s of it).
@@ -103,6 +106,7 @@ impl EntraConfig {
             http_timeout: DEFAULT_HTTP_TIMEOUT,
             allowed_tenants: None,
             client_capabilities: Vec::new(),
+            keep_id_token: false,
         }
     }
 
@@ -159,6 +163,12 @@ impl EntraConfig {
     /// `Unauthorized { claims }` reports them).
     pub fn with_client_capabilities<I: IntoIterator<Item = S>, S: Into<String>>(mut self, capabilities: I) -> Self {
         self.client_capabilities = capabilities.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Keeps the raw ID token in the session ([`crate::TokenSet::id_token`]).
+    pub fn with_id_token_kept(mut self, keep: bool) -> Self {
+        self.keep_id_token = keep;
         self
     }
 

@@ -27,7 +27,8 @@ pub struct TokenSet {
     /// The access token's lifetime when issued (`expires_in`), seconds.
     #[serde(default)]
     pub lifetime: u64,
-    /// The ID token that came with these tokens (verified), for upstreams that want it.
+    /// The ID token that came with these tokens (verified), when
+    /// [`EntraConfig::keep_id_token`](crate::EntraConfig) asks for it.
     #[serde(default, with = "crate::secret::serde_secret_option")]
     pub id_token: Option<SecretString>,
 }

@@ -68,6 +68,19 @@ impl Settings {
                     Some(tenants) => entra.with_allowed_tenants(tenants.iter().copied()),
                     None => entra,
                 };
+                // In front of another app nobody shows the Graph profile (a Graph outage then
+                // cannot fail sign-in), and the ID token is kept only to be passed on.
+                let entra = match &proxy {
+                    Some(proxy) => {
+                        // The email comes from the ID token then: ask for it.
+                        let mut scopes = entra.scopes.clone();
+                        if !scopes.iter().any(|scope| scope == "email") {
+                            scopes.push("email".to_owned());
+                        }
+                        entra.with_profile_at_sign_in(false).with_id_token_kept(proxy.pass_tokens).with_scopes(scopes)
+                    }
+                    None => entra,
+                };
                 Ok(AppConfig { entra, listener, sessions, logging, access, proxy })
             }
             _ => Err(ConfigErrors(problems.0)),
