@@ -88,6 +88,40 @@ mod tests {
         assert_eq!(claims_request(Some("not json"), &cp1).as_deref(), Some("not json"));
     }
 
+    fn claims(json: serde_json::Value) -> IdTokenClaims {
+        let mut base = serde_json::json!({
+            "oid": "00000000-0000-4000-8000-000000000001",
+            "tid": "00000000-0000-4000-8000-000000000002",
+            "sub": "s",
+            "iss": "i",
+        });
+        if let (Some(base), Some(extra)) = (base.as_object_mut(), json.as_object()) {
+            base.extend(extra.clone());
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn memberships_come_from_the_roles_groups_and_wids_claims() {
+        let memberships = Memberships::from_claims(&claims(serde_json::json!({
+            "roles": ["Reader"], "groups": ["g1", "g2"], "wids": ["w1"],
+        })));
+        assert_eq!(memberships.roles, vec!["Reader"]);
+        assert_eq!(memberships.groups, vec!["g1", "g2"]);
+        assert_eq!(memberships.wids, vec!["w1"]);
+        assert!(!memberships.groups_from_graph);
+    }
+
+    #[test]
+    fn overage_is_signalled_by_claim_names_for_groups_or_by_hasgroups() {
+        let overage = claims(serde_json::json!({ "_claim_names": { "groups": "src1" } }));
+        assert!(needs_graph_for_groups(&overage));
+        assert!(needs_graph_for_groups(&claims(serde_json::json!({ "hasgroups": true }))));
+        assert!(!needs_graph_for_groups(&claims(serde_json::json!({ "hasgroups": false }))));
+        assert!(!needs_graph_for_groups(&claims(serde_json::json!({ "_claim_names": { "other": "src1" } }))));
+        assert!(!needs_graph_for_groups(&claims(serde_json::json!({ "groups": ["g1"] }))));
+    }
+
     #[test]
     fn group_ids_compare_case_insensitively_and_roles_exactly() {
         let memberships = Memberships {
