@@ -142,6 +142,12 @@ impl Emulator {
         format!("{}/graph", self.state.base())
     }
 
+    /// The base URL of the API app registration `app` exposes (`api://{app}`): `GET {this}/me`
+    /// answers tokens issued for that audience with `access_as_user`.
+    pub fn api_endpoint(&self, app: &str) -> String {
+        format!("{}/api/{app}", self.state.base())
+    }
+
     /// The CA certificate file, when serving HTTPS.
     pub fn ca_pem_path(&self) -> Option<&Path> {
         self.ca_path.as_deref()

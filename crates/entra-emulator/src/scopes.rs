@@ -1,5 +1,6 @@
-//! Scope parsing as Entra does it for Graph: bare names and `https://graph.microsoft.com/...` both
-//! mean Graph permissions; the OIDC scopes are handled by the token service itself.
+//! Scope parsing as Entra does it: bare names and `https://graph.microsoft.com/...` both mean Graph
+//! permissions, `api://<app id>/<name>` is a permission an app registration exposes; the OIDC scopes
+//! are handled by the token service itself. One token is for one resource.
 
 use crate::error::OAuthError;
 
@@ -39,6 +40,24 @@ fn normalise(scope: &str) -> Result<Vec<String>, OAuthError> {
     if is_oidc_scope(scope) {
         return Ok(vec![scope.to_lowercase()]);
     }
+    if let Some(rest) = scope.strip_prefix(API_SCHEME) {
+        // api://<app id>/<permission>: kept whole; the token service checks the app exists.
+        let well_formed = rest.split_once('/').is_some_and(|(app, name)| {
+            uuid::Uuid::parse_str(app).is_ok()
+                && !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        });
+        if !well_formed {
+            return Err(OAuthError::new(
+                "invalid_scope",
+                70011,
+                format!(
+                    "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
+                ),
+            ));
+        }
+        return Ok(vec![scope.to_owned()]);
+    }
     let name = GRAPH_RESOURCES.iter().find_map(|resource| scope.strip_prefix(resource)).unwrap_or(scope);
     if name == ".default" {
         return Ok(DEFAULT_GRAPH_SCOPES.iter().map(|s| (*s).to_owned()).collect());
@@ -62,14 +81,61 @@ fn normalise(scope: &str) -> Result<Vec<String>, OAuthError> {
     Ok(vec![name.to_owned()])
 }
 
-/// The Graph permissions among `scopes` (what goes into an access token's `scp`).
+/// The resource permissions among `scopes` (everything but the OIDC scopes).
 pub(crate) fn graph_scopes(scopes: &[String]) -> Vec<String> {
     scopes.iter().filter(|s| !is_oidc_scope(s)).cloned().collect()
 }
 
-/// Whether `requested` asks for nothing beyond `granted` (refresh may narrow, never widen).
-pub(crate) fn is_subset(requested: &[String], granted: &[String]) -> bool {
-    requested.iter().all(|r| granted.iter().any(|g| g.eq_ignore_ascii_case(r)))
+const API_SCHEME: &str = "api://";
+
+/// What a token is for: Microsoft Graph, or an API an app registration exposes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Resource {
+    Graph,
+    /// `api://<app id>`.
+    Api(String),
+}
+
+impl Resource {
+    /// The access token's `aud`.
+    pub(crate) fn audience(&self) -> &str {
+        match self {
+            Resource::Graph => crate::tokens::GRAPH_AUDIENCE,
+            Resource::Api(uri) => uri,
+        }
+    }
+}
+
+/// The one resource `scopes` are for (Graph when only OIDC scopes are asked); a request mixing
+/// resources is refused as Entra refuses it (AADSTS28000).
+pub(crate) fn resource_of(scopes: &[String]) -> Result<Resource, OAuthError> {
+    let mut resource = None;
+    for scope in scopes.iter().filter(|scope| !is_oidc_scope(scope)) {
+        let this = match scope.strip_prefix(API_SCHEME).and_then(|rest| rest.split_once('/')) {
+            Some((app, _)) => Resource::Api(format!("{API_SCHEME}{app}")),
+            None => Resource::Graph,
+        };
+        match &resource {
+            Some(known) if *known != this => {
+                return Err(OAuthError::new(
+                    "invalid_request",
+                    28000,
+                    "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope openid profile offline_access and the permissions of one resource are allowed.",
+                ));
+            }
+            _ => resource = Some(this),
+        }
+    }
+    Ok(resource.unwrap_or(Resource::Graph))
+}
+
+/// A permission's name inside its resource (`scp`): `Mail.Read`, or `access_as_user` of
+/// `api://<app id>/access_as_user`.
+pub(crate) fn permission_name(scope: &str) -> &str {
+    match scope.strip_prefix(API_SCHEME).and_then(|rest| rest.split_once('/')) {
+        Some((_, name)) => name,
+        None => scope,
+    }
 }
 
 #[cfg(test)]
@@ -87,6 +153,17 @@ mod tests {
         assert_eq!(parse("https://evil.example/x").unwrap_err().code, 500011);
         assert_eq!(parse("User.Read<script>").unwrap_err().code, 70011);
         assert_eq!(parse("   ").unwrap_err().code, 900144);
+    }
+
+    #[test]
+    fn api_scopes_name_their_resource_and_resources_do_not_mix() {
+        let api = "api://3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41/access_as_user";
+        let scopes = parse(&format!("openid offline_access {api}")).unwrap();
+        assert_eq!(resource_of(&scopes).unwrap(), Resource::Api("api://3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41".into()));
+        assert_eq!(permission_name(api), "access_as_user");
+        assert_eq!(resource_of(&parse("openid User.Read").unwrap()).unwrap(), Resource::Graph);
+        assert_eq!(resource_of(&parse(&format!("User.Read {api}")).unwrap()).unwrap_err().code, 28000);
+        assert_eq!(parse("api://not-a-guid/x").unwrap_err().code, 70011);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::directory;
 use crate::faults::BadIdToken;
 use crate::keys::SigningKey;
-use crate::scopes;
+use crate::scopes::{self, Resource};
 use crate::state::{CaeToken, DirectoryUser, EmulatorState, SignIn};
 
 /// The audience of Graph access tokens.
@@ -89,8 +89,17 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<St
     let now = state.clock.now();
     let user = &request.user;
     let token_id = random_id();
+    let resource = scopes::resource_of(request.scopes).unwrap_or(Resource::Graph);
+    let scp = match &resource {
+        Resource::Graph => request.scopes.join(" "),
+        Resource::Api(_) => scopes::graph_scopes(request.scopes)
+            .iter()
+            .map(|scope| scopes::permission_name(scope))
+            .collect::<Vec<_>>()
+            .join(" "),
+    };
     let mut claims = json!({
-        "aud": GRAPH_AUDIENCE,
+        "aud": resource.audience(),
         "iss": graph_token_issuer(user.tenant_id),
         "iat": now,
         "nbf": now,
@@ -99,9 +108,9 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<St
         "idtyp": "user",
         "name": user.user.display_name,
         "oid": user.oid,
-        "scp": request.scopes.join(" "),
+        "scp": scp,
         "sid": request.sign_in.sid,
-        "sub": pairwise_subject(user.oid, GRAPH_AUDIENCE),
+        "sub": pairwise_subject(user.oid, resource.audience()),
         "tid": user.tenant_id,
         "upn": user.user.user_principal_name,
         "uti": token_id,

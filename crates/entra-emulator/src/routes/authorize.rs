@@ -152,6 +152,15 @@ fn validate(
         }
     }
     let scopes = scopes::parse(params.get("scope").map(String::as_str).unwrap_or_default())?;
+    if let scopes::Resource::Api(uri) = scopes::resource_of(&scopes)?
+        && state.client(uri.trim_start_matches("api://")).is_none()
+    {
+        return Err(OAuthError::new(
+            "invalid_resource",
+            500011,
+            format!("The resource principal named {uri} was not found in the tenant."),
+        ));
+    }
     let code_challenge = params.get("code_challenge").cloned();
     if let Some(challenge) = &code_challenge {
         match params.get("code_challenge_method").map(String::as_str) {

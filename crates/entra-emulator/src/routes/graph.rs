@@ -17,6 +17,8 @@ use crate::error::GraphError;
 use crate::state::{DirectoryUser, EmulatorState};
 use crate::tokens::{GRAPH_AUDIENCE, granted_graph_scopes, graph_token_issuer};
 
+/// Permissions that allow reading the signed-in user's mail.
+const MAIL_PERMISSIONS: [&str; 3] = ["Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic"];
 /// Permissions that allow reading the signed-in user's profile.
 const PROFILE_PERMISSIONS: [&str; 4] = ["User.Read", "User.ReadWrite", "User.ReadBasic.All", "User.Read.All"];
 /// Properties `/me` returns by default, in Graph's order.
@@ -281,6 +283,53 @@ pub(crate) async fn transitive_member_of(
             json!(format!("{}/graph/v1.0/me/transitiveMemberOf?$top={page_size}&$skiptoken={end}", state.base()));
     }
     Json(body).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MessagesQuery {
+    #[serde(rename = "$top")]
+    top: Option<usize>,
+}
+
+/// `GET /v1.0/me/messages`: the user's sample messages, newest first (`Mail.Read`).
+pub(crate) async fn messages(
+    State(state): State<Arc<EmulatorState>>,
+    headers: HeaderMap,
+    Query(query): Query<MessagesQuery>,
+) -> Response {
+    let (claims, user) = match authorize(&state, &headers).await {
+        Ok(found) => found,
+        Err(response) => return response,
+    };
+    let granted = granted_graph_scopes(&claims.scp);
+    if !granted.iter().any(|s| MAIL_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(s))) {
+        return insufficient_privileges();
+    }
+    let subjects = [
+        "Quarterly numbers are in",
+        "Lunch on Friday?",
+        "Your expense report was approved",
+        "Design review moved to 3 pm",
+        "Welcome to the team",
+        "Security reminder: report phishing",
+        "Offsite agenda",
+    ];
+    let top = query.top.unwrap_or(10).clamp(1, 1000);
+    let value: Vec<Value> = subjects
+        .iter()
+        .enumerate()
+        .take(top)
+        .map(|(index, subject)| {
+            json!({
+                "id": format!("{}-{index}", user.oid),
+                "subject": subject,
+                "receivedDateTime": format!("2026-11-{:02}T09:00:00Z", 28 - index),
+                "from": { "emailAddress": { "name": "Megan Bowen", "address": "megan@emulator.test" } },
+            })
+        })
+        .collect();
+    Json(json!({ "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users('me')/messages", "value": value }))
+        .into_response()
 }
 
 pub(crate) async fn photo(State(state): State<Arc<EmulatorState>>, headers: HeaderMap) -> Response {

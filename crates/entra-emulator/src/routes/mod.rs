@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use crate::state::EmulatorState;
 
 mod admin;
+mod api;
 mod authorize;
 mod client_auth;
 pub(crate) mod discovery;
@@ -30,6 +31,8 @@ pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
         .route("/graph/v1.0/me", get(graph::me))
         .route("/graph/v1.0/me/photo/$value", get(graph::photo))
         .route("/graph/v1.0/me/transitiveMemberOf", get(graph::transitive_member_of))
+        .route("/graph/v1.0/me/messages", get(graph::messages))
+        .route("/api/{app}/me", get(api::me))
         .route("/graph/oidc/userinfo", get(graph::userinfo).post(graph::userinfo))
         .route("/_identity/token", get(identity::token))
         .nest("/_emulator", admin::router())

@@ -16,7 +16,7 @@ use crate::claims_request;
 use crate::config::ClientRegistration;
 use crate::error::OAuthError;
 use crate::routes::client_auth;
-use crate::scopes;
+use crate::scopes::{self, Resource};
 use crate::state::{EmulatorState, RefreshGrant, RefreshStatus, SignIn};
 use crate::tokens::{self, Issue};
 
@@ -158,24 +158,29 @@ fn redeem_refresh_token(
                 ));
             }
         }
-        grant.status = RefreshStatus::Rotated;
         grant.clone()
     };
+    // Entra's refresh tokens are multi-resource: any scope the user consented to, of any one
+    // resource, can be had with one; anything else needs consent first (AADSTS65001).
     let scopes = match form.get("scope") {
         Some(raw) => {
             let requested = scopes::parse(raw)?;
-            let requested_graph = scopes::graph_scopes(&requested);
-            if !scopes::is_subset(&requested_graph, &grant.scopes) {
+            scopes::resource_of(&requested)?;
+            if !state.has_consent(grant.sign_in.user_oid, &client.client_id, &requested) {
                 return Err(OAuthError::new(
                     "invalid_grant",
                     65001,
-                    "The user or administrator has not consented to use the application with the requested scopes.",
+                    "The user or administrator has not consented to use the application with the requested scopes. Send an interactive authorization request for this user and resource.",
                 ));
             }
             requested
         }
         None => grant.scopes.clone(),
     };
+    // Spent only by a refresh that succeeds: a refused one leaves the token as it was.
+    if let Some(grant) = state.grants().refresh_tokens.get_mut(token) {
+        grant.status = RefreshStatus::Rotated;
+    }
     let cae = claims_request::declares_cp1(form.get("claims").map(String::as_str));
     issue_for(state, &client.client_id, &scopes, &grant.sign_in, IssueOptions { nonce: None, client_info, cae })
 }
@@ -195,6 +200,15 @@ fn issue_for(
     options: IssueOptions<'_>,
 ) -> Result<serde_json::Value, OAuthError> {
     let IssueOptions { nonce, client_info, cae } = options;
+    if let Resource::Api(uri) = scopes::resource_of(scopes)?
+        && state.client(uri.trim_start_matches("api://")).is_none()
+    {
+        return Err(OAuthError::new(
+            "invalid_resource",
+            500011,
+            format!("The resource principal named {uri} was not found in the tenant."),
+        ));
+    }
     let user = state
         .user_by_oid(sign_in.user_oid)
         .ok_or_else(|| OAuthError::invalid_grant(50034, "The user account does not exist in the directory."))?;

@@ -13,5 +13,6 @@ mod faults;
 mod graph;
 mod identity;
 mod logout;
+mod resources;
 mod tls;
 mod token;

@@ -1,0 +1,74 @@
+//! An API of the organisation's own, as an app registration exposes it (`api://<app id>`): it
+//! accepts only tokens issued for its own audience, so clients are tested against a resource
+//! that is not Graph. `GET /api/{app id}/me` answers who called and with which permissions.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jsonwebtoken::{Algorithm, Validation};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::state::EmulatorState;
+use crate::tokens::graph_token_issuer;
+
+#[derive(Deserialize)]
+struct ApiClaims {
+    oid: Uuid,
+    tid: Uuid,
+    #[serde(default)]
+    name: String,
+    scp: String,
+    exp: i64,
+}
+
+fn unauthorized(message: &str) -> Response {
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{message}\"");
+    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, challenge)], Json(json!({ "error": message })))
+        .into_response()
+}
+
+pub(crate) async fn me(
+    State(state): State<Arc<EmulatorState>>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if state.client(&app).is_none() {
+        return (StatusCode::NOT_FOUND, Json(json!({ "error": "no such API" }))).into_response();
+    }
+    let audience = format!("api://{app}");
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return unauthorized("no bearer token");
+    };
+    let Some(key) = jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid).and_then(|kid| {
+        let keys = state.keys();
+        keys.find(&kid).map(|key| key.decoding.clone())
+    }) else {
+        return unauthorized("unknown signing key");
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[audience.as_str()]);
+    let issuers: Vec<String> = state.tenants.iter().map(|tenant| graph_token_issuer(*tenant)).collect();
+    validation.set_issuer(&issuers);
+    validation.validate_exp = false;
+    let claims = match jsonwebtoken::decode::<ApiClaims>(token, &key, &validation) {
+        Ok(data) => data.claims,
+        Err(_) => return unauthorized("the token is not for this API"),
+    };
+    if claims.exp <= state.clock.now() {
+        return unauthorized("the token has expired");
+    }
+    if !claims.scp.split_whitespace().any(|scope| scope == "access_as_user") {
+        return (StatusCode::FORBIDDEN, Json(json!({ "error": "access_as_user is required" }))).into_response();
+    }
+    Json(json!({ "name": claims.name, "oid": claims.oid, "tid": claims.tid, "aud": audience, "scp": claims.scp }))
+        .into_response()
+}
