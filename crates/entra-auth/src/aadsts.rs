@@ -11,7 +11,7 @@ pub(crate) fn explain(code: u32, redirect_uri: &str) -> Option<String> {
         7000222 => "The client secret has expired. Create a new one under Certificates & secrets and configure the app with it.".to_owned(),
         700016 => "The application (client) id was not found in this tenant. Check the app's client id and tenant, or whether the app is registered in another tenant.".to_owned(),
         65001 => "You (or an administrator) have not consented to the permissions this app needs. Sign in again and accept the permissions, or ask an administrator to grant consent.".to_owned(),
-        65004 => "You declined the permissions this app asked for, so it cannot sign you in. Sign in again and accept them if you want to continue.".to_owned(),
+        65004 => "You declined the permissions this app asked for, so what needs them is not available. Sign in again and accept them if you want to use it.".to_owned(),
         700027 => "Entra could not verify the app's client assertion: the certificate that signed it is not among the app registration's certificates (Certificates & secrets), or its key does not match the uploaded certificate.".to_owned(),
         700024 => "The app's client assertion is outside its validity period: check the server's clock, and that the managed identity or workload identity token is fresh.".to_owned(),
         70021 | 700211 | 700212 | 700213 => format!(

@@ -21,7 +21,7 @@ use crate::memberships::{Memberships, claims_request, needs_graph_for_groups};
 use crate::pending_sign_in::{PendingSignIn, authorization_url};
 use crate::refresh::{RefreshCoordinator, RefreshFailure};
 use crate::return_to::LocalPath;
-use crate::sign_in_options::SignInOptions;
+use crate::sign_in_options::{ResourceScopes, SignInOptions};
 use crate::token_endpoint::{TokenEndpoint, TokenError, TokenResponse};
 use crate::tokens::TokenSet;
 
@@ -100,6 +100,11 @@ impl EntraClient {
         &self.graph
     }
 
+    /// The HTTP client every outbound call goes through (timeouts, no redirects).
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// The provider metadata, fetched on first use and kept.
     pub(crate) async fn provider(&self) -> Result<Arc<Provider>, DiscoveryError> {
         if let Some(provider) = self.provider.read().await.as_ref() {
@@ -146,9 +151,22 @@ impl EntraClient {
 
     /// The `scope` parameter: OIDC scopes plus the configured ones.
     pub fn scope(&self) -> String {
-        let mut scopes: Vec<&str> = OIDC_SCOPES.to_vec();
-        scopes.extend(self.config.scopes.iter().map(String::as_str));
-        scopes.join(" ")
+        self.scope_with(&self.config.scopes)
+    }
+
+    /// OIDC scopes plus `scopes`.
+    fn scope_with(&self, scopes: &[String]) -> String {
+        let mut all: Vec<&str> = OIDC_SCOPES.to_vec();
+        all.extend(scopes.iter().map(String::as_str));
+        all.join(" ")
+    }
+
+    /// The scope a pending sign-in authorizes: its own (incremental consent) or the sign-in's.
+    fn scope_of(&self, pending: &PendingSignIn) -> String {
+        match &pending.scopes {
+            Some(scopes) => self.scope_with(scopes),
+            None => self.scope(),
+        }
     }
 
     /// Starts a sign-in: the pending record to keep server-side, and the authorize URL to send the
@@ -160,7 +178,8 @@ impl EntraClient {
         options: &SignInOptions,
     ) -> Result<(PendingSignIn, Url), SignInError> {
         let provider = self.provider().await?;
-        let pending = PendingSignIn::new(return_to, self.config.pending_sign_in_lifetime);
+        let mut pending = PendingSignIn::new(return_to, self.config.pending_sign_in_lifetime);
+        pending.scopes = options.scopes.as_ref().map(|scopes| scopes.scopes().to_vec());
         let options = SignInOptions {
             claims: claims_request(options.claims.as_deref(), &self.config.client_capabilities),
             ..options.clone()
@@ -169,7 +188,7 @@ impl EntraClient {
             &provider.metadata.authorization_endpoint,
             &self.config.client_id,
             &self.config.redirect_uri,
-            &self.scope(),
+            &self.scope_of(&pending),
             &pending,
             &options,
         );
@@ -183,7 +202,7 @@ impl EntraClient {
         let provider = self.provider().await?;
         let response = self
             .with_client_auth(&provider, |endpoint| async move {
-                endpoint.redeem_code(code, &pending.pkce_verifier, &self.config.redirect_uri, &self.scope()).await
+                endpoint.redeem_code(code, &pending.pkce_verifier, &self.config.redirect_uri, &self.scope_of(pending)).await
             })
             .await?;
         let id_token = response.id_token.as_ref().ok_or(SignInError::MissingIdToken)?;
@@ -193,8 +212,14 @@ impl EntraClient {
         if !self.config.allows_tenant(claims.tid) {
             return Err(SignInError::TenantNotAllowed(claims.tid));
         }
-        let memberships = self.memberships(&claims, &response.access_token).await?;
-        let profile = match self.config.profile_at_sign_in {
+        // Incremental consent brings a token for the resource consented to, maybe not Graph:
+        // Graph is not asked then (the session's memberships and profile stand).
+        let incremental = pending.scopes.is_some();
+        let memberships = match incremental {
+            true => Memberships::from_claims(&claims),
+            false => self.memberships(&claims, &response.access_token).await?,
+        };
+        let profile = match self.config.profile_at_sign_in && !incremental {
             true => Some(self.graph.me(&response.access_token).await?),
             false => None,
         };
@@ -249,7 +274,7 @@ impl EntraClient {
         let Some(refresh_token) = &tokens.refresh_token else {
             return Err(RefreshFailure::NeedsSignIn("no refresh token was issued".to_owned()));
         };
-        let cell = self.refreshes.cell_for(refresh_token);
+        let cell = self.refreshes.cell_for(refresh_token, "");
         let outcome = cell
             .get_or_init(|| async {
                 let outcome = match self.refresh(refresh_token, (object_id, tenant_id)).await {
@@ -270,9 +295,53 @@ impl EntraClient {
             .await
             .clone();
         if let Err(RefreshFailure::Unavailable(_)) = &outcome {
-            self.refreshes.forget(refresh_token, &cell);
+            self.refreshes.forget(refresh_token, "", &cell);
         }
         outcome.map(|new| Some((*new).clone()))
+    }
+
+    /// Tokens for `scopes` (another resource, or more of the sign-in one) through the session's
+    /// refresh token, which Entra honours for every resource the user consented to: one request
+    /// per refresh token and scopes at a time, shared by concurrent callers. The answer carries a
+    /// new refresh token (store it). [`RefreshFailure::NeedsSignIn`] means consent (or another
+    /// interaction) is needed: authorize those scopes interactively.
+    pub async fn tokens_for_scopes(
+        &self,
+        refresh_token: &SecretString,
+        scopes: &ResourceScopes,
+    ) -> Result<TokenSet, RefreshFailure> {
+        let purpose = scopes.to_scope_string();
+        let cell = self.refreshes.cell_for(refresh_token, &purpose);
+        let outcome = cell
+            .get_or_init(|| async {
+                let scope = format!("{purpose} offline_access");
+                let outcome = async {
+                    let provider = self.provider().await?;
+                    let response = self
+                        .with_client_auth(&provider, |endpoint| {
+                            let scope = scope.clone();
+                            async move { endpoint.refresh(refresh_token, &scope).await }
+                        })
+                        .await?;
+                    let mut tokens = TokenSet::from_response(response);
+                    tokens.id_token = None;
+                    if tokens.refresh_token.is_none() {
+                        tokens.refresh_token = Some(refresh_token.clone());
+                    }
+                    Ok::<_, SignInError>(Arc::new(Refreshed { tokens, memberships: None }))
+                }
+                .await
+                .map_err(RefreshFailure::from);
+                let label = if outcome.is_ok() { "issued" } else { "failed" };
+                metrics::counter!("entra_resource_tokens_total", "outcome" => label).increment(1);
+                outcome
+            })
+            .await
+            .clone();
+        if let Err(RefreshFailure::Unavailable(_)) = &outcome {
+            self.refreshes.forget(refresh_token, &purpose, &cell);
+        }
+        outcome.map(|refreshed| refreshed.tokens.clone())
     }
 
     /// Redeems a refresh token for new tokens (the refresh token is replaced). A refreshed ID

@@ -149,6 +149,29 @@ impl GraphClient {
         response.json::<Profile>().await.map_err(|_| GraphError::Malformed)
     }
 
+    /// `GET {endpoint}{path}` as JSON, with Graph's handling of throttling and claims challenges:
+    /// what [`crate::axum::DownstreamApi`] uses for any API.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, token: &SecretString) -> Result<T, GraphError> {
+        let response = self.get(&self.url(path), token).await?;
+        response.json::<T>().await.map_err(|_| GraphError::Malformed)
+    }
+
+    /// The subjects of the signed-in user's `top` most recent messages (`Mail.Read`).
+    pub async fn recent_message_subjects(&self, token: &SecretString, top: u8) -> Result<Vec<String>, GraphError> {
+        #[derive(Deserialize)]
+        struct Messages {
+            value: Vec<Message>,
+        }
+        #[derive(Deserialize)]
+        struct Message {
+            #[serde(default)]
+            subject: Option<String>,
+        }
+        let path = format!("/v1.0/me/messages?$top={top}&$select=subject,receivedDateTime&$orderby=receivedDateTime%20desc");
+        let messages: Messages = self.get_json(&path, token).await?;
+        Ok(messages.value.into_iter().map(|message| message.subject.unwrap_or_default()).collect())
+    }
+
     /// The object ids of every group the signed-in user is a member of, directly or through nested
     /// groups: `GET /v1.0/me/transitiveMemberOf`, every page (`User.Read` suffices). Pages are
     /// followed only on this Graph endpoint's origin, so the token goes nowhere else.

@@ -33,6 +33,9 @@ pub struct PendingSignIn {
     pub created_at: u64,
     /// Unix seconds after which the callback is refused.
     pub expires_at: u64,
+    /// Incremental consent: the scopes this sign-in authorizes instead of the sign-in scopes.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
 }
 
 impl PendingSignIn {
@@ -45,6 +48,7 @@ impl PendingSignIn {
             return_to,
             created_at: unix_now_nanos(),
             expires_at: unix_now() + lifetime.as_secs(),
+            scopes: None,
         }
     }
 

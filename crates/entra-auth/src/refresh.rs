@@ -59,14 +59,20 @@ pub(crate) struct RefreshCoordinator {
     cells: Mutex<HashMap<[u8; 32], SharedRefresh>>,
 }
 
-fn key_of(refresh_token: &SecretString) -> [u8; 32] {
-    Sha256::digest(refresh_token.expose_secret().as_bytes()).into()
+/// One refresh per refresh token and purpose (`""` for the sign-in scopes, else the scope string
+/// of another resource's token).
+fn key_of(refresh_token: &SecretString, purpose: &str) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(refresh_token.expose_secret().as_bytes());
+    hasher.update([0]);
+    hasher.update(purpose.as_bytes());
+    hasher.finalize().into()
 }
 
 impl RefreshCoordinator {
     /// The shared cell for this refresh token; the first caller's refresh fills it.
-    pub(crate) fn cell_for(&self, refresh_token: &SecretString) -> Arc<OnceCell<Outcome>> {
-        let key = key_of(refresh_token);
+    pub(crate) fn cell_for(&self, refresh_token: &SecretString, purpose: &str) -> Arc<OnceCell<Outcome>> {
+        let key = key_of(refresh_token, purpose);
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         cells.retain(|_, (created, _)| created.elapsed() < REMEMBER_FOR);
         cells.entry(key).or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new()))).1.clone()
@@ -74,10 +80,11 @@ impl RefreshCoordinator {
 
     /// Forgets `cell` (a refresh that could not reach Entra): a transient failure must not outlive
     /// itself, so the next request with this refresh token tries again.
-    pub(crate) fn forget(&self, refresh_token: &SecretString, cell: &Arc<OnceCell<Outcome>>) {
+    pub(crate) fn forget(&self, refresh_token: &SecretString, purpose: &str, cell: &Arc<OnceCell<Outcome>>) {
+        let key = key_of(refresh_token, purpose);
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
-        if cells.get(&key_of(refresh_token)).is_some_and(|(_, current)| Arc::ptr_eq(current, cell)) {
-            cells.remove(&key_of(refresh_token));
+        if cells.get(&key).is_some_and(|(_, current)| Arc::ptr_eq(current, cell)) {
+            cells.remove(&key);
         }
     }
 }

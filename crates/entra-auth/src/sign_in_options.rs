@@ -23,6 +23,9 @@ pub struct SignInOptions {
     pub prompt: Option<Prompt>,
     /// A claims challenge (JSON) the new tokens must satisfy.
     pub claims: Option<String>,
+    /// Incremental consent: the scopes to authorize now (one resource's) instead of the sign-in
+    /// scopes; the tokens go with the session the user already has.
+    pub scopes: Option<ResourceScopes>,
 }
 
 impl SignInOptions {
@@ -41,6 +44,12 @@ impl SignInOptions {
     /// Sends `prompt`.
     pub fn with_prompt(mut self, prompt: Prompt) -> Self {
         self.prompt = Some(prompt);
+        self
+    }
+
+    /// Authorizes these scopes (incremental consent) instead of the sign-in scopes.
+    pub fn with_scopes(mut self, scopes: ResourceScopes) -> Self {
+        self.scopes = Some(scopes);
         self
     }
 
@@ -64,6 +73,87 @@ pub enum InvalidHint {
     /// Not one of the prompts an interactive sign-in may ask for.
     #[error("prompt must be select_account, login or consent")]
     Prompt,
+    /// Not one resource's scopes (at most ten, each a permission name or URI).
+    #[error("scopes must be at most ten permissions of one resource, such as Mail.Read or api://<app id>/access_as_user")]
+    Scopes,
+}
+
+/// The most scopes one incremental consent may ask for.
+pub const MAX_SCOPES: usize = 10;
+/// Microsoft Graph, the resource of bare permission names (`User.Read`).
+pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
+
+/// Permissions of one resource, validated: bare Graph names (`Mail.Read`),
+/// `https://graph.microsoft.com/Mail.Read`, or `api://<app id>/<name>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceScopes {
+    resource: String,
+    scopes: Vec<String>,
+}
+
+impl ResourceScopes {
+    /// The resource they are for: `https://graph.microsoft.com`, `api://<app id>`...
+    pub fn resource(&self) -> &str {
+        &self.resource
+    }
+
+    /// The scopes, as asked.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// Space-separated, for a `scope` parameter.
+    pub fn to_scope_string(&self) -> String {
+        self.scopes.join(" ")
+    }
+
+    /// Whether `granted` (a token's scopes, bare or with their resource) covers every one.
+    pub fn covered_by(&self, granted: &[String]) -> bool {
+        self.scopes.iter().all(|wanted| {
+            let name = permission_name(wanted);
+            granted.iter().any(|held| held.eq_ignore_ascii_case(wanted) || permission_name(held).eq_ignore_ascii_case(name))
+        })
+    }
+}
+
+/// The resource of one scope: its URI's origin (`api://x`, `https://host`), Graph for a bare name.
+pub fn resource_of(scope: &str) -> String {
+    match scope.find("://").map(|at| at + 3) {
+        Some(after_scheme) => match scope[after_scheme..].find('/') {
+            Some(slash) => scope[..after_scheme + slash].to_owned(),
+            None => scope.to_owned(),
+        },
+        None => GRAPH_RESOURCE.to_owned(),
+    }
+}
+
+/// A scope's name within its resource.
+fn permission_name(scope: &str) -> &str {
+    match scope.find("://") {
+        Some(at) => scope[at + 3..].split_once('/').map(|(_, name)| name).unwrap_or(scope),
+        None => scope,
+    }
+}
+
+impl FromStr for ResourceScopes {
+    type Err = InvalidHint;
+
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._:/-".contains(c);
+        let scopes: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+        if scopes.is_empty()
+            || scopes.len() > MAX_SCOPES
+            || scopes.iter().any(|scope| scope.len() > 256 || !scope.chars().all(allowed))
+            || scopes.iter().any(|scope| ["openid", "profile", "email", "offline_access"].contains(&scope.as_str()))
+        {
+            return Err(InvalidHint::Scopes);
+        }
+        let resource = resource_of(&scopes[0]);
+        if scopes.iter().any(|scope| resource_of(scope) != resource) {
+            return Err(InvalidHint::Scopes);
+        }
+        Ok(Self { resource, scopes })
+    }
 }
 
 /// A validated `login_hint`: a sign-in name such as `adele@contoso.com`.
@@ -192,6 +282,20 @@ mod tests {
         let long = format!("{}.com", vec!["a".repeat(63); 4].join("."));
         assert!(long.len() > MAX_DOMAIN_HINT_LENGTH);
         assert_eq!(long.parse::<DomainHint>(), Err(InvalidHint::DomainHint));
+    }
+
+    #[test]
+    fn scopes_of_one_resource_pass_and_mixtures_do_not() {
+        let mail: ResourceScopes = "Mail.Read https://graph.microsoft.com/Calendars.Read".parse().unwrap();
+        assert_eq!(mail.resource(), GRAPH_RESOURCE);
+        assert!(mail.covered_by(&["User.Read".into(), "Mail.Read".into(), "Calendars.Read".into()]));
+        assert!(!mail.covered_by(&["User.Read".into(), "Mail.Read".into()]));
+        let api: ResourceScopes = "api://3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41/access_as_user".parse().unwrap();
+        assert_eq!(api.resource(), "api://3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41");
+        assert!(api.covered_by(&["access_as_user".into()]));
+        for bad in ["", "Mail.Read api://x/y", "openid", "Mail.Read\"", "a b c d e f g h i j k"] {
+            assert_eq!(bad.parse::<ResourceScopes>(), Err(InvalidHint::Scopes), "{bad:?}");
+        }
     }
 
     #[test]

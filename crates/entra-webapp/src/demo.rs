@@ -46,6 +46,10 @@ pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
         port: port.to_string(),
         bind_address: "127.0.0.1".to_owned(),
         upstream_url: upstream.clone(),
+        // The app registration exposes an API of its own (the emulator serves it): /downstream
+        // calls it, asking consent for it only then.
+        downstream_api_url: Some(emulator.api_endpoint(&client.client_id)),
+        downstream_api_scopes: Some(format!("api://{}/access_as_user", client.client_id)),
         ..Settings::default()
     };
     let config = match settings.validate() {

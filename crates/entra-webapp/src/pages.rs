@@ -98,6 +98,8 @@ pub struct ProfilePage {
     pub profile: entra_auth::Profile,
     pub memberships: entra_auth::Memberships,
     pub token_note: String,
+    /// A downstream API is configured (link to `/downstream`).
+    pub downstream: bool,
 }
 
 /// The 403 page of a signed-in user who does not meet ALLOWED_TENANTS/ROLES/GROUPS.
@@ -128,4 +130,19 @@ pub struct SetupPage {
     pub redirect_uri: String,
     pub post_logout_redirect_uri: String,
     pub warning: Option<String>,
+}
+
+/// `/mail`: the subjects of the user's most recent messages.
+#[derive(Template, WebTemplate)]
+#[template(path = "mail.html")]
+pub struct MailPage {
+    pub subjects: Vec<String>,
+}
+
+/// `/downstream`: what the downstream API answered.
+#[derive(Template, WebTemplate)]
+#[template(path = "downstream.html")]
+pub struct DownstreamPage {
+    pub scopes: String,
+    pub answer: String,
 }

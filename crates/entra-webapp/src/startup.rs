@@ -96,6 +96,10 @@ impl Application {
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
             proxy: config.proxy.clone().map(|proxy| Arc::new(Proxy::new(proxy))),
+            downstream: config
+                .downstream_api
+                .clone()
+                .map(|(url, scopes)| entra_auth::axum::DownstreamApi::new(&client, url, scopes)),
         };
         let router = router(&config, state)?;
         Ok(Self { listener, router, client, limits: config.listener.server_limits })
@@ -132,6 +136,8 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
             let protected = Router::new()
                 .route("/profile", get(routes::profile))
                 .route("/profile/photo", get(routes::photo))
+                .route("/mail", get(routes::mail))
+                .route("/downstream", get(routes::downstream))
                 .route_layer(middleware::from_fn_with_state(state.policy.clone(), require_access));
             Router::new().route("/", get(routes::home)).merge(protected)
         }

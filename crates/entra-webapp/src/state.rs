@@ -22,4 +22,6 @@ pub struct AppState {
     pub policy: Arc<AccessPolicy>,
     /// Proxy mode: the app behind (`UPSTREAM_URL`).
     pub proxy: Option<Arc<crate::proxy::Proxy>>,
+    /// The downstream API `/downstream` calls as the user.
+    pub downstream: Option<entra_auth::axum::DownstreamApi>,
 }

@@ -19,6 +19,7 @@ use crate::axum::session::{self, AccessTokenError, SignedInUser};
 use crate::client::EntraClient;
 use crate::refresh::RefreshFailure;
 use crate::return_to::LocalPath;
+use crate::sign_in_options::ResourceScopes;
 
 /// The path that starts sign-in unless [`AuthRoutes::login_path`](crate::axum::AuthRoutes::login_path)
 /// says otherwise.
@@ -87,6 +88,90 @@ pub fn sign_in_path(login_path: &str, return_to: &LocalPath, claims: Option<&str
     // Built from a route path and an encoded query, it passes; the root is the fallback a broken
     // invariant would get, never another origin.
     LocalPath::parse(&format!("{login_path}?{}", query.finish())).unwrap_or_else(LocalPath::root)
+}
+
+/// `{login_path}?scopes=...&return_to=...`: where to send a signed-in user to consent to `scopes`
+/// (incremental consent) before coming back to `return_to`.
+pub fn consent_path(login_path: &str, scopes: &ResourceScopes, return_to: &LocalPath) -> LocalPath {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("scopes", &scopes.to_scope_string());
+    query.append_pair("return_to", return_to.as_str());
+    LocalPath::parse(&format!("{login_path}?{}", query.finish())).unwrap_or_else(LocalPath::root)
+}
+
+/// The scopes a route needs, for [`TokenFor`]: one resource's, space-separated.
+///
+/// ```
+/// struct MailRead;
+/// impl entra_auth::axum::RequiredScopes for MailRead {
+///     const SCOPES: &'static str = "Mail.Read";
+/// }
+/// ```
+pub trait RequiredScopes: Send + Sync + 'static {
+    /// E.g. `Mail.Read`, or `api://<app id>/access_as_user`.
+    const SCOPES: &'static str;
+}
+
+/// An access token for the scopes `S` declares, like Microsoft.Identity.Web's
+/// `[AuthorizeForScopes]`: from the session when it has one, through the refresh token when the
+/// user consented already, else the user is sent to consent to exactly those scopes and brought
+/// back to the page. Server-side only.
+pub struct TokenFor<S: RequiredScopes>(SecretString, std::marker::PhantomData<S>);
+
+impl<S: RequiredScopes> TokenFor<S> {
+    /// The access token (send it to the API; never to the browser).
+    pub fn into_token(self) -> SecretString {
+        self.0
+    }
+}
+
+/// Rejection of [`TokenFor`]: why, and where consent (or sign-in) would fix it.
+#[derive(Debug)]
+pub struct TokenForRejection {
+    /// Why no token could be had.
+    pub error: AccessTokenError,
+    /// Consent to the scopes (or sign in), then back to the page asked for.
+    pub fix: LocalPath,
+}
+
+impl TokenForRejection {
+    /// Whether sending the user to [`Self::fix`] is the fix (nobody signed in, consent or another
+    /// interaction needed); otherwise Entra or the session store is down for now.
+    pub fn needs_interaction(&self) -> bool {
+        matches!(self.error, AccessTokenError::NotSignedIn | AccessTokenError::Refresh(RefreshFailure::NeedsSignIn(_)))
+    }
+}
+
+impl IntoResponse for TokenForRejection {
+    fn into_response(self) -> Response {
+        if self.needs_interaction() {
+            return Redirect::to(self.fix.as_str()).into_response();
+        }
+        AccessTokenRejection { error: self.error, sign_in: self.fix }.into_response()
+    }
+}
+
+impl<S: Send + Sync, R: RequiredScopes> FromRequestParts<S> for TokenFor<R> {
+    type Rejection = TokenForRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let not_configured = |fix| TokenForRejection { error: AccessTokenError::NotConfigured, fix };
+        let Some(context) = context(parts).cloned() else { return Err(not_configured(LocalPath::root())) };
+        let Ok(scopes) = R::SCOPES.parse::<ResourceScopes>() else {
+            tracing::error!(scopes = R::SCOPES, "RequiredScopes::SCOPES is not one resource's scopes");
+            return Err(not_configured(LocalPath::root()));
+        };
+        let Ok(session) = session(parts).await else { return Err(not_configured(LocalPath::root())) };
+        let here = here(parts);
+        match crate::axum::resource_tokens::access_token_for(&context.client, &session, &scopes).await {
+            Ok(token) => Ok(TokenFor(token, std::marker::PhantomData)),
+            Err(AccessTokenError::NotSignedIn) => Err(TokenForRejection {
+                error: AccessTokenError::NotSignedIn,
+                fix: sign_in_path(&context.login_path, &here, None),
+            }),
+            Err(error) => Err(TokenForRejection { error, fix: consent_path(&context.login_path, &scopes, &here) }),
+        }
+    }
 }
 
 fn context(parts: &Parts) -> Option<&AuthContext> {

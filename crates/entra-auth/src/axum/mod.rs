@@ -3,10 +3,12 @@
 //! logout over the app's [`EntraSessionIndex`], and the pages a user sees when something fails.
 
 mod authorization;
+mod downstream;
 mod error_page;
 mod extract;
 mod front_channel;
 mod pending;
+mod resource_tokens;
 mod routes;
 mod session;
 
@@ -14,15 +16,17 @@ pub use authorization::{
     AccessDenied, AccessDeniedPage, AccessDeniedRenderer, AccessPolicy, Requirement, default_access_denied_page,
     require_access,
 };
+pub use downstream::{DownstreamApi, DownstreamError};
 pub use error_page::{
     ErrorPage, ErrorPageRenderer, SignOutForm, SignOutPageRenderer, default_error_page, default_sign_out_page,
 };
 pub use extract::{
-    AccessToken, AccessTokenRejection, AuthContext, DEFAULT_LOGIN_PATH, SessionStoreUnavailable, SignInRequired,
-    require_sign_in, sign_in_path,
+    AccessToken, AccessTokenRejection, AuthContext, DEFAULT_LOGIN_PATH, RequiredScopes, SessionStoreUnavailable,
+    SignInRequired, TokenFor, TokenForRejection, consent_path, require_sign_in, sign_in_path,
 };
 pub use front_channel::{EntraSession, EntraSessionIndex};
 pub use pending::MAX_PENDING_SIGN_INS;
+pub use resource_tokens::{MAX_RESOURCE_TOKENS, access_token_for};
 pub use routes::{
     AuthLayer, AuthRoutes, DEFAULT_LOGOUT_PATH, DEFAULT_SESSION_COOKIE_NAME, DEFAULT_SESSION_IDLE_TIMEOUT,
     DEFAULT_SESSION_MAX_LIFETIME, sign_out_csrf_token,

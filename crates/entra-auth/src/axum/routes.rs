@@ -24,13 +24,14 @@ use crate::axum::error_page::{
 use crate::axum::extract::{AuthContext, DEFAULT_LOGIN_PATH};
 use crate::axum::front_channel::{self, EntraSessionIndex};
 use crate::axum::pending::{PendingCookies, with_cookies};
+use crate::axum::resource_tokens;
 use crate::axum::session::{self, SignedInUser};
 use crate::client::EntraClient;
 use crate::error::SignInError;
 use crate::keys::SessionKeys;
 use crate::pending_sign_in::PendingSignIn;
 use crate::return_to::LocalPath;
-use crate::sign_in_options::SignInOptions;
+use crate::sign_in_options::{ResourceScopes, SignInOptions, resource_of};
 use crate::token_endpoint::EntraError;
 
 /// The sign-out path unless [`AuthRoutes::logout_path`] says otherwise: `GET` shows the
@@ -160,6 +161,11 @@ impl AuthRoutes {
     /// satisfy rides along).
     pub fn sign_in_path(&self, return_to: &LocalPath, claims: Option<&str>) -> LocalPath {
         crate::axum::extract::sign_in_path(&self.login_path, return_to, claims)
+    }
+
+    /// Where to send a signed-in user to consent to `scopes` and come back to `return_to`.
+    pub fn consent_path(&self, scopes: &ResourceScopes, return_to: &LocalPath) -> LocalPath {
+        crate::axum::extract::consent_path(&self.login_path, scopes, return_to)
     }
 
     /// Where to send someone to sign in with another account and come back to `return_to`.
@@ -292,6 +298,9 @@ fn sign_in_options(pairs: &[(String, String)]) -> Result<SignInOptions, SignInEr
     if let Some(claims) = first(pairs, "claims") {
         options = options.with_claims(claims);
     }
+    if let Some(scopes) = first(pairs, "scopes") {
+        options = options.with_scopes(scopes.parse()?);
+    }
     Ok(options)
 }
 
@@ -372,7 +381,27 @@ async fn complete(
         }));
     }
     let code = first(pairs, "code").filter(|c| !c.is_empty()).ok_or(SignInError::MissingCode)?;
-    let signed_in = routes.client.finish_sign_in(&pending, code).await?;
+    let mut signed_in = routes.client.finish_sign_in(&pending, code).await?;
+    if let Some(scopes) = &pending.scopes {
+        let resource = scopes.first().map(|scope| resource_of(scope)).unwrap_or_default();
+        // Incremental consent by the user already signed in here: the new token joins the
+        // session; nothing else changes.
+        let current = session::signed_in_user(session).await?;
+        if current.is_some_and(|user| user.object_id == signed_in.claims.oid && user.tenant_id == signed_in.claims.tid) {
+            resource_tokens::keep(session, &resource, signed_in.tokens).await?;
+            tracing::info!(oid = %signed_in.claims.oid, %resource, "consent added to the session");
+            return Ok(pending.return_to);
+        }
+        // Anyone else (or nobody) signed in: a new session, whose sign-in token is fetched with
+        // the sign-in scopes at first use; the consented one is kept for its resource.
+        let consented = signed_in.tokens.clone();
+        signed_in.tokens.expire_access_token();
+        signed_in.tokens.scopes = routes.client.config().scopes.clone();
+        let user = session::complete_sign_in(session, signed_in, routes.session_max_lifetime).await?;
+        resource_tokens::keep(session, &resource, consented).await?;
+        tracing::info!(oid = %user.object_id, tid = %user.tenant_id, "signed in");
+        return Ok(pending.return_to);
+    }
     let user = session::complete_sign_in(session, signed_in, routes.session_max_lifetime).await?;
     tracing::info!(oid = %user.object_id, tid = %user.tenant_id, "signed in");
     Ok(pending.return_to)

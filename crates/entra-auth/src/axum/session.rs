@@ -19,7 +19,7 @@ use crate::secret::{constant_time_eq, random_token};
 use crate::tokens::TokenSet;
 
 const USER_KEY: &str = "entra.user";
-const TOKENS_KEY: &str = "entra.tokens";
+pub(crate) const TOKENS_KEY: &str = "entra.tokens";
 const CSRF_KEY: &str = "entra.csrf";
 /// Unix seconds of the last request that counted as activity (see [`signed_in_user`]).
 const SEEN_KEY: &str = "entra.seen";

@@ -41,6 +41,8 @@ pub struct AppConfig {
     pub access: AccessConfig,
     /// Proxy mode: the app to protect (`UPSTREAM_URL`), when set.
     pub proxy: Option<ProxyConfig>,
+    /// A downstream API called as the user (`DOWNSTREAM_API_URL`, `DOWNSTREAM_API_SCOPES`).
+    pub downstream_api: Option<(url::Url, entra_auth::ResourceScopes)>,
 }
 
 impl AppConfig {
@@ -60,10 +62,17 @@ impl Settings {
         let logging = logging::validate(self, &mut problems);
         let access = access::validate(self, &mut problems);
         let proxy = proxy::validate(self, &mut problems);
-        match (entra, listener, sessions, logging, access, proxy) {
-            (Some(entra), Some(listener), Some(sessions), Some(logging), Some(access), Some(proxy))
-                if problems.0.is_empty() =>
-            {
+        let downstream_api = entra::downstream_api(self, &mut problems);
+        match (entra, listener, sessions, logging, access, proxy, downstream_api) {
+            (
+                Some(entra),
+                Some(listener),
+                Some(sessions),
+                Some(logging),
+                Some(access),
+                Some(proxy),
+                Some(downstream_api),
+            ) if problems.0.is_empty() => {
                 let entra = match &access.allowed_tenants {
                     Some(tenants) => entra.with_allowed_tenants(tenants.iter().copied()),
                     None => entra,
@@ -81,7 +90,7 @@ impl Settings {
                     }
                     None => entra,
                 };
-                Ok(AppConfig { entra, listener, sessions, logging, access, proxy })
+                Ok(AppConfig { entra, listener, sessions, logging, access, proxy, downstream_api })
             }
             _ => Err(ConfigErrors(problems.0)),
         }

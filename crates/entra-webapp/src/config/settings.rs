@@ -109,6 +109,13 @@ pub struct Settings {
     /// Proxy mode: seconds to wait for the upstream's response headers (then 504).
     #[arg(long = "upstream-timeout-seconds", env = "UPSTREAM_TIMEOUT_SECONDS", default_value = DEFAULT_UPSTREAM_TIMEOUT_SECONDS)]
     pub upstream_timeout_seconds: String,
+    /// A downstream API the app calls as the user (shown at /downstream): its base URL.
+    #[arg(long = "downstream-api-url", env = "DOWNSTREAM_API_URL")]
+    pub downstream_api_url: Option<String>,
+    /// The scopes its tokens need, space-separated, e.g. api://<app id>/access_as_user (asked
+    /// for, with consent, only when the page is opened).
+    #[arg(long = "downstream-api-scopes", env = "DOWNSTREAM_API_SCOPES")]
+    pub downstream_api_scopes: Option<String>,
     /// Port to listen on.
     #[arg(long = "port", env = "PORT", default_value = DEFAULT_PORT)]
     pub port: String,
@@ -172,6 +179,8 @@ impl Default for Settings {
             allowed_roles: None,
             allowed_groups: None,
             upstream_url: None,
+            downstream_api_url: None,
+            downstream_api_scopes: None,
             proxy_anonymous_paths: None,
             proxy_unauthenticated_action: DEFAULT_UNAUTHENTICATED_ACTION.to_owned(),
             proxy_pass_tokens: "false".to_owned(),

@@ -59,7 +59,8 @@ pub async fn profile(
                 Ok(Some(tokens)) => format!("expires in {} s and is refreshed before it does", tokens.seconds_left()),
                 _ => "is kept on the server".to_owned(),
             };
-            ProfilePage { profile, memberships: user.memberships, token_note }.into_response()
+            let downstream = state.downstream.is_some();
+            ProfilePage { profile, memberships: user.memberships, token_note, downstream }.into_response()
         }
         Err(error) => graph_failure(&state, &session, error).await,
     }
