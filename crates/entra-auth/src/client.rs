@@ -202,7 +202,9 @@ impl EntraClient {
         let provider = self.provider().await?;
         let response = self
             .with_client_auth(&provider, |endpoint| async move {
-                endpoint.redeem_code(code, &pending.pkce_verifier, &self.config.redirect_uri, &self.scope_of(pending)).await
+                endpoint
+                    .redeem_code(code, &pending.pkce_verifier, &self.config.redirect_uri, &self.scope_of(pending))
+                    .await
             })
             .await?;
         let id_token = response.id_token.as_ref().ok_or(SignInError::MissingIdToken)?;

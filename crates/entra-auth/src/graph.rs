@@ -151,7 +151,11 @@ impl GraphClient {
 
     /// `GET {endpoint}{path}` as JSON, with Graph's handling of throttling and claims challenges:
     /// what [`crate::axum::DownstreamApi`] uses for any API.
-    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, token: &SecretString) -> Result<T, GraphError> {
+    pub async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        token: &SecretString,
+    ) -> Result<T, GraphError> {
         let response = self.get(&self.url(path), token).await?;
         response.json::<T>().await.map_err(|_| GraphError::Malformed)
     }
@@ -167,7 +171,8 @@ impl GraphClient {
             #[serde(default)]
             subject: Option<String>,
         }
-        let path = format!("/v1.0/me/messages?$top={top}&$select=subject,receivedDateTime&$orderby=receivedDateTime%20desc");
+        let path =
+            format!("/v1.0/me/messages?$top={top}&$select=subject,receivedDateTime&$orderby=receivedDateTime%20desc");
         let messages: Messages = self.get_json(&path, token).await?;
         Ok(messages.value.into_iter().map(|message| message.subject.unwrap_or_default()).collect())
     }

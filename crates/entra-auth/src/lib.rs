@@ -35,8 +35,8 @@ pub use memberships::Memberships;
 pub use refresh::RefreshFailure;
 pub use return_to::{LocalPath, MAX_LENGTH as MAX_RETURN_TO_LENGTH};
 pub use sign_in_options::{
-    DomainHint, GRAPH_RESOURCE, InvalidHint, LoginHint, MAX_DOMAIN_HINT_LENGTH, MAX_LOGIN_HINT_LENGTH, MAX_SCOPES, Prompt,
-    ResourceScopes, SignInOptions, resource_of,
+    DomainHint, GRAPH_RESOURCE, InvalidHint, LoginHint, MAX_DOMAIN_HINT_LENGTH, MAX_LOGIN_HINT_LENGTH, MAX_SCOPES,
+    Prompt, ResourceScopes, SignInOptions, resource_of,
 };
 pub use token_endpoint::{EntraError, TokenError};
 pub use tokens::{REFRESH_AHEAD, TokenSet};

@@ -74,7 +74,9 @@ pub enum InvalidHint {
     #[error("prompt must be select_account, login or consent")]
     Prompt,
     /// Not one resource's scopes (at most ten, each a permission name or URI).
-    #[error("scopes must be at most ten permissions of one resource, such as Mail.Read or api://<app id>/access_as_user")]
+    #[error(
+        "scopes must be at most ten permissions of one resource, such as Mail.Read or api://<app id>/access_as_user"
+    )]
     Scopes,
 }
 
@@ -111,7 +113,9 @@ impl ResourceScopes {
     pub fn covered_by(&self, granted: &[String]) -> bool {
         self.scopes.iter().all(|wanted| {
             let name = permission_name(wanted);
-            granted.iter().any(|held| held.eq_ignore_ascii_case(wanted) || permission_name(held).eq_ignore_ascii_case(name))
+            granted
+                .iter()
+                .any(|held| held.eq_ignore_ascii_case(wanted) || permission_name(held).eq_ignore_ascii_case(name))
         })
     }
 }

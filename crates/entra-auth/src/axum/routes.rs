@@ -387,7 +387,8 @@ async fn complete(
         // Incremental consent by the user already signed in here: the new token joins the
         // session; nothing else changes.
         let current = session::signed_in_user(session).await?;
-        if current.is_some_and(|user| user.object_id == signed_in.claims.oid && user.tenant_id == signed_in.claims.tid) {
+        if current.is_some_and(|user| user.object_id == signed_in.claims.oid && user.tenant_id == signed_in.claims.tid)
+        {
             resource_tokens::keep(session, &resource, signed_in.tokens).await?;
             tracing::info!(oid = %signed_in.claims.oid, %resource, "consent added to the session");
             return Ok(pending.return_to);

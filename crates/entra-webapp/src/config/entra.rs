@@ -11,7 +11,8 @@ pub(crate) fn downstream_api(
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Option<(url::Url, entra_auth::ResourceScopes)>> {
-    let set = |value: &Option<String>| value.as_deref().map(str::trim).filter(|value| !value.is_empty()).map(str::to_owned);
+    let set =
+        |value: &Option<String>| value.as_deref().map(str::trim).filter(|value| !value.is_empty()).map(str::to_owned);
     match (set(&settings.downstream_api_url), set(&settings.downstream_api_scopes)) {
         (None, None) => Some(None),
         (Some(url), Some(scopes)) => {
@@ -28,7 +29,10 @@ pub(crate) fn downstream_api(
             Some(Some((url?, scopes?)))
         }
         (Some(_), None) => {
-            problems.add("DOWNSTREAM_API_SCOPES", "is required with DOWNSTREAM_API_URL, e.g. api://<app id>/access_as_user.");
+            problems.add(
+                "DOWNSTREAM_API_SCOPES",
+                "is required with DOWNSTREAM_API_URL, e.g. api://<app id>/access_as_user.",
+            );
             None
         }
         (None, Some(_)) => {

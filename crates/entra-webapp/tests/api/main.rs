@@ -9,6 +9,7 @@ mod redis_server;
 
 mod authorization;
 mod credentials;
+mod downstream;
 mod failures;
 mod front_channel;
 mod fuzz;

@@ -254,3 +254,21 @@ async fn through_the_proxy_a_user_signs_in_to_a_protected_upstream_page_and_sign
     assert!(!browser.source().await.contains("Hello"), "the upstream page needs a new sign-in");
     browser.close().await;
 }
+
+#[tokio::test]
+async fn opening_a_page_that_needs_more_permission_asks_for_consent_and_returns_to_it() {
+    let app = spawn_app().await;
+    let browser = Chromium::launch().await;
+    sign_in(&browser, &app, ADELE, ADELE_PASSWORD).await;
+    browser.goto(&app.url("/profile")).await;
+    browser.click("#mail-link").await;
+    // Entra asks for exactly the new permission; signed in already, no password.
+    browser.wait_for("#idBtn_Accept").await;
+    assert!(browser.source().await.contains("Mail.Read"), "the consent page names the permission");
+    browser.screenshot("incremental-consent.png").await;
+    browser.click("#idBtn_Accept").await;
+    browser.wait_for("#mail-subjects").await;
+    assert_eq!(browser.url().await, app.url("/mail"), "back on the page that asked");
+    assert!(browser.text_of("#mail-subjects").await.contains("Quarterly numbers are in"));
+    browser.close().await;
+}
