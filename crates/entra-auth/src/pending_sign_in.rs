@@ -97,3 +97,36 @@ pub fn authorization_url(
     }
     url
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_authorize_url_carries_every_option_given() {
+        let endpoint = Url::parse("https://login.example/t/oauth2/v2.0/authorize").unwrap();
+        let redirect = Url::parse("https://app.example/callback").unwrap();
+        let pending = PendingSignIn::new(LocalPath::root(), PENDING_SIGN_IN_LIFETIME);
+        let options = SignInOptions::default()
+            .with_login_hint("adele@contoso.com".parse().unwrap())
+            .with_domain_hint("contoso.com".parse().unwrap())
+            .with_prompt(crate::sign_in_options::Prompt::SelectAccount)
+            .with_claims(r#"{"access_token":{}}"#)
+            .with_scopes("Mail.Read".parse().unwrap());
+        assert_eq!(options.scopes.as_ref().map(|s| s.to_scope_string()).as_deref(), Some("Mail.Read"));
+        let url = authorization_url(&endpoint, "client", &redirect, "openid Mail.Read", &pending, &options);
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        let value = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+        assert_eq!(value("login_hint"), Some("adele@contoso.com"));
+        assert_eq!(value("domain_hint"), Some("contoso.com"));
+        assert_eq!(value("prompt"), Some("select_account"));
+        assert_eq!(value("claims"), Some(r#"{"access_token":{}}"#));
+        assert_eq!(value("scope"), Some("openid Mail.Read"));
+        assert_eq!(value("code_challenge_method"), Some("S256"));
+
+        let plain = authorization_url(&endpoint, "client", &redirect, "openid", &pending, &SignInOptions::default());
+        for absent in ["login_hint", "domain_hint", "prompt", "claims"] {
+            assert!(!plain.query_pairs().any(|(k, _)| k == absent), "{absent}");
+        }
+    }
+}
