@@ -160,6 +160,19 @@ impl GraphClient {
         response.json::<T>().await.map_err(|_| GraphError::Malformed)
     }
 
+    /// `POST {endpoint}{path}` with `body` as JSON, the answer parsed as JSON; throttling and
+    /// claims challenges as for [`Self::get_json`].
+    pub async fn post_json<B: Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        token: &SecretString,
+    ) -> Result<T, GraphError> {
+        let json = serde_json::to_vec(body).map_err(|_| GraphError::Malformed)?;
+        let response = self.send(reqwest::Method::POST, &self.url(path), token, Some(&json)).await?;
+        response.json::<T>().await.map_err(|_| GraphError::Malformed)
+    }
+
     /// The subjects of the signed-in user's `top` most recent messages (`Mail.Read`).
     pub async fn recent_message_subjects(&self, token: &SecretString, top: u8) -> Result<Vec<String>, GraphError> {
         #[derive(Deserialize)]
@@ -223,11 +236,26 @@ impl GraphClient {
     }
 
     async fn get(&self, url: &str, token: &SecretString) -> Result<reqwest::Response, GraphError> {
+        self.send(reqwest::Method::GET, url, token, None).await
+    }
+
+    /// One call, retried on 429/503 within the budget (a JSON body is sent again each time).
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        token: &SecretString,
+        json: Option<&[u8]>,
+    ) -> Result<reqwest::Response, GraphError> {
         let mut waited = Duration::ZERO;
         let mut attempt = 0;
         loop {
             let started = std::time::Instant::now();
-            let sent = self.http.get(url).bearer_auth(token.expose_secret()).send().await;
+            let mut request = self.http.request(method.clone(), url).bearer_auth(token.expose_secret());
+            if let Some(json) = json {
+                request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(json.to_vec());
+            }
+            let sent = request.send().await;
             metrics::histogram!("entra_graph_request_duration_seconds").record(started.elapsed().as_secs_f64());
             let response = match sent {
                 Ok(response) => response,

@@ -218,3 +218,33 @@ async fn by_default_a_session_is_idle_for_eight_hours_and_signed_in_for_a_day_at
     let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     assert!((before + 86_400..=after + 86_400).contains(&ends_at), "a day after sign-in: {ends_at}");
 }
+
+/// A page that posts JSON to the emulator's own API as the signed-in user.
+fn with_downstream_api(config: EntraConfig) -> Result<Router, reqwest::Error> {
+    use entra_auth::axum::DownstreamApi;
+    let base = config.graph_endpoint.as_str().trim_end_matches('/').trim_end_matches("/graph").to_owned();
+    let api_url = format!("{base}/api/{}", config.client_id).parse().unwrap();
+    let scopes = format!("api://{}/access_as_user", config.client_id).parse().unwrap();
+    let client = Arc::new(EntraClient::new(config)?);
+    let api = DownstreamApi::new(&client, api_url, scopes);
+    let routes = AuthRoutes::new(client.clone());
+    let echo = move |_: SignedInUser, session: tower_sessions::Session| {
+        let (client, api) = (client.clone(), api.clone());
+        async move {
+            let body = serde_json::json!({ "note": "hello" });
+            match api.post_json::<_, serde_json::Value>(&client, &session, "/echo", &body).await {
+                Ok(answer) => answer.to_string(),
+                Err(err) => format!("failed: {err}"),
+            }
+        }
+    };
+    Ok(Router::new().route("/echo", get(echo)).merge(routes.router()).layer(routes.layer(MemoryStore::default())))
+}
+
+#[tokio::test]
+async fn a_downstream_api_gets_json_in_and_out_with_a_token_of_its_own() {
+    let running = support::serve_with(with_downstream_api, |config| config.admin_consent = true).await;
+    let (status, page) = running.visit_signing_in("/echo").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page, r#"{"from":"Adele Vance","received":{"note":"hello"}}"#);
+}

@@ -64,4 +64,17 @@ impl DownstreamApi {
         let token = access_token_for(client, session, &self.scopes).await?;
         Ok(self.http.get_json(path, &token).await?)
     }
+
+    /// `POST {base}{path}` with `body` as JSON, as the user signed in to `session`; the answer
+    /// parsed as JSON.
+    pub async fn post_json<B: serde::Serialize, T: DeserializeOwned>(
+        &self,
+        client: &EntraClient,
+        session: &Session,
+        path: &str,
+        body: &B,
+    ) -> Result<T, DownstreamError> {
+        let token = access_token_for(client, session, &self.scopes).await?;
+        Ok(self.http.post_json(path, body, &token).await?)
+    }
 }

@@ -1,6 +1,7 @@
 //! An API of the organisation's own, as an app registration exposes it (`api://<app id>`): it
 //! accepts only tokens issued for its own audience, so clients are tested against a resource
-//! that is not Graph. `GET /api/{app id}/me` answers who called and with which permissions.
+//! that is not Graph. `GET /api/{app id}/me` answers who called and with which permissions;
+//! `POST /api/{app id}/echo` sends a JSON body back.
 
 use std::sync::Arc;
 
@@ -32,13 +33,41 @@ fn unauthorized(message: &str) -> Response {
         .into_response()
 }
 
+/// `POST /api/{app}/echo`: the JSON body back, with who sent it.
+pub(crate) async fn echo(
+    State(state): State<Arc<EmulatorState>>,
+    Path(app): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let caller = match caller(&state, &app, &headers) {
+        Ok(caller) => caller,
+        Err(response) => return response,
+    };
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "the body is not JSON" }))).into_response();
+    };
+    Json(json!({ "from": caller.name, "received": body })).into_response()
+}
+
 pub(crate) async fn me(
     State(state): State<Arc<EmulatorState>>,
     Path(app): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if state.client(&app).is_none() {
-        return (StatusCode::NOT_FOUND, Json(json!({ "error": "no such API" }))).into_response();
+    let claims = match caller(&state, &app, &headers) {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    let audience = format!("api://{app}");
+    Json(json!({ "name": claims.name, "oid": claims.oid, "tid": claims.tid, "aud": audience, "scp": claims.scp }))
+        .into_response()
+}
+
+/// The verified caller of the API `app` exposes, or the answer that refuses them.
+fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiClaims, Response> {
+    if state.client(app).is_none() {
+        return Err((StatusCode::NOT_FOUND, Json(json!({ "error": "no such API" }))).into_response());
     }
     let audience = format!("api://{app}");
     let Some(token) = headers
@@ -46,13 +75,13 @@ pub(crate) async fn me(
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
     else {
-        return unauthorized("no bearer token");
+        return Err(unauthorized("no bearer token"));
     };
     let Some(key) = jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid).and_then(|kid| {
         let keys = state.keys();
         keys.find(&kid).map(|key| key.decoding.clone())
     }) else {
-        return unauthorized("unknown signing key");
+        return Err(unauthorized("unknown signing key"));
     };
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[audience.as_str()]);
@@ -61,14 +90,13 @@ pub(crate) async fn me(
     validation.validate_exp = false;
     let claims = match jsonwebtoken::decode::<ApiClaims>(token, &key, &validation) {
         Ok(data) => data.claims,
-        Err(_) => return unauthorized("the token is not for this API"),
+        Err(_) => return Err(unauthorized("the token is not for this API")),
     };
     if claims.exp <= state.clock.now() {
-        return unauthorized("the token has expired");
+        return Err(unauthorized("the token has expired"));
     }
     if !claims.scp.split_whitespace().any(|scope| scope == "access_as_user") {
-        return (StatusCode::FORBIDDEN, Json(json!({ "error": "access_as_user is required" }))).into_response();
+        return Err((StatusCode::FORBIDDEN, Json(json!({ "error": "access_as_user is required" }))).into_response());
     }
-    Json(json!({ "name": claims.name, "oid": claims.oid, "tid": claims.tid, "aud": audience, "scp": claims.scp }))
-        .into_response()
+    Ok(claims)
 }

@@ -33,6 +33,7 @@ pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
         .route("/graph/v1.0/me/transitiveMemberOf", get(graph::transitive_member_of))
         .route("/graph/v1.0/me/messages", get(graph::messages))
         .route("/api/{app}/me", get(api::me))
+        .route("/api/{app}/echo", post(api::echo))
         .route("/graph/oidc/userinfo", get(graph::userinfo).post(graph::userinfo))
         .route("/_identity/token", get(identity::token))
         .nest("/_emulator", admin::router())
