@@ -42,7 +42,7 @@ pub(crate) async fn echo(
 ) -> Response {
     let caller = match caller(&state, &app, &headers) {
         Ok(caller) => caller,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return (StatusCode::BAD_REQUEST, Json(json!({ "error": "the body is not JSON" }))).into_response();
@@ -57,7 +57,7 @@ pub(crate) async fn me(
 ) -> Response {
     let claims = match caller(&state, &app, &headers) {
         Ok(claims) => claims,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let audience = format!("api://{app}");
     Json(json!({ "name": claims.name, "oid": claims.oid, "tid": claims.tid, "aud": audience, "scp": claims.scp }))
@@ -65,9 +65,9 @@ pub(crate) async fn me(
 }
 
 /// The verified caller of the API `app` exposes, or the answer that refuses them.
-fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiClaims, Response> {
+fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiClaims, Box<Response>> {
     if state.client(app).is_none() {
-        return Err((StatusCode::NOT_FOUND, Json(json!({ "error": "no such API" }))).into_response());
+        return Err(Box::new((StatusCode::NOT_FOUND, Json(json!({ "error": "no such API" }))).into_response()));
     }
     let audience = format!("api://{app}");
     let Some(token) = headers
@@ -75,13 +75,13 @@ fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiCl
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
     else {
-        return Err(unauthorized("no bearer token"));
+        return Err(Box::new(unauthorized("no bearer token")));
     };
     let Some(key) = jsonwebtoken::decode_header(token).ok().and_then(|header| header.kid).and_then(|kid| {
         let keys = state.keys();
         keys.find(&kid).map(|key| key.decoding.clone())
     }) else {
-        return Err(unauthorized("unknown signing key"));
+        return Err(Box::new(unauthorized("unknown signing key")));
     };
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_audience(&[audience.as_str()]);
@@ -90,13 +90,15 @@ fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiCl
     validation.validate_exp = false;
     let claims = match jsonwebtoken::decode::<ApiClaims>(token, &key, &validation) {
         Ok(data) => data.claims,
-        Err(_) => return Err(unauthorized("the token is not for this API")),
+        Err(_) => return Err(Box::new(unauthorized("the token is not for this API"))),
     };
     if claims.exp <= state.clock.now() {
-        return Err(unauthorized("the token has expired"));
+        return Err(Box::new(unauthorized("the token has expired")));
     }
     if !claims.scp.split_whitespace().any(|scope| scope == "access_as_user") {
-        return Err((StatusCode::FORBIDDEN, Json(json!({ "error": "access_as_user is required" }))).into_response());
+        return Err(Box::new(
+            (StatusCode::FORBIDDEN, Json(json!({ "error": "access_as_user is required" }))).into_response(),
+        ));
     }
     Ok(claims)
 }
