@@ -4,7 +4,7 @@
 #   1. the gates: cargo fmt --check, cargo clippy -D warnings (every target), no import cycle,
 #   2. shellcheck on every shell script; deploy.sh against a fake az, and every az line it runs
 #      through the real Azure CLI's parser,
-#   3. the MSAL Python interop test against `entra-emulator --tls-self-signed`,
+#   3. the MSAL Python and MSAL Node interop tests against `entra-emulator --tls-self-signed`,
 #   4. the release build (the binary the container runs; its runtime contract is tested below),
 #   5. the criterion benchmarks compile (cargo bench --no-run), the doc tests, entra-auth's docs
 #      without warnings, `cargo package` of both libraries, the app without its demo feature,
@@ -19,6 +19,8 @@ command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 python3 -c 'import venv, ensurepip' 2>/dev/null || apt_packages+=(python3-venv)
+command -v node >/dev/null || apt_packages+=(nodejs)
+command -v npm >/dev/null || apt_packages+=(npm)
 if ((${#apt_packages[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "missing packages: ${apt_packages[*]} (install them, or run this script as root)" >&2
@@ -62,6 +64,10 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check 'msal==1.39.0' 'requests>=2.31'
 cargo build --quiet -p entra-emulator --bin entra-emulator
 "$venv/bin/python" -W ignore crates/entra-emulator/tests/interop/msal_sign_in.py "$target_dir/debug/entra-emulator"
+
+echo "==> MSAL Node interop (@azure/msal-node, pinned in its package-lock.json)"
+(cd crates/entra-emulator/tests/interop/msal-node && npm ci --no-audit --no-fund --silent)
+node crates/entra-emulator/tests/interop/msal-node/sign_in.mjs "$target_dir/debug/entra-emulator"
 
 echo "==> release build (what the container runs)"
 cargo build --quiet --release -p entra-webapp
