@@ -4,10 +4,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use rsa::pkcs1::EncodeRsaPrivateKey;
-use rsa::pkcs8::{EncodePublicKey, LineEnding};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
+use sha1::{Digest, Sha1};
 
 /// One RSA key pair with its key id.
 pub(crate) struct SigningKey {
@@ -17,6 +18,8 @@ pub(crate) struct SigningKey {
     public: RsaPublicKey,
     /// The SPKI PEM of the public key: what an HS256 "key confusion" attacker would use.
     pub(crate) public_pem: String,
+    /// A self-signed certificate of the key, DER (`x5c`), as Entra publishes its keys.
+    certificate_der: Vec<u8>,
 }
 
 impl SigningKey {
@@ -26,24 +29,34 @@ impl SigningKey {
         let public = RsaPublicKey::from(&private);
         let private_pem = private.to_pkcs1_pem(LineEnding::LF)?;
         let public_pem = public.to_public_key_pem(LineEnding::LF)?;
-        let kid = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 15]>());
+        let pkcs8 = private.to_pkcs8_pem(LineEnding::LF)?;
+        let key_pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)?;
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
+        params.distinguished_name.push(rcgen::DnType::CommonName, "accounts.accesscontrol.windows.net");
+        let certificate_der = params.self_signed(&key_pair)?.der().to_vec();
+        // Entra's key id is the certificate's thumbprint (`kid` = `x5t`).
+        let kid = URL_SAFE_NO_PAD.encode(Sha1::digest(&certificate_der));
         Ok(Self {
             kid,
             encoding: EncodingKey::from_rsa_pem(private_pem.as_bytes())?,
             decoding: DecodingKey::from_rsa_pem(public_pem.as_bytes())?,
             public,
             public_pem,
+            certificate_der,
         })
     }
 
-    fn jwk(&self) -> Value {
+    /// The key as Entra's JWKS shows it: no `alg`; `x5t`, `x5c` and the `issuer` it signs for.
+    fn jwk(&self, issuer: &str) -> Value {
         json!({
             "kty": "RSA",
             "use": "sig",
-            "alg": "RS256",
             "kid": self.kid,
+            "x5t": self.kid,
             "n": URL_SAFE_NO_PAD.encode(self.public.n().to_bytes_be()),
             "e": URL_SAFE_NO_PAD.encode(self.public.e().to_bytes_be()),
+            "x5c": [base64::engine::general_purpose::STANDARD.encode(&self.certificate_der)],
+            "issuer": issuer,
         })
     }
 }
@@ -77,7 +90,8 @@ impl KeyRing {
         }
     }
 
-    pub(crate) fn jwks(&self) -> Value {
-        json!({ "keys": self.keys.iter().rev().map(SigningKey::jwk).collect::<Vec<_>>() })
+    /// The published keys, each with `issuer` (a tenant's, or the `{tenantid}` template).
+    pub(crate) fn jwks(&self, issuer: &str) -> Value {
+        json!({ "keys": self.keys.iter().rev().map(|key| key.jwk(issuer)).collect::<Vec<_>>() })
     }
 }

@@ -68,7 +68,11 @@ pub(crate) async fn keys(State(state): State<Arc<EmulatorState>>, Path(tenant): 
         return (axum::http::StatusCode::SERVICE_UNAVAILABLE, "keys unavailable (injected by the emulator)")
             .into_response();
     }
-    let jwks = state.keys().jwks();
+    let issuer = match state.tenant_of_segment(&tenant) {
+        Some(tenant_id) => state.issuer_for(tenant_id),
+        None => format!("{}/{{tenantid}}/v2.0", state.base()),
+    };
+    let jwks = state.keys().jwks(&issuer);
     ([CACHE_ONE_DAY], Json(jwks)).into_response()
 }
 

@@ -44,14 +44,32 @@ async fn unknown_tenant_is_refused_in_entra_error_shape() {
 }
 
 #[tokio::test]
-async fn jwks_publishes_rs256_keys_with_kid_and_keeps_old_keys_after_rotation() {
+async fn jwks_publishes_keys_as_entra_does_and_keeps_old_keys_after_rotation() {
+    use base64::Engine;
+    use sha1::Digest;
     let emulator = emulator().await;
     let url = format!("{}/discovery/v2.0/keys", emulator.authority());
     let jwks: Value = http().get(&url).send().await.unwrap().json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kty"], "RSA");
-    assert_eq!(keys[0]["alg"], "RS256");
+    // Entra's shape: no `alg` (a client must not rely on it), `x5t` = `kid` = the SHA-1
+    // thumbprint of the `x5c` certificate, and the issuer the key signs for.
+    assert!(keys[0].get("alg").is_none(), "{}", keys[0]);
+    assert_eq!(keys[0]["x5t"], keys[0]["kid"]);
+    let certificate = base64::engine::general_purpose::STANDARD.decode(keys[0]["x5c"][0].as_str().unwrap()).unwrap();
+    let thumbprint = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha1::Sha1::digest(&certificate));
+    assert_eq!(keys[0]["x5t"], thumbprint.as_str());
+    assert_eq!(keys[0]["issuer"], emulator.issuer());
+    let common: Value = http()
+        .get(format!("{}/common/discovery/v2.0/keys", emulator.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(common["keys"][0]["issuer"], format!("{}/{{tenantid}}/v2.0", emulator.base_url()));
     let old_kid = keys[0]["kid"].as_str().unwrap().to_owned();
 
     let new_kid = emulator.rotate_signing_key().unwrap();
