@@ -16,12 +16,20 @@ pub(crate) struct OAuthError {
     pub(crate) error: String,
     pub(crate) code: u32,
     pub(crate) message: String,
+    /// Entra's `suberror` (`consent_required`, `bad_token`...), when it sends one.
+    pub(crate) suberror: Option<&'static str>,
 }
 
 impl OAuthError {
     pub(crate) fn new(error: &str, code: u32, message: impl Into<String>) -> Self {
         let status = if error == "invalid_client" { StatusCode::UNAUTHORIZED } else { StatusCode::BAD_REQUEST };
-        Self { status, error: error.to_owned(), code, message: message.into() }
+        Self { status, error: error.to_owned(), code, message: message.into(), suberror: None }
+    }
+
+    /// With Entra's `suberror`.
+    pub(crate) fn with_suberror(mut self, suberror: &'static str) -> Self {
+        self.suberror = Some(suberror);
+        self
     }
 
     pub(crate) fn invalid_request(code: u32, message: impl Into<String>) -> Self {
@@ -66,7 +74,7 @@ impl IntoResponse for OAuthError {
         let trace_id = Uuid::new_v4();
         let correlation_id = Uuid::new_v4();
         let timestamp = clock::entra_timestamp();
-        let body = json!({
+        let mut body = json!({
             "error": self.error,
             "error_description": self.description(trace_id, correlation_id, &timestamp),
             "error_codes": [self.code],
@@ -75,6 +83,9 @@ impl IntoResponse for OAuthError {
             "correlation_id": correlation_id,
             "error_uri": format!("https://login.microsoftonline.com/error?code={}", self.code),
         });
+        if let Some(suberror) = self.suberror {
+            body["suberror"] = json!(suberror);
+        }
         (self.status, [("cache-control", "no-store")], Json(body)).into_response()
     }
 }

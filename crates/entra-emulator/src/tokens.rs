@@ -29,9 +29,16 @@ pub(crate) struct IssuedTokens {
 
 impl IssuedTokens {
     pub(crate) fn to_json(&self) -> Value {
+        // Entra's `scope` lists what the access token grants: never `offline_access`.
+        let granted: Vec<&str> = self
+            .scopes
+            .iter()
+            .map(String::as_str)
+            .filter(|scope| !scope.eq_ignore_ascii_case("offline_access"))
+            .collect();
         let mut body = json!({
             "token_type": "Bearer",
-            "scope": self.scopes.join(" "),
+            "scope": granted.join(" "),
             "expires_in": self.expires_in,
             "ext_expires_in": self.expires_in,
             "access_token": self.access_token,

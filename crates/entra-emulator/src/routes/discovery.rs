@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::error::OAuthError;
 use crate::state::EmulatorState;
@@ -40,7 +40,6 @@ pub(crate) async fn openid_configuration(
         "request_uri_parameter_supported": false,
         "userinfo_endpoint": format!("{base}/graph/oidc/userinfo"),
         "authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/authorize"),
-        "device_authorization_endpoint": format!("{base}/{segment}/oauth2/v2.0/devicecode"),
         "http_logout_supported": true,
         "frontchannel_logout_supported": true,
         "end_session_endpoint": format!("{base}/{segment}/oauth2/v2.0/logout"),
@@ -50,7 +49,8 @@ pub(crate) async fn openid_configuration(
             "name", "tid", "ver", "at_hash", "c_hash", "email"
         ],
         "kerberos_endpoint": format!("{base}/{segment}/kerberos"),
-        "tenant_region_scope": "EU",
+        // Entra: a region for a tenant, null for common and organizations.
+        "tenant_region_scope": if state.tenant_of_segment(&tenant).is_some() { json!("EU") } else { Value::Null },
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
         "msgraph_host": "graph.microsoft.com",

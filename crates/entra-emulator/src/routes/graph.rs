@@ -375,3 +375,10 @@ pub(crate) async fn userinfo(State(state): State<Arc<EmulatorState>>, headers: H
     }
     Json(body).into_response()
 }
+
+/// Any other Graph path: Graph's own error body, as v1.0 answers an unknown segment.
+pub(crate) async fn unknown(axum::extract::Path(rest): axum::extract::Path<String>) -> Response {
+    let segment = rest.trim_start_matches("v1.0/").split('/').next().unwrap_or_default().to_owned();
+    GraphError::new(StatusCode::BAD_REQUEST, "BadRequest", format!("Resource not found for the segment '{segment}'."))
+        .into_response()
+}

@@ -35,7 +35,25 @@ pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
         .route("/api/{app}/me", get(api::me))
         .route("/api/{app}/echo", post(api::echo))
         .route("/graph/oidc/userinfo", get(graph::userinfo).post(graph::userinfo))
+        .route("/graph/{*rest}", axum::routing::any(graph::unknown))
         .route("/_identity/token", get(identity::token))
         .nest("/_emulator", admin::router())
+        .layer(axum::middleware::from_fn(request_ids))
         .with_state(state)
+}
+
+/// Request ids as Entra and Graph send them: Graph answers `request-id`, the token service
+/// `x-ms-request-id`; both echo the caller's `client-request-id` (or give one).
+async fn request_ids(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    let graph = request.uri().path().starts_with("/graph/");
+    let client_request_id = request.headers().get("client-request-id").cloned();
+    let mut response = next.run(request).await;
+    let id = uuid::Uuid::new_v4().to_string();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        let headers = response.headers_mut();
+        headers.insert(if graph { "request-id" } else { "x-ms-request-id" }, value.clone());
+        headers.insert("client-request-id", client_request_id.unwrap_or(value));
+    }
+    response
 }

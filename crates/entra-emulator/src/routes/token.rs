@@ -171,7 +171,8 @@ fn redeem_refresh_token(
                     "invalid_grant",
                     65001,
                     "The user or administrator has not consented to use the application with the requested scopes. Send an interactive authorization request for this user and resource.",
-                ));
+                )
+                .with_suberror("consent_required"));
             }
             requested
         }

@@ -10,6 +10,7 @@ mod cli;
 mod directory;
 mod discovery;
 mod faults;
+mod fidelity;
 mod graph;
 mod identity;
 mod logout;

@@ -33,6 +33,7 @@ async fn one_refresh_token_gets_tokens_for_every_consented_resource_and_consent_
     let (status, body) = refresh_for(&emulator, refresh_token, &format!("{} offline_access", api_scope())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_entra_error(&body, "invalid_grant", 65001);
+    assert_eq!(body["suberror"], "consent_required");
 
     // Consent (an interactive authorize for the API scope), then the same refresh token works.
     let consent = AuthorizeRequest::new().set("scope", &format!("openid offline_access {}", api_scope()));

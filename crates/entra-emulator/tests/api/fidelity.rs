@@ -1,0 +1,59 @@
+//! Where the emulator behaves as Entra and Graph do in details a client can trip over: the
+//! `scope` a token response echoes, request ids, Graph's error body for unknown paths, the
+//! discovery document of multi-tenant authorities, `suberror`.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn the_token_response_scope_lists_what_the_access_token_grants_never_offline_access() {
+    let emulator = emulator().await;
+    let (code, verifier) = code_for_adele(&browser(), &emulator).await;
+    let (status, tokens) = redeem(&emulator, &code, &verifier).await;
+    assert_eq!(status, StatusCode::OK);
+    let scope = tokens["scope"].as_str().unwrap();
+    assert!(scope.split(' ').any(|s| s == "User.Read"), "{scope}");
+    assert!(!scope.split(' ').any(|s| s == "offline_access"), "{scope}");
+    assert!(tokens["refresh_token"].is_string(), "offline_access still gives a refresh token");
+}
+
+#[tokio::test]
+async fn responses_carry_request_ids_and_echo_the_clients() {
+    let emulator = emulator().await;
+    let token = http()
+        .post(token_url(&emulator))
+        .header("client-request-id", "4f1b3c2a-0000-4000-8000-000000000001")
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert!(token.headers().contains_key("x-ms-request-id"));
+    assert_eq!(token.headers()["client-request-id"], "4f1b3c2a-0000-4000-8000-000000000001");
+    let graph = http().get(format!("{}/v1.0/me", emulator.graph_endpoint())).send().await.unwrap();
+    assert!(graph.headers().contains_key("request-id"));
+    assert!(graph.headers().contains_key("client-request-id"));
+}
+
+#[tokio::test]
+async fn an_unknown_graph_path_gets_graphs_error_body() {
+    let emulator = emulator().await;
+    let response = http().get(format!("{}/v1.0/mee", emulator.graph_endpoint())).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "BadRequest");
+    assert_eq!(body["error"]["message"], "Resource not found for the segment 'mee'.");
+    assert!(body["error"]["innerError"]["request-id"].is_string());
+}
+
+#[tokio::test]
+async fn multi_tenant_discovery_has_no_region_and_no_device_code_endpoint() {
+    let emulator = emulator().await;
+    let get = |url: String| async move { http().get(url).send().await.unwrap().json::<Value>().await.unwrap() };
+    let common = get(format!("{}/common/v2.0/.well-known/openid-configuration", emulator.base_url())).await;
+    assert!(common["tenant_region_scope"].is_null());
+    assert!(common.get("device_authorization_endpoint").is_none(), "not served, so not advertised");
+    let tenant = get(format!("{}/v2.0/.well-known/openid-configuration", emulator.authority())).await;
+    assert_eq!(tenant["tenant_region_scope"], "EU");
+}
