@@ -3,7 +3,6 @@
 //! (`prompt`), and a claims challenge. Each hint is validated before it reaches a URL.
 //! See `docs/ENTRA.md`, "Sign-in hints".
 
-use std::fmt;
 use std::str::FromStr;
 
 /// The longest `login_hint` accepted (an email address is at most 254 characters).
@@ -250,12 +249,6 @@ impl DomainHint {
     /// The hint, lowercased.
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Display for Prompt {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

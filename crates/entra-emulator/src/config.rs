@@ -19,6 +19,49 @@ pub const DEFAULT_DOMAIN: &str = "emulator.test";
 pub const DEFAULT_GROUP_OVERAGE_LIMIT: usize = 200;
 /// Graph's default page size for directory object collections such as `transitiveMemberOf`.
 pub const DEFAULT_GRAPH_PAGE_SIZE: usize = 100;
+/// The Microsoft Graph delegated permissions the emulator knows (a scope outside the list is
+/// refused with AADSTS650053, as Entra refuses a permission Graph does not have).
+pub const GRAPH_DELEGATED_PERMISSIONS: [&str; 36] = [
+    "User.Read",
+    "User.ReadWrite",
+    "User.ReadBasic.All",
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Mail.Read",
+    "Mail.ReadBasic",
+    "Mail.ReadWrite",
+    "Mail.Send",
+    "Mail.Read.Shared",
+    "Calendars.Read",
+    "Calendars.ReadWrite",
+    "Calendars.Read.Shared",
+    "Contacts.Read",
+    "Contacts.ReadWrite",
+    "Files.Read",
+    "Files.Read.All",
+    "Files.ReadWrite",
+    "Files.ReadWrite.All",
+    "Sites.Read.All",
+    "Sites.ReadWrite.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "GroupMember.Read.All",
+    "Directory.Read.All",
+    "Directory.AccessAsUser.All",
+    "People.Read",
+    "Presence.Read",
+    "Presence.Read.All",
+    "Tasks.Read",
+    "Tasks.ReadWrite",
+    "Notes.Read",
+    "Notes.ReadWrite",
+    "Chat.Read",
+    "ChannelMessage.Send",
+    "Team.ReadBasic.All",
+];
+/// The permission every app registration's API exposes (`api://<client id>/access_as_user`).
+pub const EXPOSED_API_PERMISSION: &str = "access_as_user";
+
 /// The built-in "Sales" security group.
 pub const SALES_GROUP_ID: Uuid = Uuid::from_u128(0x5a1e5000_0000_4000_8000_00000000a001);
 /// The built-in "All Company" group (not security-enabled: only `All` group claims carry it).
@@ -57,6 +100,8 @@ pub struct EmulatorConfig {
     /// Page size of Graph collections (`transitiveMemberOf`) unless `$top` asks for another.
     /// Default [`DEFAULT_GRAPH_PAGE_SIZE`].
     pub graph_page_size: usize,
+    /// The Graph delegated permissions that exist. Default [`GRAPH_DELEGATED_PERMISSIONS`].
+    pub graph_permissions: Vec<String>,
 }
 
 /// A directory group: what tokens and Graph's membership answers need of Graph's `group`.
@@ -136,6 +181,7 @@ impl Default for EmulatorConfig {
             ],
             group_overage_limit: DEFAULT_GROUP_OVERAGE_LIMIT,
             graph_page_size: DEFAULT_GRAPH_PAGE_SIZE,
+            graph_permissions: GRAPH_DELEGATED_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
         }
     }
 }

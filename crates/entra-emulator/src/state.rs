@@ -154,6 +154,7 @@ pub(crate) struct EmulatorState {
     pub(crate) users: Vec<DirectoryUser>,
     pub(crate) memberships: RwLock<Memberships>,
     pub(crate) group_overage_limit: usize,
+    pub(crate) graph_permissions: Vec<String>,
     pub(crate) graph_page_size: usize,
     pub(crate) clients: RwLock<Vec<ClientRegistration>>,
     pub(crate) access_token_lifetime: i64,
@@ -212,6 +213,7 @@ impl EmulatorState {
             users,
             memberships: RwLock::new(memberships),
             group_overage_limit: config.group_overage_limit,
+            graph_permissions: config.graph_permissions,
             graph_page_size: config.graph_page_size.clamp(1, 999),
             clients: RwLock::new(config.clients),
             access_token_lifetime: config.access_token_lifetime.as_secs() as i64,
@@ -288,6 +290,38 @@ impl EmulatorState {
     pub(crate) fn may_sign_in_at(&self, segment: &str, user_oid: Uuid) -> bool {
         let home = self.user_by_oid(user_oid).map(|user| user.tenant_id);
         is_multi_tenant(segment) || (home.is_some() && self.tenant_of_segment(segment) == home)
+    }
+
+    /// Every requested permission exists on its resource (Graph's list, or the API an app
+    /// registration exposes); else Entra's AADSTS650053 for the first that does not.
+    pub(crate) fn check_permissions_exist(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+    ) -> Result<(), crate::error::OAuthError> {
+        for scope in scopes.iter().filter(|scope| !crate::scopes::is_oidc_scope(scope)) {
+            let (exists, resource) = match scope.strip_prefix("api://").and_then(|rest| rest.split_once('/')) {
+                Some((app, name)) => (
+                    self.client(app).is_some() && name == crate::config::EXPOSED_API_PERMISSION,
+                    format!("api://{app}"),
+                ),
+                None => (
+                    self.graph_permissions.iter().any(|known| known.eq_ignore_ascii_case(scope)),
+                    "00000003-0000-0000-c000-000000000000".to_owned(),
+                ),
+            };
+            if !exists {
+                let name = crate::scopes::permission_name(scope);
+                return Err(crate::error::OAuthError::new(
+                    "invalid_client",
+                    650053,
+                    format!(
+                        "The application '{client_id}' asked for scope '{name}' that doesn't exist on the resource '{resource}'. Contact the app vendor."
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn memberships(&self) -> std::sync::RwLockReadGuard<'_, Memberships> {

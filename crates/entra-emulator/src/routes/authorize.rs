@@ -152,6 +152,7 @@ fn validate(
         }
     }
     let scopes = scopes::parse(params.get("scope").map(String::as_str).unwrap_or_default())?;
+    state.check_permissions_exist(client_id, &scopes)?;
     if let scopes::Resource::Api(uri) = scopes::resource_of(&scopes)?
         && state.client(uri.trim_start_matches("api://")).is_none()
     {

@@ -166,6 +166,7 @@ fn redeem_refresh_token(
         Some(raw) => {
             let requested = scopes::parse(raw)?;
             scopes::resource_of(&requested)?;
+            state.check_permissions_exist(&client.client_id, &requested)?;
             if !state.has_consent(grant.sign_in.user_oid, &client.client_id, &requested) {
                 return Err(OAuthError::new(
                     "invalid_grant",

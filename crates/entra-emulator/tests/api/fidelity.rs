@@ -57,3 +57,29 @@ async fn multi_tenant_discovery_has_no_region_and_no_device_code_endpoint() {
     let tenant = get(format!("{}/v2.0/.well-known/openid-configuration", emulator.authority())).await;
     assert_eq!(tenant["tenant_region_scope"], "EU");
 }
+
+#[tokio::test]
+async fn a_permission_the_resource_does_not_have_is_refused_with_aadsts650053() {
+    let emulator = emulator().await;
+    let request = AuthorizeRequest::new().set("scope", "openid profile User.Reed");
+    let response = browser().get(request.url(&emulator)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND, "back to the app with the error");
+    let back = location(&response);
+    assert_eq!(query_param(&back, "error").as_deref(), Some("invalid_client"));
+    assert_eq!(query_param(&back, "error_codes").as_deref(), Some("[650053]"));
+    assert!(query_param(&back, "error_description").unwrap().contains("'User.Reed' that doesn't exist"));
+
+    let (code, verifier) = code_for_adele(&browser(), &emulator).await;
+    let (_, tokens) = redeem(&emulator, &code, &verifier).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let api_typo = format!("api://{}/access_as_usr", entra_emulator::DEFAULT_CLIENT_ID);
+    for scope in ["Mail.Raed", api_typo.as_str()] {
+        let (status, body) = token_request(
+            &emulator,
+            &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("scope", scope)],
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{scope}");
+        assert_entra_error(&body, "invalid_client", 650053);
+    }
+}
