@@ -102,6 +102,9 @@ pub struct EmulatorConfig {
     pub graph_page_size: usize,
     /// The Graph delegated permissions that exist. Default [`GRAPH_DELEGATED_PERMISSIONS`].
     pub graph_permissions: Vec<String>,
+    /// When true PKCE `plain` is refused (AADSTS501491), for tests of clients that must use
+    /// S256. Entra accepts `plain`, so the default is false.
+    pub strict_pkce: bool,
 }
 
 /// A directory group: what tokens and Graph's membership answers need of Graph's `group`.
@@ -182,6 +185,7 @@ impl Default for EmulatorConfig {
             group_overage_limit: DEFAULT_GROUP_OVERAGE_LIMIT,
             graph_page_size: DEFAULT_GRAPH_PAGE_SIZE,
             graph_permissions: GRAPH_DELEGATED_PERMISSIONS.iter().map(|p| (*p).to_owned()).collect(),
+            strict_pkce: false,
         }
     }
 }

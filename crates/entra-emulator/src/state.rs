@@ -19,6 +19,7 @@ use crate::keys::KeyRing;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ResponseMode {
     Query,
+    Fragment,
     FormPost,
 }
 
@@ -31,6 +32,8 @@ pub(crate) struct AuthorizeRequest {
     pub(crate) state: Option<String>,
     pub(crate) nonce: Option<String>,
     pub(crate) code_challenge: Option<String>,
+    /// `S256` or `plain`.
+    pub(crate) code_challenge_plain: bool,
     pub(crate) response_mode: ResponseMode,
     pub(crate) login_hint: Option<String>,
     /// The `claims` request parameter (claims challenge, client capabilities), as sent.
@@ -155,6 +158,7 @@ pub(crate) struct EmulatorState {
     pub(crate) memberships: RwLock<Memberships>,
     pub(crate) group_overage_limit: usize,
     pub(crate) graph_permissions: Vec<String>,
+    pub(crate) strict_pkce: bool,
     pub(crate) graph_page_size: usize,
     pub(crate) clients: RwLock<Vec<ClientRegistration>>,
     pub(crate) access_token_lifetime: i64,
@@ -214,6 +218,7 @@ impl EmulatorState {
             memberships: RwLock::new(memberships),
             group_overage_limit: config.group_overage_limit,
             graph_permissions: config.graph_permissions,
+            strict_pkce: config.strict_pkce,
             graph_page_size: config.graph_page_size.clamp(1, 999),
             clients: RwLock::new(config.clients),
             access_token_lifetime: config.access_token_lifetime.as_secs() as i64,

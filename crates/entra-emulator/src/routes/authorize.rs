@@ -48,6 +48,14 @@ impl ReplyTo {
                 }
                 Err(_) => ErrorPage::response(50011, "The redirect URI is not a valid URL."),
             },
+            ResponseMode::Fragment => match Url::parse(&self.redirect_uri) {
+                Ok(mut url) => {
+                    let fragment = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+                    url.set_fragment(Some(&fragment));
+                    crate::pages::found(url.as_str())
+                }
+                Err(_) => ErrorPage::response(50011, "The redirect URI is not a valid URL."),
+            },
         }
     }
 
@@ -78,7 +86,7 @@ pub(crate) async fn authorize(
         );
     };
     let redirect_uri = params.get("redirect_uri").cloned().unwrap_or_default();
-    if !client.redirect_uris.contains(&redirect_uri) {
+    if !client.redirect_uris.iter().any(|registered| redirect_uri_matches(registered, &redirect_uri)) {
         // Never send the browser to an unregistered URI: say so on our own page.
         return ErrorPage::response(
             50011,
@@ -89,13 +97,14 @@ pub(crate) async fn authorize(
     }
     let response_mode = match params.get("response_mode").map(String::as_str) {
         None | Some("query") => ResponseMode::Query,
+        Some("fragment") => ResponseMode::Fragment,
         Some("form_post") => ResponseMode::FormPost,
         Some(other) => {
             let reply =
                 ReplyTo { redirect_uri, state: params.get("state").cloned(), response_mode: ResponseMode::Query };
             return reply.error(&OAuthError::invalid_request(
                 900144,
-                format!("The response_mode '{other}' is not supported for the authorization code flow here; use query or form_post."),
+                format!("The response_mode '{other}' is not supported; use query, fragment or form_post."),
             ));
         }
     };
@@ -163,21 +172,29 @@ fn validate(
         ));
     }
     let code_challenge = params.get("code_challenge").cloned();
+    let mut code_challenge_plain = false;
     if let Some(challenge) = &code_challenge {
+        // Entra takes S256 and plain (the default when no method is given).
         match params.get("code_challenge_method").map(String::as_str) {
             Some("S256") => {}
+            Some("plain") | None if !state.strict_pkce => code_challenge_plain = true,
             Some("plain") | None => {
                 return Err(OAuthError::invalid_request(
                     501491,
-                    "The code_challenge_method 'plain' is not accepted by this emulator; use S256.",
+                    "The code_challenge_method 'plain' is refused by this emulator's strict PKCE switch; use S256.",
                 ));
             }
             Some(other) => {
                 return Err(OAuthError::invalid_request(501491, format!("Invalid code_challenge_method '{other}'.")));
             }
         }
-        let well_formed =
-            challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+        let well_formed = match code_challenge_plain {
+            false => {
+                challenge.len() == 43 && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }
+            true => (43..=128).contains(&challenge.len()) && challenge.bytes().all(unreserved),
+        };
         if !well_formed {
             return Err(OAuthError::invalid_request(501491, "Invalid size of Code_Challenge parameter."));
         }
@@ -195,6 +212,7 @@ fn validate(
         state: params.get("state").cloned(),
         nonce: params.get("nonce").cloned(),
         code_challenge,
+        code_challenge_plain,
         response_mode,
         login_hint: params.get("login_hint").cloned(),
         claims: params.get("claims").cloned(),
@@ -278,4 +296,19 @@ pub(crate) fn issue_code(state: &EmulatorState, request: AuthorizeRequest, sign_
             .insert(code.clone(), CodeGrant { request, sign_in, issued_at: state.clock.now(), redeemed: false });
     }
     reply.send(vec![("code".to_owned(), code), ("session_state".to_owned(), sid)])
+}
+
+/// Whether a requested redirect URI matches a registered one: exactly (case-sensitive), except
+/// that for `http://localhost` and `http://127.0.0.1` Entra ignores the port.
+pub(crate) fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    if registered == requested {
+        return true;
+    }
+    let (Ok(registered), Ok(requested)) = (Url::parse(registered), Url::parse(requested)) else { return false };
+    let loopback = |url: &Url| url.scheme() == "http" && matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
+    loopback(&registered)
+        && loopback(&requested)
+        && registered.host_str() == requested.host_str()
+        && registered.path() == requested.path()
+        && registered.query() == requested.query()
 }

@@ -107,7 +107,10 @@ fn redeem_code(
         }
         if let Some(challenge) = &grant.request.code_challenge {
             let verifier = form.get("code_verifier").map(String::as_str).unwrap_or_default();
-            let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            let computed = match grant.request.code_challenge_plain {
+                true => verifier.to_owned(),
+                false => URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+            };
             if verifier.is_empty() || computed != *challenge {
                 return Err(OAuthError::invalid_grant(
                     501481,

@@ -23,8 +23,8 @@ async fn unknown_client_shows_an_error_page() {
 }
 
 #[tokio::test]
-async fn plain_pkce_is_refused_back_to_the_redirect_uri() {
-    let emulator = emulator().await;
+async fn with_the_strict_switch_plain_pkce_is_refused_back_to_the_redirect_uri() {
+    let emulator = emulator_with(|config| config.strict_pkce = true).await;
     let request = AuthorizeRequest::new().set("code_challenge_method", "plain");
     let response = browser().get(request.url(&emulator)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);

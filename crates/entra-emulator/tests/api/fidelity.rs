@@ -83,3 +83,47 @@ async fn a_permission_the_resource_does_not_have_is_refused_with_aadsts650053() 
         assert_entra_error(&body, "invalid_client", 650053);
     }
 }
+
+#[tokio::test]
+async fn plain_pkce_works_as_on_entra() {
+    let emulator = emulator().await;
+    let verifier = "a-plain-verifier-of-forty-three-characters-or-more";
+    let request = AuthorizeRequest::new().set("code_challenge", verifier).set("code_challenge_method", "plain");
+    let response = sign_in_as(&browser(), &emulator, &request, ADELE, ADELE_PASSWORD).await;
+    let code = query_param(&location(&response), "code").expect("a code");
+    let (status, body) = redeem(&emulator, &code, verifier).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (code, _) = code_for_adele(&browser(), &emulator).await;
+    let (status, body) = redeem(&emulator, &code, "not-the-verifier-at-all-but-long-enough-to-pass").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_entra_error(&body, "invalid_grant", 501481);
+}
+
+#[tokio::test]
+async fn the_fragment_response_mode_puts_the_code_in_the_fragment() {
+    let emulator = emulator().await;
+    let request = AuthorizeRequest::new().set("response_mode", "fragment");
+    let response = sign_in_as(&browser(), &emulator, &request, ADELE, ADELE_PASSWORD).await;
+    let back = location(&response);
+    assert!(back.query().is_none(), "{back}");
+    let fragment: Vec<(String, String)> =
+        url::form_urlencoded::parse(back.fragment().unwrap().as_bytes()).into_owned().collect();
+    assert!(fragment.iter().any(|(name, _)| name == "code"), "{back}");
+    assert!(fragment.iter().any(|(name, value)| name == "state" && value == "state-123"), "{back}");
+}
+
+#[tokio::test]
+async fn a_localhost_redirect_uri_matches_on_any_port_and_nothing_else_does() {
+    let emulator = emulator().await;
+    // Registered: http://localhost:5001/callback.
+    let other_port = AuthorizeRequest::new().set("redirect_uri", "http://localhost:7777/callback");
+    let response = browser().get(other_port.url(&emulator)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "the sign-in page: the port of localhost is ignored");
+    for refused in ["http://localhost:7777/other", "https://localhost:5001/callback", "http://evil.test:5001/callback"]
+    {
+        let request = AuthorizeRequest::new().set("redirect_uri", refused);
+        let response = browser().get(request.url(&emulator)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{refused}");
+        assert!(response.text().await.unwrap().contains("AADSTS50011"), "{refused}");
+    }
+}
