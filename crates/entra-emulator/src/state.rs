@@ -119,8 +119,8 @@ pub(crate) struct CaeToken {
 /// How long things are kept once they can no longer be used, so that a replay still gets the
 /// precise error (AADSTS54005, a reused refresh token) for a while.
 const KEEP_SPENT_SECS: i64 = 24 * 3600;
-/// Refresh tokens live 90 days, as Entra's do by default.
-const REFRESH_TOKEN_LIFETIME_SECS: i64 = 90 * 24 * 3600;
+/// Refresh tokens die after 90 days unused, as Entra's do by default (AADSTS700082).
+pub(crate) const REFRESH_TOKEN_LIFETIME_SECS: i64 = 90 * 24 * 3600;
 /// Client assertions live at most about 10 minutes: their `jti`s need not be kept longer.
 const ASSERTION_MEMORY_SECS: i64 = 3600;
 /// Beyond this many recorded values the oldest half is forgotten.
@@ -134,7 +134,8 @@ impl Grants {
         self.pending.retain(|_, request| now - request.created_at <= 15 * 60);
         self.codes.retain(|_, code| now - code.issued_at <= code_lifetime + KEEP_SPENT_SECS);
         self.refresh_tokens.retain(|_, grant| match grant.status {
-            RefreshStatus::Active => now - grant.issued_at <= REFRESH_TOKEN_LIFETIME_SECS,
+            // Kept a day past their death, so a late use gets the precise AADSTS700082.
+            RefreshStatus::Active => now - grant.issued_at <= REFRESH_TOKEN_LIFETIME_SECS + KEEP_SPENT_SECS,
             RefreshStatus::Rotated | RefreshStatus::Revoked => now - grant.issued_at <= KEEP_SPENT_SECS,
         });
         self.used_assertion_ids.retain(|_, seen| now - *seen <= ASSERTION_MEMORY_SECS);

@@ -146,9 +146,6 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
         "iat": now,
         "nbf": now,
         "exp": now + 3600,
-        "name": user.user.display_name,
-        "oid": user.oid,
-        "preferred_username": user.user.user_principal_name,
         "rh": format!("0.emu.{}", random_id()),
         "sid": request.sign_in.sid,
         "sub": pairwise_subject(user.oid, request.client_id),
@@ -160,6 +157,13 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
     });
     if let Some(nonce) = request.nonce {
         claims["nonce"] = json!(nonce);
+    }
+    // The `profile` scope brings the user's name, sign-in name and object id (Entra's v2.0 ID
+    // token with `openid` alone has little more than `sub`).
+    if request.scopes.iter().any(|scope| scope.eq_ignore_ascii_case("profile")) {
+        claims["name"] = json!(user.user.display_name);
+        claims["oid"] = json!(user.oid);
+        claims["preferred_username"] = json!(user.user.user_principal_name);
     }
     if let (Some(client), Some(object)) = (state.client(request.client_id), claims.as_object_mut()) {
         let memberships = state.memberships();

@@ -145,6 +145,13 @@ fn redeem_refresh_token(
         if grant.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(70000, "The refresh token was issued to a different client."));
         }
+        if state.clock.now() - grant.issued_at > crate::state::REFRESH_TOKEN_LIFETIME_SECS {
+            return Err(OAuthError::invalid_grant(
+                700082,
+                "The refresh token has expired due to inactivity. The token was issued more than 90 days ago and was not used since.",
+            )
+            .with_suberror("bad_token"));
+        }
         match grant.status {
             RefreshStatus::Active => {}
             RefreshStatus::Rotated if !state.strict_refresh_token_rotation => {}

@@ -127,3 +127,39 @@ async fn a_localhost_redirect_uri_matches_on_any_port_and_nothing_else_does() {
         assert!(response.text().await.unwrap().contains("AADSTS50011"), "{refused}");
     }
 }
+
+#[tokio::test]
+async fn the_id_token_names_the_user_only_with_the_profile_scope() {
+    let emulator = emulator().await;
+    for (scope, named) in
+        [("openid offline_access User.Read", false), ("openid profile offline_access User.Read", true)]
+    {
+        let request = AuthorizeRequest::new().set("scope", scope);
+        let response = sign_in_as(&browser(), &emulator, &request, ADELE, ADELE_PASSWORD).await;
+        let code = query_param(&location(&response), "code").unwrap();
+        let (_, tokens) = redeem(&emulator, &code, &request.verifier).await;
+        let claims = claims_of(tokens["id_token"].as_str().unwrap());
+        for claim in ["name", "oid", "preferred_username"] {
+            assert_eq!(claims.get(claim).is_some(), named, "{claim} with '{scope}': {claims}");
+        }
+        assert!(claims["sub"].is_string() && claims["tid"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_unused_for_90_days_is_dead_with_aadsts700082() {
+    let emulator = emulator().await;
+    let (code, verifier) = code_for_adele(&browser(), &emulator).await;
+    let (_, tokens) = redeem(&emulator, &code, &verifier).await;
+    let refresh = |token: String| {
+        let emulator = &emulator;
+        async move { token_request(emulator, &[("grant_type", "refresh_token"), ("refresh_token", &token)]).await }
+    };
+    emulator.advance_clock(std::time::Duration::from_secs(89 * 24 * 3600));
+    let (status, fresh) = refresh(tokens["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, StatusCode::OK, "89 days: still alive");
+    emulator.advance_clock(std::time::Duration::from_secs(91 * 24 * 3600));
+    let (status, body) = refresh(fresh["refresh_token"].as_str().unwrap().to_owned()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_entra_error(&body, "invalid_grant", 700082);
+}
