@@ -118,8 +118,19 @@ pub(crate) async fn authorize(
     // The SSO session is reused only for a user of this authority's tenant, and not when a
     // claims challenge asks for a sign-in newer than it (continuous access evaluation).
     let required_nbf = claims_request::required_nbf(request.claims.as_deref());
+    // Nor for another account than `login_hint` names, nor when it is older than `max_age`
+    // seconds: Entra asks for the sign-in again (or, with prompt=none, answers login_required).
+    let max_age = params.get("max_age").and_then(|age| age.parse::<i64>().ok());
     let sso_session = sso::current(&state, &headers).filter(|sign_in| {
-        state.may_sign_in_at(&tenant, sign_in.user_oid) && required_nbf.is_none_or(|nbf| sign_in.auth_time >= nbf)
+        let hinted = request.login_hint.as_deref().is_none_or(|hint| {
+            state
+                .user_by_oid(sign_in.user_oid)
+                .is_some_and(|user| user.user.user_principal_name.eq_ignore_ascii_case(hint))
+        });
+        state.may_sign_in_at(&tenant, sign_in.user_oid)
+            && required_nbf.is_none_or(|nbf| sign_in.auth_time >= nbf)
+            && hinted
+            && max_age.is_none_or(|age| state.clock.now() - sign_in.auth_time <= age)
     });
     match sso_session {
         Some(sign_in) if !request.force_login => {
@@ -128,7 +139,7 @@ pub(crate) async fn authorize(
         _ if prompt == Some("none") => reply.error(&OAuthError::new(
             "login_required",
             50058,
-            "A silent sign-in request was sent but no user is signed in.",
+            "A silent sign-in request was sent but no user is signed in (or not the one login_hint names, or not recently enough for max_age).",
         )),
         _ => {
             let ctx = store_pending(&state, request.clone());

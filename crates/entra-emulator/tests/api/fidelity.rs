@@ -163,3 +163,25 @@ async fn a_refresh_token_unused_for_90_days_is_dead_with_aadsts700082() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_entra_error(&body, "invalid_grant", 700082);
 }
+
+#[tokio::test]
+async fn silent_sign_in_never_answers_for_another_account_than_the_hint_or_an_older_sign_in_than_max_age() {
+    let emulator = emulator().await;
+    let browser = browser();
+    let _ = code_for_adele(&browser, &emulator).await;
+    let silent = |request: AuthorizeRequest| {
+        let (browser, emulator) = (&browser, &emulator);
+        async move { location(&browser.get(request.url(emulator)).send().await.unwrap()) }
+    };
+    let same = silent(AuthorizeRequest::new().set("prompt", "none").set("login_hint", ADELE)).await;
+    assert!(query_param(&same, "code").is_some(), "the hinted account has the SSO session: {same}");
+    let other = silent(AuthorizeRequest::new().set("prompt", "none").set("login_hint", MALLORY)).await;
+    assert_eq!(query_param(&other, "error").as_deref(), Some("login_required"), "{other}");
+    assert!(query_param(&other, "code").is_none());
+
+    emulator.advance_clock(std::time::Duration::from_secs(120));
+    let stale = silent(AuthorizeRequest::new().set("prompt", "none").set("max_age", "60")).await;
+    assert_eq!(query_param(&stale, "error").as_deref(), Some("login_required"), "{stale}");
+    let recent_enough = silent(AuthorizeRequest::new().set("prompt", "none").set("max_age", "600")).await;
+    assert!(query_param(&recent_enough, "code").is_some(), "{recent_enough}");
+}
