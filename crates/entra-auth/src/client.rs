@@ -19,7 +19,7 @@ use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
 use crate::memberships::{Memberships, claims_request, needs_graph_for_groups};
 use crate::pending_sign_in::{PendingSignIn, authorization_url};
-use crate::refresh::{RefreshCoordinator, RefreshFailure};
+use crate::refresh::{RefreshCoordinator, RefreshFailure, Refreshed};
 use crate::return_to::LocalPath;
 use crate::sign_in_options::{ResourceScopes, SignInOptions};
 use crate::token_endpoint::{TokenEndpoint, TokenError, TokenResponse};
@@ -39,17 +39,6 @@ pub struct SignedIn {
     pub profile: Option<Profile>,
     /// Tokens to keep server-side.
     pub tokens: TokenSet,
-}
-
-/// Tokens after a refresh, and what the refreshed ID token says the user is a member of now.
-#[derive(Clone)]
-#[non_exhaustive]
-pub struct Refreshed {
-    /// The new tokens (the old refresh token is spent: store these).
-    pub tokens: TokenSet,
-    /// Roles and groups as of this refresh; `None` when Entra sent no ID token, or Graph could not
-    /// list the groups of an overage (the previous ones then stand until the next refresh).
-    pub memberships: Option<Memberships>,
 }
 
 /// Metadata and keys of the tenant, once loaded.

@@ -25,14 +25,14 @@ mod token_endpoint;
 mod tokens;
 
 pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, PUBLIC_CLOUD_HOST, Tenant};
-pub use client::{EntraClient, OIDC_SCOPES, Refreshed, SignedIn};
+pub use client::{EntraClient, OIDC_SCOPES, SignedIn};
 pub use config::{DEFAULT_CLOCK_LEEWAY, DEFAULT_GRAPH_ENDPOINT, DEFAULT_HTTP_TIMEOUT, EntraConfig};
 pub use credential::{Certificate, ClientCredential, CredentialError, ManagedIdentity, TOKEN_EXCHANGE_AUDIENCE};
 pub use error::SignInError;
 pub use graph::{GraphClient, GraphError, MAX_MEMBERSHIP_PAGES, Photo, Profile};
 pub use keys::{KeyedNames, OpenError, SealError, Sealer, SessionKeys};
 pub use memberships::Memberships;
-pub use refresh::RefreshFailure;
+pub use refresh::{RefreshFailure, Refreshed};
 pub use return_to::{LocalPath, MAX_LENGTH as MAX_RETURN_TO_LENGTH};
 pub use sign_in_options::{
     DomainHint, GRAPH_RESOURCE, InvalidHint, LoginHint, MAX_DOMAIN_HINT_LENGTH, MAX_LOGIN_HINT_LENGTH, MAX_SCOPES,

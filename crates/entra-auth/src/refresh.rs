@@ -9,11 +9,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-use crate::client::Refreshed;
 use crate::error::SignInError;
 use crate::id_token::IdTokenError;
 use crate::jwks::JwksError;
+use crate::memberships::Memberships;
 use crate::token_endpoint::TokenError;
+use crate::tokens::TokenSet;
 
 /// A successful refresh is remembered this long for requests that still hold the old token. A
 /// failure is not remembered past the requests that waited for it: the next one tries again.
@@ -47,6 +48,17 @@ impl From<SignInError> for RefreshFailure {
             other => RefreshFailure::Unavailable(other.to_string()),
         }
     }
+}
+
+/// Tokens after a refresh, and what the refreshed ID token says the user is a member of now.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Refreshed {
+    /// The new tokens (the old refresh token is spent: store these).
+    pub tokens: TokenSet,
+    /// Roles and groups as of this refresh; `None` when Entra sent no ID token, or Graph could not
+    /// list the groups of an overage (the previous ones then stand until the next refresh).
+    pub memberships: Option<Memberships>,
 }
 
 type Outcome = Result<Arc<Refreshed>, RefreshFailure>;

@@ -7,9 +7,17 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-use crate::config::{ClientRegistration, Group, GroupMembershipClaims};
-use crate::state::DirectoryUser;
+use crate::config::{ClientRegistration, Group, GroupMembershipClaims, User};
 
+/// A user with its photo loaded.
+#[derive(Clone, Debug)]
+pub(crate) struct DirectoryUser {
+    pub(crate) user: User,
+    pub(crate) oid: Uuid,
+    /// The home tenant.
+    pub(crate) tenant_id: Uuid,
+    pub(crate) photo: Option<Vec<u8>>,
+}
 /// The directory's groups and who is in them, and each user's app role assignments.
 #[derive(Debug, Default)]
 pub(crate) struct Memberships {
@@ -112,7 +120,6 @@ pub(crate) fn id_token_claims(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::User;
 
     fn user(groups: Vec<Uuid>) -> DirectoryUser {
         let user =

@@ -87,6 +87,8 @@ pub(crate) fn graph_scopes(scopes: &[String]) -> Vec<String> {
 }
 
 const API_SCHEME: &str = "api://";
+/// The audience of Graph access tokens.
+pub(crate) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
 
 /// What a token is for: Microsoft Graph, or an API an app registration exposes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +102,7 @@ impl Resource {
     /// The access token's `aud`.
     pub(crate) fn audience(&self) -> &str {
         match self {
-            Resource::Graph => crate::tokens::GRAPH_AUDIENCE,
+            Resource::Graph => GRAPH_AUDIENCE,
             Resource::Api(uri) => uri,
         }
     }

@@ -10,8 +10,8 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::config::{ClientRegistration, EmulatorConfig, User};
-use crate::directory::Memberships;
+use crate::config::{ClientRegistration, EmulatorConfig};
+use crate::directory::{DirectoryUser, Memberships};
 use crate::faults::Faults;
 use crate::keys::KeyRing;
 
@@ -179,16 +179,6 @@ pub(crate) struct EmulatorState {
     pub(crate) identity_header: String,
     /// Identity endpoint requests that were answered with a token.
     pub(crate) identity_tokens_issued: std::sync::atomic::AtomicU64,
-}
-
-/// A user with its photo loaded.
-#[derive(Clone, Debug)]
-pub(crate) struct DirectoryUser {
-    pub(crate) user: User,
-    pub(crate) oid: Uuid,
-    /// The home tenant.
-    pub(crate) tenant_id: Uuid,
-    pub(crate) photo: Option<Vec<u8>>,
 }
 
 impl EmulatorState {

@@ -9,13 +9,11 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::directory;
+use crate::directory::DirectoryUser;
 use crate::faults::BadIdToken;
 use crate::keys::SigningKey;
 use crate::scopes::{self, Resource};
-use crate::state::{CaeToken, DirectoryUser, EmulatorState, SignIn};
-
-/// The audience of Graph access tokens.
-pub(crate) const GRAPH_AUDIENCE: &str = "https://graph.microsoft.com";
+use crate::state::{CaeToken, EmulatorState, SignIn};
 
 /// What a successful token request returns.
 pub(crate) struct IssuedTokens {

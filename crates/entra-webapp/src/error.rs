@@ -22,7 +22,7 @@ pub enum AppError {
     /// Microsoft Graph failed.
     Graph(GraphError),
     /// Proxy mode: the app behind did not answer.
-    Upstream(crate::proxy::UpstreamError),
+    Upstream(crate::proxy::forward::UpstreamError),
     /// Nothing at this path.
     NotFound,
 }
@@ -58,13 +58,13 @@ impl AppError {
             }
             AppError::Upstream(error) => {
                 let (status, kind, title, message) = match error {
-                    crate::proxy::UpstreamError::Timeout(_) => (
+                    crate::proxy::forward::UpstreamError::Timeout(_) => (
                         StatusCode::GATEWAY_TIMEOUT,
                         "upstream_timeout",
                         "The app is taking too long",
                         "The app behind this sign-in did not answer in time.",
                     ),
-                    crate::proxy::UpstreamError::Unreachable(_) => (
+                    crate::proxy::forward::UpstreamError::Unreachable(_) => (
                         StatusCode::BAD_GATEWAY,
                         "upstream_unreachable",
                         "The app is not answering",

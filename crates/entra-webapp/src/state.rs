@@ -21,7 +21,7 @@ pub struct AppState {
     /// ALLOWED_TENANTS/ROLES/GROUPS, checked on every signed-in page.
     pub policy: Arc<AccessPolicy>,
     /// Proxy mode: the app behind (`UPSTREAM_URL`).
-    pub proxy: Option<Arc<crate::proxy::Proxy>>,
+    pub proxy: Option<Arc<crate::proxy::forward::Proxy>>,
     /// The downstream API `/downstream` calls as the user.
     pub downstream: Option<entra_auth::axum::DownstreamApi>,
 }

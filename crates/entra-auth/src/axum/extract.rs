@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use tower_sessions::Session;
 
-use crate::axum::authorization::AccessDeniedRenderer;
 use crate::axum::error_page::ErrorPageRenderer;
+use crate::axum::policy::AccessDeniedRenderer;
 use crate::axum::session::{self, AccessTokenError, SignedInUser};
 use crate::client::EntraClient;
 use crate::refresh::RefreshFailure;

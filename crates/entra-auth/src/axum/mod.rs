@@ -8,14 +8,12 @@ mod error_page;
 mod extract;
 mod front_channel;
 mod pending;
+mod policy;
 mod resource_tokens;
 mod routes;
 mod session;
 
-pub use authorization::{
-    AccessDenied, AccessDeniedPage, AccessDeniedRenderer, AccessPolicy, Requirement, default_access_denied_page,
-    require_access,
-};
+pub use authorization::{default_access_denied_page, require_access};
 pub use downstream::{DownstreamApi, DownstreamError};
 pub use error_page::{
     ErrorPage, ErrorPageRenderer, SignOutForm, SignOutPageRenderer, default_error_page, default_sign_out_page,
@@ -26,6 +24,7 @@ pub use extract::{
 };
 pub use front_channel::{EntraSession, EntraSessionIndex};
 pub use pending::MAX_PENDING_SIGN_INS;
+pub use policy::{AccessDenied, AccessDeniedPage, AccessDeniedRenderer, AccessPolicy, Requirement};
 pub use resource_tokens::{MAX_RESOURCE_TOKENS, access_token_for};
 pub use routes::{
     AuthLayer, AuthRoutes, DEFAULT_LOGOUT_PATH, DEFAULT_SESSION_COOKIE_NAME, DEFAULT_SESSION_IDLE_TIMEOUT,

@@ -16,7 +16,7 @@ use tower_http::add_extension::{AddExtension, AddExtensionLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
-use crate::axum::authorization::{AccessDenied, AccessDeniedPage, AccessDeniedRenderer, default_access_denied_page};
+use crate::axum::authorization::default_access_denied_page;
 use crate::axum::error_page::{
     ErrorPage, ErrorPageRenderer, PageContext, SignOutForm, SignOutPageRenderer, default_error_page,
     default_sign_out_page,
@@ -24,6 +24,7 @@ use crate::axum::error_page::{
 use crate::axum::extract::{AuthContext, DEFAULT_LOGIN_PATH};
 use crate::axum::front_channel::{self, EntraSessionIndex};
 use crate::axum::pending::{PendingCookies, with_cookies};
+use crate::axum::policy::{AccessDenied, AccessDeniedPage, AccessDeniedRenderer};
 use crate::axum::resource_tokens;
 use crate::axum::session::{self, SignedInUser};
 use crate::client::EntraClient;

@@ -13,9 +13,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+use crate::directory::DirectoryUser;
 use crate::error::GraphError;
-use crate::state::{DirectoryUser, EmulatorState};
-use crate::tokens::{GRAPH_AUDIENCE, granted_graph_scopes, graph_token_issuer};
+use crate::scopes::GRAPH_AUDIENCE;
+use crate::state::EmulatorState;
+use crate::tokens::{granted_graph_scopes, graph_token_issuer};
 
 /// Permissions that allow reading the signed-in user's mail.
 const MAIL_PERMISSIONS: [&str; 3] = ["Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic"];

@@ -13,7 +13,8 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::error::AppError;
-use crate::proxy::{current_user, identity};
+use crate::proxy::handler::current_user;
+use crate::proxy::identity;
 use crate::state::AppState;
 
 #[derive(Deserialize)]

@@ -43,6 +43,22 @@ pub enum UpstreamError {
     Timeout(Duration),
 }
 
+/// The proxy's parts, shared by every request.
+pub struct Proxy {
+    /// Its settings.
+    pub config: crate::config::ProxyConfig,
+    /// The app behind, with its connection pool.
+    pub upstream: Upstream,
+}
+
+impl Proxy {
+    /// A proxy to `config.upstream`.
+    pub fn new(config: crate::config::ProxyConfig) -> Self {
+        let upstream = Upstream::new(config.upstream.clone(), config.response_timeout);
+        Self { config, upstream }
+    }
+}
+
 /// Where the request came from, for the `X-Forwarded-*` headers.
 pub struct Forwarded {
     /// The peer that connected to us.

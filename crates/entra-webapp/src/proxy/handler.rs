@@ -1,0 +1,111 @@
+//! The proxy's request path: gate a request (session, access policy, unauthenticated action),
+//! then forward it with the user's identity headers.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed, tokens};
+use entra_auth::{LocalPath, RefreshFailure, SignInError};
+use tower_sessions::Session;
+
+use crate::config::UnauthenticatedAction;
+use crate::error::AppError;
+use crate::proxy::forward::Forwarded;
+use crate::proxy::identity;
+use crate::state::AppState;
+
+/// Whether the request is a browser navigating (it may be sent to sign-in); anything else (a
+/// script's `fetch`, an API client) gets status codes, never a redirect.
+fn is_browser_navigation(request: &Request) -> bool {
+    let headers = request.headers();
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).unwrap_or_default();
+    matches!(*request.method(), Method::GET | Method::HEAD)
+        && text(header::ACCEPT.as_str()).contains("text/html")
+        && !text("x-requested-with").eq_ignore_ascii_case("XMLHttpRequest")
+        && matches!(text("sec-fetch-mode"), "" | "navigate")
+}
+
+/// The path and query asked for, to come back to after sign-in.
+fn here(request: &Request) -> LocalPath {
+    request.uri().path_and_query().and_then(|pq| LocalPath::parse(pq.as_str())).unwrap_or_else(LocalPath::root)
+}
+
+/// The signed-in user with memberships as fresh as the tokens; `None` when nobody is, or the
+/// session needs a new sign-in.
+pub(crate) async fn current_user(state: &AppState, session: &Session) -> Result<Option<SignedInUser>, Response> {
+    match signed_in_user_refreshed(&state.client, session).await {
+        Ok(user) => Ok(user),
+        Err(AccessTokenError::NotSignedIn | AccessTokenError::Refresh(RefreshFailure::NeedsSignIn(_))) => Ok(None),
+        Err(AccessTokenError::Session(error)) => Err(AppError::SignIn(error).into_response()),
+        Err(error) => Err(AppError::SignIn(SignInError::RefreshUnavailable(error.to_string())).into_response()),
+    }
+}
+
+/// No session: sign-in for a browser (with `redirect`), else 401 with the challenge App Service
+/// authentication sends.
+fn unauthenticated(state: &AppState, action: UnauthenticatedAction, request: &Request) -> Response {
+    if action == UnauthenticatedAction::Redirect && is_browser_navigation(request) {
+        return Redirect::to(state.auth.sign_in_path(&here(request), None).as_str()).into_response();
+    }
+    let authority = state.client.config().authority.url();
+    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')).collect();
+    let challenge = format!("Bearer realm=\"{host}\", authorization_uri=\"{authority}/oauth2/v2.0/authorize\"");
+    let mut response =
+        (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], "Sign-in required.\n").into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// Every request that is not one of our routes: gate it, then forward it.
+pub async fn forward_request(State(state): State<AppState>, session: Session, mut request: Request) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| *peer);
+    let Some(proxy) = state.proxy.clone() else { return AppError::NotFound.into_response() };
+    let user = match current_user(&state, &session).await {
+        Ok(user) => user,
+        Err(response) => return response,
+    };
+    let anonymous_path = proxy.config.is_anonymous(request.uri().path());
+    let identity = match user {
+        Some(user) => match state.policy.check(&user) {
+            Ok(()) => Some(user),
+            // Anyone may reach an anonymous path; a user the policy refuses just has no identity there.
+            Err(_) if anonymous_path => None,
+            Err(denied) if is_browser_navigation(&request) => {
+                return state.auth.access_denied(&session, &user, denied, &here(&request)).await;
+            }
+            Err(denied) => {
+                return (
+                    StatusCode::FORBIDDEN,
+                    [(header::CACHE_CONTROL, "no-store")],
+                    format!("{}\n", denied.reason()),
+                )
+                    .into_response();
+            }
+        },
+        None if anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow => None,
+        None => return unauthenticated(&state, proxy.config.unauthenticated, &request),
+    };
+    identity::strip_inbound(request.headers_mut(), &state.auth);
+    if let Some(user) = &identity {
+        let tokens = match proxy.config.pass_tokens {
+            true => tokens(&session).await.ok().flatten(),
+            false => None,
+        };
+        for (name, value) in identity::headers(user, tokens.as_ref()) {
+            request.headers_mut().insert(name, value);
+        }
+    }
+    let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
+    match proxy.upstream.forward(request, &forwarded).await {
+        Ok(response) => response,
+        Err(error) => {
+            tracing::warn!(error = %error, "upstream failed");
+            AppError::Upstream(error).into_response()
+        }
+    }
+}
