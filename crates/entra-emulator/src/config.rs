@@ -223,6 +223,19 @@ pub struct ClientRegistration {
     pub app_roles: Vec<String>,
     /// Which groups its tokens carry.
     pub group_membership_claims: GroupMembershipClaims,
+    /// Who may sign in: its own tenant's users only (Entra's default for a new registration), or
+    /// any organization's (then `common` and `organizations` work).
+    pub sign_in_audience: SignInAudience,
+}
+
+/// An app registration's `signInAudience`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+pub enum SignInAudience {
+    /// Single tenant: `common` and `organizations` are refused (AADSTS50194).
+    AzureADMyOrg,
+    /// Any organization's users (the built-in registration's, so multi-tenant apps can be tried).
+    #[default]
+    AzureADMultipleOrgs,
 }
 
 impl Default for ClientRegistration {
@@ -242,6 +255,7 @@ impl Default for ClientRegistration {
             display_name: "entra-webapp".to_owned(),
             app_roles: vec!["Admin".to_owned(), "Reader".to_owned()],
             group_membership_claims: GroupMembershipClaims::SecurityGroup,
+            sign_in_audience: SignInAudience::AzureADMultipleOrgs,
         }
     }
 }

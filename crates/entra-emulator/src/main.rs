@@ -99,6 +99,7 @@ impl Cli {
             display_name: defaults.display_name,
             app_roles: defaults.app_roles,
             group_membership_claims: defaults.group_membership_claims,
+            sign_in_audience: defaults.sign_in_audience,
             certificates: Vec::new(),
             federated_credentials: Vec::new(),
         };

@@ -41,6 +41,9 @@ pub(crate) struct AuthorizeRequest {
     pub(crate) force_login: bool,
     pub(crate) force_consent: bool,
     pub(crate) created_at: i64,
+    /// The authority it was made at (a tenant id, `common` or `organizations`): its code redeems
+    /// there only.
+    pub(crate) authority: String,
 }
 
 /// Who signed in, in which SSO session.
@@ -279,6 +282,15 @@ impl EmulatorState {
             return Some(self.tenant_id);
         }
         segment.parse::<Uuid>().ok().filter(|id| self.tenants.contains(id))
+    }
+
+    /// The authority a `{tenant}` segment names, normalised: the tenant id, or `common` /
+    /// `organizations`.
+    pub(crate) fn authority_of(&self, segment: &str) -> String {
+        match self.tenant_of_segment(segment) {
+            Some(tenant) => tenant.to_string(),
+            None => segment.to_ascii_lowercase(),
+        }
     }
 
     /// Whether the user may sign in at the authority named by `segment`: any user at

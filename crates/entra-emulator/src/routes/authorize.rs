@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use url::Url;
 
 use crate::claims_request;
+use crate::config::SignInAudience;
 use crate::error::OAuthError;
 use crate::pages::{ConsentPage, ErrorPage, FormPostPage, SignInPage};
 use crate::routes::sso;
@@ -109,10 +110,20 @@ pub(crate) async fn authorize(
         }
     };
     let reply = ReplyTo { redirect_uri: redirect_uri.clone(), state: params.get("state").cloned(), response_mode };
-    let request = match validate(&state, &params, client_id, redirect_uri, response_mode) {
+    let mut request = match validate(&state, &params, client_id, redirect_uri, response_mode) {
         Ok(request) => request,
         Err(error) => return reply.error(&error),
     };
+    request.authority = state.authority_of(&tenant);
+    // A single-tenant registration (Entra's default) cannot use common or organizations.
+    if client.sign_in_audience == SignInAudience::AzureADMyOrg && crate::state::is_multi_tenant(&tenant) {
+        return ErrorPage::response(
+            50194,
+            format!(
+                "Application '{client_id}' is not configured as a multi-tenant application. Usage of the /common endpoint is not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant."
+            ),
+        );
+    }
 
     let prompt = params.get("prompt").map(String::as_str);
     // The SSO session is reused only for a user of this authority's tenant, and not when a
@@ -230,6 +241,7 @@ fn validate(
         force_login: matches!(prompt, Some("login" | "select_account")),
         force_consent: prompt == Some("consent"),
         created_at: state.clock.now(),
+        authority: String::new(),
     })
 }
 

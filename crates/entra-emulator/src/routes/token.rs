@@ -52,7 +52,7 @@ fn handle(
     let client = client_auth::authenticate(state, tenant, headers, &form)?;
     let client_info = form.get("client_info").is_some_and(|v| v == "1");
     match form.get("grant_type").map(String::as_str) {
-        Some("authorization_code") => redeem_code(state, &client, &form, client_info),
+        Some("authorization_code") => redeem_code(state, tenant, &client, &form, client_info),
         Some("refresh_token") => redeem_refresh_token(state, &client, &form, client_info),
         Some(other) => Err(OAuthError::new(
             "unsupported_grant_type",
@@ -68,6 +68,7 @@ fn handle(
 
 fn redeem_code(
     state: &EmulatorState,
+    tenant: &str,
     client: &ClientRegistration,
     form: &HashMap<String, String>,
     client_info: bool,
@@ -94,6 +95,12 @@ fn redeem_code(
         }
         if grant.request.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(70000, "The code was issued to a different client."));
+        }
+        if grant.request.authority != state.authority_of(tenant) {
+            return Err(OAuthError::invalid_grant(
+                700005,
+                "Provided Authorization Code is intended to use against other tenant, thus rejected.",
+            ));
         }
         let redirect_uri = form.get("redirect_uri").map(String::as_str).unwrap_or_default();
         if redirect_uri != grant.request.redirect_uri {

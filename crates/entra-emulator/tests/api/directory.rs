@@ -33,6 +33,7 @@ async fn tokens_in(
     password: &str,
     claims: Option<&str>,
 ) -> Value {
+    let authority = request.authority(emulator);
     let response = sign_in_as(browser, emulator, &request, upn, password).await;
     let code = query_param(&location(&response), "code").expect("a code");
     let mut form = vec![
@@ -44,7 +45,7 @@ async fn tokens_in(
     if let Some(claims) = claims {
         form.push(("claims", claims));
     }
-    let (status, body) = token_request(emulator, &form).await;
+    let (status, body) = token_request_at(&authority, &form).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }

@@ -185,3 +185,35 @@ async fn silent_sign_in_never_answers_for_another_account_than_the_hint_or_an_ol
     let recent_enough = silent(AuthorizeRequest::new().set("prompt", "none").set("max_age", "600")).await;
     assert!(query_param(&recent_enough, "code").is_some(), "{recent_enough}");
 }
+
+#[tokio::test]
+async fn a_code_redeems_only_at_the_authority_it_was_made_at() {
+    let emulator = emulator().await;
+    let request = AuthorizeRequest::new().at_tenant("organizations");
+    let response = sign_in_as(&browser(), &emulator, &request, ADELE, ADELE_PASSWORD).await;
+    let code = query_param(&location(&response), "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT_URI),
+        ("code_verifier", request.verifier.as_str()),
+    ];
+    let (status, body) = token_request(&emulator, &form).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "made at organizations, redeemed at the tenant");
+    assert_entra_error(&body, "invalid_grant", 700005);
+    let (status, body) = token_request_at(&request.authority(&emulator), &form).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_single_tenant_registration_cannot_use_common() {
+    let emulator = emulator_with(|config| {
+        config.clients[0].sign_in_audience = entra_emulator::SignInAudience::AzureADMyOrg;
+    })
+    .await;
+    let page = browser().get(AuthorizeRequest::new().at_tenant("common").url(&emulator)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::BAD_REQUEST);
+    assert!(page.text().await.unwrap().contains("AADSTS50194"));
+    let own = browser().get(AuthorizeRequest::new().url(&emulator)).send().await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK, "its own tenant's authority works");
+}

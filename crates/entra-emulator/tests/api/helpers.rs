@@ -198,10 +198,16 @@ pub fn token_url(emulator: &Emulator) -> String {
 
 /// A token request with client_secret_post credentials plus `extra`.
 pub async fn token_request(emulator: &Emulator, extra: &[(&str, &str)]) -> (StatusCode, Value) {
+    token_request_at(&emulator.authority(), extra).await
+}
+
+/// The same, at another authority (`{base}/organizations`...): codes redeem where they were made.
+pub async fn token_request_at(authority: &str, extra: &[(&str, &str)]) -> (StatusCode, Value) {
     let client_id = client_id();
     let mut form: Vec<(&str, &str)> = vec![("client_id", &client_id), ("client_secret", DEFAULT_CLIENT_SECRET)];
     form.extend_from_slice(extra);
-    let response = http().post(token_url(emulator)).form(&form).send().await.expect("token request");
+    let url = format!("{authority}/oauth2/v2.0/token");
+    let response = http().post(url).form(&form).send().await.expect("token request");
     let status = response.status();
     (status, response.json().await.expect("token endpoint answers JSON"))
 }
