@@ -211,10 +211,9 @@ pub struct ClientRegistration {
     pub certificates: Vec<CertificateCredential>,
     /// Federated identity credentials (managed identity, workload identity).
     pub federated_credentials: Vec<FederatedCredential>,
-    /// Redirect URIs, matched exactly and case-sensitively as Entra does.
+    /// Redirect URIs, matched exactly and case-sensitively as Entra does (for `http://localhost`
+    /// any port); the logout endpoint's `post_logout_redirect_uri` must be one of them too.
     pub redirect_uris: Vec<String>,
-    /// Where the logout endpoint may send the browser back to.
-    pub post_logout_redirect_uris: Vec<String>,
     /// Called with `sid` and `iss` when a user signs out of the emulator.
     pub front_channel_logout_url: Option<String>,
     /// Display name shown on the consent page.
@@ -249,8 +248,9 @@ impl Default for ClientRegistration {
             redirect_uris: vec![
                 "http://localhost:5001/callback".to_owned(),
                 "http://127.0.0.1:5001/callback".to_owned(),
+                "http://localhost:5001/".to_owned(),
+                "http://127.0.0.1:5001/".to_owned(),
             ],
-            post_logout_redirect_uris: vec!["http://localhost:5001/".to_owned(), "http://127.0.0.1:5001/".to_owned()],
             front_channel_logout_url: None,
             display_name: "entra-webapp".to_owned(),
             app_roles: vec!["Admin".to_owned(), "Reader".to_owned()],

@@ -35,7 +35,8 @@ struct Cli {
     /// A redirect URI of the registered app (repeat the flag for several; comma-separated in the env var).
     #[arg(long = "redirect-uri", env = "EMULATOR_REDIRECT_URIS", value_delimiter = ',')]
     redirect_uris: Vec<String>,
-    /// A post-logout redirect URI of the registered app (repeatable).
+    /// Where sign-out may send the browser back (repeatable): added to the redirect URIs, which
+    /// is what Entra checks `post_logout_redirect_uri` against.
     #[arg(long = "post-logout-redirect-uri", env = "EMULATOR_POST_LOGOUT_REDIRECT_URIS", value_delimiter = ',')]
     post_logout_redirect_uris: Vec<String>,
     /// The app's front-channel logout URL, called with `sid` and `iss` on sign-out.
@@ -89,11 +90,13 @@ impl Cli {
                 ),
                 None => None,
             },
-            redirect_uris: if self.redirect_uris.is_empty() { defaults.redirect_uris } else { self.redirect_uris },
-            post_logout_redirect_uris: if self.post_logout_redirect_uris.is_empty() {
-                defaults.post_logout_redirect_uris
-            } else {
-                self.post_logout_redirect_uris
+            redirect_uris: match (self.redirect_uris.is_empty(), self.post_logout_redirect_uris.is_empty()) {
+                (true, true) => defaults.redirect_uris,
+                (true, false) => {
+                    let callbacks = defaults.redirect_uris.into_iter().filter(|uri| uri.ends_with("/callback"));
+                    callbacks.chain(self.post_logout_redirect_uris).collect()
+                }
+                (false, _) => self.redirect_uris.into_iter().chain(self.post_logout_redirect_uris).collect(),
             },
             front_channel_logout_url: self.front_channel_logout_url,
             display_name: defaults.display_name,

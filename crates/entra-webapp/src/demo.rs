@@ -24,8 +24,8 @@ pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
     // real sites' would be.
     let app_url = format!("http://localhost:{port}");
     let client = ClientRegistration {
-        redirect_uris: vec![format!("{app_url}/callback")],
-        post_logout_redirect_uris: vec![format!("{app_url}/")],
+        // The site's root is where sign-out comes back to: Entra wants it among the redirect URIs.
+        redirect_uris: vec![format!("{app_url}/callback"), format!("{app_url}/")],
         ..ClientRegistration::default()
     };
     let emulator =

@@ -36,8 +36,7 @@ pub async fn serve_with(
     // `localhost` for the app and 127.0.0.1 for the emulator keep their cookies apart.
     let app_url = format!("http://localhost:{}", listener.local_addr().unwrap().port());
     let registration = ClientRegistration {
-        redirect_uris: vec![format!("{app_url}/callback")],
-        post_logout_redirect_uris: vec![format!("{app_url}/")],
+        redirect_uris: vec![format!("{app_url}/callback"), format!("{app_url}/")],
         ..ClientRegistration::default()
     };
     let mut emulator_config = EmulatorConfig { clients: vec![registration.clone()], ..EmulatorConfig::default() };

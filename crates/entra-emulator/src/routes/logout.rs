@@ -70,7 +70,7 @@ async fn end_session(
         },
         Some(uri) => signed_out(
             Some(format!(
-                "The post_logout_redirect_uri '{uri}' is not registered for any application, so you were not sent back to it."
+                "The post_logout_redirect_uri '{uri}' is not a redirect URI of any application, so you were not sent back to it."
             )),
             None,
         ),
@@ -79,8 +79,11 @@ async fn end_session(
     response
 }
 
+/// Entra sends the browser back only to one of an application's redirect URIs.
 fn is_registered(state: &EmulatorState, uri: &str) -> bool {
-    state.clients().iter().any(|client| client.post_logout_redirect_uris.iter().any(|registered| registered == uri))
+    state.clients().iter().any(|client| {
+        client.redirect_uris.iter().any(|registered| crate::routes::authorize::redirect_uri_matches(registered, uri))
+    })
 }
 
 /// The front-channel logout URL of every client signed in through the ended session, with the

@@ -9,7 +9,7 @@ use crate::state::EmulatorState;
 
 mod admin;
 mod api;
-mod authorize;
+pub(crate) mod authorize;
 mod client_auth;
 pub(crate) mod discovery;
 mod graph;

@@ -77,8 +77,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         (None, false) => base_url.clone(),
     };
     let mut client = ClientRegistration {
-        redirect_uris: vec![format!("{site_url}/callback")],
-        post_logout_redirect_uris: vec![format!("{site_url}/")],
+        redirect_uris: vec![format!("{site_url}/callback"), format!("{site_url}/")],
         ..ClientRegistration::default()
     };
     let emulator = match options.emulator {

@@ -61,8 +61,7 @@ async fn the_release_binary_runs_as_in_the_container_and_stops_cleanly_on_sigter
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base_url = format!("http://localhost:{port}");
     let client = ClientRegistration {
-        redirect_uris: vec![format!("{base_url}/callback")],
-        post_logout_redirect_uris: vec![format!("{base_url}/")],
+        redirect_uris: vec![format!("{base_url}/callback"), format!("{base_url}/")],
         ..ClientRegistration::default()
     };
     let emulator = Arc::new(
