@@ -2,8 +2,8 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use entra_auth::LocalPath;
-use entra_auth::axum::{SignedInUser, sign_out_csrf_token};
+use entra_auth::axum::{AccessTokenError, SignedInUser, sign_out_csrf_token, signed_in_user_refreshed};
+use entra_auth::{LocalPath, RefreshFailure, SignInError};
 use tower_sessions::Session;
 
 use crate::error::AppError;
@@ -18,6 +18,17 @@ pub async fn home(
     user: Option<SignedInUser>,
     session: Session,
 ) -> Result<Response, AppError> {
+    // With an access policy, decide on memberships as fresh as the tokens (refreshed when due),
+    // as the protected pages do; a session that must sign in again is shown as signed out.
+    let user = match (&user, state.policy.is_empty()) {
+        (Some(_), false) => match signed_in_user_refreshed(&state.client, &session).await {
+            Ok(user) => user,
+            Err(AccessTokenError::NotSignedIn | AccessTokenError::Refresh(RefreshFailure::NeedsSignIn(_))) => None,
+            Err(AccessTokenError::Session(error)) => return Err(AppError::SignIn(error)),
+            Err(error) => return Err(AppError::SignIn(SignInError::RefreshUnavailable(error.to_string()))),
+        },
+        _ => user,
+    };
     if let Some(user) = &user
         && let Err(denied) = state.policy.check(user)
     {

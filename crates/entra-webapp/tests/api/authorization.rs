@@ -127,6 +127,8 @@ async fn group_changes_reach_access_at_the_next_refresh_without_signing_in_again
 
     admin_put(&app, &format!("/users/{ADELE}/groups"), json!({ "groups": [ALL_COMPANY_GROUP_ID] })).await;
     tokio::time::sleep(SHORT_LIFETIME + Duration::from_millis(1200)).await;
+    // The home page decides on memberships as fresh as the protected pages do.
+    assert_access_denied(app.get("/").await, "group").await;
     assert_access_denied(app.get("/profile").await, "group").await;
 
     admin_put(&app, &format!("/users/{ADELE}/groups"), json!({ "groups": [SALES_GROUP_ID] })).await;
