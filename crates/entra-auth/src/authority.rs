@@ -44,17 +44,26 @@ impl FromStr for Tenant {
             "consumers" => return Ok(Tenant::Consumers),
             _ => {}
         }
-        let labels: Vec<&str> = value.split('.').collect();
-        let is_domain = labels.len() >= 2
-            && labels.iter().all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            });
-        if is_domain { Ok(Tenant::Domain(value.to_ascii_lowercase())) } else { Err(InvalidTenant(value.to_owned())) }
+        if is_domain_name(value) {
+            Ok(Tenant::Domain(value.to_ascii_lowercase()))
+        } else {
+            Err(InvalidTenant(value.to_owned()))
+        }
     }
+}
+
+/// A DNS name of at least two labels (`contoso.com`): letters, digits and inner hyphens, 63
+/// characters a label at most.
+pub(crate) fn is_domain_name(value: &str) -> bool {
+    let labels: Vec<&str> = value.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 impl fmt::Display for Tenant {

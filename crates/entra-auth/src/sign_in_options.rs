@@ -5,6 +5,8 @@
 
 use std::str::FromStr;
 
+use crate::authority::is_domain_name;
+
 /// The longest `login_hint` accepted (an email address is at most 254 characters).
 pub const MAX_LOGIN_HINT_LENGTH: usize = 254;
 /// The longest `domain_hint` accepted (a DNS name is at most 253 characters).
@@ -189,16 +191,7 @@ impl FromStr for DomainHint {
         if lower == "organizations" || lower == "consumers" {
             return Ok(Self(lower));
         }
-        let labels: Vec<&str> = lower.split('.').collect();
-        let is_domain = lower.len() <= MAX_DOMAIN_HINT_LENGTH
-            && labels.len() >= 2
-            && labels.iter().all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            });
+        let is_domain = lower.len() <= MAX_DOMAIN_HINT_LENGTH && is_domain_name(&lower);
         if is_domain { Ok(Self(lower)) } else { Err(InvalidHint::DomainHint) }
     }
 }

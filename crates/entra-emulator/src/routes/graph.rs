@@ -159,6 +159,20 @@ fn verify_bearer(state: &EmulatorState, headers: &HeaderMap) -> Result<AccessCla
     Ok(claims)
 }
 
+/// [`authorize`], then one of `permissions` must be granted (else Graph's 403).
+async fn authorize_for(
+    state: &EmulatorState,
+    headers: &HeaderMap,
+    permissions: &[&str],
+) -> Result<(AccessClaims, DirectoryUser), Response> {
+    let (claims, user) = authorize(state, headers).await?;
+    let granted = granted_graph_scopes(&claims.scp);
+    if !granted.iter().any(|s| permissions.iter().any(|p| p.eq_ignore_ascii_case(s))) {
+        return Err(insufficient_privileges());
+    }
+    Ok((claims, user))
+}
+
 fn insufficient_privileges() -> Response {
     GraphError::new(
         StatusCode::FORBIDDEN,
@@ -190,14 +204,10 @@ pub(crate) async fn me(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let (claims, user) = match authorize(&state, &headers).await {
+    let (_, user) = match authorize_for(&state, &headers, &PROFILE_PERMISSIONS).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let granted = granted_graph_scopes(&claims.scp);
-    if !granted.iter().any(|s| PROFILE_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(s))) {
-        return insufficient_privileges();
-    }
     let resource = user_resource(&user);
     let mut body = Map::new();
     body.insert("@odata.context".into(), json!("https://graph.microsoft.com/v1.0/$metadata#users/$entity"));
@@ -239,14 +249,10 @@ pub(crate) async fn transitive_member_of(
     headers: HeaderMap,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let (claims, user) = match authorize(&state, &headers).await {
+    let (_, user) = match authorize_for(&state, &headers, &PROFILE_PERMISSIONS).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let granted = granted_graph_scopes(&claims.scp);
-    if !granted.iter().any(|s| PROFILE_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(s))) {
-        return insufficient_privileges();
-    }
     let mut objects: Vec<Value> = state
         .memberships()
         .groups_of(user.oid)
@@ -299,14 +305,10 @@ pub(crate) async fn messages(
     headers: HeaderMap,
     Query(query): Query<MessagesQuery>,
 ) -> Response {
-    let (claims, user) = match authorize(&state, &headers).await {
+    let (_, user) = match authorize_for(&state, &headers, &MAIL_PERMISSIONS).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let granted = granted_graph_scopes(&claims.scp);
-    if !granted.iter().any(|s| MAIL_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(s))) {
-        return insufficient_privileges();
-    }
     let subjects = [
         "Quarterly numbers are in",
         "Lunch on Friday?",
