@@ -211,9 +211,18 @@ pub struct ClientRegistration {
     pub certificates: Vec<CertificateCredential>,
     /// Federated identity credentials (managed identity, workload identity).
     pub federated_credentials: Vec<FederatedCredential>,
-    /// Redirect URIs, matched exactly and case-sensitively as Entra does (for `http://localhost`
-    /// any port); the logout endpoint's `post_logout_redirect_uri` must be one of them too.
+    /// Redirect URIs of the Web platform (a confidential client: its token requests carry a
+    /// secret or an assertion), matched exactly and case-sensitively as Entra does (for
+    /// `http://localhost` any port); the logout endpoint's `post_logout_redirect_uri` must be a
+    /// redirect URI of one of the platforms.
     pub redirect_uris: Vec<String>,
+    /// Redirect URIs of the Single-page application platform: codes sent there are redeemed
+    /// from the browser (cross-origin, with PKCE and no secret) and their refresh tokens last 24
+    /// hours, as in Entra.
+    pub spa_redirect_uris: Vec<String>,
+    /// Redirect URIs of the Mobile and desktop applications platform (a public client: no
+    /// secret, e.g. `http://localhost` for a CLI).
+    pub public_client_redirect_uris: Vec<String>,
     /// Called with `sid` and `iss` when a user signs out of the emulator.
     pub front_channel_logout_url: Option<String>,
     /// Display name shown on the consent page.
@@ -225,6 +234,50 @@ pub struct ClientRegistration {
     /// Who may sign in: its own tenant's users only (Entra's default for a new registration), or
     /// any organization's (then `common` and `organizations` work).
     pub sign_in_audience: SignInAudience,
+}
+
+/// The platform a redirect URI is registered under (the portal's "Authentication" page): it
+/// decides how the code sent there is redeemed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Platform {
+    /// A web app: a confidential client, redeeming on its server.
+    Web,
+    /// A single-page application: a public client, redeeming from the browser.
+    Spa,
+    /// A mobile or desktop application: a public client.
+    PublicClient,
+}
+
+impl ClientRegistration {
+    /// The platform `redirect_uri` is registered under, if it is registered at all. An exact
+    /// match wins over a localhost one with another port.
+    pub fn platform_of(&self, redirect_uri: &str) -> Option<Platform> {
+        let platforms = [
+            (Platform::Web, &self.redirect_uris),
+            (Platform::Spa, &self.spa_redirect_uris),
+            (Platform::PublicClient, &self.public_client_redirect_uris),
+        ];
+        let find = |matches: &dyn Fn(&str) -> bool| {
+            platforms.iter().find(|(_, uris)| uris.iter().any(|uri| matches(uri))).map(|(platform, _)| *platform)
+        };
+        find(&|uri| uri == redirect_uri).or_else(|| find(&|uri| redirect_uri_matches(uri, redirect_uri)))
+    }
+}
+
+/// Whether a requested redirect URI matches a registered one: exactly (case-sensitive), except
+/// that for `http://localhost` and `http://127.0.0.1` Entra ignores the port.
+pub(crate) fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
+    use url::Url;
+    if registered == requested {
+        return true;
+    }
+    let (Ok(registered), Ok(requested)) = (Url::parse(registered), Url::parse(requested)) else { return false };
+    let loopback = |url: &Url| url.scheme() == "http" && matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
+    loopback(&registered)
+        && loopback(&requested)
+        && registered.host_str() == requested.host_str()
+        && registered.path() == requested.path()
+        && registered.query() == requested.query()
 }
 
 /// An app registration's `signInAudience`.
@@ -251,6 +304,8 @@ impl Default for ClientRegistration {
                 "http://localhost:5001/".to_owned(),
                 "http://127.0.0.1:5001/".to_owned(),
             ],
+            spa_redirect_uris: Vec::new(),
+            public_client_redirect_uris: Vec::new(),
             front_channel_logout_url: None,
             display_name: "entra-webapp".to_owned(),
             app_roles: vec!["Admin".to_owned(), "Reader".to_owned()],

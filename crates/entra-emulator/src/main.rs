@@ -39,6 +39,13 @@ struct Cli {
     /// is what Entra checks `post_logout_redirect_uri` against.
     #[arg(long = "post-logout-redirect-uri", env = "EMULATOR_POST_LOGOUT_REDIRECT_URIS", value_delimiter = ',')]
     post_logout_redirect_uris: Vec<String>,
+    /// A redirect URI of the single-page application platform (repeatable): codes sent there
+    /// are redeemed from the browser, with PKCE and no secret.
+    #[arg(long = "spa-redirect-uri", env = "EMULATOR_SPA_REDIRECT_URIS", value_delimiter = ',')]
+    spa_redirect_uris: Vec<String>,
+    /// A redirect URI of the mobile and desktop platform (repeatable): a public client, no secret.
+    #[arg(long = "public-client-redirect-uri", env = "EMULATOR_PUBLIC_CLIENT_REDIRECT_URIS", value_delimiter = ',')]
+    public_client_redirect_uris: Vec<String>,
     /// The app's front-channel logout URL, called with `sid` and `iss` on sign-out.
     #[arg(long, env = "EMULATOR_FRONT_CHANNEL_LOGOUT_URL")]
     front_channel_logout_url: Option<String>,
@@ -98,6 +105,8 @@ impl Cli {
                 }
                 (false, _) => self.redirect_uris.into_iter().chain(self.post_logout_redirect_uris).collect(),
             },
+            spa_redirect_uris: self.spa_redirect_uris,
+            public_client_redirect_uris: self.public_client_redirect_uris,
             front_channel_logout_url: self.front_channel_logout_url,
             display_name: defaults.display_name,
             app_roles: defaults.app_roles,
@@ -198,6 +207,12 @@ fn print_banner(emulator: &Emulator) {
         }
         for uri in &client.redirect_uris {
             println!("redirect URI      {uri}");
+        }
+        for uri in &client.spa_redirect_uris {
+            println!("SPA redirect URI  {uri}");
+        }
+        for uri in &client.public_client_redirect_uris {
+            println!("public client URI {uri}");
         }
     }
     if emulator.clients().iter().any(|client| !client.federated_credentials.is_empty()) {

@@ -10,7 +10,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::clock::Clock;
-use crate::config::{ClientRegistration, EmulatorConfig};
+use crate::config::{ClientRegistration, EmulatorConfig, Platform};
 use crate::directory::{DirectoryUser, Memberships};
 use crate::faults::Faults;
 use crate::keys::KeyRing;
@@ -44,6 +44,8 @@ pub(crate) struct AuthorizeRequest {
     /// The authority it was made at (a tenant id, `common` or `organizations`): its code redeems
     /// there only.
     pub(crate) authority: String,
+    /// The platform its redirect URI is registered under: how its code must be redeemed.
+    pub(crate) platform: Platform,
 }
 
 /// Who signed in, in which SSO session.
@@ -67,6 +69,10 @@ pub(crate) struct CodeGrant {
 #[derive(Clone, Debug)]
 pub(crate) struct RefreshGrant {
     pub(crate) issued_at: i64,
+    /// The platform of the sign-in it continues (a SPA's must be redeemed cross-origin).
+    pub(crate) platform: Platform,
+    /// A SPA's refresh tokens expire 24 hours after the sign-in, however often renewed.
+    pub(crate) expires_at: Option<i64>,
     pub(crate) client_id: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) sign_in: SignIn,
@@ -427,7 +433,15 @@ mod tests {
     }
 
     fn refresh(issued_at: i64, status: RefreshStatus) -> RefreshGrant {
-        RefreshGrant { issued_at, client_id: "c".into(), scopes: vec![], sign_in: sign_in(), status }
+        RefreshGrant {
+            issued_at,
+            platform: Platform::Web,
+            expires_at: None,
+            client_id: "c".into(),
+            scopes: vec![],
+            sign_in: sign_in(),
+            status,
+        }
     }
 
     #[test]

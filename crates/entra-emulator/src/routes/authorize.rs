@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use url::Url;
 
 use crate::claims_request;
-use crate::config::SignInAudience;
+use crate::config::{Platform, SignInAudience};
 use crate::error::OAuthError;
 use crate::pages::{ConsentPage, ErrorPage, FormPostPage, SignInPage};
 use crate::routes::sso;
@@ -87,7 +87,7 @@ pub(crate) async fn authorize(
         );
     };
     let redirect_uri = params.get("redirect_uri").cloned().unwrap_or_default();
-    if !client.redirect_uris.iter().any(|registered| redirect_uri_matches(registered, &redirect_uri)) {
+    let Some(platform) = client.platform_of(&redirect_uri) else {
         // Never send the browser to an unregistered URI: say so on our own page.
         return ErrorPage::response(
             50011,
@@ -95,7 +95,7 @@ pub(crate) async fn authorize(
                 "The redirect URI '{redirect_uri}' specified in the request does not match the redirect URIs configured for the application '{client_id}'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal."
             ),
         );
-    }
+    };
     let response_mode = match params.get("response_mode").map(String::as_str) {
         None | Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,
@@ -115,6 +115,7 @@ pub(crate) async fn authorize(
         Err(error) => return reply.error(&error),
     };
     request.authority = state.authority_of(&tenant);
+    request.platform = platform;
     // A single-tenant registration (Entra's default) cannot use common or organizations.
     if client.sign_in_audience == SignInAudience::AzureADMyOrg && crate::state::is_multi_tenant(&tenant) {
         return ErrorPage::response(
@@ -242,6 +243,7 @@ fn validate(
         force_consent: prompt == Some("consent"),
         created_at: state.clock.now(),
         authority: String::new(),
+        platform: Platform::Web,
     })
 }
 
@@ -319,19 +321,4 @@ pub(crate) fn issue_code(state: &EmulatorState, request: AuthorizeRequest, sign_
             .insert(code.clone(), CodeGrant { request, sign_in, issued_at: state.clock.now(), redeemed: false });
     }
     reply.send(vec![("code".to_owned(), code), ("session_state".to_owned(), sid)])
-}
-
-/// Whether a requested redirect URI matches a registered one: exactly (case-sensitive), except
-/// that for `http://localhost` and `http://127.0.0.1` Entra ignores the port.
-pub(crate) fn redirect_uri_matches(registered: &str, requested: &str) -> bool {
-    if registered == requested {
-        return true;
-    }
-    let (Ok(registered), Ok(requested)) = (Url::parse(registered), Url::parse(requested)) else { return false };
-    let loopback = |url: &Url| url.scheme() == "http" && matches!(url.host_str(), Some("localhost" | "127.0.0.1"));
-    loopback(&registered)
-        && loopback(&requested)
-        && registered.host_str() == requested.host_str()
-        && registered.path() == requested.path()
-        && registered.query() == requested.query()
 }

@@ -10,7 +10,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use sha2::Digest;
 
-use crate::config::{CertificateCredential, ClientRegistration};
+use crate::config::{CertificateCredential, ClientRegistration, Platform};
 use crate::error::OAuthError;
 use crate::state::EmulatorState;
 
@@ -22,6 +22,7 @@ pub(crate) fn authenticate(
     tenant: &str,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
+    platform: Option<Platform>,
 ) -> Result<ClientRegistration, OAuthError> {
     if let Some((client_id, secret)) = basic_credentials(headers) {
         return check_secret(state, &client_id, &secret);
@@ -43,6 +44,10 @@ pub(crate) fn authenticate(
     };
     match form.get("client_secret") {
         Some(secret) => check_secret(state, client_id, secret),
+        // A SPA or a desktop app is a public client: it has no secret to send.
+        None if matches!(platform, Some(Platform::Spa | Platform::PublicClient)) => {
+            state.client(client_id).ok_or_else(|| unknown_client(client_id))
+        }
         None => Err(OAuthError::invalid_client(
             7000218,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",

@@ -81,9 +81,7 @@ async fn end_session(
 
 /// Entra sends the browser back only to one of an application's redirect URIs.
 fn is_registered(state: &EmulatorState, uri: &str) -> bool {
-    state.clients().iter().any(|client| {
-        client.redirect_uris.iter().any(|registered| crate::routes::authorize::redirect_uri_matches(registered, uri))
-    })
+    state.clients().iter().any(|client| client.platform_of(uri).is_some())
 }
 
 /// The front-channel logout URL of every client signed in through the ended session, with the

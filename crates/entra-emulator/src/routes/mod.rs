@@ -21,13 +21,32 @@ mod token;
 
 pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
     Router::new()
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery::openid_configuration))
-        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
         .route("/{tenant}/oauth2/v2.0/authorize", get(authorize::authorize))
         .route("/{tenant}/login", post(sign_in::submit_credentials))
         .route("/{tenant}/consent", post(sign_in::submit_consent))
-        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
         .route("/{tenant}/oauth2/v2.0/logout", get(logout::logout).post(logout::logout_form))
+        .route("/_identity/token", get(identity::token))
+        .nest("/_emulator", admin::router())
+        .merge(called_from_browsers())
+        .layer(axum::middleware::from_fn(request_ids))
+        .with_state(state)
+}
+
+/// What a single-page app calls with `fetch`: metadata, keys, the token endpoint, Graph and the
+/// API. Like Entra and Graph, they answer cross-origin requests from any origin (no cookies are
+/// involved); which redemptions are allowed cross-origin is the token endpoint's decision.
+fn called_from_browsers() -> Router<Arc<EmulatorState>> {
+    use axum::http::{HeaderName, Method, header};
+    use tower_http::cors::{AllowHeaders, Any, CorsLayer};
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([header::WWW_AUTHENTICATE, HeaderName::from_static("request-id")]);
+    Router::new()
+        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route("/{tenant}/discovery/v2.0/keys", get(discovery::keys))
+        .route("/{tenant}/oauth2/v2.0/token", post(token::token))
         .route("/graph/v1.0/me", get(graph::me))
         .route("/graph/v1.0/me/photo/$value", get(graph::photo))
         .route("/graph/v1.0/me/transitiveMemberOf", get(graph::transitive_member_of))
@@ -36,10 +55,7 @@ pub(crate) fn router(state: Arc<EmulatorState>) -> Router {
         .route("/api/{app}/echo", post(api::echo))
         .route("/graph/oidc/userinfo", get(graph::userinfo).post(graph::userinfo))
         .route("/graph/{*rest}", axum::routing::any(graph::unknown))
-        .route("/_identity/token", get(identity::token))
-        .nest("/_emulator", admin::router())
-        .layer(axum::middleware::from_fn(request_ids))
-        .with_state(state)
+        .layer(cors)
 }
 
 /// Request ids as Entra and Graph send them: Graph answers `request-id`, the token service

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::claims_request;
-use crate::config::ClientRegistration;
+use crate::config::{ClientRegistration, Platform};
 use crate::error::OAuthError;
 use crate::routes::client_auth;
 use crate::scopes::{self, Resource};
@@ -49,9 +49,12 @@ fn handle(
     if let Some(failure) = state.faults.take_token_failure() {
         return Err(OAuthError::new(&failure.error, failure.code, failure.message));
     }
-    let client = client_auth::authenticate(state, tenant, headers, &form)?;
+    let grant_type = form.get("grant_type").map(String::as_str);
+    let platform = platform_of_grant(state, grant_type, &form);
+    let client = client_auth::authenticate(state, tenant, headers, &form, platform)?;
+    check_origin(headers, platform)?;
     let client_info = form.get("client_info").is_some_and(|v| v == "1");
-    match form.get("grant_type").map(String::as_str) {
+    match grant_type {
         Some("authorization_code") => redeem_code(state, tenant, &client, &form, client_info),
         Some("refresh_token") => redeem_refresh_token(state, &client, &form, client_info),
         Some(other) => Err(OAuthError::new(
@@ -63,6 +66,41 @@ fn handle(
             900144,
             "The request body must contain the following parameter: 'grant_type'.",
         )),
+    }
+}
+
+/// The platform of the sign-in a grant continues (`None` when the code or refresh token is
+/// unknown: the grant then fails on its own).
+fn platform_of_grant(
+    state: &EmulatorState,
+    grant_type: Option<&str>,
+    form: &HashMap<String, String>,
+) -> Option<Platform> {
+    let grants = state.grants();
+    match grant_type {
+        Some("authorization_code") => Some(grants.codes.get(form.get("code")?)?.request.platform),
+        Some("refresh_token") => Some(grants.refresh_tokens.get(form.get("refresh_token")?)?.platform),
+        _ => None,
+    }
+}
+
+/// A SPA's grants are redeemed from the browser, cross-origin (the request has an `Origin`);
+/// any other platform's never are.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-auth-code-flow#redirect-uris-for-single-page-apps-spas>
+fn check_origin(headers: &HeaderMap, platform: Option<Platform>) -> Result<(), OAuthError> {
+    let origin = headers.get(header::ORIGIN).map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+    match (platform, origin) {
+        (Some(Platform::Spa), None) => Err(OAuthError::invalid_request(
+            9002327,
+            "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.",
+        )),
+        (Some(Platform::Web | Platform::PublicClient), Some(origin)) => Err(OAuthError::invalid_request(
+            9002326,
+            format!(
+                "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '{origin}'."
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -112,6 +150,12 @@ fn redeem_code(
                 ),
             ));
         }
+        if grant.request.platform == Platform::Spa && grant.request.code_challenge.is_none() {
+            return Err(OAuthError::invalid_request(
+                9002325,
+                "Proof Key for Code Exchange is required for cross-origin authorization code redemption.",
+            ));
+        }
         if let Some(challenge) = &grant.request.code_challenge {
             let verifier = form.get("code_verifier").map(String::as_str).unwrap_or_default();
             let computed = match grant.request.code_challenge_plain {
@@ -131,7 +175,11 @@ fn redeem_code(
     let request = &grant.request;
     let cae = claims_request::declares_cp1(form.get("claims").map(String::as_str))
         || claims_request::declares_cp1(request.claims.as_deref());
-    let options = IssueOptions { nonce: request.nonce.as_deref(), client_info, cae };
+    // A SPA's refresh tokens last 24 hours from this sign-in, renewals included.
+    let refresh_expires_at =
+        (request.platform == Platform::Spa).then(|| state.clock.now() + SPA_REFRESH_TOKEN_LIFETIME_SECS);
+    let continues = Continues { platform: request.platform, refresh_expires_at };
+    let options = IssueOptions { nonce: request.nonce.as_deref(), client_info, cae, continues };
     issue_for(state, &client.client_id, &request.scopes, &grant.sign_in, options)
 }
 
@@ -151,6 +199,17 @@ fn redeem_refresh_token(
         })?;
         if grant.client_id != client.client_id {
             return Err(OAuthError::invalid_grant(70000, "The refresh token was issued to a different client."));
+        }
+        if let Some(expires_at) = grant.expires_at
+            && state.clock.now() >= expires_at
+        {
+            return Err(OAuthError::invalid_grant(
+                700084,
+                format!(
+                    "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page. The token was issued on {}.",
+                    expires_at - SPA_REFRESH_TOKEN_LIFETIME_SECS
+                ),
+            ));
         }
         if state.clock.now() - grant.issued_at > crate::state::REFRESH_TOKEN_LIFETIME_SECS {
             return Err(OAuthError::invalid_grant(
@@ -201,14 +260,26 @@ fn redeem_refresh_token(
         grant.status = RefreshStatus::Rotated;
     }
     let cae = claims_request::declares_cp1(form.get("claims").map(String::as_str));
-    issue_for(state, &client.client_id, &scopes, &grant.sign_in, IssueOptions { nonce: None, client_info, cae })
+    let continues = Continues { platform: grant.platform, refresh_expires_at: grant.expires_at };
+    let options = IssueOptions { nonce: None, client_info, cae, continues };
+    issue_for(state, &client.client_id, &scopes, &grant.sign_in, options)
 }
+
+/// Entra's fixed lifetime of a SPA's refresh tokens.
+const SPA_REFRESH_TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
 
 /// What a token request asks of the tokens besides its scopes.
 struct IssueOptions<'a> {
     nonce: Option<&'a str>,
     client_info: bool,
     cae: bool,
+    continues: Continues,
+}
+
+/// What the issued refresh token inherits from the sign-in it continues.
+struct Continues {
+    platform: Platform,
+    refresh_expires_at: Option<i64>,
 }
 
 fn issue_for(
@@ -218,7 +289,7 @@ fn issue_for(
     sign_in: &SignIn,
     options: IssueOptions<'_>,
 ) -> Result<serde_json::Value, OAuthError> {
-    let IssueOptions { nonce, client_info, cae } = options;
+    let IssueOptions { nonce, client_info, cae, continues } = options;
     if let Resource::Api(uri) = scopes::resource_of(scopes)?
         && state.client(uri.trim_start_matches("api://")).is_none()
     {
@@ -238,6 +309,8 @@ fn issue_for(
             refresh_token.clone(),
             RefreshGrant {
                 issued_at: state.clock.now(),
+                platform: continues.platform,
+                expires_at: continues.refresh_expires_at,
                 client_id: client_id.to_owned(),
                 scopes: scopes.to_vec(),
                 sign_in: sign_in.clone(),

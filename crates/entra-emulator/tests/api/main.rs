@@ -14,6 +14,7 @@ mod fidelity;
 mod graph;
 mod identity;
 mod logout;
+mod platforms;
 mod resources;
 mod tls;
 mod token;
