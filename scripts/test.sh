@@ -4,7 +4,8 @@
 #   1. the gates: cargo fmt --check, cargo clippy -D warnings (every target), no import cycle,
 #   2. shellcheck on every shell script; deploy.sh against a fake az, and every az line it runs
 #      through the real Azure CLI's parser,
-#   3. the MSAL Python and MSAL Node interop tests against `entra-emulator --tls-self-signed`,
+#   3. the MSAL interop matrix against `entra-emulator --tls-self-signed`: MSAL Python (web app),
+#      MSAL Node (web app and desktop app), MSAL Browser (a SPA in headless Chromium),
 #   4. the release build (the binary the container runs; its runtime contract is tested below),
 #   5. the criterion benchmarks compile (cargo bench --no-run), the doc tests, entra-auth's docs
 #      without warnings, `cargo package` of both libraries, the app without its demo feature,
@@ -68,6 +69,10 @@ cargo build --quiet -p entra-emulator --bin entra-emulator
 echo "==> MSAL Node interop (@azure/msal-node, pinned in its package-lock.json)"
 (cd crates/entra-emulator/tests/interop/msal-node && npm ci --no-audit --no-fund --silent)
 node crates/entra-emulator/tests/interop/msal-node/sign_in.mjs "$target_dir/debug/entra-emulator"
+
+echo "==> MSAL Browser interop (@azure/msal-browser in headless Chromium, pinned in its package-lock.json)"
+(cd crates/entra-emulator/tests/interop/msal-browser && npm ci --no-audit --no-fund --silent)
+node crates/entra-emulator/tests/interop/msal-browser/sign_in.mjs "$target_dir/debug/entra-emulator"
 
 echo "==> release build (what the container runs)"
 cargo build --quiet --release -p entra-webapp

@@ -51,8 +51,8 @@ fn handle(
     }
     let grant_type = form.get("grant_type").map(String::as_str);
     let platform = platform_of_grant(state, grant_type, &form);
-    let client = client_auth::authenticate(state, tenant, headers, &form, platform)?;
     check_origin(headers, platform)?;
+    let client = client_auth::authenticate(state, tenant, headers, &form, platform)?;
     let client_info = form.get("client_info").is_some_and(|v| v == "1");
     match grant_type {
         Some("authorization_code") => redeem_code(state, tenant, &client, &form, client_info),

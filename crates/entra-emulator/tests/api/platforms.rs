@@ -104,12 +104,15 @@ async fn a_web_code_is_not_redeemable_from_a_browser_nor_without_the_secret() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_entra_error(&body, "invalid_client", 7000218);
 
+    // What a SPA registered on the Web platform by mistake meets; a secret does not help.
     let mut with_secret = form.to_vec();
     with_secret.push(("client_secret", entra_emulator::DEFAULT_CLIENT_SECRET));
-    let (status, _, body) = public_token_request(&emulator, Some("https://evil.example"), &with_secret).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_entra_error(&body, "invalid_request", 9002326);
-    assert!(body["error_description"].as_str().unwrap().contains("'https://evil.example'"));
+    for form in [&form[..], &with_secret[..]] {
+        let (status, _, body) = public_token_request(&emulator, Some("https://evil.example"), form).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_entra_error(&body, "invalid_request", 9002326);
+        assert!(body["error_description"].as_str().unwrap().contains("'https://evil.example'"));
+    }
 
     // Neither refusal spent the code: the server redeems it.
     let (status, body) = redeem(&emulator, &code, &verifier).await;
