@@ -127,7 +127,42 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<St
         state.grants().cae_tokens.push(CaeToken { user_oid: user.oid, token_id, expires_at });
     }
     let keys = state.keys();
-    sign_rs256(keys.active(), &claims)
+    match resource {
+        Resource::Graph => sign_graph_token(keys.active(), &claims),
+        Resource::Api(_) => sign_rs256(keys.active(), &claims),
+    }
+}
+
+/// Graph's access tokens are not for clients to validate: their header carries a `nonce`, and
+/// the signature covers the header with the nonce's SHA-256 in its place, so a client that
+/// verifies one as a plain JWT fails, as it would against Entra. Only Graph (see
+/// [`graph_signed_form`]) undoes it. Tokens for other APIs are ordinary JWTs.
+/// <https://learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens>
+fn sign_graph_token(key: &SigningKey, claims: &Value) -> anyhow::Result<String> {
+    let nonce = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+    let header = json!({ "typ": "JWT", "nonce": hashed_nonce(&nonce), "alg": "RS256", "x5t": key.kid, "kid": key.kid });
+    let signed_header = URL_SAFE_NO_PAD.encode(header.to_string());
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+    let signature =
+        jsonwebtoken::crypto::sign(format!("{signed_header}.{payload}").as_bytes(), &key.encoding, Algorithm::RS256)?;
+    let sent_header = header.to_string().replace(&hashed_nonce(&nonce), &nonce);
+    Ok(format!("{}.{payload}.{signature}", URL_SAFE_NO_PAD.encode(sent_header)))
+}
+
+fn hashed_nonce(nonce: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(nonce.as_bytes()))
+}
+
+/// A Graph access token as it was signed: the header's `nonce` replaced by its SHA-256 (what
+/// Graph does before checking the signature). Tokens without a nonce come back unchanged.
+pub(crate) fn graph_signed_form(token: &str) -> Option<String> {
+    let (header, rest) = token.split_once('.')?;
+    let header = String::from_utf8(URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+    let fields: Value = serde_json::from_str(&header).ok()?;
+    let Some(nonce) = fields.get("nonce").and_then(Value::as_str) else { return Some(token.to_owned()) };
+    let signed =
+        header.replacen(&format!("\"nonce\":\"{nonce}\""), &format!("\"nonce\":\"{}\"", hashed_nonce(nonce)), 1);
+    Some(format!("{}.{rest}", URL_SAFE_NO_PAD.encode(signed)))
 }
 
 /// The `iss` of Graph access tokens (v1.0 tokens) for a tenant.

@@ -17,7 +17,7 @@ use crate::directory::DirectoryUser;
 use crate::error::GraphError;
 use crate::scopes::GRAPH_AUDIENCE;
 use crate::state::EmulatorState;
-use crate::tokens::{granted_graph_scopes, graph_token_issuer};
+use crate::tokens::{granted_graph_scopes, graph_signed_form, graph_token_issuer};
 
 /// Permissions that allow reading the signed-in user's mail.
 const MAIL_PERMISSIONS: [&str; 3] = ["Mail.Read", "Mail.ReadWrite", "Mail.ReadBasic"];
@@ -150,7 +150,9 @@ fn verify_bearer(state: &EmulatorState, headers: &HeaderMap) -> Result<AccessCla
     // Expiry is checked against the emulator's clock below, which tests can advance.
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
-    let claims = jsonwebtoken::decode::<AccessClaims>(token, &key.decoding, &validation)
+    let signed =
+        graph_signed_form(token).ok_or_else(|| GraphError::invalid_token("IDX14100: JWT is not well formed."))?;
+    let claims = jsonwebtoken::decode::<AccessClaims>(&signed, &key.decoding, &validation)
         .map_err(|_| GraphError::invalid_token("Access token validation failure. Invalid audience or signature."))?
         .claims;
     if claims.exp <= state.clock.now() {

@@ -217,3 +217,47 @@ async fn a_single_tenant_registration_cannot_use_common() {
     let own = browser().get(AuthorizeRequest::new().url(&emulator)).send().await.unwrap();
     assert_eq!(own.status(), StatusCode::OK, "its own tenant's authority works");
 }
+
+#[tokio::test]
+async fn graph_access_tokens_do_not_verify_as_plain_jwts_but_graph_accepts_them() {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+    use sha2::{Digest, Sha256};
+
+    let emulator = emulator().await;
+    let (code, verifier) = code_for_adele(&browser(), &emulator).await;
+    let (_, body) = redeem(&emulator, &code, &verifier).await;
+    let access_token = body["access_token"].as_str().unwrap();
+    let header = header_of(access_token);
+    let nonce = header["nonce"].as_str().expect("Graph tokens carry a nonce in their header").to_owned();
+    assert_eq!(header["x5t"], header["kid"]);
+
+    let jwks: Value =
+        http().get(format!("{}/discovery/v2.0/keys", emulator.authority())).send().await.unwrap().json().await.unwrap();
+    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
+    let key = DecodingKey::from_jwk(&jwk).unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&["https://graph.microsoft.com", "00000003-0000-0000-c000-000000000000"]);
+    validation.validate_exp = false;
+    let verified = jsonwebtoken::decode::<Value>(access_token, &key, &validation);
+    assert!(
+        matches!(verified.as_ref().map_err(|err| err.kind()), Err(jsonwebtoken::errors::ErrorKind::InvalidSignature)),
+        "a client validating a Graph token fails, as against Entra: {verified:?}"
+    );
+
+    // What only Graph does: the signature covers the header with the nonce's SHA-256.
+    let (encoded_header, rest) = access_token.split_once('.').unwrap();
+    let header_json = String::from_utf8(URL_SAFE_NO_PAD.decode(encoded_header).unwrap()).unwrap();
+    let hashed = URL_SAFE_NO_PAD.encode(Sha256::digest(nonce.as_bytes()));
+    let signed_form = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header_json.replace(&nonce, &hashed)));
+    let claims =
+        jsonwebtoken::decode::<Value>(&signed_form, &key, &validation).expect("the signed form verifies").claims;
+    assert_eq!(claims["upn"], ADELE);
+
+    let me = |token: String| http().get(format!("{}/v1.0/me", emulator.graph_endpoint())).bearer_auth(token).send();
+    assert_eq!(me(access_token.to_owned()).await.unwrap().status(), StatusCode::OK, "Graph accepts it");
+    let other_nonce = URL_SAFE_NO_PAD.encode([7u8; 32]);
+    let tampered = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header_json.replace(&nonce, &other_nonce)));
+    assert_eq!(me(tampered).await.unwrap().status(), StatusCode::UNAUTHORIZED, "not with another nonce");
+}
