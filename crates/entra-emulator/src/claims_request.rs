@@ -1,6 +1,6 @@
 //! The `claims` request parameter (OpenID Connect Core §5.5) as Entra reads it: client
-//! capabilities (`xms_cc`, e.g. `cp1` for continuous access evaluation) and the `nbf` a claims
-//! challenge demands. See `docs/ENTRA.md`, "Continuous access evaluation".
+//! capabilities (`xms_cc`, e.g. `cp1` for continuous access evaluation), and the `nbf` and
+//! authentication contexts (`acrs`) a claims challenge demands. See `docs/ENTRA.md`, "Continuous access evaluation".
 
 use serde_json::Value;
 
@@ -26,6 +26,17 @@ pub(crate) fn required_nbf(claims: Option<&str>) -> Option<i64> {
     }
 }
 
+/// The authentication contexts (`access_token.acrs`) a claims challenge demands: `value` or
+/// `values`, as Conditional Access sends them.
+pub(crate) fn required_auth_contexts(claims: Option<&str>) -> Vec<String> {
+    let Some(acrs) = parse(claims).and_then(|claims| claims.pointer("/access_token/acrs").cloned()) else {
+        return Vec::new();
+    };
+    let single = acrs.get("value").and_then(Value::as_str).map(str::to_owned);
+    let several = acrs.get("values").and_then(Value::as_array).into_iter().flatten();
+    single.into_iter().chain(several.filter_map(|value| value.as_str().map(str::to_owned))).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,5 +50,9 @@ mod tests {
         assert!(!declares_cp1(Some("not json")));
         assert!(!declares_cp1(None));
         assert_eq!(required_nbf(Some(r#"{"access_token":{"nbf":{"value":17}}}"#)), Some(17));
+        let contexts = r#"{"access_token":{"acrs":{"essential":true,"value":"c1"}}}"#;
+        assert_eq!(required_auth_contexts(Some(contexts)), ["c1"]);
+        assert_eq!(required_auth_contexts(Some(r#"{"access_token":{"acrs":{"values":["c2","c3"]}}}"#)), ["c2", "c3"]);
+        assert!(required_auth_contexts(Some(both)).is_empty());
     }
 }

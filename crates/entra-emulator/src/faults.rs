@@ -72,7 +72,9 @@ pub struct GraphFailure {
     /// `Retry-After` seconds, sent with 429 and 503.
     #[serde(default)]
     pub retry_after_secs: Option<u64>,
-    /// A claims challenge to put in `WWW-Authenticate` (with status 401).
+    /// A claims challenge to put in `WWW-Authenticate` (with status 401). It stops after the
+    /// failure's count whatever the client does; [`Faults::require_auth_context`] is the
+    /// challenge that only a new sign-in meets.
     #[serde(default)]
     pub claims_challenge: Option<String>,
 }
@@ -85,6 +87,7 @@ struct FaultState {
     graph_failures: Option<(u32, GraphFailure)>,
     bad_id_token: Option<BadIdToken>,
     jwks_failures: u32,
+    required_auth_context: Option<String>,
 }
 
 /// The switches. Cheap to call from tests; every switch is off by default.
@@ -137,6 +140,14 @@ impl Faults {
         self.with(|s| s.bad_id_token = Some(kind));
     }
 
+    /// From now on Graph refuses every access token that lacks the authentication context
+    /// `id` (e.g. `c1`) in its `acrs` claim, with a claims challenge asking for it, as a
+    /// Conditional Access policy on an authentication context does: only a client that signs the
+    /// user in again with those `claims` gets past it. Until cleared.
+    pub fn require_auth_context(&self, id: &str) {
+        self.with(|s| s.required_auth_context = Some(id.to_owned()));
+    }
+
     /// Turns every switch off.
     pub fn clear(&self) {
         self.with(|s| *s = FaultState::default());
@@ -164,6 +175,10 @@ impl Faults {
             s.jwks_failures = s.jwks_failures.saturating_sub(1);
             fail
         })
+    }
+
+    pub(crate) fn required_auth_context(&self) -> Option<String> {
+        self.with(|s| s.required_auth_context.clone())
     }
 
     pub(crate) fn take_bad_id_token(&self) -> Option<BadIdToken> {

@@ -73,6 +73,8 @@ pub(crate) struct RefreshGrant {
     pub(crate) platform: Platform,
     /// A SPA's refresh tokens expire 24 hours after the sign-in, however often renewed.
     pub(crate) expires_at: Option<i64>,
+    /// Authentication contexts the sign-in satisfied: its access tokens carry them.
+    pub(crate) auth_contexts: Vec<String>,
     pub(crate) client_id: String,
     pub(crate) scopes: Vec<String>,
     pub(crate) sign_in: SignIn,
@@ -437,6 +439,7 @@ mod tests {
             issued_at,
             platform: Platform::Web,
             expires_at: None,
+            auth_contexts: Vec::new(),
             client_id: "c".into(),
             scopes: vec![],
             sign_in: sign_in(),

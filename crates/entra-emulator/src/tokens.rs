@@ -64,6 +64,8 @@ pub(crate) struct Issue<'a> {
     pub(crate) client_info: bool,
     /// The client declared the `cp1` capability (continuous access evaluation).
     pub(crate) cae: bool,
+    /// Authentication contexts the sign-in satisfied (the access token's `acrs`).
+    pub(crate) auth_contexts: &'a [String],
 }
 
 /// Issues access, ID and refresh tokens for a signed-in user.
@@ -121,6 +123,9 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<St
         "uti": token_id,
         "ver": "1.0",
     });
+    if !request.auth_contexts.is_empty() {
+        claims["acrs"] = json!(request.auth_contexts);
+    }
     if request.cae {
         claims["xms_cc"] = json!(["cp1"]);
         let expires_at = now + state.access_token_lifetime;

@@ -26,6 +26,7 @@ pub(crate) fn router() -> Router<Arc<EmulatorState>> {
         .route("/faults/graph", post(fail_graph))
         .route("/faults/id-token", post(bad_id_token))
         .route("/faults/jwks", post(fail_jwks))
+        .route("/faults/auth-context", post(require_auth_context))
         .route("/faults/clear", post(clear))
         .route("/keys/rotate", post(rotate_key))
         .route("/users/{upn}/revoke", post(revoke))
@@ -103,6 +104,19 @@ struct JwksFault {
 
 async fn fail_jwks(State(state): State<Arc<EmulatorState>>, Json(fault): Json<JwksFault>) -> StatusCode {
     state.faults.fail_jwks_requests(fault.count);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct AuthContextFault {
+    id: String,
+}
+
+async fn require_auth_context(
+    State(state): State<Arc<EmulatorState>>,
+    Json(fault): Json<AuthContextFault>,
+) -> StatusCode {
+    state.faults.require_auth_context(&fault.id);
     StatusCode::NO_CONTENT
 }
 

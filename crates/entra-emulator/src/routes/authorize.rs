@@ -130,6 +130,8 @@ pub(crate) async fn authorize(
     // The SSO session is reused only for a user of this authority's tenant, and not when a
     // claims challenge asks for a sign-in newer than it (continuous access evaluation).
     let required_nbf = claims_request::required_nbf(request.claims.as_deref());
+    // An authentication context is a step-up: the user proves themselves again.
+    let step_up = !claims_request::required_auth_contexts(request.claims.as_deref()).is_empty();
     // Nor for another account than `login_hint` names, nor when it is older than `max_age`
     // seconds: Entra asks for the sign-in again (or, with prompt=none, answers login_required).
     let max_age = params.get("max_age").and_then(|age| age.parse::<i64>().ok());
@@ -141,6 +143,7 @@ pub(crate) async fn authorize(
         });
         state.may_sign_in_at(&tenant, sign_in.user_oid)
             && required_nbf.is_none_or(|nbf| sign_in.auth_time >= nbf)
+            && !step_up
             && hinted
             && max_age.is_none_or(|age| state.clock.now() - sign_in.auth_time <= age)
     });

@@ -47,6 +47,9 @@ struct AccessClaims {
     appid: String,
     #[serde(default)]
     uti: String,
+    /// Authentication contexts the sign-in satisfied.
+    #[serde(default)]
+    acrs: Vec<String>,
 }
 
 /// Fault switches first, then the bearer token: what every Graph handler starts with.
@@ -61,7 +64,17 @@ async fn authorize(state: &EmulatorState, headers: &HeaderMap) -> Result<(Access
     }
     let claims = verify_bearer(state, headers).map_err(IntoResponse::into_response)?;
     if let Some(revoked_at) = revoked_at(state, &claims) {
-        return Err(revocation_challenge(state, revoked_at));
+        let demanded = json!({ "access_token": { "nbf": { "essential": true, "value": revoked_at.to_string() } } });
+        let message = "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp";
+        return Err(claims_challenge(state, &demanded, message));
+    }
+    if let Some(context) = state.faults.required_auth_context()
+        && !claims.acrs.contains(&context)
+    {
+        let demanded = json!({ "access_token": { "acrs": { "essential": true, "value": context } } });
+        let message =
+            "Conditional Access requires the authentication context of this operation: sign in again with the claims.";
+        return Err(claims_challenge(state, &demanded, message));
     }
     let user = state.user_by_oid(claims.oid).cloned().ok_or_else(|| {
         GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.").into_response()
@@ -75,18 +88,12 @@ fn revoked_at(state: &EmulatorState, claims: &AccessClaims) -> Option<i64> {
     grants.revoked_token_ids.contains(&claims.uti).then(|| grants.revoked_at.get(&claims.oid).copied()).flatten()
 }
 
-/// Graph's answer to a revoked CAE-capable token: 401 with a claims challenge asking for a token
-/// issued after the revocation.
-fn revocation_challenge(state: &EmulatorState, revoked_at: i64) -> Response {
+/// Graph's 401 with a claims challenge: what the token lacks (issued after a revocation, an
+/// authentication context), for the client to ask Entra for with `claims=`.
+fn claims_challenge(state: &EmulatorState, demanded: &Value, message: &str) -> Response {
     use base64::Engine;
-    let claims = json!({ "access_token": { "nbf": { "essential": true, "value": revoked_at.to_string() } } });
-    let encoded = base64::engine::general_purpose::STANDARD.encode(claims.to_string());
-    let mut response = GraphError::new(
-        StatusCode::UNAUTHORIZED,
-        "InvalidAuthenticationToken",
-        "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp",
-    )
-    .into_response();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(demanded.to_string());
+    let mut response = GraphError::new(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", message).into_response();
     let challenge = format!(
         "Bearer realm=\"\", authorization_uri=\"{}/common/oauth2/authorize\", error=\"insufficient_claims\", claims=\"{encoded}\"",
         state.base()

@@ -178,7 +178,9 @@ fn redeem_code(
     // A SPA's refresh tokens last 24 hours from this sign-in, renewals included.
     let refresh_expires_at =
         (request.platform == Platform::Spa).then(|| state.clock.now() + SPA_REFRESH_TOKEN_LIFETIME_SECS);
-    let continues = Continues { platform: request.platform, refresh_expires_at };
+    // A sign-in made with a claims challenge for authentication contexts satisfied them.
+    let auth_contexts = claims_request::required_auth_contexts(request.claims.as_deref());
+    let continues = Continues { platform: request.platform, refresh_expires_at, auth_contexts };
     let options = IssueOptions { nonce: request.nonce.as_deref(), client_info, cae, continues };
     issue_for(state, &client.client_id, &request.scopes, &grant.sign_in, options)
 }
@@ -255,12 +257,25 @@ fn redeem_refresh_token(
         }
         None => grant.scopes.clone(),
     };
+    // An authentication context is met by signing in (step-up), never by a refresh.
+    let demanded = claims_request::required_auth_contexts(form.get("claims").map(String::as_str));
+    if demanded.iter().any(|context| !grant.auth_contexts.contains(context)) {
+        return Err(OAuthError::invalid_grant(
+            50076,
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access this resource.",
+        )
+        .with_suberror("basic_action"));
+    }
     // Spent only by a refresh that succeeds: a refused one leaves the token as it was.
     if let Some(grant) = state.grants().refresh_tokens.get_mut(token) {
         grant.status = RefreshStatus::Rotated;
     }
     let cae = claims_request::declares_cp1(form.get("claims").map(String::as_str));
-    let continues = Continues { platform: grant.platform, refresh_expires_at: grant.expires_at };
+    let continues = Continues {
+        platform: grant.platform,
+        refresh_expires_at: grant.expires_at,
+        auth_contexts: grant.auth_contexts,
+    };
     let options = IssueOptions { nonce: None, client_info, cae, continues };
     issue_for(state, &client.client_id, &scopes, &grant.sign_in, options)
 }
@@ -280,6 +295,7 @@ struct IssueOptions<'a> {
 struct Continues {
     platform: Platform,
     refresh_expires_at: Option<i64>,
+    auth_contexts: Vec<String>,
 }
 
 fn issue_for(
@@ -302,8 +318,10 @@ fn issue_for(
     let user = state
         .user_by_oid(sign_in.user_oid)
         .ok_or_else(|| OAuthError::invalid_grant(50034, "The user account does not exist in the directory."))?;
-    let issued = tokens::issue(state, Issue { client_id, scopes, sign_in, user, nonce, client_info, cae })
-        .map_err(|err| OAuthError::new("temporarily_unavailable", 90033, format!("Token signing failed: {err}")))?;
+    let auth_contexts = &continues.auth_contexts;
+    let issued =
+        tokens::issue(state, Issue { client_id, scopes, sign_in, user, nonce, client_info, cae, auth_contexts })
+            .map_err(|err| OAuthError::new("temporarily_unavailable", 90033, format!("Token signing failed: {err}")))?;
     if let Some(refresh_token) = &issued.refresh_token {
         state.grants().refresh_tokens.insert(
             refresh_token.clone(),
@@ -311,6 +329,7 @@ fn issue_for(
                 issued_at: state.clock.now(),
                 platform: continues.platform,
                 expires_at: continues.refresh_expires_at,
+                auth_contexts: continues.auth_contexts.clone(),
                 client_id: client_id.to_owned(),
                 scopes: scopes.to_vec(),
                 sign_in: sign_in.clone(),

@@ -261,3 +261,54 @@ async fn graph_access_tokens_do_not_verify_as_plain_jwts_but_graph_accepts_them(
     let tampered = format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header_json.replace(&nonce, &other_nonce)));
     assert_eq!(me(tampered).await.unwrap().status(), StatusCode::UNAUTHORIZED, "not with another nonce");
 }
+
+#[tokio::test]
+async fn an_authentication_context_challenge_stands_until_the_user_signs_in_again_with_the_claims() {
+    let emulator = emulator().await;
+    let browser = browser();
+    let (code, verifier) = code_for_adele(&browser, &emulator).await;
+    let (_, tokens) = redeem(&emulator, &code, &verifier).await;
+    let me = |token: String| http().get(format!("{}/v1.0/me", emulator.graph_endpoint())).bearer_auth(token).send();
+    emulator.faults().require_auth_context("c1");
+
+    // Graph challenges the token, every time: ignoring the challenge gets a client nowhere.
+    let mut challenge = String::new();
+    for _ in 0..3 {
+        let refused = me(tokens["access_token"].as_str().unwrap().to_owned()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        challenge = refused.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    }
+    assert!(challenge.contains("error=\"insufficient_claims\""), "{challenge}");
+    let encoded = challenge.split("claims=\"").nth(1).unwrap().trim_end_matches('"');
+    let claims =
+        String::from_utf8(base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap())
+            .unwrap();
+    let demanded: Value = serde_json::from_str(&claims).unwrap();
+    assert_eq!(demanded["access_token"]["acrs"]["value"], "c1");
+
+    // A refresh cannot meet it (step-up needs the user)...
+    let refresh_token = tokens["refresh_token"].as_str().unwrap();
+    let (status, body) = token_request(
+        &emulator,
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("claims", &claims)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_entra_error(&body, "invalid_grant", 50076);
+
+    // ...signing in again with the claims does: the SSO session is not enough, the password is asked.
+    let request = AuthorizeRequest::new().set("claims", &claims);
+    let page = browser.get(request.url(&emulator)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "the sign-in page, not a silent redirect");
+    let response = sign_in_as(&browser, &emulator, &request, ADELE, ADELE_PASSWORD).await;
+    let code = query_param(&location(&response), "code").unwrap();
+    let (status, stepped_up) = redeem(&emulator, &code, &request.verifier).await;
+    assert_eq!(status, StatusCode::OK, "{stepped_up}");
+    let access_token = stepped_up["access_token"].as_str().unwrap();
+    assert_eq!(claims_of(access_token)["acrs"], serde_json::json!(["c1"]));
+    assert_eq!(me(access_token.to_owned()).await.unwrap().status(), StatusCode::OK);
+    // Its refresh token keeps the context.
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", stepped_up["refresh_token"].as_str().unwrap())];
+    let (_, refreshed) = token_request(&emulator, &refresh).await;
+    assert_eq!(me(refreshed["access_token"].as_str().unwrap().to_owned()).await.unwrap().status(), StatusCode::OK);
+}

@@ -129,6 +129,28 @@ async fn a_claims_challenge_sends_the_user_to_sign_in_with_the_claims() {
 }
 
 #[tokio::test]
+async fn a_standing_claims_challenge_is_met_by_signing_in_again_with_the_claims() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    // Conditional Access now requires authentication context c1 for Graph: the emulator refuses
+    // every token without it until the user signs in again with the challenge's claims, so only
+    // an app that really sends them gets its page back.
+    app.emulator.faults().require_auth_context("c1");
+    let response = app.get("/profile").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let authorize = app.start_sign_in(&location(&response)).await;
+    let step_up = app.browser.get(&authorize).send().await.unwrap();
+    assert_eq!(step_up.status(), StatusCode::OK, "the password is asked again, the SSO session is not enough");
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let back = app.browser.get(callback).send().await.unwrap();
+    assert_eq!(back.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&back), "/profile", "back where the challenge came from");
+    let profile = app.get("/profile").await;
+    assert_eq!(profile.status(), StatusCode::OK);
+    assert!(profile.text().await.unwrap().contains("Adele Vance"));
+}
+
+#[tokio::test]
 async fn the_photo_is_served_through_the_app_with_a_placeholder_when_missing() {
     let app = spawn_app().await;
     app.sign_in_adele().await;
