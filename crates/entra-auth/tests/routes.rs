@@ -151,7 +151,7 @@ async fn an_access_token_is_refreshed_and_a_dead_refresh_token_sends_the_user_to
                 .merge(auth.router())
                 .layer(auth.layer(MemoryStore::default())))
         },
-        |emulator| emulator.access_token_lifetime = Duration::from_secs(2),
+        |emulator| emulator.access_token_lifetime = Some(Duration::from_secs(2)),
     )
     .await;
     let url = format!("{}/token", running.app_url);

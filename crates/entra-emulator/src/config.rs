@@ -76,8 +76,10 @@ pub struct EmulatorConfig {
     pub clients: Vec<ClientRegistration>,
     /// The directory's users.
     pub users: Vec<User>,
-    /// Lifetime of issued access tokens (`expires_in`).
-    pub access_token_lifetime: Duration,
+    /// Lifetime of issued access tokens (`expires_in`). `None` (the default) varies it at
+    /// random between 60 and 90 minutes, as Entra does, so a client that assumes an hour is
+    /// caught; tests that wait for expiry fix it.
+    pub access_token_lifetime: Option<Duration>,
     /// Lifetime of authorization codes (Entra: about 10 minutes).
     pub code_lifetime: Duration,
     /// When true every user has consented to every client already, as after admin consent.
@@ -172,7 +174,7 @@ impl Default for EmulatorConfig {
             tenant_id: DEFAULT_TENANT_ID,
             clients: vec![ClientRegistration::default()],
             users: User::defaults(),
-            access_token_lifetime: Duration::from_secs(3600),
+            access_token_lifetime: None,
             code_lifetime: Duration::from_secs(600),
             admin_consent: false,
             strict_refresh_token_rotation: false,

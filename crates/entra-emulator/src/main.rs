@@ -68,9 +68,9 @@ struct Cli {
     /// Above this many groups, tokens carry the groups overage claim instead of `groups`.
     #[arg(long, env = "EMULATOR_GROUP_OVERAGE_LIMIT", default_value_t = entra_emulator::DEFAULT_GROUP_OVERAGE_LIMIT)]
     group_overage_limit: usize,
-    /// Lifetime of access tokens, in seconds.
-    #[arg(long, env = "EMULATOR_ACCESS_TOKEN_LIFETIME", default_value_t = 3600)]
-    access_token_lifetime: u64,
+    /// Lifetime of access tokens, in seconds [default: random between 3600 and 5400, as Entra's].
+    #[arg(long, env = "EMULATOR_ACCESS_TOKEN_LIFETIME")]
+    access_token_lifetime: Option<u64>,
     /// Treat every permission as already consented (skip the consent page).
     #[arg(long, env = "EMULATOR_ADMIN_CONSENT")]
     admin_consent: bool,
@@ -144,7 +144,7 @@ impl Cli {
             users,
             groups,
             group_overage_limit: self.group_overage_limit,
-            access_token_lifetime: Duration::from_secs(self.access_token_lifetime),
+            access_token_lifetime: self.access_token_lifetime.map(Duration::from_secs),
             admin_consent: self.admin_consent,
             strict_refresh_token_rotation: self.strict_refresh_token_rotation,
             managed_identities,

@@ -173,7 +173,7 @@ pub(crate) struct EmulatorState {
     pub(crate) strict_pkce: bool,
     pub(crate) graph_page_size: usize,
     pub(crate) clients: RwLock<Vec<ClientRegistration>>,
-    pub(crate) access_token_lifetime: i64,
+    access_token_lifetime: Option<i64>,
     pub(crate) code_lifetime: i64,
     pub(crate) admin_consent: bool,
     pub(crate) strict_refresh_token_rotation: bool,
@@ -192,7 +192,17 @@ pub(crate) struct EmulatorState {
     pub(crate) identity_tokens_issued: std::sync::atomic::AtomicU64,
 }
 
+/// Entra's default access token lifetime: random between 60 and 90 minutes.
+/// <https://learn.microsoft.com/entra/identity-platform/access-tokens#token-lifetime>
+const ENTRA_ACCESS_TOKEN_LIFETIME_SECS: std::ops::RangeInclusive<i64> = 3600..=5400;
+
 impl EmulatorState {
+    /// The lifetime of the next access token: the configured one, or Entra's random one.
+    pub(crate) fn access_token_lifetime(&self) -> i64 {
+        self.access_token_lifetime
+            .unwrap_or_else(|| rand::Rng::gen_range(&mut rand::thread_rng(), ENTRA_ACCESS_TOKEN_LIFETIME_SECS))
+    }
+
     pub(crate) fn new(config: EmulatorConfig, base_url: Url) -> anyhow::Result<Self> {
         let mut users = Vec::with_capacity(config.users.len());
         for user in config.users {
@@ -223,7 +233,7 @@ impl EmulatorState {
             strict_pkce: config.strict_pkce,
             graph_page_size: config.graph_page_size.clamp(1, 999),
             clients: RwLock::new(config.clients),
-            access_token_lifetime: config.access_token_lifetime.as_secs() as i64,
+            access_token_lifetime: config.access_token_lifetime.map(|lifetime| lifetime.as_secs() as i64),
             code_lifetime: config.code_lifetime.as_secs() as i64,
             admin_consent: config.admin_consent,
             strict_refresh_token_rotation: config.strict_refresh_token_rotation,

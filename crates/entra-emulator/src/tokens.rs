@@ -71,7 +71,8 @@ pub(crate) struct Issue<'a> {
 /// Issues access, ID and refresh tokens for a signed-in user.
 pub(crate) fn issue(state: &EmulatorState, request: Issue<'_>) -> anyhow::Result<IssuedTokens> {
     let wants = |scope: &str| request.scopes.iter().any(|s| s.eq_ignore_ascii_case(scope));
-    let access_token = access_token(state, &request)?;
+    let lifetime = state.access_token_lifetime();
+    let access_token = access_token(state, &request, lifetime)?;
     let id_token = if wants("openid") { Some(id_token(state, &request)?) } else { None };
     let refresh_token = wants("offline_access").then(|| state.new_secret_value("1.emu-rt."));
     state.record_issued(access_token.clone());
@@ -87,12 +88,12 @@ pub(crate) fn issue(state: &EmulatorState, request: Issue<'_>) -> anyhow::Result
         id_token,
         refresh_token,
         scopes: request.scopes.to_vec(),
-        expires_in: state.access_token_lifetime,
+        expires_in: lifetime,
         client_info,
     })
 }
 
-fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String> {
+fn access_token(state: &EmulatorState, request: &Issue<'_>, lifetime: i64) -> anyhow::Result<String> {
     let now = state.clock.now();
     let user = &request.user;
     let token_id = random_id();
@@ -110,7 +111,7 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<St
         "iss": graph_token_issuer(user.tenant_id),
         "iat": now,
         "nbf": now,
-        "exp": now + state.access_token_lifetime,
+        "exp": now + lifetime,
         "appid": request.client_id,
         "idtyp": "user",
         "name": user.user.display_name,
@@ -128,7 +129,7 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<St
     }
     if request.cae {
         claims["xms_cc"] = json!(["cp1"]);
-        let expires_at = now + state.access_token_lifetime;
+        let expires_at = now + lifetime;
         state.grants().cae_tokens.push(CaeToken { user_oid: user.oid, token_id, expires_at });
     }
     let keys = state.keys();

@@ -83,7 +83,8 @@ async fn missing_forged_and_expired_tokens_get_401_invalid_authentication_token(
     let forged = graph_get(&emulator, "/v1.0/me", Some(&forged)).await;
     assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
 
-    emulator.advance_clock(Duration::from_secs(3601));
+    // Past the longest lifetime Entra gives (90 minutes).
+    emulator.advance_clock(Duration::from_secs(5401));
     let expired = graph_get(&emulator, "/v1.0/me", Some(&token)).await;
     assert_eq!(expired.status(), StatusCode::UNAUTHORIZED);
     let body: Value = expired.json().await.unwrap();

@@ -89,7 +89,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             }
             config.clients = vec![client.clone()];
             if let Some(lifetime) = options.access_token_lifetime {
-                config.access_token_lifetime = lifetime;
+                config.access_token_lifetime = Some(lifetime);
             }
             config.strict_refresh_token_rotation = options.strict_refresh_token_rotation;
             Arc::new(Emulator::start(config).await.expect("emulator"))
