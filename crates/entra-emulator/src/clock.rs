@@ -1,5 +1,7 @@
 //! Time as the emulator sees it: the wall clock plus an offset that tests can advance, so expiry
-//! can be exercised without sleeping.
+//! can be exercised without sleeping. The emulator judges the age of what it issued by its own
+//! time; the tokens it issues carry wall-clock times, so a client on wall time accepts them
+//! however far the clock was advanced.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,6 +16,16 @@ impl Clock {
     /// Seconds since the Unix epoch, offset included.
     pub(crate) fn now(&self) -> i64 {
         wall_clock() + self.offset_secs.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since the Unix epoch on the wall clock: the times tokens carry.
+    pub(crate) fn wall(&self) -> i64 {
+        wall_clock()
+    }
+
+    /// A moment of the emulator's time on the wall clock (as a token states it).
+    pub(crate) fn to_wall(&self, emulator_time: i64) -> i64 {
+        emulator_time - self.offset_secs.load(Ordering::Relaxed)
     }
 
     pub(crate) fn advance(&self, secs: i64) {

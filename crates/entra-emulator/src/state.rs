@@ -113,6 +113,9 @@ pub(crate) struct Grants {
     /// Access tokens issued to clients declaring the `cp1` capability (continuous access
     /// evaluation): Graph refuses them at once when their user is revoked.
     pub(crate) cae_tokens: Vec<CaeToken>,
+    /// When each live access token expires by the emulator's clock, by `uti` (the token itself
+    /// states wall-clock times): Graph and the API accept only these.
+    pub(crate) access_tokens: HashMap<String, i64>,
     /// `uti`s of CAE-capable access tokens whose user was revoked after they were issued.
     pub(crate) revoked_token_ids: HashSet<String>,
     /// When each revoked user was last revoked (the `nbf` their claims challenge asks for).
@@ -154,6 +157,7 @@ impl Grants {
             self.cae_tokens.iter().filter(|token| token.expires_at > now).map(|token| &token.token_id).collect();
         self.revoked_token_ids.retain(|id| live.contains(id));
         self.cae_tokens.retain(|token| token.expires_at > now);
+        self.access_tokens.retain(|_, expires_at| *expires_at > now);
         if self.issued.len() > MAX_ISSUED_RECORDED {
             self.issued.drain(..MAX_ISSUED_RECORDED / 2);
         }
@@ -197,6 +201,13 @@ pub(crate) struct EmulatorState {
 const ENTRA_ACCESS_TOKEN_LIFETIME_SECS: std::ops::RangeInclusive<i64> = 3600..=5400;
 
 impl EmulatorState {
+    /// Whether the access token `token_id` (its `uti`) is live by the emulator's clock; one it
+    /// does not know has expired (and was forgotten) or is not its own.
+    pub(crate) fn access_token_is_live(&self, token_id: &str) -> bool {
+        let now = self.clock.now();
+        self.grants().access_tokens.get(token_id).is_some_and(|expires_at| *expires_at > now)
+    }
+
     /// The lifetime of the next access token: the configured one, or Entra's random one.
     pub(crate) fn access_token_lifetime(&self) -> i64 {
         self.access_token_lifetime

@@ -94,7 +94,7 @@ pub(crate) fn issue(state: &EmulatorState, request: Issue<'_>) -> anyhow::Result
 }
 
 fn access_token(state: &EmulatorState, request: &Issue<'_>, lifetime: i64) -> anyhow::Result<String> {
-    let now = state.clock.now();
+    let now = state.clock.wall();
     let user = &request.user;
     let token_id = random_id();
     let resource = scopes::resource_of(request.scopes).unwrap_or(Resource::Graph);
@@ -127,9 +127,11 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>, lifetime: i64) -> an
     if !request.auth_contexts.is_empty() {
         claims["acrs"] = json!(request.auth_contexts);
     }
+    // Graph and the API judge expiry by the emulator's clock (which tests advance).
+    let expires_at = state.clock.now() + lifetime;
+    state.grants().access_tokens.insert(token_id.clone(), expires_at);
     if request.cae {
         claims["xms_cc"] = json!(["cp1"]);
-        let expires_at = now + lifetime;
         state.grants().cae_tokens.push(CaeToken { user_oid: user.oid, token_id, expires_at });
     }
     let keys = state.keys();
@@ -177,7 +179,7 @@ pub(crate) fn graph_token_issuer(tenant: Uuid) -> String {
 }
 
 fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String> {
-    let now = state.clock.now();
+    let now = state.clock.wall();
     let user = &request.user;
     let mut claims = json!({
         "aud": request.client_id,
@@ -192,7 +194,7 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
         "uti": random_id(),
         "ver": "2.0",
         "aio": random_id(),
-        "auth_time": request.sign_in.auth_time,
+        "auth_time": state.clock.to_wall(request.sign_in.auth_time),
     });
     if let Some(nonce) = request.nonce {
         claims["nonce"] = json!(nonce);

@@ -24,7 +24,8 @@ struct ApiClaims {
     #[serde(default)]
     name: String,
     scp: String,
-    exp: i64,
+    #[serde(default)]
+    uti: String,
 }
 
 fn unauthorized(message: &str) -> Response {
@@ -92,7 +93,7 @@ fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiCl
         Ok(data) => data.claims,
         Err(_) => return Err(Box::new(unauthorized("the token is not for this API"))),
     };
-    if claims.exp <= state.clock.now() {
+    if !state.access_token_is_live(&claims.uti) {
         return Err(Box::new(unauthorized("the token has expired")));
     }
     if !claims.scp.split_whitespace().any(|scope| scope == "access_as_user") {

@@ -246,7 +246,8 @@ fn check_federated_assertion(
     let claims = jsonwebtoken::decode::<FederatedClaims>(assertion, &key, &validation)
         .map_err(|_| bad_assertion("The signature does not verify."))?
         .claims;
-    if claims.exp <= state.clock.now() {
+    // Assertions are made on wall time, whatever the emulator's clock says.
+    if claims.exp <= state.clock.wall() {
         return Err(OAuthError::invalid_client(700024, "Client assertion is not within its valid time range."));
     }
     let by_issuer: Vec<_> = client.federated_credentials.iter().filter(|fic| fic.issuer == claims.iss).collect();

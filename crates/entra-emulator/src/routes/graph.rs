@@ -42,7 +42,6 @@ const ME_PROPERTIES: [&str; 11] = [
 struct AccessClaims {
     oid: Uuid,
     scp: String,
-    exp: i64,
     #[serde(default)]
     appid: String,
     #[serde(default)]
@@ -162,7 +161,7 @@ fn verify_bearer(state: &EmulatorState, headers: &HeaderMap) -> Result<AccessCla
     let claims = jsonwebtoken::decode::<AccessClaims>(&signed, &key.decoding, &validation)
         .map_err(|_| GraphError::invalid_token("Access token validation failure. Invalid audience or signature."))?
         .claims;
-    if claims.exp <= state.clock.now() {
+    if !state.access_token_is_live(&claims.uti) {
         return Err(GraphError::invalid_token("Lifetime validation failed, the token is expired."));
     }
     Ok(claims)

@@ -41,7 +41,7 @@ pub(crate) async fn token(
     let Some(identity) = identity else {
         return refuse(StatusCode::BAD_REQUEST, "No managed identity with this client_id is assigned to the app.");
     };
-    let now = state.clock.now();
+    let now = state.clock.wall();
     let expires_on = now + state.managed_identity_token_lifetime;
     let claims = json!({
         "aud": resource,

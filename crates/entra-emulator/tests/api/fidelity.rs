@@ -312,3 +312,32 @@ async fn an_authentication_context_challenge_stands_until_the_user_signs_in_agai
     let (_, refreshed) = token_request(&emulator, &refresh).await;
     assert_eq!(me(refreshed["access_token"].as_str().unwrap().to_owned()).await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn after_the_clock_is_advanced_old_tokens_are_expired_and_new_ones_carry_wall_clock_times() {
+    let emulator = emulator().await;
+    let browser = browser();
+    let (code, verifier) = code_for_adele(&browser, &emulator).await;
+    let (_, before) = redeem(&emulator, &code, &verifier).await;
+    let me =
+        |token: &str| http().get(format!("{}/v1.0/me", emulator.graph_endpoint())).bearer_auth(token.to_owned()).send();
+    emulator.advance_clock(std::time::Duration::from_secs(2 * 3600));
+    let old = me(before["access_token"].as_str().unwrap()).await.unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED, "two hours later by the emulator's clock, it has expired");
+
+    // A sign-in now (the SSO session of two emulator hours ago) gives tokens a client on wall
+    // time accepts: issued now, valid for the lifetime, the sign-in two hours old.
+    let (code, verifier) = code_for_adele(&browser, &emulator).await;
+    let (_, after) = redeem(&emulator, &code, &verifier).await;
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let id = claims_of(after["id_token"].as_str().unwrap());
+    for claim in ["iat", "nbf"] {
+        assert!((id[claim].as_i64().unwrap() - wall).abs() <= 5, "{claim} {} is the wall clock's {wall}", id[claim]);
+    }
+    assert!(id["exp"].as_i64().unwrap() > wall + 3000);
+    let age = wall - id["auth_time"].as_i64().unwrap();
+    assert!((2 * 3600 - 5..=2 * 3600 + 5).contains(&age), "the sign-in is two hours old: {age}");
+    let access = claims_of(after["access_token"].as_str().unwrap());
+    assert!((access["nbf"].as_i64().unwrap() - wall).abs() <= 5);
+    assert_eq!(me(after["access_token"].as_str().unwrap()).await.unwrap().status(), StatusCode::OK);
+}
