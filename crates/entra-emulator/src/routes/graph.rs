@@ -207,6 +207,33 @@ fn user_resource(user: &DirectoryUser) -> Map<String, Value> {
     resource
 }
 
+/// The `user` properties outside the default set that `$select` may ask for (Graph's v1.0
+/// `user` resource), with what the emulated directory knows of them.
+fn selectable_property(user: &DirectoryUser, name: &str) -> Option<(&'static str, Value)> {
+    let profile = &user.user;
+    let nickname = profile.user_principal_name.split('@').next().unwrap_or_default();
+    let value = match name.to_ascii_lowercase().as_str() {
+        "accountenabled" => ("accountEnabled", json!(true)),
+        "usertype" => ("userType", json!("Member")),
+        "mailnickname" => ("mailNickname", json!(nickname)),
+        "othermails" => ("otherMails", json!([])),
+        "proxyaddresses" => {
+            ("proxyAddresses", json!(profile.mail.iter().map(|mail| format!("SMTP:{mail}")).collect::<Vec<_>>()))
+        }
+        "department" => ("department", Value::Null),
+        "companyname" => ("companyName", Value::Null),
+        "employeeid" => ("employeeId", Value::Null),
+        "city" => ("city", Value::Null),
+        "country" => ("country", Value::Null),
+        "usagelocation" => ("usageLocation", Value::Null),
+        "onpremisessyncenabled" => ("onPremisesSyncEnabled", Value::Null),
+        "onpremisessamaccountname" => ("onPremisesSamAccountName", Value::Null),
+        "createddatetime" => ("createdDateTime", json!("2024-01-01T00:00:00Z")),
+        _ => return None,
+    };
+    Some(value)
+}
+
 pub(crate) async fn me(
     State(state): State<Arc<EmulatorState>>,
     headers: HeaderMap,
@@ -227,15 +254,18 @@ pub(crate) async fn me(
                 json!(format!("https://graph.microsoft.com/v1.0/$metadata#users({select})/$entity")),
             );
             for property in select.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let Some(name) = ME_PROPERTIES.iter().find(|known| known.eq_ignore_ascii_case(property)) else {
+                if let Some(name) = ME_PROPERTIES.iter().find(|known| known.eq_ignore_ascii_case(property)) {
+                    body.insert((*name).to_owned(), resource[*name].clone());
+                } else if let Some((name, value)) = selectable_property(&user, property) {
+                    body.insert(name.to_owned(), value);
+                } else {
                     return GraphError::new(
                         StatusCode::BAD_REQUEST,
                         "BadRequest",
                         format!("Could not find a property named '{property}' on type 'microsoft.graph.user'."),
                     )
                     .into_response();
-                };
-                body.insert((*name).to_owned(), resource[*name].clone());
+                }
             }
         }
     }

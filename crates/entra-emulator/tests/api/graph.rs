@@ -62,6 +62,15 @@ async fn me_honours_select_and_refuses_unknown_properties() {
     assert!(me["mail"].is_null(), "mallory has no mail");
     assert!(me.get("userPrincipalName").is_none());
 
+    // Properties outside the default set are there when asked for, as on Graph.
+    let more = "/v1.0/me?$select=id,accountEnabled,userType,mailNickname,department";
+    let me: Value = graph_get(&emulator, more, Some(&token)).await.json().await.unwrap();
+    assert_eq!(me["accountEnabled"], true);
+    assert_eq!(me["userType"], "Member");
+    assert_eq!(me["mailNickname"], "mallory");
+    assert!(me["department"].is_null() && me["id"].is_string());
+    assert!(me.get("displayName").is_none());
+
     let bad = graph_get(&emulator, "/v1.0/me?$select=password", Some(&token)).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
     assert_graph_error(&bad.json().await.unwrap(), "BadRequest");
