@@ -1,26 +1,37 @@
-//! The HTTP server: hyper's HTTP/1.1 connection with a timer, because `axum::serve` sets none and
+//! The HTTP server: hyper's connections with a timer, because `axum::serve` sets none and
 //! hyper's header-read timeout is then off (a client dribbling its request head holds a connection
 //! for ever). Each connection must send its request head within `header_read_timeout`: hyper starts
 //! that timer whenever a connection waits for a request, so silent new connections and idle
 //! kept-alive ones close too. At most `max_connections` are served at once, the rest wait in the
 //! kernel's backlog. On shutdown, listening stops and in-flight requests finish.
 //!
-//! HTTP/1.1 only: App Service's front end and every reverse proxy speak it to the app, and
-//! hyper-util's HTTP/1-or-2 detection reads the first bytes with no timeout at all.
+//! HTTP/1.1, and HTTP/2 with prior knowledge (h2c: what App Service's front end speaks to a
+//! container with HTTP/2 proxying on, and gRPC clients). The protocol is told by the connection's
+//! first bytes, read within the same `header_read_timeout` (hyper-util's own detection waits for
+//! them for ever).
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::server::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tower::util::MapRequest;
 use tower_http::add_extension::AddExtension;
 
 use crate::config::ServerLimits;
+
+/// What an HTTP/2 connection with prior knowledge starts with (RFC 9113, section 3.4).
+const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Requests one HTTP/2 connection may have in flight (hyper's default is 200; a browser opens
+/// about 100).
+const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// The decoded headers one HTTP/2 request may carry; the app's own header limits are lower.
+const HTTP2_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
 
 /// Serves `router` on `listener` until `shutdown` completes, then waits for open connections to
 /// finish their requests (the caller bounds how long).
@@ -30,8 +41,17 @@ pub async fn serve(
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let mut builder = http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let mut http1 = http1::Builder::new();
+    http1.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+    let mut http2 = http2::Builder::new(TokioExecutor::new());
+    // An HTTP/2 connection that stops answering pings is closed, as an idle HTTP/1.1 one is.
+    http2
+        .timer(TokioTimer::new())
+        .keep_alive_interval(limits.header_read_timeout)
+        .keep_alive_timeout(limits.header_read_timeout)
+        .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
+        // Bounds what HPACK decodes before the header limits (431) look at a request.
+        .max_header_list_size(HTTP2_MAX_HEADER_LIST_SIZE);
     let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let connections = Arc::new(Semaphore::new(max_connections));
     // Tells open connections to finish their request in flight and close.
@@ -56,20 +76,36 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        // The peer's address for handlers (`ConnectInfo`, e.g. the proxy's X-Forwarded-For).
-        let service = TowerToHyperService::new(AddExtension::new(router.clone(), ConnectInfo(peer)));
-        // Upgrades (WebSocket) are passed through by the proxy.
-        // (hyper-util's graceful watcher does not take upgradeable connections: done by hand.)
-        let connection = builder.serve_connection(TokioIo::new(stream), service).with_upgrades();
+        // The peer's address for handlers (`ConnectInfo`, e.g. the proxy's X-Forwarded-For), and
+        // HTTP/2's `:authority` as the `Host` everything after reads.
+        let service = TowerToHyperService::new(AddExtension::new(
+            MapRequest::new(router.clone(), host_from_authority),
+            ConnectInfo(peer),
+        ));
+        let (http1, http2) = (http1.clone(), http2.clone());
         let mut stopping = stopping.clone();
+        let header_read_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            let mut connection = std::pin::pin!(connection);
-            let ended = tokio::select! {
-                ended = connection.as_mut() => ended,
-                () = async move { let _ = stopping.wait_for(|stop| *stop).await; } => {
-                    connection.as_mut().graceful_shutdown();
-                    connection.await
-                }
+            // Runs a connection until it ends, or asks it to finish its requests on shutdown.
+            macro_rules! until_stopped {
+                ($connection:expr) => {{
+                    let mut connection = std::pin::pin!($connection);
+                    tokio::select! {
+                        ended = connection.as_mut() => ended,
+                        () = async move { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                            connection.as_mut().graceful_shutdown();
+                            connection.await
+                        }
+                    }
+                }};
+            }
+            let ended = match starts_with_http2_preface(&stream, header_read_timeout).await {
+                // Silent, or gone, before saying which protocol: closed like a slow request head.
+                None => Ok(()),
+                Some(true) => until_stopped!(http2.serve_connection(TokioIo::new(stream), service)),
+                // Upgrades (WebSocket) are passed through by the proxy. (hyper-util's graceful
+                // watcher does not take upgradeable connections: done by hand.)
+                Some(false) => until_stopped!(http1.serve_connection(TokioIo::new(stream), service).with_upgrades()),
             };
             // A client that goes away or times out is not our error.
             if let Err(err) = ended {
@@ -84,4 +120,39 @@ pub async fn serve(
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let _ = connections.acquire_many(all).await;
     Ok(())
+}
+
+/// Whether the connection opens with the HTTP/2 preface (`None`: nothing conclusive arrived
+/// within `timeout`, or the peer left). Looks without consuming, so the chosen protocol reads
+/// the bytes itself.
+async fn starts_with_http2_preface(stream: &TcpStream, timeout: std::time::Duration) -> Option<bool> {
+    let mut start = [0u8; HTTP2_PREFACE.len()];
+    let decide = async {
+        loop {
+            let read = stream.peek(&mut start).await.ok()?;
+            if read == 0 {
+                return None;
+            }
+            if !HTTP2_PREFACE.starts_with(&start[..read]) {
+                return Some(false);
+            }
+            if read == HTTP2_PREFACE.len() {
+                return Some(true);
+            }
+            // A preface still arriving: peek answers at once with what is there, so wait a bit.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(timeout, decide).await.ok().flatten()
+}
+
+/// HTTP/2 requests carry their host in the URI's authority and need not send `Host`: give them
+/// one, so that the routes, the proxy's forwarded `Host` and absolute URLs work the same on both.
+fn host_from_authority<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+    if !request.headers().contains_key(axum::http::header::HOST)
+        && let Some(value) = request.uri().authority().and_then(|authority| authority.as_str().parse().ok())
+    {
+        request.headers_mut().insert(axum::http::header::HOST, value);
+    }
+    request
 }

@@ -100,6 +100,8 @@ impl Upstream {
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
         parts.uri = self.upstream_uri(&parts.uri)?;
+        // The upstream is spoken to in HTTP/1.1, whatever the client spoke (HTTP/2 included).
+        parts.version = axum::http::Version::HTTP_11;
         remove_hop_by_hop(&mut parts.headers);
         if let Some(protocol) = &upgrade {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

@@ -14,6 +14,7 @@ mod failures;
 mod front_channel;
 mod fuzz;
 mod hardening;
+mod http2;
 mod lifecycle;
 mod platform;
 mod proxy;

@@ -56,6 +56,17 @@ async fn a_client_dribbling_its_headers_is_cut_off_while_others_are_served() {
 }
 
 #[tokio::test]
+async fn a_connection_stalling_inside_the_http2_preface_is_closed() {
+    let app = app_with_short_header_timeout().await;
+    let mut stalling = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
+    // The first half of HTTP/2's preface, then nothing: the protocol is never told.
+    stalling.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    assert_eq!(app.get("/healthz").await.status(), StatusCode::OK, "others are served meanwhile");
+    let closed_after = closed_within(&mut stalling, Duration::from_secs(5)).await;
+    assert!(closed_after < Duration::from_secs(5), "closed, not held: {closed_after:?}");
+}
+
+#[tokio::test]
 async fn a_connection_that_sends_nothing_is_closed() {
     let app = app_with_short_header_timeout().await;
     let mut silent = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
