@@ -69,7 +69,7 @@ for slice in "${slices[@]}"; do
       run client --test-workspace=true --timeout 180 --file crates/entra-auth/src/client.rs \
         --file crates/entra-auth/src/graph.rs \
         --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|front_channel_issuer|end_session_url)|authorization_url|GraphClient::(member_group_ids|is_on_endpoint)' \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | binary_id(entra-auth::graph_paging)'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client)" >&2

@@ -213,7 +213,9 @@ impl GraphClient {
     /// Whether `url` is on this Graph endpoint (same scheme, host and port, under its path).
     fn is_on_endpoint(&self, url: &str) -> bool {
         let Ok(url) = Url::parse(url) else { return false };
-        url.origin() == self.endpoint.origin() && url.path().starts_with(self.endpoint.path().trim_end_matches('/'))
+        let root = self.endpoint.path().trim_end_matches('/');
+        let under_root = url.path().strip_prefix(root).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+        url.origin() == self.endpoint.origin() && under_root
     }
 
     /// `GET /v1.0/me/photo/$value`; `Ok(None)` when the user has no photo, or when it is not a

@@ -237,3 +237,28 @@ async fn with_continuous_access_evaluation_a_revoked_user_loses_graph_access_at_
     assert_eq!(location(&back), "/profile");
     assert_eq!(app.get("/profile").await.status(), StatusCode::OK, "access again after signing in again");
 }
+
+#[tokio::test]
+async fn in_a_multi_tenant_app_front_channel_logout_ends_a_session_only_for_its_own_tenants_issuer() {
+    let app = spawn_app_with(organizations_with_megan(|_| "*".to_owned())).await;
+    let authorize = app.start_sign_in("/login").await;
+    let callback = app.sign_in_at_emulator(&authorize, MEGAN, "megan-password", true).await;
+    let sid = query_param(&callback, "session_state").expect("Entra's session id");
+    let response = app.browser.get(&callback).send().await.unwrap();
+    let cookie = cookie_pair(&set_cookie(&response, "session=").expect("a session"));
+    let front_channel = |iss: &str| {
+        let mut url = url::Url::parse(&app.url("/logout")).unwrap();
+        url.query_pairs_mut().append_pair("sid", &sid).append_pair("iss", iss);
+        url.to_string()
+    };
+
+    // Another tenant's issuer (an accepted one: the home tenant's) does not speak for her sid.
+    let response = browser().get(front_channel(&app.emulator.issuer())).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "a front-channel logout, for nobody here");
+    assert!(app.is_signed_in_with(&cookie).await, "another tenant's issuer ends nothing");
+    // Her own tenant's issuer, the multi-tenant template filled in, does.
+    let her_issuer = format!("{}/{OTHER_TENANT}/v2.0", app.emulator.base_url());
+    let response = browser().get(front_channel(&her_issuer)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(!app.is_signed_in_with(&cookie).await, "signed out");
+}

@@ -103,6 +103,29 @@ async fn tokens_reach_the_upstream_only_when_asked_for() {
 }
 
 #[tokio::test]
+async fn after_a_refresh_the_upstream_gets_the_new_tokens_id_token_included() {
+    let upstream = upstream::start().await;
+    let url = upstream.url.clone();
+    let app = spawn_app_with(Options {
+        access_token_lifetime: Some(std::time::Duration::from_secs(2)),
+        settings_change: Some(Box::new(move |settings, _| {
+            settings.upstream_url = Some(url);
+            settings.proxy_pass_tokens = "true".into();
+        })),
+        ..Options::default()
+    })
+    .await;
+    app.sign_in_adele().await;
+    let before = echo(&app, "/api/data", &[]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let after = echo(&app, "/api/data", &[]).await;
+    let access_token = |echoed: &Value| header(echoed, "x-ms-token-aad-access-token").map(str::to_owned);
+    assert!(access_token(&after).is_some() && access_token(&after) != access_token(&before), "refreshed");
+    let id_token = header(&after, "x-ms-token-aad-id-token").expect("the refreshed sign-in's ID token too");
+    assert_ne!(Some(id_token), header(&before, "x-ms-token-aad-id-token"), "the one the refresh brought");
+}
+
+#[tokio::test]
 async fn spoofed_identity_headers_and_our_cookies_never_reach_the_upstream() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |settings| settings.proxy_anonymous_paths = Some("/public/*".into())).await;
