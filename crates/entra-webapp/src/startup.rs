@@ -29,7 +29,7 @@ use crate::pages::{access_denied_response, error_response, sign_out_response};
 use crate::proxy::{self, Proxy};
 use crate::routes;
 use crate::sessions::{AppSessionStore, MemoryStore, RedisStore};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// No request may take longer than this end to end.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -89,18 +89,18 @@ impl Application {
             .session_idle_timeout(config.sessions.idle)
             .session_max_lifetime(config.sessions.max_lifetime)
             .front_channel_logout(Arc::new(store.clone()));
-        let state = AppState {
+        let state = AppState::new(Shared {
             client: client.clone(),
             auth,
             store,
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
-            proxy: config.proxy.clone().map(|proxy| Arc::new(Proxy::new(proxy))),
+            proxy: config.proxy.clone().map(Proxy::new),
             downstream: config
                 .downstream_api
                 .clone()
                 .map(|(url, scopes)| entra_auth::axum::DownstreamApi::new(&client, url, scopes)),
-        };
+        });
         let router = router(&config, state)?;
         Ok(Self { listener, router, client, limits: config.listener.server_limits })
     }

@@ -7,9 +7,28 @@ use entra_auth::axum::{AccessPolicy, AuthRoutes};
 
 use crate::sessions::AppSessionStore;
 
-/// What handlers share; cheap to clone.
+/// What handlers share: one reference-counted [`Shared`], so the clone axum makes for every
+/// request is one atomic increment.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state of an app made of `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The app's shared parts.
+pub struct Shared {
     /// The relying party.
     pub client: Arc<EntraClient>,
     /// The sign-in routes (for sign-in paths with a return address).
@@ -21,7 +40,7 @@ pub struct AppState {
     /// ALLOWED_TENANTS/ROLES/GROUPS, checked on every signed-in page.
     pub policy: Arc<AccessPolicy>,
     /// Proxy mode: the app behind (`UPSTREAM_URL`).
-    pub proxy: Option<Arc<crate::proxy::forward::Proxy>>,
+    pub proxy: Option<crate::proxy::forward::Proxy>,
     /// The downstream API `/downstream` calls as the user.
     pub downstream: Option<entra_auth::axum::DownstreamApi>,
 }

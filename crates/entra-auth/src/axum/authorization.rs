@@ -67,7 +67,7 @@ pub(crate) async fn deny(
         reason: denied.reason(),
         denied,
         user_name: user.name.clone(),
-        sign_out_path: context.logout_path.clone(),
+        sign_out_path: context.logout_path.to_string(),
         csrf_token,
         switch_account_path: switch_account_path(&context.login_path, return_to).as_str().to_owned(),
     };

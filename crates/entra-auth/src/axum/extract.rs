@@ -30,8 +30,8 @@ pub const DEFAULT_LOGIN_PATH: &str = "/login";
 #[derive(Clone)]
 pub struct AuthContext {
     pub(crate) client: Arc<EntraClient>,
-    pub(crate) login_path: String,
-    pub(crate) logout_path: String,
+    pub(crate) login_path: Arc<str>,
+    pub(crate) logout_path: Arc<str>,
     pub(crate) access_denied_page: AccessDeniedRenderer,
     pub(crate) error_page: ErrorPageRenderer,
 }

@@ -55,9 +55,10 @@ pub struct AuthRoutes {
     error_page: ErrorPageRenderer,
     sign_out_page: SignOutPageRenderer,
     access_denied_page: AccessDeniedRenderer,
-    login_path: String,
-    logout_path: String,
-    session_cookie_name: String,
+    // Shared strings: the context cloned into every request holds them.
+    login_path: Arc<str>,
+    logout_path: Arc<str>,
+    session_cookie_name: Arc<str>,
     session_idle_timeout: Duration,
     session_max_lifetime: Duration,
     front_channel: Option<Arc<dyn EntraSessionIndex>>,
@@ -74,9 +75,9 @@ impl AuthRoutes {
             error_page: Arc::new(default_error_page),
             sign_out_page: Arc::new(default_sign_out_page),
             access_denied_page: Arc::new(default_access_denied_page),
-            login_path: DEFAULT_LOGIN_PATH.to_owned(),
-            logout_path: DEFAULT_LOGOUT_PATH.to_owned(),
-            session_cookie_name: DEFAULT_SESSION_COOKIE_NAME.to_owned(),
+            login_path: DEFAULT_LOGIN_PATH.into(),
+            logout_path: DEFAULT_LOGOUT_PATH.into(),
+            session_cookie_name: DEFAULT_SESSION_COOKIE_NAME.into(),
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             session_max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
             front_channel: None,
@@ -92,20 +93,20 @@ impl AuthRoutes {
 
     /// Starts sign-in at `path` (a route path such as `/auth/sign-in`).
     pub fn login_path(mut self, path: impl Into<String>) -> Self {
-        self.login_path = path.into();
+        self.login_path = path.into().into();
         self
     }
 
     /// Signs out at `path` (a route path such as `/auth/sign-out`).
     pub fn logout_path(mut self, path: impl Into<String>) -> Self {
-        self.logout_path = path.into();
+        self.logout_path = path.into().into();
         self
     }
 
     /// Names the session cookie `name` (`__Host-{name}` over https) instead of `session`: in front
     /// of another app, so as not to collide with its own cookies.
     pub fn session_cookie_name(mut self, name: impl Into<String>) -> Self {
-        self.session_cookie_name = name.into();
+        self.session_cookie_name = name.into().into();
         self
     }
 
@@ -113,7 +114,7 @@ impl AuthRoutes {
     /// a proxy must not pass them on.
     pub fn is_own_cookie(&self, name: &str) -> bool {
         let name = name.strip_prefix("__Host-").unwrap_or(name);
-        name == self.session_cookie_name || name.starts_with(crate::axum::pending::UNPREFIXED_NAME_START)
+        name == &*self.session_cookie_name || name.starts_with(crate::axum::pending::UNPREFIXED_NAME_START)
     }
 
     /// Renders failures in the app's own look (the words come in the [`ErrorPage`]).
@@ -219,7 +220,7 @@ impl AuthRoutes {
             .with_name(if https {
                 format!("__Host-{}", self.session_cookie_name)
             } else {
-                self.session_cookie_name.clone()
+                self.session_cookie_name.to_string()
             })
             .with_http_only(true)
             .with_secure(https)
@@ -471,8 +472,8 @@ async fn sign_out_page(
         Ok::<_, SignInError>(SignOutForm {
             signed_in,
             csrf_token,
-            action: routes.logout_path.clone(),
-            sign_in_path: routes.login_path.clone(),
+            action: routes.logout_path.to_string(),
+            sign_in_path: routes.login_path.to_string(),
         })
     }
     .await;

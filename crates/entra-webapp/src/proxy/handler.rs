@@ -64,7 +64,7 @@ fn unauthenticated(state: &AppState, action: UnauthenticatedAction, request: &Re
 /// Every request that is not one of our routes: gate it, then forward it.
 pub async fn forward_request(State(state): State<AppState>, session: Session, mut request: Request) -> Response {
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| *peer);
-    let Some(proxy) = state.proxy.clone() else { return AppError::NotFound.into_response() };
+    let Some(proxy) = state.proxy.as_ref() else { return AppError::NotFound.into_response() };
     let user = match current_user(&state, &session).await {
         Ok(user) => user,
         Err(response) => return response,

@@ -8,6 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use entra_auth::TokenSet;
 use entra_auth::axum::{AuthRoutes, SignedInUser};
 use secrecy::ExposeSecret;
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 /// Easy Auth's claim type for the name (`name_typ`) and for roles (`role_typ`).
@@ -23,32 +25,35 @@ fn is_identity_header(name: &str) -> bool {
         || matches!(name, "x-forwarded-user" | "x-forwarded-email" | "x-forwarded-preferred-username")
 }
 
-/// One claim, as Easy Auth lists them.
+/// One claim, as Easy Auth lists them (borrowed from the user: built on every proxied request).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Claim {
+pub struct Claim<'a> {
     /// Claim type.
-    pub typ: String,
+    pub typ: &'a str,
     /// Value.
-    pub val: String,
+    pub val: Cow<'a, str>,
 }
 
 /// `X-MS-CLIENT-PRINCIPAL`, decoded.
 #[derive(Serialize)]
 struct ClientPrincipal<'a> {
     auth_typ: &'static str,
-    claims: &'a [Claim],
+    claims: &'a [Claim<'a>],
     name_typ: &'static str,
     role_typ: &'static str,
 }
 
 /// The user's claims, Easy Auth's way: one entry per value, roles under `role_typ`.
-pub(crate) fn claims(user: &SignedInUser) -> Vec<Claim> {
-    let claim = |typ: &str, val: &str| Claim { typ: typ.to_owned(), val: val.to_owned() };
+pub(crate) fn claims(user: &SignedInUser) -> Vec<Claim<'_>> {
+    fn claim<'a>(typ: &'a str, val: &'a str) -> Claim<'a> {
+        Claim { typ, val: Cow::Borrowed(val) }
+    }
+    let (object_id, tenant_id) = (user.object_id.to_string(), user.tenant_id.to_string());
     let mut claims = vec![
-        claim(OBJECT_ID_CLAIM_TYPE, &user.object_id.to_string()),
-        claim("oid", &user.object_id.to_string()),
-        claim(TENANT_ID_CLAIM_TYPE, &user.tenant_id.to_string()),
-        claim("tid", &user.tenant_id.to_string()),
+        Claim { typ: OBJECT_ID_CLAIM_TYPE, val: Cow::Owned(object_id.clone()) },
+        Claim { typ: "oid", val: Cow::Owned(object_id) },
+        Claim { typ: TENANT_ID_CLAIM_TYPE, val: Cow::Owned(tenant_id.clone()) },
+        Claim { typ: "tid", val: Cow::Owned(tenant_id) },
         claim("name", &user.name),
     ];
     if let Some(username) = &user.username {
@@ -75,23 +80,25 @@ pub(crate) fn headers(user: &SignedInUser, tokens: Option<&TokenSet>) -> Vec<(He
     let principal =
         ClientPrincipal { auth_typ: "aad", claims: &claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
     let principal = serde_json::to_vec(&principal).map(|json| STANDARD.encode(json)).unwrap_or_default();
-    let mut values: Vec<(&'static str, String)> = vec![
-        ("x-ms-client-principal", principal),
-        ("x-ms-client-principal-id", user.object_id.to_string()),
-        ("x-ms-client-principal-idp", "aad".to_owned()),
+    let object_id = user.object_id.to_string();
+    let mut values: Vec<(&'static str, &str)> = vec![
+        ("x-ms-client-principal", &principal),
+        ("x-ms-client-principal-id", &object_id),
+        ("x-ms-client-principal-idp", "aad"),
     ];
     if let Some(name) = principal_name(user) {
-        values.push(("x-ms-client-principal-name", name.to_owned()));
-        values.push(("x-forwarded-user", name.to_owned()));
+        values.push(("x-ms-client-principal-name", name));
+        values.push(("x-forwarded-user", name));
     }
     if let Some(email) = &user.email {
-        values.push(("x-forwarded-email", email.clone()));
+        values.push(("x-forwarded-email", email));
     }
-    if let Some(tokens) = tokens {
-        values.push(("x-ms-token-aad-access-token", tokens.access_token.expose_secret().to_owned()));
-        values.push(("x-ms-token-aad-expires-on", tokens.expires_at.to_string()));
+    let expires_on = tokens.map(|tokens| tokens.expires_at.to_string());
+    if let (Some(tokens), Some(expires_on)) = (tokens, &expires_on) {
+        values.push(("x-ms-token-aad-access-token", tokens.access_token.expose_secret()));
+        values.push(("x-ms-token-aad-expires-on", expires_on));
         if let Some(id_token) = &tokens.id_token {
-            values.push(("x-ms-token-aad-id-token", id_token.expose_secret().to_owned()));
+            values.push(("x-ms-token-aad-id-token", id_token.expose_secret()));
         }
     }
     values
