@@ -44,8 +44,21 @@ impl OAuthError {
         Self::new("invalid_client", code, message)
     }
 
+    /// What the personal-account (`consumers`) service answers an app that does not take
+    /// personal accounts: its errors carry no AADSTS code.
+    pub(crate) fn not_enabled_for_consumers() -> Self {
+        Self::new(
+            "unauthorized_client",
+            0,
+            "The client does not exist or is not enabled for consumers. If you are the application developer, configure a new application through the App Registrations in the Azure Portal.",
+        )
+    }
+
     /// `AADSTS50011: ...` with the trace and correlation ids appended, as Entra writes it.
     pub(crate) fn description(&self, trace_id: Uuid, correlation_id: Uuid, timestamp: &str) -> String {
+        if self.code == 0 {
+            return self.message.clone();
+        }
         format!(
             "AADSTS{}: {} Trace ID: {trace_id} Correlation ID: {correlation_id} Timestamp: {timestamp}",
             self.code, self.message
@@ -57,6 +70,12 @@ impl OAuthError {
         let trace_id = Uuid::new_v4();
         let correlation_id = Uuid::new_v4();
         let timestamp = clock::entra_timestamp();
+        if self.code == 0 {
+            return vec![
+                ("error".to_owned(), self.error.clone()),
+                ("error_description".to_owned(), self.message.clone()),
+            ];
+        }
         vec![
             ("error".to_owned(), self.error.clone()),
             ("error_description".to_owned(), self.description(trace_id, correlation_id, &timestamp)),
@@ -74,6 +93,10 @@ impl IntoResponse for OAuthError {
         let trace_id = Uuid::new_v4();
         let correlation_id = Uuid::new_v4();
         let timestamp = clock::entra_timestamp();
+        if self.code == 0 {
+            let body = json!({ "error": self.error, "error_description": self.message });
+            return (self.status, [("cache-control", "no-store")], Json(body)).into_response();
+        }
         let mut body = json!({
             "error": self.error,
             "error_description": self.description(trace_id, correlation_id, &timestamp),

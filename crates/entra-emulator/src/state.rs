@@ -407,6 +407,14 @@ impl EmulatorState {
 }
 
 /// `common` and `organizations`: any tenant's users.
+/// The personal Microsoft accounts' tenant (`/consumers`): the emulator has no personal accounts.
+pub(crate) fn is_consumers(segment: &str) -> bool {
+    segment.eq_ignore_ascii_case("consumers")
+}
+
+/// The tenant id of personal Microsoft accounts, in their tokens' `tid` and issuer.
+pub(crate) const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+
 pub(crate) fn is_multi_tenant(segment: &str) -> bool {
     segment.eq_ignore_ascii_case("common") || segment.eq_ignore_ascii_case("organizations")
 }

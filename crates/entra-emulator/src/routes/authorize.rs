@@ -71,7 +71,8 @@ pub(crate) async fn authorize(
     Query(params): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.accepts_tenant(&tenant) {
+    let consumers = crate::state::is_consumers(&tenant);
+    if !state.accepts_tenant(&tenant) && !consumers {
         let error = super::discovery::unknown_tenant(&tenant);
         return ErrorPage::response(error.code, error.message);
     }
@@ -96,6 +97,11 @@ pub(crate) async fn authorize(
             ),
         );
     };
+    // No app registration here takes personal accounts: the consumer service says so.
+    if consumers {
+        let reply = ReplyTo { redirect_uri, state: params.get("state").cloned(), response_mode: ResponseMode::Query };
+        return reply.error(&OAuthError::not_enabled_for_consumers());
+    }
     let response_mode = match params.get("response_mode").map(String::as_str) {
         None | Some("query") => ResponseMode::Query,
         Some("fragment") => ResponseMode::Fragment,

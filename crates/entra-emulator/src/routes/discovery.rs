@@ -19,11 +19,13 @@ pub(crate) async fn openid_configuration(
     State(state): State<Arc<EmulatorState>>,
     Path(tenant): Path<String>,
 ) -> Response {
-    if !state.accepts_tenant(&tenant) {
+    let consumers = crate::state::is_consumers(&tenant);
+    if !state.accepts_tenant(&tenant) && !consumers {
         return unknown_tenant(&tenant).into_response();
     }
     let (segment, issuer) = match state.tenant_of_segment(&tenant) {
         Some(tenant_id) => (tenant_id.to_string(), state.issuer_for(tenant_id)),
+        None if consumers => ("consumers".to_owned(), consumers_issuer(&state)),
         None => (tenant.to_lowercase(), format!("{}/{{tenantid}}/v2.0", state.base())),
     };
     let base = state.base();
@@ -61,7 +63,8 @@ pub(crate) async fn openid_configuration(
 
 /// `/{tenant}/discovery/v2.0/keys`: the RS256 keys, each with its `kid`.
 pub(crate) async fn keys(State(state): State<Arc<EmulatorState>>, Path(tenant): Path<String>) -> Response {
-    if !state.accepts_tenant(&tenant) {
+    let consumers = crate::state::is_consumers(&tenant);
+    if !state.accepts_tenant(&tenant) && !consumers {
         return unknown_tenant(&tenant).into_response();
     }
     if state.faults.take_jwks_failure() {
@@ -70,10 +73,16 @@ pub(crate) async fn keys(State(state): State<Arc<EmulatorState>>, Path(tenant): 
     }
     let issuer = match state.tenant_of_segment(&tenant) {
         Some(tenant_id) => state.issuer_for(tenant_id),
+        None if consumers => consumers_issuer(&state),
         None => format!("{}/{{tenantid}}/v2.0", state.base()),
     };
     let jwks = state.keys().jwks(&issuer);
     ([CACHE_ONE_DAY], Json(jwks)).into_response()
+}
+
+/// `/consumers` speaks for the personal accounts' tenant.
+fn consumers_issuer(state: &EmulatorState) -> String {
+    format!("{}/{}/v2.0", state.base(), crate::state::CONSUMERS_TENANT_ID)
 }
 
 pub(crate) fn unknown_tenant(tenant: &str) -> OAuthError {

@@ -42,6 +42,9 @@ fn handle(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<serde_json::Value, OAuthError> {
+    if crate::state::is_consumers(tenant) {
+        return Err(OAuthError::not_enabled_for_consumers());
+    }
     if !state.accepts_tenant(tenant) {
         return Err(super::discovery::unknown_tenant(tenant));
     }

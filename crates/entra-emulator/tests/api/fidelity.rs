@@ -341,3 +341,34 @@ async fn after_the_clock_is_advanced_old_tokens_are_expired_and_new_ones_carry_w
     assert!((access["nbf"].as_i64().unwrap() - wall).abs() <= 5);
     assert_eq!(me(after["access_token"].as_str().unwrap()).await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn consumers_is_the_personal_accounts_tenant_and_refuses_a_work_only_app() {
+    let emulator = emulator().await;
+    let consumers = authority_at(&emulator, "consumers");
+    let discovery: Value = http()
+        .get(format!("{consumers}/v2.0/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let personal_tenant = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    assert_eq!(discovery["issuer"], format!("{}/{personal_tenant}/v2.0", emulator.base_url()));
+    assert_eq!(discovery["token_endpoint"], format!("{consumers}/oauth2/v2.0/token"));
+
+    // The built-in registration takes work accounts only: back to the app with the consumer
+    // service's error (no AADSTS code), never a sign-in page.
+    let response = browser().get(AuthorizeRequest::new().at_tenant("consumers").url(&emulator)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let back = location(&response);
+    assert!(back.as_str().starts_with(REDIRECT_URI), "{back}");
+    assert_eq!(query_param(&back, "error").as_deref(), Some("unauthorized_client"));
+    assert!(query_param(&back, "error_description").unwrap().contains("not enabled for consumers"));
+    assert_eq!(query_param(&back, "state").as_deref(), Some("state-123"));
+
+    let (status, body) = token_request_at(&consumers, &[("grant_type", "authorization_code"), ("code", "x")]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unauthorized_client");
+}
