@@ -5,7 +5,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use entra_auth::SessionKeys;
+use entra_auth::axum::SignedInUser;
+use entra_auth::{SessionKeys, TokenSet};
 use entra_webapp::sessions::decode_record;
 use secrecy::SecretString;
 use tower_sessions::session::{Id, Record};
@@ -35,8 +36,39 @@ fn record() -> Record {
     Record { id: Id::default(), data, expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(8) }
 }
 
+/// The same record with the user and the tokens kept as their JSON text, as entra-auth stores
+/// them now.
+fn record_with_text_buckets() -> Record {
+    let mut record = record();
+    for key in ["entra.user", "entra.tokens"] {
+        let value = record.data[key].to_string();
+        record.data.insert(key.to_owned(), serde_json::Value::String(value));
+    }
+    record
+}
+
+/// What every signed-in request does with its record: the store hands out a copy, and the user
+/// and the tokens are read from it.
+fn read_user_and_tokens(record: &Record) -> (SignedInUser, TokenSet) {
+    fn bucket<T: serde::de::DeserializeOwned>(record: &Record, key: &str) -> T {
+        match record.data.get(key).cloned().unwrap() {
+            serde_json::Value::String(text) => serde_json::from_str(&text).unwrap(),
+            object => serde_json::from_value(object).unwrap(),
+        }
+    }
+    let copy = record.clone();
+    (bucket(&copy, "entra.user"), bucket(&copy, "entra.tokens"))
+}
+
 fn session_records(c: &mut Criterion) {
     let record = record();
+    let text_form = record_with_text_buckets();
+    c.bench_function("session/read_user_and_tokens/object_buckets", |b| {
+        b.iter(|| read_user_and_tokens(black_box(&record)))
+    });
+    c.bench_function("session/read_user_and_tokens/text_buckets", |b| {
+        b.iter(|| read_user_and_tokens(black_box(&text_form)))
+    });
     let json = serde_json::to_vec(&record).unwrap();
     c.bench_function("session/serialize", |b| b.iter(|| serde_json::to_vec(black_box(&record)).unwrap()));
     c.bench_function("session/deserialize", |b| b.iter(|| serde_json::from_slice::<Record>(black_box(&json)).unwrap()));

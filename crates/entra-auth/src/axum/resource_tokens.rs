@@ -49,7 +49,7 @@ pub(crate) async fn keep(session: &Session, resource: &str, mut tokens: TokenSet
         && let Some(mut sign_in_tokens) = session::tokens(session).await?
     {
         sign_in_tokens.refresh_token = Some(refresh_token);
-        session.insert(session::TOKENS_KEY, &sign_in_tokens).await.map_err(store_error)?;
+        session::store_tokens(session, &sign_in_tokens).await?;
     }
     let mut kept = cached(session).await?;
     kept.0.retain(|(known, _)| known != resource);

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use tower_sessions::Session;
 use tower_sessions::session::Record;
 use uuid::Uuid;
@@ -110,6 +112,18 @@ impl RecordFacts {
     /// The facts of `record`; all `None` for a record nobody is signed in with.
     pub fn of(record: &Record) -> Self {
         let Some(user) = record.data.get(USER_KEY) else { return Self::default() };
+        // The user's JSON text (or the object form of older records).
+        let parsed;
+        let user = match user {
+            Value::String(text) => match serde_json::from_str::<Value>(text) {
+                Ok(value) => {
+                    parsed = value;
+                    &parsed
+                }
+                Err(_) => return Self::default(),
+            },
+            object => object,
+        };
         let text = |name: &str| user.get(name).and_then(|value| value.as_str()).filter(|value| !value.is_empty());
         let entra_session = match (text("issuer"), text("sid")) {
             (Some(issuer), Some(sid)) => Some(EntraSession { issuer: issuer.to_owned(), sid: sid.to_owned() }),
@@ -124,6 +138,25 @@ fn store_error(err: tower_sessions::session::Error) -> SignInError {
     SignInError::Session(err)
 }
 
+/// Reads a bucket kept as its JSON text (see [`insert_bucket`]), or in the object form records
+/// written before had.
+async fn get_bucket<T: DeserializeOwned>(session: &Session, key: &str) -> Result<Option<T>, SignInError> {
+    let Some(value) = session.get_value(key).await.map_err(store_error)? else { return Ok(None) };
+    let decoded = match value {
+        Value::String(text) => serde_json::from_str(&text),
+        object => serde_json::from_value(object),
+    };
+    decoded.map(Some).map_err(|err| store_error(err.into()))
+}
+
+/// Keeps `value` as its JSON text: every request clones the record and reads the user and the
+/// tokens, and one string clones and parses with far fewer allocations than a tree of values.
+async fn insert_bucket<T: Serialize>(session: &Session, key: &str, value: &T) -> Result<(), SignInError> {
+    let text = serde_json::to_string(value).map_err(|err| store_error(err.into()))?;
+    session.insert_value(key, Value::String(text)).await.map_err(store_error)?;
+    Ok(())
+}
+
 /// Records a completed sign-in and gives the session a new id (against session fixation).
 pub(crate) async fn complete_sign_in(
     session: &Session,
@@ -132,8 +165,8 @@ pub(crate) async fn complete_sign_in(
 ) -> Result<SignedInUser, SignInError> {
     let user = SignedInUser::from_sign_in(&signed_in, max_lifetime);
     session.cycle_id().await.map_err(store_error)?;
-    session.insert(USER_KEY, &user).await.map_err(store_error)?;
-    session.insert(TOKENS_KEY, &signed_in.tokens).await.map_err(store_error)?;
+    insert_bucket(session, USER_KEY, &user).await?;
+    insert_bucket(session, TOKENS_KEY, &signed_in.tokens).await?;
     session.insert(CSRF_KEY, random_token(32).expose_secret()).await.map_err(store_error)?;
     session.insert(SEEN_KEY, unix_now()).await.map_err(store_error)?;
     Ok(user)
@@ -143,7 +176,7 @@ pub(crate) async fn complete_sign_in(
 /// the store's expiry says; a live one is marked active (at most once a minute), which slides its
 /// idle expiry. Sessions without a user are never written: anonymous requests cost no storage.
 pub(crate) async fn signed_in_user(session: &Session) -> Result<Option<SignedInUser>, SignInError> {
-    let Some(user) = session.get::<SignedInUser>(USER_KEY).await.map_err(store_error)? else {
+    let Some(user) = get_bucket::<SignedInUser>(session, USER_KEY).await? else {
         return Ok(None);
     };
     let now = unix_now();
@@ -161,12 +194,12 @@ pub(crate) async fn signed_in_user(session: &Session) -> Result<Option<SignedInU
 
 /// The token set of the signed-in user (to show when the access token expires; never send it).
 pub async fn tokens(session: &Session) -> Result<Option<TokenSet>, SignInError> {
-    session.get(TOKENS_KEY).await.map_err(store_error)
+    get_bucket(session, TOKENS_KEY).await
 }
 
 /// Replaces the token set (after a refresh).
-async fn store_tokens(session: &Session, tokens: &TokenSet) -> Result<(), SignInError> {
-    session.insert(TOKENS_KEY, tokens).await.map_err(store_error)
+pub(crate) async fn store_tokens(session: &Session, tokens: &TokenSet) -> Result<(), SignInError> {
+    insert_bucket(session, TOKENS_KEY, tokens).await
 }
 
 /// The CSRF token for the sign-out form (created on first use).
@@ -214,7 +247,7 @@ pub enum AccessTokenError {
 /// memberships renewed from the refresh). The [`AccessToken`](crate::axum::AccessToken)
 /// extractor does the same for a handler.
 pub async fn access_token(client: &EntraClient, session: &Session) -> Result<SecretString, AccessTokenError> {
-    let user: SignedInUser = session.get(USER_KEY).await.map_err(store_error)?.ok_or(AccessTokenError::NotSignedIn)?;
+    let user: SignedInUser = get_bucket(session, USER_KEY).await?.ok_or(AccessTokenError::NotSignedIn)?;
     fresh(client, session, user).await.map(|(token, _)| token)
 }
 
@@ -243,7 +276,7 @@ async fn fresh(
     {
         tracing::info!(oid = %user.object_id, "memberships changed at refresh");
         user.memberships = memberships;
-        session.insert(USER_KEY, &user).await.map_err(store_error)?;
+        insert_bucket(session, USER_KEY, &user).await?;
     }
     Ok((refreshed.tokens.access_token, user))
 }
