@@ -15,6 +15,8 @@
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
 # MUTANTS_ITERATE=1 tests only what the slice's last run missed (after adding tests).
 # MUTANTS_IN_PLACE=1 mutates this checkout itself (use a git worktree nobody edits meanwhile).
+# MUTANTS_SINCE=<commit> tests only the mutants on lines of the slice's files changed since that
+# commit (the code of the slice's last complete run), e.g. after a session's changes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -34,6 +36,18 @@ run() {
   # In a dedicated checkout (a git worktree nobody edits), mutating in place reuses its target/
   # instead of building a fresh copy of the tree first.
   [[ ${MUTANTS_IN_PLACE:-0} == 1 ]] && options+=(--in-place)
+  if [[ -n ${MUTANTS_SINCE:-} ]]; then
+    local args=("$@") files=() i
+    for ((i = 0; i < ${#args[@]} - 1; i++)); do
+      [[ ${args[i]} == --file ]] && files+=("${args[i + 1]}")
+    done
+    git diff "$MUTANTS_SINCE" -- "${files[@]}" >"$target_dir/mutants/$slice/since.diff"
+    if [[ ! -s $target_dir/mutants/$slice/since.diff ]]; then
+      echo "    nothing changed in the slice's files since $MUTANTS_SINCE"
+      return
+    fi
+    options+=(--in-diff "$target_dir/mutants/$slice/since.diff")
+  fi
   cargo mutants --no-shuffle --test-tool nextest --output "$target_dir/mutants/$slice" "${options[@]}" "$@" || true
   echo "    missed: $(wc -l <"$target_dir/mutants/$slice/mutants.out/missed.txt") (see $target_dir/mutants/$slice/mutants.out/missed.txt)"
 }
