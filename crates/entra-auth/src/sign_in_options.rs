@@ -278,11 +278,24 @@ mod tests {
     fn scopes_of_one_resource_pass_and_mixtures_do_not() {
         let mail: ResourceScopes = "Mail.Read https://graph.microsoft.com/Calendars.Read".parse().unwrap();
         assert_eq!(mail.resource(), GRAPH_RESOURCE);
+        // As asked, in order: the pending sign-in checks the granted token against these.
+        assert_eq!(mail.scopes(), ["Mail.Read", "https://graph.microsoft.com/Calendars.Read"]);
         assert!(mail.covered_by(&["User.Read".into(), "Mail.Read".into(), "Calendars.Read".into()]));
         assert!(!mail.covered_by(&["User.Read".into(), "Mail.Read".into()]));
         let api: ResourceScopes = "api://3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41/access_as_user".parse().unwrap();
         assert_eq!(api.resource(), "api://3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41");
         assert!(api.covered_by(&["access_as_user".into()]));
+        // Short resource names: the origin ends at the first slash after the scheme's `://`.
+        assert_eq!(resource_of("api://ab/read"), "api://ab");
+        assert_eq!(resource_of("https://x.io/y"), "https://x.io");
+        assert_eq!(resource_of("Mail.Read"), GRAPH_RESOURCE);
+        let short: ResourceScopes = "api://ab/read".parse().unwrap();
+        assert!(short.covered_by(&["read".into()]));
+        assert!(!short.covered_by(&["write".into()]));
+        // A scope of 256 characters at most; MAX_SCOPES at once, and not one more (below).
+        assert!("a".repeat(256).parse::<ResourceScopes>().is_ok());
+        assert_eq!("a".repeat(257).parse::<ResourceScopes>(), Err(InvalidHint::Scopes));
+        assert_eq!("a b c d e f g h i j".parse::<ResourceScopes>().map(|s| s.scopes().len()), Ok(MAX_SCOPES));
         for bad in ["", "Mail.Read api://x/y", "openid", "Mail.Read\"", "a b c d e f g h i j k"] {
             assert_eq!(bad.parse::<ResourceScopes>(), Err(InvalidHint::Scopes), "{bad:?}");
         }

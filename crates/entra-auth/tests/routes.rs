@@ -248,3 +248,24 @@ async fn a_downstream_api_gets_json_in_and_out_with_a_token_of_its_own() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page, r#"{"from":"Adele Vance","received":{"note":"hello"}}"#);
 }
+
+#[tokio::test]
+async fn a_user_the_policy_refuses_gets_the_default_403_page_with_the_failed_requirement() {
+    use entra_auth::axum::{AccessPolicy, require_access};
+    let running = serve(|config| {
+        let auth = AuthRoutes::new(Arc::new(EntraClient::new(config)?));
+        let policy = Arc::new(AccessPolicy::new().require_any_role(["Reports.Admin"]));
+        let protected = Router::new()
+            .route("/reports", get(|user: SignedInUser| async move { format!("Reports for {}", user.name) }))
+            .route_layer(axum::middleware::from_fn_with_state(policy, require_access));
+        Ok(protected.merge(auth.router()).layer(auth.layer(MemoryStore::default())))
+    })
+    .await;
+    let (status, page) = running.visit_signing_in("/reports").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains(r#"<h1 id="access-denied">"#), "the library's own 403 page: {page}");
+    assert!(page.contains("Reports.Admin"), "names the failed requirement: {page}");
+    assert!(page.contains("Signed in as Adele Vance."), "{page}");
+    assert!(page.contains(r#"href="/login?prompt=select_account&#38;return_to=%2Freports""#), "switch account: {page}");
+    assert!(!page.contains("Reports for"), "the page itself is not served");
+}

@@ -124,9 +124,12 @@ impl RedisStore {
         self.keys.records.seal(record.id.to_string().as_bytes(), &plain).map_err(|err| Error::Encode(err.to_string()))
     }
 
+    /// Whole seconds for Redis' `EX`, rounded up: the key must not go before the record expires
+    /// (a load checks the exact instant, so the fraction of a second over is never served).
     fn ttl_secs(record: &Record) -> u64 {
         let left = expires_at(record) - time::OffsetDateTime::now_utc();
-        left.whole_seconds().max(1).unsigned_abs()
+        let rounded_up = left.whole_seconds() + i64::from(left.subsec_nanoseconds() > 0);
+        rounded_up.max(1).unsigned_abs()
     }
 }
 
