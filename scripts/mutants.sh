@@ -79,7 +79,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         --file crates/entra-auth/src/axum/authorization.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
       ;;
     client)
       run client --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \

@@ -114,3 +114,18 @@ async fn bad_scopes_in_a_consent_link_are_refused() {
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+#[tokio::test]
+async fn entra_down_while_a_page_needs_a_new_token_is_a_503_not_a_consent_loop() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    // The token request for Mail.Read meets an outage, not a missing consent.
+    app.emulator.faults().fail_token_requests(1, entra_emulator::TokenFailure::new("temporarily_unavailable", 50001));
+    let response = app.get("/mail").await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(response.headers().get("location").is_none(), "an error page, not a trip to consent");
+    // The outage over, the same page asks for the consent it really needs.
+    let response = app.get("/mail").await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&response), "/login?scopes=Mail.Read&return_to=%2Fmail");
+}
