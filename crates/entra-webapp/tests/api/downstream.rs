@@ -55,7 +55,7 @@ async fn a_consented_api_is_called_with_its_own_token_got_silently_through_the_r
 #[tokio::test]
 async fn a_page_needing_an_unconsented_permission_asks_for_it_and_comes_back_with_data() {
     let app = spawn_app().await;
-    app.sign_in_adele().await;
+    let session_before = app.sign_in_adele_keeping_cookie().await;
     let response = app.get("/mail").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let consent = location(&response);
@@ -68,6 +68,10 @@ async fn a_page_needing_an_unconsented_permission_asks_for_it_and_comes_back_wit
     let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
     let back = app.browser.get(callback).send().await.unwrap();
     assert_eq!(location(&back), "/mail");
+    // The same user: the token joins the session, which keeps its id.
+    if let Some(cookie) = set_cookie(&back, "session=") {
+        assert_eq!(cookie_pair(&cookie), session_before, "the same session, not a new one");
+    }
     let mail = app.get("/mail").await;
     assert_eq!(mail.status(), StatusCode::OK);
     let html = mail.text().await.unwrap();
@@ -128,4 +132,24 @@ async fn entra_down_while_a_page_needs_a_new_token_is_a_503_not_a_consent_loop()
     let response = app.get("/mail").await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&response), "/login?scopes=Mail.Read&return_to=%2Fmail");
+}
+
+#[tokio::test]
+async fn another_account_consenting_gets_a_session_of_its_own_and_never_joins_the_first() {
+    let app = spawn_app().await;
+    let adeles_session = app.sign_in_adele_keeping_cookie().await;
+    let consent = location(&app.get("/mail").await);
+    let authorize = app.start_sign_in(&consent).await;
+    // At Entra, someone else signs in (prompt=login shows the form despite Adele's SSO session).
+    let callback = app.sign_in_at_emulator(&format!("{authorize}&prompt=login"), MALLORY, MALLORY_PASSWORD, true).await;
+    let back = app.browser.get(callback).send().await.unwrap();
+    assert_eq!(location(&back), "/mail");
+    let new_session = cookie_pair(&set_cookie(&back, "session=").expect("a new session cookie"));
+    assert_ne!(new_session, adeles_session, "a session of its own");
+    let home = app.page("/").await;
+    assert!(
+        home.contains(r#"id="welcome""#) && home.contains("&#60;/script&#62; Mallory"),
+        "Mallory is signed in: {home}"
+    );
+    assert!(!home.contains("Adele"), "nothing of Adele's session is left in it: {home}");
 }
