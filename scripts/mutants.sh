@@ -63,7 +63,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/sign_in_options.rs
       ;;
     sessions)
-      run sessions --package entra-webapp --test-package entra-webapp \
+      run sessions --package entra-webapp --test-package entra-webapp --cargo-arg=--test=api \
         --file crates/entra-webapp/src/sessions/mod.rs --file crates/entra-webapp/src/sessions/memory_store.rs \
         --file crates/entra-webapp/src/sessions/redis_store.rs --file crates/entra-webapp/src/sessions/record.rs \
         -- -E 'binary_id(entra-webapp::api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(=scale_out::a_redis_outage_answers_503_and_recovers_without_a_restart))'
