@@ -127,6 +127,12 @@ impl RedisServer {
         redis::cmd("TTL").arg(key).query_async(&mut connection).await.unwrap()
     }
 
+    pub async fn pttl(&self, key: &str) -> i64 {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("PTTL").arg(key).query_async(&mut connection).await.unwrap()
+    }
+
     pub async fn set_raw(&self, key: &str, value: &[u8]) {
         let client = redis::Client::open(self.url()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();

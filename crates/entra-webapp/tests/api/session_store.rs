@@ -245,3 +245,19 @@ async fn sealed_records_rotate_with_the_secret_list_and_tampering_is_no_session(
     server.set_raw(&key, &raw).await;
     assert!(old.load(&again.id).await.unwrap().is_none(), "a tampered record is no session, not an error");
 }
+
+#[tokio::test]
+async fn a_redis_key_lives_until_its_record_expires_to_the_fraction_of_a_second() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, &["frac-secret-frac-secret-frac-secret-0123"]);
+    // Expiring in 10.5 s: whole seconds rounded down would drop the key half a second early.
+    let mut record = signed_in_record(0, "sid-f", unix_now() + 3600);
+    record.expiry_date = time::OffsetDateTime::now_utc() + time::Duration::milliseconds(10_500);
+    store.create(&mut record).await.unwrap();
+    let left_ms = (record.expiry_date - time::OffsetDateTime::now_utc()).whole_milliseconds();
+    let dump = server.raw_values().await;
+    let key = dump.iter().map(|(k, _)| k).find(|k| k.starts_with("entra-webapp:session:")).expect("the record's key");
+    let pttl = i128::from(server.pttl(key).await);
+    assert!(pttl >= left_ms - 100, "the key lives {pttl} ms, the record {left_ms} ms");
+    assert!(pttl <= 11_000, "and not more than a second longer: {pttl} ms");
+}
