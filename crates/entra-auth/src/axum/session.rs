@@ -111,26 +111,36 @@ pub struct RecordFacts {
 impl RecordFacts {
     /// The facts of `record`; all `None` for a record nobody is signed in with.
     pub fn of(record: &Record) -> Self {
-        let Some(user) = record.data.get(USER_KEY) else { return Self::default() };
-        // The user's JSON text (or the object form of older records).
-        let parsed;
-        let user = match user {
-            Value::String(text) => match serde_json::from_str::<Value>(text) {
-                Ok(value) => {
-                    parsed = value;
-                    &parsed
-                }
-                Err(_) => return Self::default(),
-            },
-            object => object,
+        let Some(Ok(user)) = record.data.get(USER_KEY).map(decode_bucket::<UserFacts>) else {
+            return Self::default();
         };
-        let text = |name: &str| user.get(name).and_then(|value| value.as_str()).filter(|value| !value.is_empty());
-        let entra_session = match (text("issuer"), text("sid")) {
+        fn text(value: &Option<Value>) -> Option<&str> {
+            value.as_ref().and_then(Value::as_str).filter(|value| !value.is_empty())
+        }
+        let entra_session = match (text(&user.issuer), text(&user.sid)) {
             (Some(issuer), Some(sid)) => Some(EntraSession { issuer: issuer.to_owned(), sid: sid.to_owned() }),
             _ => None,
         };
-        let ends_at = user.get("session_ends_at").and_then(|end| end.as_u64()).filter(|end| *end > 0);
+        let ends_at = user.session_ends_at.as_ref().and_then(Value::as_u64).filter(|end| *end > 0);
         Self { entra_session, ends_at }
+    }
+}
+
+/// The fields of the user bucket [`RecordFacts`] reads. The stores ask on every load, so the
+/// rest of the user's JSON is skipped rather than built.
+#[derive(Deserialize)]
+struct UserFacts {
+    issuer: Option<Value>,
+    sid: Option<Value>,
+    session_ends_at: Option<Value>,
+}
+
+/// A bucket kept as its JSON text (see [`insert_bucket`]), or in the object form records written
+/// before had.
+fn decode_bucket<T: DeserializeOwned>(value: &Value) -> serde_json::Result<T> {
+    match value {
+        Value::String(text) => serde_json::from_str(text),
+        object => T::deserialize(object),
     }
 }
 
@@ -138,15 +148,10 @@ fn store_error(err: tower_sessions::session::Error) -> SignInError {
     SignInError::Session(err)
 }
 
-/// Reads a bucket kept as its JSON text (see [`insert_bucket`]), or in the object form records
-/// written before had.
+/// Reads a bucket of the session (see [`decode_bucket`]).
 async fn get_bucket<T: DeserializeOwned>(session: &Session, key: &str) -> Result<Option<T>, SignInError> {
     let Some(value) = session.get_value(key).await.map_err(store_error)? else { return Ok(None) };
-    let decoded = match value {
-        Value::String(text) => serde_json::from_str(&text),
-        object => serde_json::from_value(object),
-    };
-    decoded.map(Some).map_err(|err| store_error(err.into()))
+    decode_bucket(&value).map(Some).map_err(|err| store_error(err.into()))
 }
 
 /// Keeps `value` as its JSON text: every request clones the record and reads the user and the

@@ -121,16 +121,20 @@ impl RedisServer {
         values
     }
 
+    /// Seconds the key has left (`TTL`).
     pub async fn ttl(&self, key: &str) -> i64 {
-        let client = redis::Client::open(self.url()).unwrap();
-        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("TTL").arg(key).query_async(&mut connection).await.unwrap()
+        self.time_left("TTL", key).await
     }
 
+    /// Milliseconds the key has left (`PTTL`).
     pub async fn pttl(&self, key: &str) -> i64 {
+        self.time_left("PTTL", key).await
+    }
+
+    async fn time_left(&self, command: &str, key: &str) -> i64 {
         let client = redis::Client::open(self.url()).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-        redis::cmd("PTTL").arg(key).query_async(&mut connection).await.unwrap()
+        redis::cmd(command).arg(key).query_async(&mut connection).await.unwrap()
     }
 
     pub async fn set_raw(&self, key: &str, value: &[u8]) {
