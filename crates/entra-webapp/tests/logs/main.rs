@@ -41,8 +41,10 @@ async fn no_secret_value_reaches_the_logs() {
         .with_writer(move || writer.clone())
         .init();
 
+    // Two seconds, not one: the emulator counts whole seconds, so a one-second token issued late
+    // in a second was already expired when the page used it right after the refresh (a 502).
     let app =
-        spawn_app_with(Options { access_token_lifetime: Some(Duration::from_secs(1)), ..Options::default() }).await;
+        spawn_app_with(Options { access_token_lifetime: Some(Duration::from_secs(2)), ..Options::default() }).await;
     let mut observed = Vec::new();
     let authorize = app.start_sign_in("/login?return_to=/profile").await;
     for name in ["state", "nonce", "code_challenge"] {
