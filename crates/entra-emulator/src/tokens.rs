@@ -151,8 +151,7 @@ fn sign_graph_token(key: &SigningKey, claims: &Value) -> anyhow::Result<String> 
     let header = json!({ "typ": "JWT", "nonce": hashed_nonce(&nonce), "alg": "RS256", "x5t": key.kid, "kid": key.kid });
     let signed_header = URL_SAFE_NO_PAD.encode(header.to_string());
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let signature =
-        jsonwebtoken::crypto::sign(format!("{signed_header}.{payload}").as_bytes(), &key.encoding, Algorithm::RS256)?;
+    let signature = key.sign_rs256(format!("{signed_header}.{payload}").as_bytes())?;
     let sent_header = header.to_string().replace(&hashed_nonce(&nonce), &nonce);
     Ok(format!("{}.{payload}.{signature}", URL_SAFE_NO_PAD.encode(sent_header)))
 }
@@ -262,9 +261,10 @@ pub(crate) fn sign(state: &EmulatorState, claims: &Value) -> anyhow::Result<Stri
 }
 
 fn sign_rs256(key: &SigningKey, claims: &Value) -> anyhow::Result<String> {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(key.kid.clone());
-    Ok(jsonwebtoken::encode(&header, claims, &key.encoding)?)
+    let header = URL_SAFE_NO_PAD.encode(json!({ "typ": "JWT", "alg": "RS256", "kid": key.kid }).to_string());
+    let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let signature = key.sign_rs256(signing_input.as_bytes())?;
+    Ok(format!("{signing_input}.{signature}"))
 }
 
 /// Entra's `sub` is pairwise: stable per user and application, different across applications.
