@@ -53,11 +53,32 @@ impl TokenSet {
     /// Whether to refresh before use: within five minutes of expiry, or within the last tenth of
     /// a short lifetime.
     pub fn needs_refresh(&self) -> bool {
-        self.seconds_left() <= REFRESH_AHEAD.as_secs().min(self.lifetime / 10)
+        due(self.expires_at, self.lifetime)
     }
 
     /// Forgets the access token (after an API refused it); the refresh token stays.
     pub fn expire_access_token(&mut self) {
         self.expires_at = 0;
+    }
+}
+
+/// Whether tokens expiring at `expires_at` after a `lifetime` are due for a refresh.
+fn due(expires_at: u64, lifetime: u64) -> bool {
+    expires_at.saturating_sub(unix_now()) <= REFRESH_AHEAD.as_secs().min(lifetime / 10)
+}
+
+/// A stored [`TokenSet`]'s times alone: whether to refresh, read without copying the tokens out
+/// (every signed-in request asks, and most find the tokens not due).
+#[derive(Deserialize)]
+pub(crate) struct TokenTimes {
+    expires_at: u64,
+    #[serde(default)]
+    lifetime: u64,
+}
+
+impl TokenTimes {
+    /// [`TokenSet::needs_refresh`] of the set these times were read from.
+    pub(crate) fn needs_refresh(&self) -> bool {
+        due(self.expires_at, self.lifetime)
     }
 }

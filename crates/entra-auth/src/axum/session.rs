@@ -18,7 +18,7 @@ use crate::graph::Profile;
 use crate::memberships::Memberships;
 use crate::refresh::RefreshFailure;
 use crate::secret::{constant_time_eq, random_token};
-use crate::tokens::TokenSet;
+use crate::tokens::{TokenSet, TokenTimes};
 
 const USER_KEY: &str = "entra.user";
 pub(crate) const TOKENS_KEY: &str = "entra.tokens";
@@ -121,7 +121,9 @@ impl RecordFacts {
             (Some(issuer), Some(sid)) => Some(EntraSession { issuer: issuer.to_owned(), sid: sid.to_owned() }),
             _ => None,
         };
-        let ends_at = user.session_ends_at.as_ref().and_then(Value::as_u64).filter(|end| *end > 0);
+        // A record from before `session_ends_at` existed reads 0: over, for the store as for
+        // `signed_in_user`.
+        let ends_at = user.session_ends_at.as_ref().and_then(Value::as_u64);
         Self { entra_session, ends_at }
     }
 }
@@ -263,6 +265,9 @@ pub async fn signed_in_user_refreshed(
     session: &Session,
 ) -> Result<Option<SignedInUser>, AccessTokenError> {
     let Some(user) = signed_in_user(session).await? else { return Ok(None) };
+    if get_bucket::<TokenTimes>(session, TOKENS_KEY).await?.is_some_and(|times| !times.needs_refresh()) {
+        return Ok(Some(user));
+    }
     fresh(client, session, user).await.map(|(_, user)| Some(user))
 }
 

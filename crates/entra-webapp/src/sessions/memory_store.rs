@@ -17,9 +17,18 @@ use entra_auth::axum::EntraSession;
 
 use crate::sessions::record::{entra_session_of, expires_at};
 
+/// A stored record with when it must be gone (worked out once when stored, not at every load:
+/// it reads the user out of the record) and its place in the use order.
+#[derive(Debug)]
+struct Stored {
+    record: Record,
+    expires_at: time::OffsetDateTime,
+    used: u64,
+}
+
 #[derive(Debug, Default)]
 struct Records {
-    by_id: HashMap<Id, (Record, u64)>,
+    by_id: HashMap<Id, Stored>,
     /// Use sequence number → id: the first entry is the least recently used.
     by_use: BTreeMap<u64, Id>,
     /// Entra session (issuer, sid) → our sessions signed in with it (front-channel logout).
@@ -29,8 +38,8 @@ struct Records {
 
 impl Records {
     fn remove(&mut self, id: &Id) {
-        let Some((record, sequence)) = self.by_id.remove(id) else { return };
-        self.by_use.remove(&sequence);
+        let Some(Stored { record, used, .. }) = self.by_id.remove(id) else { return };
+        self.by_use.remove(&used);
         if let Some(entra_session) = entra_session_of(&record)
             && let Some(ids) = self.by_entra_session.get_mut(&entra_session)
         {
@@ -51,13 +60,14 @@ impl Records {
     fn insert(&mut self, record: Record) {
         let sequence = self.next_use();
         self.by_use.insert(sequence, record.id);
-        self.by_id.insert(record.id, (record, sequence));
+        let expires_at = expires_at(&record);
+        self.by_id.insert(record.id, Stored { record, expires_at, used: sequence });
     }
 
     /// Marks a held record as just used.
     fn touch(&mut self, id: Id) {
         let sequence = self.next_use();
-        if let Some((_, used)) = self.by_id.get_mut(&id) {
+        if let Some(Stored { used, .. }) = self.by_id.get_mut(&id) {
             self.by_use.remove(used);
             *used = sequence;
             self.by_use.insert(sequence, id);
@@ -125,8 +135,9 @@ impl SessionStore for MemoryStore {
     async fn save(&self, record: &Record) -> Result<()> {
         let mut records = self.records();
         // Update-only: a session that is gone stays gone.
-        if let Some((stored, _)) = records.by_id.get_mut(&record.id) {
-            *stored = record.clone();
+        if let Some(stored) = records.by_id.get_mut(&record.id) {
+            stored.record = record.clone();
+            stored.expires_at = expires_at(record);
             records.touch(record.id);
         }
         Ok(())
@@ -134,11 +145,11 @@ impl SessionStore for MemoryStore {
 
     async fn load(&self, id: &Id) -> Result<Option<Record>> {
         let mut records = self.records();
-        let Some((record, _)) = records.by_id.get(id) else {
+        let Some(stored) = records.by_id.get(id) else {
             return Ok(None);
         };
-        if expires_at(record) > time::OffsetDateTime::now_utc() {
-            let record = record.clone();
+        if stored.expires_at > time::OffsetDateTime::now_utc() {
+            let record = stored.record.clone();
             records.touch(*id);
             return Ok(Some(record));
         }
