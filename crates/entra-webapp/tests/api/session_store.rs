@@ -58,6 +58,13 @@ async fn contract(store: &AppSessionStore) {
     store.save(&changed).await.unwrap();
     assert_eq!(store.load(&created.id).await.unwrap().unwrap().data, changed.data);
 
+    // a save carries the record's new expiry: one moved into the past no longer loads
+    let mut lapsed = record(60);
+    store.create(&mut lapsed).await.unwrap();
+    lapsed.expiry_date = time::OffsetDateTime::now_utc() - time::Duration::seconds(5);
+    store.save(&lapsed).await.unwrap();
+    assert!(store.load(&lapsed.id).await.unwrap().is_none(), "the saved expiry is the one that counts");
+
     // unknown ids load as nothing
     assert!(store.load(&Id::default()).await.unwrap().is_none());
 
