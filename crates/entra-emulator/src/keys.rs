@@ -31,10 +31,10 @@ impl SigningKey {
         let private = RsaPrivateKey::new(&mut rand::thread_rng(), 2048)?;
         let public = RsaPublicKey::from(&private);
         let public_pem = public.to_public_key_pem(LineEnding::LF)?;
-        let pkcs8 = private.to_pkcs8_pem(LineEnding::LF)?;
-        let signer = RsaKeyPair::from_pkcs8(private.to_pkcs8_der()?.as_bytes())
+        let pkcs8 = private.to_pkcs8_der()?;
+        let signer = RsaKeyPair::from_pkcs8(pkcs8.as_bytes())
             .map_err(|err| anyhow::anyhow!("ring refused the generated key: {err}"))?;
-        let key_pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)?;
+        let key_pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8.as_bytes().into(), &rcgen::PKCS_RSA_SHA256)?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(rcgen::DnType::CommonName, "accounts.accesscontrol.windows.net");
         let certificate_der = params.self_signed(&key_pair)?.der().to_vec();

@@ -26,6 +26,12 @@ struct Stored {
     used: u64,
 }
 
+impl Stored {
+    fn new(record: Record, used: u64) -> Self {
+        Self { expires_at: expires_at(&record), record, used }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Records {
     by_id: HashMap<Id, Stored>,
@@ -60,8 +66,7 @@ impl Records {
     fn insert(&mut self, record: Record) {
         let sequence = self.next_use();
         self.by_use.insert(sequence, record.id);
-        let expires_at = expires_at(&record);
-        self.by_id.insert(record.id, Stored { record, expires_at, used: sequence });
+        self.by_id.insert(record.id, Stored::new(record, sequence));
     }
 
     /// Marks a held record as just used.
@@ -136,8 +141,7 @@ impl SessionStore for MemoryStore {
         let mut records = self.records();
         // Update-only: a session that is gone stays gone.
         if let Some(stored) = records.by_id.get_mut(&record.id) {
-            stored.record = record.clone();
-            stored.expires_at = expires_at(record);
+            *stored = Stored::new(record.clone(), stored.used);
             records.touch(record.id);
         }
         Ok(())
