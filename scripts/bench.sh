@@ -20,49 +20,20 @@ sign_ins=${BENCH_SIGN_INS:-10000}
 anonymous=${BENCH_ANONYMOUS:-100000}
 target_dir=${CARGO_TARGET_DIR:-target}
 
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v redis-server >/dev/null || missing+=(redis-server)
-command -v nginx >/dev/null || missing+=(nginx)
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "bench.sh: install ${missing[*]} first" >&2
-    exit 1
-  fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/loopback.sh
+source scripts/lib/loopback.sh
+install_missing wrk redis-server nginx
 
 echo "==> release build"
 cargo build --quiet --release -p entra-webapp -p entra-emulator --bins --examples
 bin="$target_dir/release"
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-wait_for() {
-  local url=$1
-  for _ in $(seq 1 100); do
-    if [[ $(curl -s -o /dev/null -w '%{http_code}' "$url" || true) == 200 ]]; then return 0; fi
-    sleep 0.1
-  done
-  echo "bench.sh: $url never answered 200" >&2
-  exit 1
-}
-
-pids=()
-work=$(mktemp -d)
-cleanup() {
-  for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 emulator_port=$(free_port)
 app_port=$(free_port)
 redis_port=$(free_port)
 app="http://127.0.0.1:$app_port"
 emulator="http://127.0.0.1:$emulator_port"
+emulator_settings "$emulator"
 
 "$bin/entra-emulator" --bind "127.0.0.1:$emulator_port" --admin-consent \
   --redirect-uri "$app/callback" --post-logout-redirect-uri "$app/" >"$work/emulator.log" 2>&1 &
@@ -74,10 +45,8 @@ wait_for "$emulator/_emulator"
 start_app() {
   local store=$1
   shift
-  env -i PATH="$PATH" "$@" TENANT_ID=7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90 CLIENT_ID=3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 \
-    CLIENT_SECRET=emulator-client-secret-not-for-production REDIRECT_URI="$app/callback" \
-    AUTHORITY_HOST="$emulator" GRAPH_ENDPOINT="$emulator/graph" PORT="$app_port" BIND_ADDRESS=127.0.0.1 \
-    SESSION_STORE="$store" SESSION_SECRET=bench-secret-bench-secret-bench-secret-0123 RUST_LOG=warn \
+  env -i PATH="$PATH" "$@" "${app_settings[@]}" REDIRECT_URI="$app/callback" PORT="$app_port" \
+    SESSION_STORE="$store" SESSION_SECRET=bench-secret-bench-secret-bench-secret-0123 \
     "$bin/entra-webapp" serve >"$work/app.log" 2>&1 &
   app_pid=$!
   pids+=("$app_pid")
@@ -153,9 +122,7 @@ stop_app
 echo "==> proxy mode"
 # The upstream: another entra-webapp, whose stylesheet is a small static answer.
 upstream_port=$(free_port)
-env -i PATH="$PATH" TENANT_ID=7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90 CLIENT_ID=3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 \
-  CLIENT_SECRET=emulator-client-secret-not-for-production REDIRECT_URI="http://127.0.0.1:$upstream_port/callback" \
-  AUTHORITY_HOST="$emulator" GRAPH_ENDPOINT="$emulator/graph" PORT="$upstream_port" BIND_ADDRESS=127.0.0.1 RUST_LOG=warn \
+env -i PATH="$PATH" "${app_settings[@]}" REDIRECT_URI="http://127.0.0.1:$upstream_port/callback" PORT="$upstream_port" \
   "$bin/entra-webapp" serve >"$work/upstream.log" 2>&1 &
 pids+=($!)
 upstream="http://127.0.0.1:$upstream_port"

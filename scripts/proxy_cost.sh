@@ -11,31 +11,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 seconds=${PROXY_COST_SECONDS:-10}
 target_dir=${CARGO_TARGET_DIR:-target}
-missing=()
-command -v wrk >/dev/null || missing+=(wrk)
-command -v valgrind >/dev/null || missing+=(valgrind)
-if ((${#missing[@]})); then
-  if [[ $(id -u) -ne 0 ]]; then
-    echo "proxy_cost.sh: install ${missing[*]} first" >&2
-    exit 1
-  fi
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# shellcheck source=scripts/lib/loopback.sh
+source scripts/lib/loopback.sh
+install_missing wrk valgrind
 
 cargo build --quiet --release -p entra-webapp -p entra-emulator --bins --examples
 bin="$target_dir/release"
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]+"${pids[@]}"}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 
 emulator_port=$(free_port) upstream_port=$(free_port) proxy_port=$(free_port)
 proxy="http://127.0.0.1:$proxy_port"
@@ -43,23 +24,19 @@ emulator="http://127.0.0.1:$emulator_port"
 "$bin/entra-emulator" --bind "127.0.0.1:$emulator_port" --admin-consent \
   --redirect-uri "$proxy/callback" --post-logout-redirect-uri "$proxy/" >"$work/emulator.log" 2>&1 &
 pids+=($!)
-common=(TENANT_ID=7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90 CLIENT_ID=3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41
-  CLIENT_SECRET=emulator-client-secret-not-for-production AUTHORITY_HOST="$emulator"
-  GRAPH_ENDPOINT="$emulator/graph" BIND_ADDRESS=127.0.0.1 RUST_LOG=warn)
-env -i PATH="$PATH" "${common[@]}" REDIRECT_URI="http://127.0.0.1:$upstream_port/callback" PORT="$upstream_port" \
+emulator_settings "$emulator"
+env -i PATH="$PATH" "${app_settings[@]}" REDIRECT_URI="http://127.0.0.1:$upstream_port/callback" PORT="$upstream_port" \
   "$bin/entra-webapp" serve >"$work/upstream.log" 2>&1 &
 pids+=($!)
 # One worker thread: the count is the same with more, and callgrind runs threads one at a time.
-env -i PATH="$PATH" "${common[@]}" TOKIO_WORKER_THREADS=1 REDIRECT_URI="$proxy/callback" PORT="$proxy_port" \
+env -i PATH="$PATH" "${app_settings[@]}" TOKIO_WORKER_THREADS=1 REDIRECT_URI="$proxy/callback" PORT="$proxy_port" \
   SESSION_SECRET=bench-secret-bench-secret-bench-secret-0123 UPSTREAM_URL="http://127.0.0.1:$upstream_port" \
   PROXY_ANONYMOUS_PATHS='/static/*' \
   valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$bin/entra-webapp" serve >"$work/proxy.log" 2>&1 &
 proxy_pid=$!
 pids+=("$proxy_pid")
-for _ in $(seq 1 300); do
-  [[ $(curl -s -o /dev/null -w '%{http_code}' "$proxy/readyz" || true) == 200 ]] && break
-  sleep 0.2
-done
+# Under callgrind the proxy starts many times slower.
+wait_for "$proxy/readyz" 60
 cookie=$("$bin/examples/sign_in_load" --app "$proxy" --proxy --count 1 --print cookie 2>/dev/null)
 
 # Instructions per request of a wrk run with these extra arguments.
