@@ -19,7 +19,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 pub const MAX_MEMBERSHIP_PAGES: usize = 200;
 
 /// The profile fields the app shows.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[serde(rename_all = "camelCase")]
 pub struct Profile {
     /// Graph user id (equals the `oid` claim).

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::id_token::IdTokenClaims;
 
 /// The user's app roles, groups and directory roles. Server-side only, like the tokens.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct Memberships {
     /// App role values assigned to the user for this app (`roles`).

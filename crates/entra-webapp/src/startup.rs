@@ -41,6 +41,8 @@ const MAX_HEADER_COUNT: usize = 64;
 
 /// The session cookie's name in proxy mode (`__Host-` prefixed over https).
 const PROXY_SESSION_COOKIE: &str = "entra-session";
+/// Users whose identity headers are kept built (a few KB each; more with many groups).
+const IDENTITY_HEADER_CACHE_USERS: usize = 1024;
 
 /// A built, bound app.
 pub struct Application {
@@ -96,6 +98,7 @@ impl Application {
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
             proxy: config.proxy.clone().map(Proxy::new),
+            identity_headers: crate::proxy::IdentityHeaderCache::new(IDENTITY_HEADER_CACHE_USERS),
             downstream: config
                 .downstream_api
                 .clone()

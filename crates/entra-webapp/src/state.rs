@@ -41,6 +41,8 @@ pub struct Shared {
     pub policy: Arc<AccessPolicy>,
     /// Proxy mode: the app behind (`UPSTREAM_URL`).
     pub proxy: Option<crate::proxy::forward::Proxy>,
+    /// Identity headers already built (the proxy and the forward-auth endpoint).
+    pub(crate) identity_headers: crate::proxy::IdentityHeaderCache,
     /// The downstream API `/downstream` calls as the user.
     pub downstream: Option<entra_auth::axum::DownstreamApi>,
 }

@@ -33,7 +33,7 @@ const TOUCH_INTERVAL_SECS: u64 = 60;
 ///
 /// As an extractor it requires sign-in: a handler taking `SignedInUser` sends anonymous visitors
 /// to sign in and back; one taking `Option<SignedInUser>` serves both.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct SignedInUser {
     /// Object id (with `tenant_id`, the user's key).

@@ -92,8 +92,6 @@ pub async fn verify(State(state): State<AppState>, session: Session) -> Response
         true => entra_auth::axum::tokens(&session).await.ok().flatten(),
         false => None,
     };
-    for (name, value) in identity::headers(&user, tokens.as_ref()) {
-        response.headers_mut().insert(name, value);
-    }
+    identity::set_headers(response.headers_mut(), &state.identity_headers, &user, tokens.as_ref());
     response
 }

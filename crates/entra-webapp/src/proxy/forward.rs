@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use hyper_util::client::legacy::Client;
@@ -21,16 +22,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1): never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// (Names, not strings: a string is parsed into a name at every lookup.)
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
 /// Why the upstream gave no answer.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +77,9 @@ pub struct Forwarded {
 pub struct Upstream {
     client: Client<HttpConnector, Body>,
     origin: Url,
+    /// The origin's scheme and authority, parsed once for every request's URI.
+    scheme: Scheme,
+    authority: Option<Authority>,
     response_timeout: Duration,
 }
 
@@ -82,7 +90,10 @@ impl Upstream {
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
         connector.set_nodelay(true);
         let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(connector);
-        Self { client, origin, response_timeout }
+        let origin_uri = origin.as_str().parse::<Uri>().ok();
+        let scheme = origin_uri.as_ref().and_then(|uri| uri.scheme().cloned()).unwrap_or(Scheme::HTTP);
+        let authority = origin_uri.and_then(|uri| uri.authority().cloned());
+        Self { client, origin, scheme, authority, response_timeout }
     }
 
     /// Whether the upstream accepts a connection now (for `/readyz`).
@@ -142,11 +153,16 @@ impl Upstream {
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 
-    /// The upstream's origin with the request's path and query.
+    /// The upstream's origin with the request's path and query (already parsed: reused as is).
     fn upstream_uri(&self, original: &Uri) -> Result<Uri, UpstreamError> {
-        let path_and_query = original.path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
-        let origin = self.origin.as_str().trim_end_matches('/');
-        format!("{origin}{path_and_query}").parse().map_err(|_| UpstreamError::Unreachable("bad request URI".into()))
+        let authority = self.authority.clone().ok_or_else(|| UpstreamError::Unreachable("no upstream host".into()))?;
+        let path_and_query = original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(authority)
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|_| UpstreamError::Unreachable("bad request URI".into()))
     }
 }
 
@@ -173,7 +189,7 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     for name in named {
         headers.remove(name);
     }
-    for name in HOP_BY_HOP {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -181,20 +197,20 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// `X-Forwarded-For` (the peer appended), `-Proto` and `-Host` (the original `Host`, which is
 /// also passed on as it came). Without a trusted front end, what the client sent is replaced.
 fn set_forwarded_headers(headers: &mut HeaderMap, forwarded: &Forwarded) {
-    let incoming = |headers: &HeaderMap, name: &str| {
+    let incoming = |headers: &HeaderMap, name: &HeaderName| {
         forwarded.trust_incoming.then(|| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
     };
     let peer = forwarded.peer.map(|peer| peer.ip().to_string());
-    let chain = match (incoming(headers, "x-forwarded-for"), peer) {
+    let chain = match (incoming(headers, &X_FORWARDED_FOR), peer) {
         (Some(chain), Some(peer)) => Some(format!("{chain}, {peer}")),
         (Some(chain), None) => Some(chain),
         (None, peer) => peer,
     };
-    let proto = incoming(headers, "x-forwarded-proto").unwrap_or_else(|| "http".to_owned());
-    let host = incoming(headers, "x-forwarded-host")
+    let proto = incoming(headers, &X_FORWARDED_PROTO).unwrap_or_else(|| "http".to_owned());
+    let host = incoming(headers, &X_FORWARDED_HOST)
         .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned));
-    for (name, value) in [("x-forwarded-for", chain), ("x-forwarded-proto", Some(proto)), ("x-forwarded-host", host)] {
-        headers.remove(name);
+    for (name, value) in [(X_FORWARDED_FOR, chain), (X_FORWARDED_PROTO, Some(proto)), (X_FORWARDED_HOST, host)] {
+        headers.remove(&name);
         if let Some(value) = value.and_then(|value| HeaderValue::from_str(&value).ok()) {
             headers.insert(name, value);
         }

@@ -96,9 +96,7 @@ pub async fn forward_request(State(state): State<AppState>, session: Session, mu
             true => tokens(&session).await.ok().flatten(),
             false => None,
         };
-        for (name, value) in identity::headers(user, tokens.as_ref()) {
-            request.headers_mut().insert(name, value);
-        }
+        identity::set_headers(request.headers_mut(), &state.identity_headers, user, tokens.as_ref());
     }
     let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
     match proxy.upstream.forward(request, &forwarded).await {

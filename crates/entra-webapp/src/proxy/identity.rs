@@ -9,6 +9,8 @@ use entra_auth::TokenSet;
 use entra_auth::axum::{AuthRoutes, SignedInUser};
 use secrecy::ExposeSecret;
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
@@ -74,8 +76,11 @@ fn principal_name(user: &SignedInUser) -> Option<&str> {
     user.username.as_deref().or(user.email.as_deref())
 }
 
-/// The identity headers for `user` (and the tokens, when the upstream asked for them).
-pub(crate) fn headers(user: &SignedInUser, tokens: Option<&TokenSet>) -> Vec<(HeaderName, HeaderValue)> {
+/// A header and its value, as set on a request bound upstream (or on a forward-auth answer).
+type IdentityHeader = (HeaderName, HeaderValue);
+
+/// The identity headers of `user`. Built through [`IdentityHeaderCache`] on the request path.
+fn user_headers(user: &SignedInUser) -> Vec<IdentityHeader> {
     let claims = claims(user);
     let principal =
         ClientPrincipal { auth_typ: "aad", claims: &claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
@@ -93,14 +98,23 @@ pub(crate) fn headers(user: &SignedInUser, tokens: Option<&TokenSet>) -> Vec<(He
     if let Some(email) = &user.email {
         values.push(("x-forwarded-email", email));
     }
-    let expires_on = tokens.map(|tokens| tokens.expires_at.to_string());
-    if let (Some(tokens), Some(expires_on)) = (tokens, &expires_on) {
-        values.push(("x-ms-token-aad-access-token", tokens.access_token.expose_secret()));
-        values.push(("x-ms-token-aad-expires-on", expires_on));
-        if let Some(id_token) = &tokens.id_token {
-            values.push(("x-ms-token-aad-id-token", id_token.expose_secret()));
-        }
+    header_values(values)
+}
+
+/// The token headers, for an upstream that asked for them (`PROXY_PASS_TOKENS`): never cached.
+fn token_headers(tokens: &TokenSet) -> Vec<IdentityHeader> {
+    let expires_on = tokens.expires_at.to_string();
+    let mut values: Vec<(&'static str, &str)> = vec![
+        ("x-ms-token-aad-access-token", tokens.access_token.expose_secret()),
+        ("x-ms-token-aad-expires-on", &expires_on),
+    ];
+    if let Some(id_token) = &tokens.id_token {
+        values.push(("x-ms-token-aad-id-token", id_token.expose_secret()));
     }
+    header_values(values)
+}
+
+fn header_values(values: Vec<(&'static str, &str)>) -> Vec<IdentityHeader> {
     values
         .into_iter()
         // A name with characters a header cannot carry is left out rather than mangled.
@@ -112,6 +126,65 @@ pub(crate) fn headers(user: &SignedInUser, tokens: Option<&TokenSet>) -> Vec<(He
             (name, value)
         })
         .collect()
+}
+
+/// Identity headers already built, by user: a signed-in request would otherwise serialise and
+/// base64-encode the same `X-MS-CLIENT-PRINCIPAL` every time (a third of what a proxied request
+/// costs the proxy; see `docs/PERFORMANCE.md`). Keyed by the whole user, compared in full, so a
+/// user whose memberships were renewed at a refresh is a new entry, never a stale one. Only users
+/// who passed the access policy get here (no anonymous request adds an entry), and the cache is
+/// bounded: when full it starts over. Holds no token.
+pub(crate) struct IdentityHeaderCache {
+    entries: Mutex<HashMap<SignedInUser, Arc<[IdentityHeader]>>>,
+    limit: usize,
+}
+
+impl IdentityHeaderCache {
+    /// A cache of at most `limit` users.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { entries: Mutex::new(HashMap::new()), limit: limit.max(1) }
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SignedInUser, Arc<[IdentityHeader]>>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The identity headers of `user`, built at most once while it is cached.
+    pub(crate) fn headers(&self, user: &SignedInUser) -> Arc<[IdentityHeader]> {
+        if let Some(headers) = self.entries().get(user) {
+            return headers.clone();
+        }
+        // Built outside the lock: two first requests of one user may both build; either is right.
+        let headers: Arc<[IdentityHeader]> = user_headers(user).into();
+        let mut entries = self.entries();
+        if entries.len() >= self.limit {
+            entries.clear();
+        }
+        entries.insert(user.clone(), headers.clone());
+        headers
+    }
+
+    /// Users cached now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.entries().len()
+    }
+}
+
+/// Sets the identity headers for `user` (from `cache`) on `headers`, then the tokens' when the
+/// upstream asked for them.
+pub(crate) fn set_headers(
+    headers: &mut HeaderMap,
+    cache: &IdentityHeaderCache,
+    user: &SignedInUser,
+    tokens: Option<&TokenSet>,
+) {
+    for (name, value) in cache.headers(user).iter() {
+        headers.insert(name, value.clone());
+    }
+    for (name, value) in tokens.map(token_headers).unwrap_or_default() {
+        headers.insert(name, value);
+    }
 }
 
 /// Removes every identity header and every cookie of ours from a request bound upstream.
@@ -141,6 +214,75 @@ pub(crate) fn strip_inbound(headers: &mut HeaderMap, auth: &AuthRoutes) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn user(object_id: &str, roles: &[&str]) -> SignedInUser {
+        serde_json::from_value(serde_json::json!({
+            "object_id": object_id, "tenant_id": "7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90",
+            "name": "Adele Vance", "email": "adele@contoso.example", "username": "adele@contoso.example",
+            "sid": null, "login_hint": null, "memberships": {"roles": roles, "groups": [], "wids": [], "groups_from_graph": false}
+        }))
+        .unwrap()
+    }
+
+    fn principal(headers: &[IdentityHeader]) -> serde_json::Value {
+        let (_, value) = headers.iter().find(|(name, _)| name == "x-ms-client-principal").unwrap();
+        serde_json::from_slice(&STANDARD.decode(value.as_bytes()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn cached_headers_are_the_users_own_and_follow_a_change_of_memberships() {
+        let cache = IdentityHeaderCache::new(8);
+        let reader = user("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &["Reader"]);
+        assert_eq!(*cache.headers(&reader), *user_headers(&reader));
+        assert_eq!(*cache.headers(&reader), *user_headers(&reader), "served from the cache");
+        // A refresh renewed the memberships: a different user value, so new headers.
+        let admin = user("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &["Reader", "Admin"]);
+        let roles = |headers: &[IdentityHeader]| {
+            principal(headers)["claims"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|claim| claim["typ"] == ROLE_CLAIM_TYPE)
+                .map(|claim| claim["val"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(roles(&cache.headers(&admin)), ["Reader", "Admin"]);
+        assert_eq!(roles(&cache.headers(&reader)), ["Reader"]);
+        assert_eq!(cache.len(), 2);
+    }
+
+    #[test]
+    fn the_cache_holds_at_most_its_limit_and_no_token() {
+        let cache = IdentityHeaderCache::new(3);
+        for n in 0..10 {
+            let user = user(&format!("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d{n:02}"), &[]);
+            let headers = cache.headers(&user);
+            assert!(headers.iter().all(|(name, _)| !name.as_str().starts_with("x-ms-token-")));
+            assert!(cache.len() <= 3, "{} users cached", cache.len());
+        }
+    }
+
+    #[test]
+    fn token_headers_are_added_to_the_cached_ones_and_marked_sensitive() {
+        let cache = IdentityHeaderCache::new(8);
+        let adele = user("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &[]);
+        let tokens: TokenSet = serde_json::from_value(serde_json::json!({
+            "access_token": "access.token.value", "expires_at": 1_900_000_000u64, "refresh_token": "refresh",
+            "id_token": "id.token.value", "scopes": ["openid"], "lifetime": 3600
+        }))
+        .unwrap();
+        let mut headers = HeaderMap::new();
+        set_headers(&mut headers, &cache, &adele, Some(&tokens));
+        assert_eq!(headers["x-ms-token-aad-access-token"], "access.token.value");
+        assert_eq!(headers["x-ms-token-aad-id-token"], "id.token.value");
+        assert_eq!(headers["x-ms-token-aad-expires-on"], "1900000000");
+        assert!(headers["x-ms-token-aad-access-token"].is_sensitive());
+        assert_eq!(headers["x-ms-client-principal-name"], "adele@contoso.example");
+        let mut without = HeaderMap::new();
+        set_headers(&mut without, &cache, &adele, None);
+        assert!(without.keys().all(|name| !name.as_str().starts_with("x-ms-token-")));
+        assert_eq!(without["x-ms-client-principal"], headers["x-ms-client-principal"]);
+    }
 
     #[test]
     fn identity_headers_are_recognised_whatever_their_suffix() {

@@ -11,4 +11,5 @@ mod identity;
 pub use easy_auth::{login, logout, me, refresh, verify};
 pub use forward::{Forwarded, Proxy, Upstream, UpstreamError};
 pub use handler::forward_request;
+pub(crate) use identity::IdentityHeaderCache;
 pub use identity::{Claim, NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE};

@@ -28,12 +28,6 @@ async fn assert_access_denied(response: reqwest::Response, requirement: &str) ->
     html
 }
 
-async fn admin_put(app: &TestApp, path: &str, body: serde_json::Value) {
-    let url = format!("{}/_emulator{path}", app.emulator.base_url());
-    let response = browser().put(url).json(&body).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::NO_CONTENT);
-}
-
 #[tokio::test]
 async fn a_required_role_lets_its_holders_in_and_shows_the_others_a_403_page_with_a_way_out() {
     let app = spawn_app_with(with_settings(|settings| settings.allowed_roles = Some("Reader,Admin".into()))).await;

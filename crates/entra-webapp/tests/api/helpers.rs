@@ -385,3 +385,10 @@ pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
     parsed.query_pairs_mut().clear().extend_pairs(pairs);
     parsed.to_string()
 }
+
+/// Changes the emulator's directory through its admin API (`PUT /_emulator{path}`).
+pub async fn admin_put(app: &TestApp, path: &str, body: serde_json::Value) {
+    let url = format!("{}/_emulator{path}", app.emulator.base_url());
+    let response = browser().put(url).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+}

@@ -103,6 +103,29 @@ async fn tokens_reach_the_upstream_only_when_asked_for() {
 }
 
 #[tokio::test]
+async fn the_identity_headers_follow_a_change_of_groups_at_the_next_refresh() {
+    let upstream = upstream::start().await;
+    let url = upstream.url.clone();
+    let app = spawn_app_with(Options {
+        access_token_lifetime: Some(std::time::Duration::from_secs(2)),
+        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(url))),
+        ..Options::default()
+    })
+    .await;
+    app.sign_in_adele().await;
+    let groups = |echoed: &Value| claim_values(&principal(echoed), "groups");
+    let sales = entra_emulator::SALES_GROUP_ID.to_string();
+    // Twice: the second answer comes from the proxy's cache of built identity headers.
+    for _ in 0..2 {
+        assert_eq!(groups(&echo(&app, "/api/data", &[]).await), vec![sales.clone()]);
+    }
+    // Out of Sales (the only security group, which the groups claim carries).
+    admin_put(&app, &format!("/users/{ADELE}/groups"), serde_json::json!({ "groups": [] })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    assert_eq!(groups(&echo(&app, "/api/data", &[]).await), Vec::<String>::new(), "renewed at the refresh, not cached");
+}
+
+#[tokio::test]
 async fn after_a_refresh_the_upstream_gets_the_new_tokens_id_token_included() {
     let upstream = upstream::start().await;
     let url = upstream.url.clone();
