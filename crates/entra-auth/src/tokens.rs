@@ -67,9 +67,10 @@ fn due(expires_at: u64, lifetime: u64) -> bool {
     expires_at.saturating_sub(unix_now()) <= REFRESH_AHEAD.as_secs().min(lifetime / 10)
 }
 
-/// A stored [`TokenSet`]'s times alone: whether to refresh, read without copying the tokens out
-/// (every signed-in request asks, and most find the tokens not due).
-#[derive(Deserialize)]
+/// A [`TokenSet`]'s times alone: whether to refresh. Kept beside the tokens in a bucket of their
+/// own, so every signed-in request (most find the tokens not due) reads a few bytes instead of
+/// copying and scanning the tokens.
+#[derive(Serialize, Deserialize)]
 pub(crate) struct TokenTimes {
     expires_at: u64,
     #[serde(default)]
@@ -77,6 +78,11 @@ pub(crate) struct TokenTimes {
 }
 
 impl TokenTimes {
+    /// The times of `tokens`.
+    pub(crate) fn of(tokens: &TokenSet) -> Self {
+        Self { expires_at: tokens.expires_at, lifetime: tokens.lifetime }
+    }
+
     /// [`TokenSet::needs_refresh`] of the set these times were read from.
     pub(crate) fn needs_refresh(&self) -> bool {
         due(self.expires_at, self.lifetime)

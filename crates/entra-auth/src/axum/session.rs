@@ -22,6 +22,8 @@ use crate::tokens::{TokenSet, TokenTimes};
 
 const USER_KEY: &str = "entra.user";
 pub(crate) const TOKENS_KEY: &str = "entra.tokens";
+/// The tokens' [`TokenTimes`], written with them.
+const TOKEN_TIMES_KEY: &str = "entra.token_times";
 const CSRF_KEY: &str = "entra.csrf";
 /// Unix seconds of the last request that counted as activity (see [`signed_in_user`]).
 const SEEN_KEY: &str = "entra.seen";
@@ -173,7 +175,7 @@ pub(crate) async fn complete_sign_in(
     let user = SignedInUser::from_sign_in(&signed_in, max_lifetime);
     session.cycle_id().await.map_err(store_error)?;
     insert_bucket(session, USER_KEY, &user).await?;
-    insert_bucket(session, TOKENS_KEY, &signed_in.tokens).await?;
+    store_tokens(session, &signed_in.tokens).await?;
     session.insert(CSRF_KEY, random_token(32).expose_secret()).await.map_err(store_error)?;
     session.insert(SEEN_KEY, unix_now()).await.map_err(store_error)?;
     Ok(user)
@@ -204,9 +206,19 @@ pub async fn tokens(session: &Session) -> Result<Option<TokenSet>, SignInError> 
     get_bucket(session, TOKENS_KEY).await
 }
 
-/// Replaces the token set (after a refresh).
+/// Stores the token set (at sign-in, after a refresh), with its times beside it.
 pub(crate) async fn store_tokens(session: &Session, tokens: &TokenSet) -> Result<(), SignInError> {
-    insert_bucket(session, TOKENS_KEY, tokens).await
+    insert_bucket(session, TOKENS_KEY, tokens).await?;
+    insert_bucket(session, TOKEN_TIMES_KEY, &TokenTimes::of(tokens)).await
+}
+
+/// The times of the stored tokens: from their own bucket, or from the tokens in a session
+/// stored before they had one.
+async fn token_times(session: &Session) -> Result<Option<TokenTimes>, SignInError> {
+    match get_bucket(session, TOKEN_TIMES_KEY).await? {
+        Some(times) => Ok(Some(times)),
+        None => get_bucket(session, TOKENS_KEY).await,
+    }
 }
 
 /// The CSRF token for the sign-out form (created on first use).
@@ -265,7 +277,7 @@ pub async fn signed_in_user_refreshed(
     session: &Session,
 ) -> Result<Option<SignedInUser>, AccessTokenError> {
     let Some(user) = signed_in_user(session).await? else { return Ok(None) };
-    if get_bucket::<TokenTimes>(session, TOKENS_KEY).await?.is_some_and(|times| !times.needs_refresh()) {
+    if token_times(session).await?.is_some_and(|times| !times.needs_refresh()) {
         return Ok(Some(user));
     }
     fresh(client, session, user).await.map(|(_, user)| Some(user))
@@ -298,4 +310,45 @@ pub async fn expire_access_token(session: &Session) -> Result<(), SignInError> {
         store_tokens(session, &tokens).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tower_sessions::MemoryStore;
+
+    use super::*;
+
+    fn tokens(expires_at: u64) -> TokenSet {
+        TokenSet {
+            access_token: SecretString::from("at"),
+            expires_at,
+            refresh_token: None,
+            scopes: vec!["openid".into()],
+            lifetime: 3600,
+            id_token: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn token_times_follow_the_stored_tokens_and_older_sessions_read_them_from_the_tokens() {
+        let session = Session::new(None, Arc::new(MemoryStore::default()), None);
+        let in_an_hour = unix_now() + 3600;
+        // A session stored before the times had a bucket of their own.
+        session.insert(TOKENS_KEY, tokens(in_an_hour)).await.unwrap();
+        assert!(!token_times(&session).await.unwrap().unwrap().needs_refresh());
+        session.insert(TOKENS_KEY, tokens(0)).await.unwrap();
+        assert!(token_times(&session).await.unwrap().unwrap().needs_refresh());
+
+        let mut stored = tokens(in_an_hour);
+        store_tokens(&session, &stored).await.unwrap();
+        assert!(!token_times(&session).await.unwrap().unwrap().needs_refresh());
+        stored.expire_access_token();
+        store_tokens(&session, &stored).await.unwrap();
+        assert!(token_times(&session).await.unwrap().unwrap().needs_refresh(), "the times were stored with the tokens");
+        // The times' own bucket is what is read.
+        session.insert(TOKENS_KEY, tokens(in_an_hour)).await.unwrap();
+        assert!(token_times(&session).await.unwrap().unwrap().needs_refresh());
+    }
 }

@@ -197,23 +197,27 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// `X-Forwarded-For` (the peer appended), `-Proto` and `-Host` (the original `Host`, which is
 /// also passed on as it came). Without a trusted front end, what the client sent is replaced.
 fn set_forwarded_headers(headers: &mut HeaderMap, forwarded: &Forwarded) {
-    let incoming = |headers: &HeaderMap, name: &HeaderName| {
-        forwarded.trust_incoming.then(|| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)).flatten()
-    };
+    // Values are passed as they came (no copy) when they are visible ASCII; others count as absent.
+    let text = |value: &&HeaderValue| value.to_str().is_ok();
+    let incoming =
+        |name: &HeaderName| forwarded.trust_incoming.then(|| headers.get(name).filter(text).cloned()).flatten();
     let peer = forwarded.peer.map(|peer| peer.ip().to_string());
-    let chain = match (incoming(headers, &X_FORWARDED_FOR), peer) {
-        (Some(chain), Some(peer)) => Some(format!("{chain}, {peer}")),
-        (Some(chain), None) => Some(chain),
-        (None, peer) => peer,
-    };
-    let proto = incoming(headers, &X_FORWARDED_PROTO).unwrap_or_else(|| "http".to_owned());
-    let host = incoming(headers, &X_FORWARDED_HOST)
-        .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_owned));
-    for (name, value) in [(X_FORWARDED_FOR, chain), (X_FORWARDED_PROTO, Some(proto)), (X_FORWARDED_HOST, host)] {
-        headers.remove(&name);
-        if let Some(value) = value.and_then(|value| HeaderValue::from_str(&value).ok()) {
-            headers.insert(name, value);
+    let chain = match (incoming(&X_FORWARDED_FOR), peer) {
+        (Some(chain), Some(peer)) => {
+            let chain = chain.to_str().unwrap_or_default();
+            HeaderValue::from_str(&format!("{chain}, {peer}")).ok()
         }
+        (Some(chain), None) => Some(chain),
+        (None, peer) => peer.and_then(|peer| HeaderValue::from_str(&peer).ok()),
+    };
+    let proto = incoming(&X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static("http"));
+    let host = incoming(&X_FORWARDED_HOST).or_else(|| headers.get(header::HOST).filter(text).cloned());
+    for (name, value) in [(X_FORWARDED_FOR, chain), (X_FORWARDED_PROTO, Some(proto)), (X_FORWARDED_HOST, host)] {
+        // `insert` replaces every value the client sent under that name.
+        match value {
+            Some(value) => headers.insert(name, value),
+            None => headers.remove(name),
+        };
     }
 }
 
@@ -248,6 +252,16 @@ mod tests {
         set_forwarded_headers(&mut headers, &Forwarded { peer, trust_incoming: true });
         assert_eq!(headers["x-forwarded-for"], "6.6.6.6, 10.0.0.9");
         assert_eq!(headers["x-forwarded-proto"], "https");
+        // Every value a client sent goes; one that is not visible ASCII counts as absent.
+        let mut repeated = HeaderMap::new();
+        repeated.append("x-forwarded-for", "6.6.6.6".parse().unwrap());
+        repeated.append("x-forwarded-for", "7.7.7.7".parse().unwrap());
+        set_forwarded_headers(&mut repeated, &Forwarded { peer, trust_incoming: false });
+        assert_eq!(repeated.get_all("x-forwarded-for").iter().collect::<Vec<_>>(), ["10.0.0.9"]);
+        let mut opaque = HeaderMap::new();
+        opaque.insert("x-forwarded-for", HeaderValue::from_bytes(b"6.6.6.6\xff").unwrap());
+        set_forwarded_headers(&mut opaque, &Forwarded { peer, trust_incoming: true });
+        assert_eq!(opaque["x-forwarded-for"], "10.0.0.9");
     }
 
     #[test]

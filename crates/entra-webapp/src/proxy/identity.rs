@@ -135,17 +135,21 @@ fn header_values(values: Vec<(&'static str, &str)>) -> Vec<IdentityHeader> {
 /// who passed the access policy get here (no anonymous request adds an entry), and the cache is
 /// bounded: when full it starts over. Holds no token.
 pub(crate) struct IdentityHeaderCache {
-    entries: Mutex<HashMap<SignedInUser, Arc<[IdentityHeader]>>>,
+    entries: Mutex<CachedHeaders>,
     limit: usize,
 }
+
+/// foldhash rather than SipHash: a user is hashed on every signed-in request, and the keys are
+/// users who signed in, not values a client picks (foldhash is seeded per process all the same).
+type CachedHeaders = HashMap<SignedInUser, Arc<[IdentityHeader]>, foldhash::fast::RandomState>;
 
 impl IdentityHeaderCache {
     /// A cache of at most `limit` users.
     pub(crate) fn new(limit: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), limit: limit.max(1) }
+        Self { entries: Mutex::new(CachedHeaders::default()), limit: limit.max(1) }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<SignedInUser, Arc<[IdentityHeader]>>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, CachedHeaders> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
