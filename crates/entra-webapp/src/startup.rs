@@ -98,7 +98,7 @@ impl Application {
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
             proxy: config.proxy.clone().map(Proxy::new),
-            identity_headers: crate::proxy::IdentityHeaderCache::new(IDENTITY_HEADER_CACHE_USERS),
+            identity_headers: crate::proxy::identity::IdentityHeaderCache::new(IDENTITY_HEADER_CACHE_USERS),
             downstream: config
                 .downstream_api
                 .clone()

@@ -42,7 +42,7 @@ pub struct Shared {
     /// Proxy mode: the app behind (`UPSTREAM_URL`).
     pub proxy: Option<crate::proxy::forward::Proxy>,
     /// Identity headers already built (the proxy and the forward-auth endpoint).
-    pub(crate) identity_headers: crate::proxy::IdentityHeaderCache,
+    pub(crate) identity_headers: crate::proxy::identity::IdentityHeaderCache,
     /// The downstream API `/downstream` calls as the user.
     pub downstream: Option<entra_auth::axum::DownstreamApi>,
 }

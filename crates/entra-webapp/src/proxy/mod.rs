@@ -6,10 +6,9 @@
 mod easy_auth;
 pub mod forward;
 mod handler;
-mod identity;
+pub(crate) mod identity;
 
 pub use easy_auth::{login, logout, me, refresh, verify};
 pub use forward::{Forwarded, Proxy, Upstream, UpstreamError};
 pub use handler::forward_request;
-pub(crate) use identity::IdentityHeaderCache;
 pub use identity::{Claim, NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE};
