@@ -10,6 +10,8 @@
 #                                   front-channel logout, against the sign-in integration tests
 #   ./scripts/mutants.sh client     the sign-in, refresh, sign-out and front-channel parts of
 #                                   EntraClient and Graph's membership paging, likewise
+#   ./scripts/mutants.sh proxy      proxy mode's identity headers, header stripping and
+#                                   forwarding, against the proxy tests over TCP and its unit tests
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
@@ -23,7 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 target_dir=${CARGO_TARGET_DIR:-target}
 slices=("$@")
-((${#slices[@]})) || slices=(auth sessions web client)
+((${#slices[@]})) || slices=(auth sessions web client proxy)
 
 run() {
   local slice=$1
@@ -88,8 +90,14 @@ for slice in "${slices[@]}"; do
         --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|front_channel_issuer|end_session_url)|authorization_url|GraphClient::(member_group_ids|is_on_endpoint)' \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | binary_id(entra-auth::graph_paging)'
       ;;
+    proxy)
+      run proxy --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
+        --file crates/entra-webapp/src/proxy/identity.rs --file crates/entra-webapp/src/proxy/forward.rs \
+        --file crates/entra-webapp/src/proxy/handler.rs \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|http2)::/)) | (binary_id(entra-webapp) & test(/^proxy::/))'
+      ;;
     *)
-      echo "unknown slice $slice (auth, sessions, web, client)" >&2
+      echo "unknown slice $slice (auth, sessions, web, client, proxy)" >&2
       exit 2
       ;;
   esac
