@@ -16,13 +16,38 @@ async fn proxy_with(
     upstream: &Upstream,
     change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
 ) -> TestApp {
+    proxy_with_options(upstream, change, Options::default()).await
+}
+
+/// Access tokens live this long in the tests that wait for a refresh.
+const SHORT_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The app in front of `upstream`, with extra settings, its access tokens due for a refresh
+/// within a second of being issued.
+async fn proxy_with_short_tokens(
+    upstream: &Upstream,
+    change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
+) -> TestApp {
+    proxy_with_options(
+        upstream,
+        change,
+        Options { access_token_lifetime: Some(SHORT_TOKEN_LIFETIME), ..Options::default() },
+    )
+    .await
+}
+
+async fn proxy_with_options(
+    upstream: &Upstream,
+    change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
+    options: Options,
+) -> TestApp {
     let url = upstream.url.clone();
     spawn_app_with(Options {
         settings_change: Some(Box::new(move |settings, _| {
             settings.upstream_url = Some(url);
             change(settings);
         })),
-        ..Options::default()
+        ..options
     })
     .await
 }
@@ -105,13 +130,7 @@ async fn tokens_reach_the_upstream_only_when_asked_for() {
 #[tokio::test]
 async fn the_identity_headers_follow_a_change_of_groups_at_the_next_refresh() {
     let upstream = upstream::start().await;
-    let url = upstream.url.clone();
-    let app = spawn_app_with(Options {
-        access_token_lifetime: Some(std::time::Duration::from_secs(2)),
-        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(url))),
-        ..Options::default()
-    })
-    .await;
+    let app = proxy_with_short_tokens(&upstream, |_| {}).await;
     app.sign_in_adele().await;
     let groups = |echoed: &Value| claim_values(&principal(echoed), "groups");
     let sales = entra_emulator::SALES_GROUP_ID.to_string();
@@ -121,26 +140,17 @@ async fn the_identity_headers_follow_a_change_of_groups_at_the_next_refresh() {
     }
     // Out of Sales (the only security group, which the groups claim carries).
     admin_put(&app, &format!("/users/{ADELE}/groups"), serde_json::json!({ "groups": [] })).await;
-    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    tokio::time::sleep(SHORT_TOKEN_LIFETIME + std::time::Duration::from_millis(1200)).await;
     assert_eq!(groups(&echo(&app, "/api/data", &[]).await), Vec::<String>::new(), "renewed at the refresh, not cached");
 }
 
 #[tokio::test]
 async fn after_a_refresh_the_upstream_gets_the_new_tokens_id_token_included() {
     let upstream = upstream::start().await;
-    let url = upstream.url.clone();
-    let app = spawn_app_with(Options {
-        access_token_lifetime: Some(std::time::Duration::from_secs(2)),
-        settings_change: Some(Box::new(move |settings, _| {
-            settings.upstream_url = Some(url);
-            settings.proxy_pass_tokens = "true".into();
-        })),
-        ..Options::default()
-    })
-    .await;
+    let app = proxy_with_short_tokens(&upstream, |settings| settings.proxy_pass_tokens = "true".into()).await;
     app.sign_in_adele().await;
     let before = echo(&app, "/api/data", &[]).await;
-    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    tokio::time::sleep(SHORT_TOKEN_LIFETIME + std::time::Duration::from_millis(1200)).await;
     let after = echo(&app, "/api/data", &[]).await;
     let access_token = |echoed: &Value| header(echoed, "x-ms-token-aad-access-token").map(str::to_owned);
     assert!(access_token(&after).is_some() && access_token(&after) != access_token(&before), "refreshed");
