@@ -71,17 +71,18 @@ for slice in "${slices[@]}"; do
         -- -E 'binary_id(entra-webapp::api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(=scale_out::a_redis_outage_answers_503_and_recovers_without_a_restart))'
       ;;
     web)
-      # The files are entra-auth's; the tests that can kill their mutants are the app's and the
-      # library's examples: no --package (it would also restrict the tests to entra-auth's).
+      # The files are entra-auth's; the tests that can kill their mutants are the app's, the
+      # library's examples and its axum unit tests: no --package (it would also restrict the tests
+      # to entra-auth's).
       # Only the test binaries the filter runs are built for each mutant (--test), not all of them.
       # cargo-mutants' baseline would build entra-auth's alone, which has no `api` test: it is
       # skipped (./scripts/test.sh is the baseline), so the timeout is set rather than measured.
       run web --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \
-        --cargo-arg=--test=routes \
+        --cargo-arg=--test=routes --cargo-arg=--lib \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         --file crates/entra-auth/src/axum/authorization.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes)'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | (binary_id(entra-auth) & test(/^axum::/))'
       ;;
     client)
       run client --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \
