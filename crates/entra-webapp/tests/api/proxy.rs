@@ -234,8 +234,16 @@ async fn browsers_are_sent_to_sign_in_and_come_back_while_api_calls_get_401() {
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "never a redirect for a script or an API");
         let challenge = response.headers()["www-authenticate"].to_str().unwrap().to_owned();
-        assert!(challenge.starts_with("Bearer realm=") && challenge.contains("/oauth2/v2.0/authorize"), "{challenge}");
+        let host = app.base_url.trim_start_matches("http://");
+        assert!(challenge.starts_with(&format!("Bearer realm=\"{host}\", authorization_uri=\"")), "{challenge}");
+        assert!(challenge.ends_with("/oauth2/v2.0/authorize\""), "{challenge}");
     }
+    // The realm is the Host the client sent, with anything but a host name's characters dropped.
+    let hostile =
+        app.browser.get(app.url("/api/data")).header("host", "app.example:443\", evil=\"1").send().await.unwrap();
+    assert_eq!(hostile.status(), StatusCode::UNAUTHORIZED);
+    let challenge = hostile.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.starts_with("Bearer realm=\"app.example:443evil1\", authorization_uri="), "{challenge}");
     assert_eq!(echo(&app, "/health", &[]).await["path"], "/health");
     assert_eq!(echo(&app, "/static/app.js", &[("accept", HTML)]).await["path"], "/static/app.js");
     assert_eq!(app.get("/healthy").await.status(), StatusCode::UNAUTHORIZED, "an exact path is exact");
@@ -260,15 +268,25 @@ async fn allow_anonymous_forwards_without_identity_and_with_it_once_signed_in() 
 #[tokio::test]
 async fn the_access_policy_gates_proxied_paths_and_forward_auth() {
     let upstream = upstream::start().await;
-    let app = proxy_with(&upstream, |settings| settings.allowed_roles = Some("Admin".into())).await;
+    let app = proxy_with(&upstream, |settings| {
+        settings.allowed_roles = Some("Admin".into());
+        settings.proxy_anonymous_paths = Some("/static/*".into());
+    })
+    .await;
     assert_eq!(app.get("/.auth/verify").await.status(), StatusCode::UNAUTHORIZED);
     app.sign_in_adele().await;
     let page = app.browser.get(app.url("/reports")).header("accept", HTML).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::FORBIDDEN);
     assert!(page.text().await.unwrap().contains("id=\"access-denied\""));
+    // A script or an API gets the reason in plain text, not the page.
     let api = app.browser.get(app.url("/api/data")).send().await.unwrap();
     assert_eq!(api.status(), StatusCode::FORBIDDEN);
+    let reason = api.text().await.unwrap();
+    assert!(reason.contains("Admin") && !reason.contains("<html"), "{reason}");
     assert_eq!(app.get("/.auth/verify").await.status(), StatusCode::FORBIDDEN);
+    // An anonymous path stays open to her, without her identity.
+    let open_path = echo(&app, "/static/app.css", &[("accept", HTML)]).await;
+    assert!(header(&open_path, "x-ms-client-principal").is_none() && header(&open_path, "x-forwarded-user").is_none());
 
     let open = proxy_with(&upstream, |_| {}).await;
     open.sign_in_adele().await;
