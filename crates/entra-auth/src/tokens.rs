@@ -62,6 +62,21 @@ impl TokenSet {
     }
 }
 
+#[cfg(test)]
+impl TokenSet {
+    /// A token set for unit tests: access token `at-{expires_at}`, a lifetime of an hour.
+    pub(crate) fn for_tests(expires_at: u64, refresh_token: Option<&str>) -> Self {
+        Self {
+            access_token: SecretString::from(format!("at-{expires_at}")),
+            expires_at,
+            refresh_token: refresh_token.map(SecretString::from),
+            scopes: vec!["access_as_user".into()],
+            lifetime: 3600,
+            id_token: None,
+        }
+    }
+}
+
 /// Whether tokens expiring at `expires_at` after a `lifetime` are due for a refresh.
 fn due(expires_at: u64, lifetime: u64) -> bool {
     expires_at.saturating_sub(unix_now()) <= REFRESH_AHEAD.as_secs().min(lifetime / 10)

@@ -103,25 +103,16 @@ mod tests {
 
     use super::*;
 
-    fn token(expires_at: u64, refresh: Option<&str>) -> TokenSet {
-        TokenSet {
-            access_token: SecretString::from(format!("at-{expires_at}")),
-            expires_at,
-            refresh_token: refresh.map(SecretString::from),
-            scopes: vec!["access_as_user".into()],
-            lifetime: 3600,
-            id_token: None,
-        }
-    }
-
     #[tokio::test]
     async fn at_most_eight_resources_are_kept_and_the_refresh_token_joins_the_sign_in_tokens() {
         let session = Session::new(None, Arc::new(MemoryStore::default()), None);
-        session.insert(session::TOKENS_KEY, token(1, Some("rt-0"))).await.unwrap();
+        session.insert(session::TOKENS_KEY, TokenSet::for_tests(1, Some("rt-0"))).await.unwrap();
         // Nine resources; the one expiring soonest (the fifth) goes.
         for n in 0..9u64 {
             let expires_at = if n == 4 { 10 } else { 1_000 + n };
-            keep(&session, &format!("api://{n}"), token(expires_at, Some(&format!("rt-{}", n + 1)))).await.unwrap();
+            keep(&session, &format!("api://{n}"), TokenSet::for_tests(expires_at, Some(&format!("rt-{}", n + 1))))
+                .await
+                .unwrap();
         }
         let kept = cached(&session).await.unwrap();
         assert_eq!(kept.0.len(), MAX_RESOURCE_TOKENS);
@@ -130,7 +121,7 @@ mod tests {
         let sign_in = session::tokens(&session).await.unwrap().unwrap();
         assert_eq!(sign_in.refresh_token.unwrap().expose_secret(), "rt-9", "the newest refresh token is kept");
         // A resource's token is replaced, not duplicated.
-        keep(&session, "api://8", token(5_000, None)).await.unwrap();
+        keep(&session, "api://8", TokenSet::for_tests(5_000, None)).await.unwrap();
         let kept = cached(&session).await.unwrap();
         assert_eq!(kept.0.iter().filter(|(resource, _)| resource == "api://8").count(), 1);
     }

@@ -320,35 +320,24 @@ mod tests {
 
     use super::*;
 
-    fn tokens(expires_at: u64) -> TokenSet {
-        TokenSet {
-            access_token: SecretString::from("at"),
-            expires_at,
-            refresh_token: None,
-            scopes: vec!["openid".into()],
-            lifetime: 3600,
-            id_token: None,
-        }
-    }
-
     #[tokio::test]
     async fn token_times_follow_the_stored_tokens_and_older_sessions_read_them_from_the_tokens() {
         let session = Session::new(None, Arc::new(MemoryStore::default()), None);
         let in_an_hour = unix_now() + 3600;
         // A session stored before the times had a bucket of their own.
-        session.insert(TOKENS_KEY, tokens(in_an_hour)).await.unwrap();
+        session.insert(TOKENS_KEY, TokenSet::for_tests(in_an_hour, None)).await.unwrap();
         assert!(!token_times(&session).await.unwrap().unwrap().needs_refresh());
-        session.insert(TOKENS_KEY, tokens(0)).await.unwrap();
+        session.insert(TOKENS_KEY, TokenSet::for_tests(0, None)).await.unwrap();
         assert!(token_times(&session).await.unwrap().unwrap().needs_refresh());
 
-        let mut stored = tokens(in_an_hour);
+        let mut stored = TokenSet::for_tests(in_an_hour, None);
         store_tokens(&session, &stored).await.unwrap();
         assert!(!token_times(&session).await.unwrap().unwrap().needs_refresh());
         stored.expire_access_token();
         store_tokens(&session, &stored).await.unwrap();
         assert!(token_times(&session).await.unwrap().unwrap().needs_refresh(), "the times were stored with the tokens");
         // The times' own bucket is what is read.
-        session.insert(TOKENS_KEY, tokens(in_an_hour)).await.unwrap();
+        session.insert(TOKENS_KEY, TokenSet::for_tests(in_an_hour, None)).await.unwrap();
         assert!(token_times(&session).await.unwrap().unwrap().needs_refresh());
     }
 }
