@@ -166,26 +166,26 @@ impl Upstream {
     }
 }
 
-/// The protocol asked for by an HTTP/1.1 upgrade request (`Connection: upgrade` + `Upgrade`).
-fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
-    let connection_upgrade = headers
+/// The options the `Connection` headers list (RFC 9110 §7.6.1), trimmed.
+fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+        .map(str::trim)
+}
+
+/// The protocol asked for by an HTTP/1.1 upgrade request (`Connection: upgrade` + `Upgrade`).
+fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
+    let connection_upgrade = connection_options(headers).any(|option| option.eq_ignore_ascii_case("upgrade"));
     connection_upgrade.then(|| headers.get(header::UPGRADE).cloned()).flatten()
 }
 
 /// Removes the hop-by-hop headers and every header the `Connection` header names.
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
+    let named: Vec<HeaderName> =
+        connection_options(headers).filter_map(|option| HeaderName::from_bytes(option.as_bytes()).ok()).collect();
     for name in named {
         headers.remove(name);
     }
