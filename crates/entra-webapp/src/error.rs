@@ -1,10 +1,14 @@
-//! One error path: handlers return `Result<_, AppError>` and use `?`; [`render_error_pages`] turns
+//! One error path: handlers return `Result<_, AppError>` and use `?`; [`ErrorPagesLayer`] turns
 //! every failure into the app's error page with the request's id, and answers a 5xx as "sessions
 //! are unavailable" only when a session store operation of that request really failed.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::extract::Request;
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{AccessTokenError, AccessTokenRejection, ErrorPage};
 use entra_auth::{GraphError, SignInError};
@@ -39,7 +43,7 @@ impl From<GraphError> for AppError {
     }
 }
 
-/// Marks a response whose page [`render_error_pages`] must render (it knows the request id).
+/// Marks a response whose page [`ErrorPagesLayer`] must render (it knows the request id).
 #[derive(Clone)]
 struct PageToRender(ErrorPage);
 
@@ -110,15 +114,55 @@ impl IntoResponse for AppError {
 
 /// Renders [`AppError`] pages with the request id, and turns a 5xx into the "sessions are
 /// unavailable" page when (and only when) the session store failed during this request:
-/// tower-sessions answers a bare 500 when it cannot save.
-pub async fn render_error_pages(request: Request, next: Next) -> Response {
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .and_then(|id| id.header_value().to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let (response, store_failed) = crate::sessions::run_noting_store_failures(next.run(request)).await;
+/// tower-sessions answers a bare 500 when it cannot save. (A tower layer rather than
+/// `middleware::from_fn`, which boxes a clone of the whole inner stack on every request.)
+#[derive(Clone, Copy)]
+pub struct ErrorPagesLayer;
+
+impl<S> tower::Layer<S> for ErrorPagesLayer {
+    type Service = ErrorPages<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        ErrorPages { inner }
+    }
+}
+
+/// See [`ErrorPagesLayer`].
+#[derive(Clone)]
+pub struct ErrorPages<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for ErrorPages<S>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        // Store operations run when the future is polled: inside the scope that notes failures.
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let (response, store_failed) = crate::sessions::run_noting_store_failures(answer).await;
+            Ok(render_error_page(response?, store_failed, request_id))
+        })
+    }
+}
+
+fn render_error_page(response: Response, store_failed: bool, request_id: String) -> Response {
     if store_failed && response.status().is_server_error() {
         tracing::error!(%request_id, "session store unavailable");
         let error = SignInError::Session(tower_sessions::session::Error::Store(
@@ -157,7 +201,7 @@ mod tests {
     use crate::sessions::{AppSessionStore, RedisStore};
 
     async fn answer(handler: Router) -> (StatusCode, String) {
-        let app = handler.layer(axum::middleware::from_fn(render_error_pages));
+        let app = handler.layer(ErrorPagesLayer);
         let response = app.oneshot(axum::http::Request::new(Body::empty())).await.unwrap();
         let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();

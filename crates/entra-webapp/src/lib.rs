@@ -6,6 +6,7 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+pub mod guard;
 pub mod metrics;
 pub mod pages;
 pub mod proxy;

@@ -4,7 +4,6 @@
 //! cannot forge log lines or pages.
 
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 
 const HEADER: &str = "x-request-id";
@@ -15,14 +14,15 @@ const MAX_CLIENT_ID_LEN: usize = 64;
 pub struct ClientRequestId(pub String);
 
 /// Removes the client's `x-request-id` (so ours is generated) and keeps it aside if harmless.
-pub async fn take_client_request_id(mut request: Request, next: Next) -> Response {
+/// A [`crate::guard::GuardLayer`] check: it never answers itself.
+pub fn take_client_request_id<B>(request: &mut Request) -> Option<Response<B>> {
     if let Some(value) = request.headers_mut().remove(HEADER)
         && let Ok(text) = value.to_str()
         && is_plain(text)
     {
         request.extensions_mut().insert(ClientRequestId(text.to_owned()));
     }
-    next.run(request).await
+    None
 }
 
 fn is_plain(id: &str) -> bool {

@@ -8,13 +8,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request as AxumRequest;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use entra_auth::axum::{AuthRoutes, DEFAULT_SESSION_COOKIE_NAME, require_access};
 use entra_auth::{EntraClient, SessionKeys};
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
+use tower::{Layer, ServiceBuilder};
 use tower_http::LatencyUnit;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -24,7 +24,8 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::config::{AppConfig, SessionStoreConfig};
-use crate::error::{not_found, render_error_pages};
+use crate::error::{ErrorPagesLayer, not_found};
+use crate::guard::GuardLayer;
 use crate::pages::{access_denied_response, error_response, sign_out_response};
 use crate::proxy::{self, Proxy};
 use crate::routes;
@@ -186,21 +187,16 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
     let app = match &state.proxy {
         // The app behind's answers pass as they are: streamed, no body limit or overall timeout
         // (uploads, downloads, WebSockets), and its own headers.
-        Some(_) => own.fallback_service(
-            Router::new()
-                .fallback(proxy::forward_request)
-                .layer(state.auth.layer(state.store.clone()))
-                .with_state(state),
-        ),
+        Some(_) => own.fallback_service(state.auth.layer(state.store.clone()).layer(proxy::forward_service(state))),
         None => own.fallback(not_found),
     };
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let request_id = HeaderName::from_static("x-request-id");
     let app = app
-        .layer(middleware::from_fn(render_error_pages))
+        .layer(ErrorPagesLayer)
         .layer(
             ServiceBuilder::new()
-                .layer(middleware::from_fn(crate::request_id::take_client_request_id))
+                .layer(GuardLayer::new(crate::request_id::take_client_request_id))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
                     // The path only: queries carry codes and state.
@@ -211,7 +207,7 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
                 .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(middleware::from_fn(limit_headers)),
+                .layer(GuardLayer::new(limit_headers)),
         )
         .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::response::Response| hsts.clone()));
     Ok(app)
@@ -228,11 +224,9 @@ fn content_security_policy(config: &AppConfig) -> anyhow::Result<HeaderValue> {
 }
 
 /// Refuses requests with too many or too large headers: 431 Request Header Fields Too Large.
-async fn limit_headers(request: AxumRequest, next: Next) -> Response {
+fn limit_headers(request: &mut AxumRequest) -> Option<Response> {
     let headers = request.headers();
     let bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
-    if headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES {
-        return (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request headers too large.").into_response();
-    }
-    next.run(request).await
+    (headers.len() > MAX_HEADER_COUNT || bytes > MAX_HEADER_BYTES)
+        .then(|| (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "Request headers too large.").into_response())
 }

@@ -10,5 +10,5 @@ pub(crate) mod identity;
 
 pub use easy_auth::{login, logout, me, refresh, verify};
 pub use forward::{Forwarded, Proxy, Upstream, UpstreamError};
-pub use handler::forward_request;
+pub use handler::forward_service;
 pub use identity::{Claim, NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE};
