@@ -12,6 +12,8 @@
 #                                   EntraClient and Graph's membership paging, likewise
 #   ./scripts/mutants.sh proxy      proxy mode's identity headers, header stripping and
 #                                   forwarding, against the proxy tests over TCP and its unit tests
+#   ./scripts/mutants.sh front      what every request crosses first: header limits, request ids,
+#                                   error pages (and the 503 of a store outage), likewise
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
@@ -25,7 +27,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 target_dir=${CARGO_TARGET_DIR:-target}
 slices=("$@")
-((${#slices[@]})) || slices=(auth sessions web client proxy)
+((${#slices[@]})) || slices=(auth sessions web client proxy front)
 
 run() {
   local slice=$1
@@ -97,8 +99,15 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/proxy/handler.rs \
         -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|http2)::/)) | (binary_id(entra-webapp) & test(/^proxy::/))'
       ;;
+    front)
+      run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
+        --file crates/entra-webapp/src/guard.rs --file crates/entra-webapp/src/error.rs \
+        --file crates/entra-webapp/src/request_id.rs --file crates/entra-webapp/src/startup.rs \
+        --re 'src/(guard|error|request_id)\.rs|limit_headers' \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(hardening|server_limits|failures|platform|http2|scale_out)::/)) | (binary_id(entra-webapp) & test(/^(guard|error|request_id)::/))'
+      ;;
     *)
-      echo "unknown slice $slice (auth, sessions, web, client, proxy)" >&2
+      echo "unknown slice $slice (auth, sessions, web, client, proxy, front)" >&2
       exit 2
       ;;
   esac
