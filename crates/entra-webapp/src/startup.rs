@@ -206,9 +206,11 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
                 })
                 .on_request(())
                 .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(GuardLayer::new(limit_headers)),
+                .layer(PropagateRequestIdLayer::new(request_id)),
         )
+        // The limits measure what the client sent: checked before our request id is added (a 431
+        // carries none, and an oversized flood writes no access log).
+        .layer(GuardLayer::new(limit_headers))
         .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::response::Response| hsts.clone()));
     Ok(app)
 }

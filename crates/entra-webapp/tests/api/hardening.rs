@@ -26,6 +26,37 @@ async fn oversized_headers_and_bodies_are_refused_before_any_handler() {
     assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
+/// The status a raw HTTP/1.1 request with exactly these headers (after `Host`) gets.
+async fn status_with_headers(app: &TestApp, headers: &[(String, String)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = app.base_url.trim_start_matches("http://");
+    let mut head = format!("GET /healthz HTTP/1.1\r\nhost: {authority}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = [0u8; 12];
+    stream.read_exact(&mut answer).await.unwrap();
+    std::str::from_utf8(&answer[9..12]).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_header_limits_are_exact_64_headers_and_16_kib_pass_one_more_is_refused() {
+    let app = spawn_app().await;
+    let numbered = |count: usize| (0..count).map(|i| (format!("x-h{i:02}"), "1".to_owned())).collect::<Vec<_>>();
+    // `Host` is the 64th.
+    assert_eq!(status_with_headers(&app, &numbered(63)).await, 200);
+    assert_eq!(status_with_headers(&app, &numbered(64)).await, 431);
+    // Names and values count, byte for byte: `host` and its value, then `x-pad` and the padding.
+    let host = app.base_url.trim_start_matches("http://");
+    let padding = |length: usize| vec![("x-pad".to_owned(), "p".repeat(length))];
+    let fits = 16 * 1024 - ("host".len() + host.len()) - "x-pad".len();
+    assert_eq!(status_with_headers(&app, &padding(fits)).await, 200);
+    assert_eq!(status_with_headers(&app, &padding(fits + 1)).await, 431);
+}
+
 #[tokio::test]
 async fn over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent() {
     let app = spawn_app_with(Options { https_site: true, ..Options::default() }).await;
