@@ -104,7 +104,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/guard.rs --file crates/entra-webapp/src/error.rs \
         --file crates/entra-webapp/src/request_id.rs --file crates/entra-webapp/src/startup.rs \
         --re 'src/(guard|error|request_id)\.rs|limit_headers' \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh)::/)) | (binary_id(entra-webapp) & test(/^(guard|error|request_id)::/))'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/)) | (binary_id(entra-webapp) & test(/^(guard|error|request_id)::/))'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client, proxy, front)" >&2
