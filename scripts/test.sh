@@ -16,6 +16,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
+# Each phase says when it starts, in seconds since the suite began: a phase creeping towards CI's
+# budget (45 minutes from a cold start, installs included) shows in the log.
+phase() {
+  echo "==> [${SECONDS}s] $*"
+}
+
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
 command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
@@ -29,28 +35,28 @@ if ((${#apt_packages[@]})); then
     echo "missing packages: ${apt_packages[*]} (install them, or run this script as root)" >&2
     exit 1
   fi
-  echo "==> installing ${apt_packages[*]}"
+  phase "installing ${apt_packages[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
-  echo "==> installing cargo-nextest (the suite's runner: its config sets timeouts and no retries)"
+  phase "installing cargo-nextest (the suite's runner: its config sets timeouts and no retries)"
   cargo install --locked cargo-nextest
 fi
 
-echo "==> gates: rustfmt, clippy"
+phase "gates: rustfmt, clippy"
 cargo fmt --all --check
 cargo clippy --quiet --workspace --all-targets -- -D warnings
 
-echo "==> gate: no import cycle between the files of a crate"
+phase "gate: no import cycle between the files of a crate"
 python3 scripts/import_cycles.py crates/entra-auth crates/entra-webapp crates/entra-emulator
 
-echo "==> shellcheck"
+phase "shellcheck"
 mapfile -t scripts < <(git ls-files '*.sh' .ci/run deploy/azure/tests/fake-az/az)
 shellcheck "${scripts[@]}"
 
-echo "==> deploy.sh against a fake az, and every az line it runs through the real Azure CLI's parser"
+phase "deploy.sh against a fake az, and every az line it runs through the real Azure CLI's parser"
 target_dir=${CARGO_TARGET_DIR:-target}
 az_venv="$target_dir/az-venv"
 if [[ ! -x $az_venv/bin/python ]]; then
@@ -59,7 +65,7 @@ fi
 "$az_venv/bin/pip" install --quiet --disable-pip-version-check 'azure-cli==2.91.0'
 AZ_REAL="$(cd "$az_venv" && pwd)/bin/az" deploy/azure/tests/deploy_test.sh
 
-echo "==> MSAL Python interop (entra-emulator --tls-self-signed)"
+phase "MSAL Python interop (entra-emulator --tls-self-signed)"
 venv="$target_dir/msal-venv"
 if [[ ! -x $venv/bin/python ]]; then
   python3 -m venv "$venv"
@@ -68,27 +74,27 @@ fi
 cargo build --quiet -p entra-emulator --bin entra-emulator
 "$venv/bin/python" -W ignore crates/entra-emulator/tests/interop/msal_sign_in.py "$target_dir/debug/entra-emulator"
 
-echo "==> MSAL Node interop (@azure/msal-node, pinned in its package-lock.json)"
+phase "MSAL Node interop (@azure/msal-node, pinned in its package-lock.json)"
 (cd crates/entra-emulator/tests/interop/msal-node && npm ci --no-audit --no-fund --silent)
 node crates/entra-emulator/tests/interop/msal-node/sign_in.mjs "$target_dir/debug/entra-emulator"
 
-echo "==> MSAL Browser interop (@azure/msal-browser in headless Chromium, pinned in its package-lock.json)"
+phase "MSAL Browser interop (@azure/msal-browser in headless Chromium, pinned in its package-lock.json)"
 (cd crates/entra-emulator/tests/interop/msal-browser && npm ci --no-audit --no-fund --silent)
 node crates/entra-emulator/tests/interop/msal-browser/sign_in.mjs "$target_dir/debug/entra-emulator"
 
-echo "==> release build (what the container runs)"
+phase "release build (what the container runs)"
 cargo build --quiet --release -p entra-webapp
 ENTRA_WEBAPP_BIN="$(cd "$target_dir" && pwd)/release/entra-webapp"
 export ENTRA_WEBAPP_BIN
 
-echo "==> doc tests"
+phase "doc tests"
 cargo test --quiet --workspace --doc
 
-echo "==> library docs build without warnings; both libraries package; the app builds without the demo"
+phase "library docs build without warnings; both libraries package; the app builds without the demo"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet -p entra-auth -p entra-emulator --no-deps
 cargo package --quiet --allow-dirty -p entra-auth -p entra-emulator
 cargo check --quiet -p entra-webapp --no-default-features
 
 # Last, so that its summary closes the output.
-echo "==> Rust tests ($(cargo nextest --version | head -n 1))"
+phase "Rust tests ($(cargo nextest --version | head -n 1))"
 cargo nextest run --workspace --no-fail-fast
