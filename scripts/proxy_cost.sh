@@ -28,8 +28,7 @@ emulator_settings "$emulator"
 env -i PATH="$PATH" "${app_settings[@]}" REDIRECT_URI="http://127.0.0.1:$upstream_port/callback" PORT="$upstream_port" \
   "$bin/entra-webapp" serve >"$work/upstream.log" 2>&1 &
 pids+=($!)
-# One worker thread: the count is the same with more, and callgrind runs threads one at a time.
-env -i PATH="$PATH" "${app_settings[@]}" TOKIO_WORKER_THREADS=1 REDIRECT_URI="$proxy/callback" PORT="$proxy_port" \
+env -i PATH="$PATH" "${app_settings[@]}" REDIRECT_URI="$proxy/callback" PORT="$proxy_port" \
   SESSION_SECRET=bench-secret-bench-secret-bench-secret-0123 UPSTREAM_URL="http://127.0.0.1:$upstream_port" \
   PROXY_ANONYMOUS_PATHS='/static/*' \
   valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$bin/entra-webapp" serve >"$work/proxy.log" 2>&1 &

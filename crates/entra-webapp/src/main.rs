@@ -9,6 +9,9 @@ use entra_webapp::demo;
 use entra_webapp::startup::Application;
 use entra_webapp::{shutdown, telemetry};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Local development: settings may sit in .env; the real environment wins.
     let _ = dotenvy::dotenv();

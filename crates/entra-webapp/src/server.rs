@@ -11,6 +11,7 @@
 //! them for ever).
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,11 +20,12 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tower::util::MapRequest;
 use tower_http::add_extension::AddExtension;
 
 use crate::config::ServerLimits;
+use crate::workers::Workers;
 
 /// What an HTTP/2 connection with prior knowledge starts with (RFC 9113, section 3.4).
 const HTTP2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -56,26 +58,8 @@ pub async fn serve(
     let connections = Arc::new(Semaphore::new(max_connections));
     // Tells open connections to finish their request in flight and close.
     let (stop_connections, stopping) = tokio::sync::watch::channel(false);
-    tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            permit = connections.clone().acquire_owned() => permit,
-            () = &mut shutdown => break,
-        };
-        let Ok(permit) = permit else { break };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: pause rather than spin.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
+    let header_read_timeout = limits.header_read_timeout;
+    let serve_connection = move |stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit| {
         // The peer's address for handlers (`ConnectInfo`, e.g. the proxy's X-Forwarded-For), and
         // HTTP/2's `:authority` as the `Host` everything after reads.
         let service = TowerToHyperService::new(AddExtension::new(
@@ -84,8 +68,7 @@ pub async fn serve(
         ));
         let (http1, http2) = (http1.clone(), http2.clone());
         let mut stopping = stopping.clone();
-        let header_read_timeout = limits.header_read_timeout;
-        tokio::spawn(async move {
+        async move {
             // Runs a connection until it ends, or asks it to finish its requests on shutdown.
             macro_rules! until_stopped {
                 ($connection:expr) => {{
@@ -112,13 +95,37 @@ pub async fn serve(
                 tracing::debug!(error = %err, "connection ended");
             }
             drop(permit);
-        });
+        }
+    };
+    let mut workers = Workers::start(serve_connection)?;
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit,
+            () = &mut shutdown => break,
+        };
+        let Ok(permit) = permit else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: pause rather than spin.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        workers.dispatch(stream, peer, permit);
     }
     drop(listener);
     let _ = stop_connections.send(true);
     // Every connection holds a permit until it has closed.
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let _ = connections.acquire_many(all).await;
+    workers.join().await;
     Ok(())
 }
 

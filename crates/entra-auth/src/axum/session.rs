@@ -10,6 +10,7 @@ use tower_sessions::Session;
 use tower_sessions::session::Record;
 use uuid::Uuid;
 
+use crate::axum::decoded_users::DECODED_USERS;
 use crate::axum::front_channel::EntraSession;
 use crate::client::{EntraClient, SignedIn};
 use crate::clock::unix_now;
@@ -185,9 +186,12 @@ pub(crate) async fn complete_sign_in(
 /// the store's expiry says; a live one is marked active (at most once a minute), which slides its
 /// idle expiry. Sessions without a user are never written: anonymous requests cost no storage.
 pub(crate) async fn signed_in_user(session: &Session) -> Result<Option<SignedInUser>, SignInError> {
-    let Some(user) = get_bucket::<SignedInUser>(session, USER_KEY).await? else {
-        return Ok(None);
-    };
+    let Some(user) = session.get_value(USER_KEY).await.map_err(store_error)? else { return Ok(None) };
+    let user = match &user {
+        Value::String(text) => DECODED_USERS.decode(text).map(|user| SignedInUser::clone(&user)),
+        object => SignedInUser::deserialize(object),
+    }
+    .map_err(|err| store_error(err.into()))?;
     let now = unix_now();
     if now >= user.session_ends_at {
         tracing::info!(oid = %user.object_id, "session reached its absolute lifetime");

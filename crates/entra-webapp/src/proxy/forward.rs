@@ -14,6 +14,7 @@ use axum::response::Response;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use thread_local::ThreadLocal;
 use url::Url;
 
 /// Connecting to the upstream may take this long (then 502).
@@ -75,7 +76,9 @@ pub struct Forwarded {
 
 /// The app behind the proxy, with its connection pool.
 pub struct Upstream {
-    client: Client<HttpConnector, Body>,
+    /// One pool per serving thread: a pooled connection's task runs on the thread that opened
+    /// it, so sharing one pool would wake another thread for every request (see `workers.rs`).
+    clients: ThreadLocal<Client<HttpConnector, Body>>,
     origin: Url,
     /// The origin's scheme and authority, parsed once for every request's URI.
     scheme: Scheme,
@@ -86,14 +89,20 @@ pub struct Upstream {
 impl Upstream {
     /// An upstream at `origin` (`http://host:port`).
     pub fn new(origin: Url, response_timeout: Duration) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(connector);
         let origin_uri = origin.as_str().parse::<Uri>().ok();
         let scheme = origin_uri.as_ref().and_then(|uri| uri.scheme().cloned()).unwrap_or(Scheme::HTTP);
         let authority = origin_uri.and_then(|uri| uri.authority().cloned());
-        Self { client, origin, scheme, authority, response_timeout }
+        Self { clients: ThreadLocal::new(), origin, scheme, authority, response_timeout }
+    }
+
+    /// This thread's client and pool.
+    fn client(&self) -> &Client<HttpConnector, Body> {
+        self.clients.get_or(|| {
+            let mut connector = HttpConnector::new();
+            connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
+            connector.set_nodelay(true);
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(connector)
+        })
     }
 
     /// Whether the upstream accepts a connection now (for `/readyz`).
@@ -120,7 +129,7 @@ impl Upstream {
         }
         set_forwarded_headers(&mut parts.headers, forwarded);
         let outbound = Request::from_parts(parts, body);
-        let mut response = match tokio::time::timeout(self.response_timeout, self.client.request(outbound)).await {
+        let mut response = match tokio::time::timeout(self.response_timeout, self.client().request(outbound)).await {
             Err(_) => return Err(UpstreamError::Timeout(self.response_timeout)),
             Ok(Err(err)) => return Err(UpstreamError::Unreachable(err.to_string())),
             Ok(Ok(response)) => response,

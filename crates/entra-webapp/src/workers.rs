@@ -1,0 +1,96 @@
+//! Thread per core: accepted connections are handed round-robin to one single-threaded runtime
+//! per core, and everything a connection does runs on that thread (its requests, HTTP/2 streams,
+//! the proxy's pooled upstream connections, which are per thread too). A multi-threaded runtime
+//! wakes tasks across threads on every proxied request (the client connection on one worker, the
+//! pooled upstream connection's task on another) and moves them between cores; measured in
+//! `docs/PERFORMANCE.md`, this design cost a proxied request about a third less CPU. Handing over
+//! is once per connection, not per request.
+//!
+//! The trade-off: a request that computes for long holds up the other connections of its thread
+//! rather than being stolen by an idle one. Nothing here computes for long (a signature check is
+//! tens of microseconds); anything slow is awaited I/O.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::thread::JoinHandle;
+
+use tokio::sync::mpsc;
+
+/// A connection accepted on the listener's runtime, for a worker to serve.
+struct Accepted<C> {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    context: C,
+}
+
+/// The serving threads. Dropping it lets them finish what they serve, unjoined; [`Workers::join`]
+/// waits for them.
+pub struct Workers<C> {
+    queues: Vec<mpsc::UnboundedSender<Accepted<C>>>,
+    threads: Vec<JoinHandle<()>>,
+    next: usize,
+}
+
+impl<C: Send + 'static> Workers<C> {
+    /// One thread per core the process may use (`available_parallelism` reads cgroup CPU quotas,
+    /// as a container has), each serving connections with `serve(stream, peer, context)`.
+    pub fn start<F, Fut>(serve: F) -> std::io::Result<Self>
+    where
+        F: Fn(tokio::net::TcpStream, SocketAddr, C) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let count = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let mut workers = Self { queues: Vec::with_capacity(count), threads: Vec::with_capacity(count), next: 0 };
+        for index in 0..count {
+            // Built here, so that a failure is the caller's error rather than a dead thread.
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (queue, mut incoming) = mpsc::unbounded_channel::<Accepted<C>>();
+            let serve = serve.clone();
+            let thread = std::thread::Builder::new().name(format!("http-worker-{index}")).spawn(move || {
+                runtime.block_on(async move {
+                    while let Some(accepted) = incoming.recv().await {
+                        match tokio::net::TcpStream::from_std(accepted.stream) {
+                            Ok(stream) => {
+                                tokio::spawn(serve(stream, accepted.peer, accepted.context));
+                            }
+                            Err(err) => tracing::warn!(error = %err, "cannot serve an accepted connection"),
+                        }
+                    }
+                });
+            })?;
+            workers.queues.push(queue);
+            workers.threads.push(thread);
+        }
+        Ok(workers)
+    }
+
+    /// Hands `stream` to the next worker in turn.
+    pub fn dispatch(&mut self, stream: tokio::net::TcpStream, peer: SocketAddr, context: C) {
+        // Leaves this runtime's reactor; the worker registers it with its own.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot hand over an accepted connection");
+                return;
+            }
+        };
+        let index = self.next % self.queues.len();
+        self.next = self.next.wrapping_add(1);
+        // A worker's queue closes only when its thread ended, which it does only once `self` is
+        // dropped: sending cannot fail while `self` lives.
+        let _ = self.queues[index].send(Accepted { stream, peer, context });
+    }
+
+    /// Stops handing out connections and waits until every worker has finished the tasks it
+    /// runs (the caller has already waited for the connections themselves to close).
+    pub async fn join(self) {
+        let Self { queues, threads, .. } = self;
+        drop(queues);
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
+    }
+}
