@@ -9,7 +9,9 @@
 #   stylesheet) and the same GET anonymous through the proxy (the session's share), medians of
 #   three alternated rounds, the p99 the proxy adds at 50 connections, and the proxy's RSS; for
 #   reference, the same GET through nginx (proxy_pass with pooled upstream connections, no sign-in
-#   at all): what the second hop alone costs on this machine.
+#   at all) and through examples/bare_proxy (hyper's server and hyper-util's pooled client with
+#   nothing between them, the floor of any proxy built on the crates ours uses): what the second
+#   hop alone costs on this machine.
 # Prints a table with each figure and its ratio to /healthz; exits 1 when a target is missed.
 # Every load is bounded: BENCH_SECONDS per wrk run (default 10), BENCH_SIGN_INS sign-ins.
 set -euo pipefail
@@ -153,26 +155,32 @@ NGINX
 nginx -p "$work" -c "$work/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 wait_for "http://127.0.0.1:$nginx_port/static/style.css"
+bare_port=$(free_port)
+"$bin/examples/bare_proxy" "$bare_port" "$upstream" >"$work/bare_proxy.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$bare_port/static/style.css"
 # /static/* is an anonymous path: without a cookie, the same request costs no session read.
 start_app memory UPSTREAM_URL="$upstream" PROXY_ANONYMOUS_PATHS='/static/*'
 proxy_cookie=$(sign_in --proxy --count 1 --print cookie)
 curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $proxy_cookie" "$app/static/style.css" | grep -q 200 \
   || { echo "bench.sh: the proxied request is not signed in" >&2; exit 1; }
-echo "    wrk: upstream direct, signed in through the proxy, anonymous through the proxy, through nginx (3 rounds of ${seconds}s each)"
+echo "    wrk: upstream direct, signed in through the proxy, anonymous through the proxy, through nginx, through the bare hyper proxy (3 rounds of ${seconds}s each)"
 # On two shared cores one run swings widely: three rounds, each figure the median of its three.
-direct_runs=() proxied_runs=() anonymous_runs=() nginx_runs=()
+direct_runs=() proxied_runs=() anonymous_runs=() nginx_runs=() bare_runs=()
 for _ in 1 2 3; do
   direct_runs+=("$(wrk_rps 10 "$upstream/static/style.css")")
   proxied_runs+=("$(wrk_rps 10 -H "Cookie: $proxy_cookie" "$app/static/style.css")")
   anonymous_runs+=("$(wrk_rps 10 "$app/static/style.css")")
   nginx_runs+=("$(wrk_rps 10 "http://127.0.0.1:$nginx_port/static/style.css")")
+  bare_runs+=("$(wrk_rps 10 "http://127.0.0.1:$bare_port/static/style.css")")
 done
 median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 direct_rps=$(median "${direct_runs[@]}")
 proxied_rps=$(median "${proxied_runs[@]}")
 anonymous_proxied_rps=$(median "${anonymous_runs[@]}")
 nginx_rps=$(median "${nginx_runs[@]}")
-echo "    direct ${direct_runs[*]}; signed in ${proxied_runs[*]}; anonymous ${anonymous_runs[*]}; nginx ${nginx_runs[*]}"
+bare_rps=$(median "${bare_runs[@]}")
+echo "    direct ${direct_runs[*]}; signed in ${proxied_runs[*]}; anonymous ${anonymous_runs[*]}; nginx ${nginx_runs[*]}; bare ${bare_runs[*]}"
 wrk -t2 -c50 -d"${seconds}s" --latency "$upstream/static/style.css" >"$work/direct-latency.txt"
 wrk -t2 -c50 -d"${seconds}s" --latency -H "Cookie: $proxy_cookie" "$app/static/style.css" >"$work/proxy-latency.txt"
 direct_p99=$(awk '$1 == "99%" { print $2 }' "$work/direct-latency.txt")
@@ -182,11 +190,11 @@ stop_app
 
 python3 - "$healthz_rps" "$home_rps" "$redis_home_rps" "$login_rps" "$sign_in_rate" "$p50" "$p99" "$idle_rss" "$sessions_rss" "$sign_ins" \
   "$anonymous" "$flood_rss_before" "$flood_rss_after" "$redis_keys_before" "$redis_keys_after" \
-  "$direct_rps" "$proxied_rps" "$direct_p99" "$proxied_p99" "$proxy_rss" "$anonymous_proxied_rps" "$nginx_rps" <<'PY'
+  "$direct_rps" "$proxied_rps" "$direct_p99" "$proxied_p99" "$proxy_rss" "$anonymous_proxied_rps" "$nginx_rps" "$bare_rps" <<'PY'
 import sys
 (healthz, home, redis_home, login, sign_ins, p50, p99, idle, sessions, count,
  anonymous, flood_before, flood_after, keys_before, keys_after,
- direct, proxied, direct_p99, proxied_p99, proxy_rss, anonymous_proxied, nginx) = sys.argv[1:]
+ direct, proxied, direct_p99, proxied_p99, proxy_rss, anonymous_proxied, nginx, bare) = sys.argv[1:]
 flood_growth = float(flood_after) - float(flood_before)
 keys_gained = int(keys_after) - int(keys_before)
 def ms(v):
@@ -214,6 +222,8 @@ rows = [
     ("  signed in / direct (median runs)", f"{float(proxied) / float(direct):.2f}x", None, "", True),
     ("  anonymous / direct (no session)", f"{float(anonymous_proxied) / float(direct):.2f}x", None, "", True),
     ("  nginx, no sign-in / direct (ref.)", f"{float(nginx) / float(direct):.2f}x", None, "", True),
+    ("  bare hyper proxy / direct (floor)", f"{float(bare) / float(direct):.2f}x", None, "", True),
+    ("  signed in / bare hyper proxy", f"{float(proxied) / float(bare):.2f}x", None, "", True),
     ("p99 added by the proxy, 50 conns", f"{ms(proxied_p99) - ms(direct_p99):+.2f} ms", None, "", True),
     ("RSS of the proxy after its runs", f"{float(proxy_rss):.1f} MB", None, "< 50 MB", float(proxy_rss) < 50),
 ]

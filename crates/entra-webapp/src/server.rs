@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
+use axum::http::HeaderValue;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -60,11 +60,11 @@ pub async fn serve(
     let (stop_connections, stopping) = tokio::sync::watch::channel(false);
     let header_read_timeout = limits.header_read_timeout;
     let serve_connection = move |stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit| {
-        // The peer's address for handlers (`ConnectInfo`, e.g. the proxy's X-Forwarded-For), and
-        // HTTP/2's `:authority` as the `Host` everything after reads.
+        // The peer for handlers (e.g. the proxy's X-Forwarded-For), and HTTP/2's `:authority` as
+        // the `Host` everything after reads.
         let service = TowerToHyperService::new(AddExtension::new(
             MapRequest::new(router.clone(), host_from_authority),
-            ConnectInfo(peer),
+            Peer::new(peer),
         ));
         let (http1, http2) = (http1.clone(), http2.clone());
         let mut stopping = stopping.clone();
@@ -127,6 +127,23 @@ pub async fn serve(
     let _ = connections.acquire_many(all).await;
     workers.join().await;
     Ok(())
+}
+
+/// The client a connection comes from, in each of its requests' extensions.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    /// Its address.
+    pub address: SocketAddr,
+    /// Its IP address as a header value, written once per connection rather than per request
+    /// (the proxy's `X-Forwarded-For`).
+    pub ip_header: HeaderValue,
+}
+
+impl Peer {
+    fn new(address: SocketAddr) -> Self {
+        let ip_header = HeaderValue::try_from(address.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown"));
+        Self { address, ip_header }
+    }
 }
 
 /// Whether the connection opens with the HTTP/2 preface (`None`: nothing conclusive arrived

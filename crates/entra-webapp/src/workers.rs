@@ -94,3 +94,40 @@ impl<C: Send + 'static> Workers<C> {
         .await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn connections_go_round_robin_to_one_thread_each_and_join_waits_for_the_threads() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (served, mut served_on) = mpsc::unbounded_channel::<(usize, String)>();
+        let mut workers = Workers::start(move |_stream, _peer, order: usize| {
+            let served = served.clone();
+            async move {
+                let thread = std::thread::current().name().unwrap_or_default().to_owned();
+                let _ = served.send((order, thread));
+            }
+        })
+        .unwrap();
+        let count = workers.queues.len();
+        assert_eq!(count, std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+        for order in 0..2 * count {
+            let _client = tokio::net::TcpStream::connect(address).await.unwrap();
+            let (stream, peer) = listener.accept().await.unwrap();
+            workers.dispatch(stream, peer, order);
+        }
+        let mut threads = vec![String::new(); 2 * count];
+        for _ in 0..2 * count {
+            let (order, thread) = served_on.recv().await.unwrap();
+            threads[order] = thread;
+        }
+        let expected: Vec<String> = (0..2 * count).map(|order| format!("http-worker-{}", order % count)).collect();
+        assert_eq!(threads, expected);
+        workers.join().await;
+        // Every worker's task (and its clone of the sender) is gone with its thread.
+        assert!(served_on.recv().await.is_none());
+    }
+}

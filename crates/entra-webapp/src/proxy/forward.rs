@@ -2,7 +2,6 @@
 //! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections pooled,
 //! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -67,8 +66,8 @@ impl Proxy {
 
 /// Where the request came from, for the `X-Forwarded-*` headers.
 pub struct Forwarded {
-    /// The peer that connected to us.
-    pub peer: Option<SocketAddr>,
+    /// The IP address of the peer that connected to us.
+    pub peer: Option<HeaderValue>,
     /// Trust the `X-Forwarded-*` a front end (App Service) already set: extend them rather than
     /// replace them.
     pub trust_incoming: bool,
@@ -210,14 +209,14 @@ fn set_forwarded_headers(headers: &mut HeaderMap, forwarded: &Forwarded) {
     let text = |value: &&HeaderValue| value.to_str().is_ok();
     let incoming =
         |name: &HeaderName| forwarded.trust_incoming.then(|| headers.get(name).filter(text).cloned()).flatten();
-    let peer = forwarded.peer.map(|peer| peer.ip().to_string());
+    let peer = forwarded.peer.clone();
     let chain = match (incoming(&X_FORWARDED_FOR), peer) {
         (Some(chain), Some(peer)) => {
-            let chain = chain.to_str().unwrap_or_default();
+            let (chain, peer) = (chain.to_str().unwrap_or_default(), peer.to_str().unwrap_or_default());
             HeaderValue::from_str(&format!("{chain}, {peer}")).ok()
         }
         (Some(chain), None) => Some(chain),
-        (None, peer) => peer.and_then(|peer| HeaderValue::from_str(&peer).ok()),
+        (None, peer) => peer,
     };
     let proto = incoming(&X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static("http"));
     let host = incoming(&X_FORWARDED_HOST).or_else(|| headers.get(header::HOST).filter(text).cloned());
@@ -252,24 +251,24 @@ mod tests {
         headers.insert("host", "app.example".parse().unwrap());
         headers.insert("x-forwarded-for", "6.6.6.6".parse().unwrap());
         headers.insert("x-forwarded-proto", "https".parse().unwrap());
-        let peer = Some("10.0.0.9:5000".parse().unwrap());
+        let peer = Some(HeaderValue::from_static("10.0.0.9"));
         let mut untrusted = headers.clone();
-        set_forwarded_headers(&mut untrusted, &Forwarded { peer, trust_incoming: false });
+        set_forwarded_headers(&mut untrusted, &Forwarded { peer: peer.clone(), trust_incoming: false });
         assert_eq!(untrusted["x-forwarded-for"], "10.0.0.9");
         assert_eq!(untrusted["x-forwarded-proto"], "http");
         assert_eq!(untrusted["x-forwarded-host"], "app.example");
-        set_forwarded_headers(&mut headers, &Forwarded { peer, trust_incoming: true });
+        set_forwarded_headers(&mut headers, &Forwarded { peer: peer.clone(), trust_incoming: true });
         assert_eq!(headers["x-forwarded-for"], "6.6.6.6, 10.0.0.9");
         assert_eq!(headers["x-forwarded-proto"], "https");
         // Every value a client sent goes; one that is not visible ASCII counts as absent.
         let mut repeated = HeaderMap::new();
         repeated.append("x-forwarded-for", "6.6.6.6".parse().unwrap());
         repeated.append("x-forwarded-for", "7.7.7.7".parse().unwrap());
-        set_forwarded_headers(&mut repeated, &Forwarded { peer, trust_incoming: false });
+        set_forwarded_headers(&mut repeated, &Forwarded { peer: peer.clone(), trust_incoming: false });
         assert_eq!(repeated.get_all("x-forwarded-for").iter().collect::<Vec<_>>(), ["10.0.0.9"]);
         let mut opaque = HeaderMap::new();
         opaque.insert("x-forwarded-for", HeaderValue::from_bytes(b"6.6.6.6\xff").unwrap());
-        set_forwarded_headers(&mut opaque, &Forwarded { peer, trust_incoming: true });
+        set_forwarded_headers(&mut opaque, &Forwarded { peer: peer.clone(), trust_incoming: true });
         assert_eq!(opaque["x-forwarded-for"], "10.0.0.9");
     }
 

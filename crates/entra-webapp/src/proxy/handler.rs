@@ -2,9 +2,8 @@
 //! then forward it with the user's identity headers.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed, tokens};
@@ -15,6 +14,7 @@ use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
 use crate::proxy::forward::Forwarded;
 use crate::proxy::identity;
+use crate::server::Peer;
 use crate::state::AppState;
 
 /// Whether the request is a browser navigating (it may be sent to sign-in); anything else (a
@@ -80,7 +80,7 @@ async fn forward_request(state: AppState, mut request: Request) -> Response {
         tracing::error!("proxy: no session layer in front of the forwarding service");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| *peer);
+    let peer = request.extensions().get::<Peer>().map(|peer| peer.ip_header.clone());
     let Some(proxy) = state.proxy.as_ref() else { return AppError::NotFound.into_response() };
     let user = match current_user(&state, &session).await {
         Ok(user) => user,
