@@ -3,7 +3,7 @@
 //! logout over the app's [`EntraSessionIndex`], and the pages a user sees when something fails.
 
 mod authorization;
-mod decoded_users;
+mod decoded;
 mod downstream;
 mod error_page;
 mod extract;

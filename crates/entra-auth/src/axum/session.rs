@@ -1,5 +1,6 @@
 //! What entra-auth keeps in a tower-sessions session, in typed buckets under const keys.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
@@ -10,7 +11,7 @@ use tower_sessions::Session;
 use tower_sessions::session::Record;
 use uuid::Uuid;
 
-use crate::axum::decoded_users::DECODED_USERS;
+use crate::axum::decoded::DecodedCache;
 use crate::axum::front_channel::EntraSession;
 use crate::client::{EntraClient, SignedIn};
 use crate::clock::unix_now;
@@ -28,6 +29,10 @@ const TOKEN_TIMES_KEY: &str = "entra.token_times";
 const CSRF_KEY: &str = "entra.csrf";
 /// Unix seconds of the last request that counted as activity (see [`signed_in_user`]).
 const SEEN_KEY: &str = "entra.seen";
+/// Signed-in users kept decoded (a few KB each, text and value).
+const DECODED_USERS_KEPT: usize = 1024;
+/// Users decoded from the text the session keeps them as (see `decoded.rs`).
+static DECODED_USERS: LazyLock<DecodedCache<SignedInUser>> = LazyLock::new(|| DecodedCache::new(DECODED_USERS_KEPT));
 /// Activity is written down at most this often, so reading pages costs a store write a minute,
 /// not one per request.
 const TOUCH_INTERVAL_SECS: u64 = 60;
