@@ -6,14 +6,16 @@
 #   ./scripts/mutants.sh            every slice, one after the other
 #   ./scripts/mutants.sh auth       entra-auth's files, against entra-auth's own tests (fast)
 #   ./scripts/mutants.sh sessions   the session stores, against the session-store contract
-#   ./scripts/mutants.sh web        entra-auth's axum routes, extractors, session buckets and
-#                                   front-channel logout, against the sign-in integration tests
+#   ./scripts/mutants.sh web        entra-auth's axum routes, extractors, session buckets, the
+#                                   decoded-user cache and front-channel logout, against the
+#                                   sign-in integration tests
 #   ./scripts/mutants.sh client     the sign-in, refresh, sign-out and front-channel parts of
 #                                   EntraClient and Graph's membership paging, likewise
 #   ./scripts/mutants.sh proxy      proxy mode's identity headers, header stripping and
 #                                   forwarding, against the proxy tests over TCP and its unit tests
 #   ./scripts/mutants.sh front      what every request crosses first: header limits, request ids,
-#                                   error pages (and the 503 of a store outage), likewise
+#                                   error pages (and the 503 of a store outage), the hand-over of
+#                                   connections to the serving threads, likewise
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
@@ -83,7 +85,7 @@ for slice in "${slices[@]}"; do
         --cargo-arg=--test=routes --cargo-arg=--lib \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
-        --file crates/entra-auth/src/axum/authorization.rs \
+        --file crates/entra-auth/src/axum/authorization.rs --file crates/entra-auth/src/axum/decoded.rs \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | (binary_id(entra-auth) & test(/^axum::/))'
       ;;
     client)
@@ -103,8 +105,9 @@ for slice in "${slices[@]}"; do
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
         --file crates/entra-webapp/src/guard.rs --file crates/entra-webapp/src/error.rs \
         --file crates/entra-webapp/src/request_id.rs --file crates/entra-webapp/src/startup.rs \
-        --re 'src/(guard|error|request_id)\.rs|limit_headers' \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/)) | (binary_id(entra-webapp) & test(/^(guard|error|request_id)::/))'
+        --file crates/entra-webapp/src/workers.rs \
+        --re 'src/(guard|error|request_id|workers)\.rs|limit_headers' \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/)) | (binary_id(entra-webapp) & test(/^(guard|error|request_id|workers)::/))'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client, proxy, front)" >&2
