@@ -104,8 +104,18 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (served, mut served_on) = mpsc::unbounded_channel::<(usize, String)>();
+        // Each thread's copy of the serving function lets go of its sender slowly, so that a
+        // `join` that did not wait for the threads would return while they still hold it.
+        #[derive(Clone)]
+        struct SlowToDrop(mpsc::UnboundedSender<(usize, String)>);
+        impl Drop for SlowToDrop {
+            fn drop(&mut self) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        let served = SlowToDrop(served);
         let mut workers = Workers::start(move |_stream, _peer, order: usize| {
-            let served = served.clone();
+            let served = served.0.clone();
             async move {
                 let thread = std::thread::current().name().unwrap_or_default().to_owned();
                 let _ = served.send((order, thread));
@@ -127,7 +137,7 @@ mod tests {
         let expected: Vec<String> = (0..2 * count).map(|order| format!("http-worker-{}", order % count)).collect();
         assert_eq!(threads, expected);
         workers.join().await;
-        // Every worker's task (and its clone of the sender) is gone with its thread.
-        assert!(served_on.recv().await.is_none());
+        // Joined: every thread has ended, and with it its clone of the sender, by now.
+        assert_eq!(served_on.try_recv(), Err(mpsc::error::TryRecvError::Disconnected));
     }
 }
