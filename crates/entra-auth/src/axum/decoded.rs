@@ -70,6 +70,9 @@ mod tests {
         let renamed = users.decode(&user_text("Grace")).unwrap();
         assert_eq!(renamed.name, "Grace");
         assert!(!Arc::ptr_eq(&first, &renamed));
+        // Both are kept while there is room.
+        assert!(Arc::ptr_eq(&first, &users.decode(&user_text("Ada")).unwrap()));
+        assert!(Arc::ptr_eq(&renamed, &users.decode(&user_text("Grace")).unwrap()));
         assert!(users.decode("{not json").is_err());
     }
 
