@@ -3,7 +3,8 @@
 //! for ever). Each connection must send its request head within `header_read_timeout`: hyper starts
 //! that timer whenever a connection waits for a request, so silent new connections and idle
 //! kept-alive ones close too. At most `max_connections` are served at once, the rest wait in the
-//! kernel's backlog. On shutdown, listening stops and in-flight requests finish.
+//! kernel's backlog. On shutdown, listening stops and in-flight requests finish. Connections are
+//! accepted here and served on the serving threads of `workers.rs`, one per core.
 //!
 //! HTTP/1.1, and HTTP/2 with prior knowledge (h2c: what App Service's front end speaks to a
 //! container with HTTP/2 proxying on, and gRPC clients). The protocol is told by the connection's
