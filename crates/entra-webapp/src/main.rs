@@ -9,8 +9,8 @@ use entra_webapp::demo;
 use entra_webapp::startup::Application;
 use entra_webapp::{shutdown, telemetry};
 
-/// mimalloc: a request allocates and frees many small buffers, and glibc's allocator took a tenth
-/// of a proxied request's CPU (`docs/PERFORMANCE.md`). Built without transparent huge pages
+/// mimalloc: a request allocates and frees many small buffers, and glibc's allocator took a sixth
+/// of a proxied request's instructions (`docs/PERFORMANCE.md`). Built without transparent huge pages
 /// (`no_thp`): with them, its arenas made the idle process twice as large.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -3,8 +3,8 @@
 //! the proxy's pooled upstream connections, which are per thread too). A multi-threaded runtime
 //! wakes tasks across threads on every proxied request (the client connection on one worker, the
 //! pooled upstream connection's task on another) and moves them between cores; measured in
-//! `docs/PERFORMANCE.md`, this design cost a proxied request about a third less CPU. Handing over
-//! is once per connection, not per request.
+//! `docs/PERFORMANCE.md`, this design cost a proxied request about a quarter less CPU. Handing
+//! over is once per connection, not per request.
 //!
 //! The trade-off: a request that computes for long holds up the other connections of its thread
 //! rather than being stolen by an idle one. Nothing here computes for long (a signature check is
@@ -23,8 +23,9 @@ struct Accepted<C> {
     context: C,
 }
 
-/// The serving threads. Dropping it lets them finish what they serve, unjoined; [`Workers::join`]
-/// waits for them.
+/// The serving threads. Dropping it, or [`Workers::join`], closes their queues: each thread then
+/// stops, and whatever its runtime still runs is dropped with it (the server joins only once
+/// every connection has closed).
 pub struct Workers<C> {
     queues: Vec<mpsc::UnboundedSender<Accepted<C>>>,
     threads: Vec<JoinHandle<()>>,
@@ -81,8 +82,8 @@ impl<C: Send + 'static> Workers<C> {
         let _ = self.queues[index].send(Accepted { stream, peer, context });
     }
 
-    /// Stops handing out connections and waits until every worker has finished the tasks it
-    /// runs (the caller has already waited for the connections themselves to close).
+    /// Stops handing out connections and waits until every thread has ended (the caller has
+    /// already waited for the connections to close).
     pub async fn join(self) {
         let Self { queues, threads, .. } = self;
         drop(queues);

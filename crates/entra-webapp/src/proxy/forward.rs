@@ -209,14 +209,13 @@ fn set_forwarded_headers(headers: &mut HeaderMap, forwarded: &Forwarded) {
     let text = |value: &&HeaderValue| value.to_str().is_ok();
     let incoming =
         |name: &HeaderName| forwarded.trust_incoming.then(|| headers.get(name).filter(text).cloned()).flatten();
-    let peer = forwarded.peer.clone();
-    let chain = match (incoming(&X_FORWARDED_FOR), peer) {
+    let chain = match (incoming(&X_FORWARDED_FOR), forwarded.peer.as_ref()) {
         (Some(chain), Some(peer)) => {
             let (chain, peer) = (chain.to_str().unwrap_or_default(), peer.to_str().unwrap_or_default());
             HeaderValue::from_str(&format!("{chain}, {peer}")).ok()
         }
         (Some(chain), None) => Some(chain),
-        (None, peer) => peer,
+        (None, peer) => peer.cloned(),
     };
     let proto = incoming(&X_FORWARDED_PROTO).unwrap_or(HeaderValue::from_static("http"));
     let host = incoming(&X_FORWARDED_HOST).or_else(|| headers.get(header::HOST).filter(text).cloned());
