@@ -2,6 +2,7 @@
 //! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections pooled,
 //! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -10,6 +11,7 @@ use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
+use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -73,6 +75,32 @@ pub struct Forwarded {
     pub trust_incoming: bool,
 }
 
+/// A client's request on its way to the upstream, its hop-by-hop headers already removed: the
+/// headers the proxy adds afterwards (identity, `X-Forwarded-*`) are out of reach of the headers
+/// a client names in `Connection` (a proxy that removed those last let clients delete the headers
+/// the app behind relies on, as in Fabio's CVE-2025-48865).
+pub struct Outbound {
+    request: Request,
+    /// The protocol of an HTTP/1.1 upgrade (WebSocket), asked for in the headers just removed.
+    upgrade: Option<HeaderValue>,
+    client_upgrade: Option<OnUpgrade>,
+}
+
+impl Outbound {
+    /// `request` without its hop-by-hop headers, an upgrade it asks for noted.
+    pub fn new(mut request: Request) -> Self {
+        let upgrade = upgrade_protocol(request.headers());
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        remove_hop_by_hop(request.headers_mut());
+        Self { request, upgrade, client_upgrade }
+    }
+
+    /// Its headers, for the identity to be set on.
+    pub fn headers_mut(&mut self) -> &mut HeaderMap {
+        self.request.headers_mut()
+    }
+}
+
 /// The app behind the proxy, with its connection pool.
 pub struct Upstream {
     /// One pool per serving thread: a pooled connection's task runs on the thread that opened
@@ -112,16 +140,14 @@ impl Upstream {
         matches!(tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await, Ok(Ok(_)))
     }
 
-    /// Forwards `request` (identity headers already set, inbound ones already removed) and
-    /// returns the upstream's answer, body streaming.
-    pub async fn forward(&self, mut request: Request, forwarded: &Forwarded) -> Result<Response, UpstreamError> {
-        let upgrade = upgrade_protocol(request.headers());
-        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+    /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
+    /// body streaming.
+    pub async fn forward(&self, outbound: Outbound, forwarded: &Forwarded) -> Result<Response, UpstreamError> {
+        let Outbound { request, upgrade, client_upgrade } = outbound;
         let (mut parts, body) = request.into_parts();
         parts.uri = self.upstream_uri(&parts.uri)?;
         // The upstream is spoken to in HTTP/1.1, whatever the client spoke (HTTP/2 included).
         parts.version = axum::http::Version::HTTP_11;
-        remove_hop_by_hop(&mut parts.headers);
         if let Some(protocol) = &upgrade {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, protocol.clone());
@@ -202,9 +228,35 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// A header name as the servers that fold `_` into `-` read it: CGI's `HTTP_*` variables (WSGI,
+/// ASGI, Rack, PHP) are the same for `x_forwarded_for` and `x-forwarded-for`, so to the app behind
+/// the first *is* the second (oauth2-proxy's CVE-2025-64484). Header names are lowercase already.
+pub(crate) fn folded(name: &str) -> Cow<'_, str> {
+    match name.contains('_') {
+        true => Cow::Owned(name.replace('_', "-")),
+        false => Cow::Borrowed(name),
+    }
+}
+
 /// `X-Forwarded-For` (the peer appended), `-Proto` and `-Host` (the original `Host`, which is
 /// also passed on as it came). Without a trusted front end, what the client sent is replaced.
 fn set_forwarded_headers(headers: &mut HeaderMap, forwarded: &Forwarded) {
+    // Their underscore spellings never pass, trusted front end or not (a front end sets the real
+    // names); nor does `Forwarded` (RFC 7239: the same facts, honoured by Spring among others)
+    // unless the front end is trusted.
+    let spoofable: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            (name.contains('_')
+                && matches!(&*folded(name), "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host"))
+                || (name == "forwarded" && !forwarded.trust_incoming)
+        })
+        .cloned()
+        .collect();
+    for name in spoofable {
+        headers.remove(name);
+    }
     // Values are passed as they came (no copy) when they are visible ASCII; others count as absent.
     let text = |value: &&HeaderValue| value.to_str().is_ok();
     let incoming =
@@ -269,6 +321,39 @@ mod tests {
         opaque.insert("x-forwarded-for", HeaderValue::from_bytes(b"6.6.6.6\xff").unwrap());
         set_forwarded_headers(&mut opaque, &Forwarded { peer: peer.clone(), trust_incoming: true });
         assert_eq!(opaque["x-forwarded-for"], "10.0.0.9");
+    }
+
+    #[test]
+    fn underscore_spellings_always_go_and_forwarded_unless_a_front_end_is_trusted() {
+        let mut headers = HeaderMap::new();
+        for name in ["x_forwarded_for", "x_forwarded-proto", "x-forwarded_host", "forwarded", "x-app_flag"] {
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static("6.6.6.6"));
+        }
+        let peer = Some(HeaderValue::from_static("10.0.0.9"));
+        let names = |headers: &HeaderMap| {
+            let mut names: Vec<String> = headers.keys().map(|name| name.as_str().to_owned()).collect();
+            names.sort();
+            names
+        };
+        let mut untrusted = headers.clone();
+        set_forwarded_headers(&mut untrusted, &Forwarded { peer: peer.clone(), trust_incoming: false });
+        assert_eq!(names(&untrusted), ["x-app_flag", "x-forwarded-for", "x-forwarded-proto"]);
+        set_forwarded_headers(&mut headers, &Forwarded { peer, trust_incoming: true });
+        assert_eq!(names(&headers), ["forwarded", "x-app_flag", "x-forwarded-for", "x-forwarded-proto"]);
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.9", "a respelled chain is not extended either");
+    }
+
+    #[test]
+    fn headers_set_after_an_outbound_is_made_survive_what_connection_names() {
+        let request = Request::builder()
+            .header("connection", "x-forwarded-user, x-hop")
+            .header("x-hop", "1")
+            .body(Body::empty())
+            .unwrap();
+        let mut outbound = Outbound::new(request);
+        assert!(outbound.headers_mut().is_empty(), "connection and what it names are gone");
+        outbound.headers_mut().insert("x-forwarded-user", HeaderValue::from_static("adele"));
+        assert_eq!(outbound.request.headers()["x-forwarded-user"], "adele");
     }
 
     #[test]

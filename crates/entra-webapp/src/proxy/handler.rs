@@ -12,7 +12,7 @@ use tower_sessions::Session;
 
 use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
-use crate::proxy::forward::Forwarded;
+use crate::proxy::forward::{Forwarded, Outbound};
 use crate::proxy::identity;
 use crate::server::Peer;
 use crate::state::AppState;
@@ -74,7 +74,7 @@ pub fn forward_service(
 }
 
 /// Gates a request, then forwards it.
-async fn forward_request(state: AppState, mut request: Request) -> Response {
+async fn forward_request(state: AppState, request: Request) -> Response {
     // Put there by the session layer this service sits behind.
     let Some(session) = request.extensions().get::<Session>().cloned() else {
         tracing::error!("proxy: no session layer in front of the forwarding service");
@@ -107,16 +107,19 @@ async fn forward_request(state: AppState, mut request: Request) -> Response {
         None if anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow => None,
         None => return unauthenticated(&state, proxy.config.unauthenticated, &request),
     };
-    identity::strip_inbound(request.headers_mut(), &state.auth);
+    // First what the client may not send goes (hop-by-hop headers and those `Connection` names,
+    // identity headers, our cookies), then ours are set: no header of the client's can remove them.
+    let mut outbound = Outbound::new(request);
+    identity::strip_inbound(outbound.headers_mut(), &state.auth);
     if let Some(user) = &identity {
         let tokens = match proxy.config.pass_tokens {
             true => tokens(&session).await.ok().flatten(),
             false => None,
         };
-        identity::set_headers(request.headers_mut(), &state.identity_headers, user, tokens.as_ref());
+        identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, tokens.as_ref());
     }
     let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
-    match proxy.upstream.forward(request, &forwarded).await {
+    match proxy.upstream.forward(outbound, &forwarded).await {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(error = %error, "upstream failed");

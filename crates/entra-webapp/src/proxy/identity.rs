@@ -14,17 +14,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
+use crate::proxy::forward::folded;
+
 /// Easy Auth's claim type for the name (`name_typ`) and for roles (`role_typ`).
 pub const NAME_CLAIM_TYPE: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
 pub const ROLE_CLAIM_TYPE: &str = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role";
 const OBJECT_ID_CLAIM_TYPE: &str = "http://schemas.microsoft.com/identity/claims/objectidentifier";
 const TENANT_ID_CLAIM_TYPE: &str = "http://schemas.microsoft.com/identity/claims/tenantid";
 
-/// Header names a client must never be able to set: the upstream trusts them.
+/// Header names a client must never be able to set: the upstream trusts them. Spelt with
+/// underscores too (see [`folded`]).
 fn is_identity_header(name: &str) -> bool {
+    let name = folded(name);
     name.starts_with("x-ms-client-principal")
         || name.starts_with("x-ms-token-")
-        || matches!(name, "x-forwarded-user" | "x-forwarded-email" | "x-forwarded-preferred-username")
+        || matches!(&*name, "x-forwarded-user" | "x-forwarded-email" | "x-forwarded-preferred-username")
 }
 
 /// One claim, as Easy Auth lists them (borrowed from the user: built on every proxied request).
@@ -290,12 +294,19 @@ mod tests {
 
     #[test]
     fn identity_headers_are_recognised_whatever_their_suffix() {
-        for name in
-            ["x-ms-client-principal", "x-ms-client-principal-name", "x-ms-token-aad-id-token", "x-forwarded-email"]
-        {
+        for name in [
+            "x-ms-client-principal",
+            "x-ms-client-principal-name",
+            "x-ms-token-aad-id-token",
+            "x-forwarded-email",
+            // What CGI-style servers read as the same headers.
+            "x_ms_client_principal_id",
+            "x-ms-token_aad-access-token",
+            "x_forwarded_user",
+        ] {
             assert!(is_identity_header(name), "{name}");
         }
-        for name in ["x-forwarded-for", "x-ms-request-id", "cookie"] {
+        for name in ["x-forwarded-for", "x-ms-request-id", "cookie", "x_ms_request_id", "x-app_user"] {
             assert!(!is_identity_header(name), "{name}");
         }
     }

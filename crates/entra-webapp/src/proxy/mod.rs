@@ -9,6 +9,6 @@ mod handler;
 pub(crate) mod identity;
 
 pub use easy_auth::{login, logout, me, refresh, verify};
-pub use forward::{Forwarded, Proxy, Upstream, UpstreamError};
+pub use forward::{Forwarded, Outbound, Proxy, Upstream, UpstreamError};
 pub use handler::forward_service;
 pub use identity::{Claim, NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE};

@@ -193,6 +193,87 @@ async fn spoofed_identity_headers_and_our_cookies_never_reach_the_upstream() {
     assert!(!cookies.contains("entra-session") && !cookies.contains("entra-signin"), "{cookies}");
 }
 
+/// Underscore spellings of the headers the upstream trusts: WSGI, ASGI, Rack and PHP servers turn
+/// `-` and `_` alike into `HTTP_X_MS_CLIENT_PRINCIPAL_NAME`, so to such an upstream each of these
+/// *is* the header we set (oauth2-proxy's CVE-2025-64484). Also `Forwarded` (RFC 7239), which
+/// says what `X-Forwarded-*` say and which frameworks such as Spring honour.
+const RESPELLED: [(&str, &str); 10] = [
+    ("x_ms_client_principal_name", "admin@evil.test"),
+    ("X_MS_CLIENT_PRINCIPAL", "eyJhdXRoX3R5cCI6ImFhZCIsImNsYWltcyI6W119"),
+    ("x-ms-client_principal-id", "00000000-0000-0000-0000-000000000000"),
+    ("x_ms_token_aad_access_token", "forged"),
+    ("x_forwarded_user", "admin"),
+    ("X_Forwarded_Email", "admin@evil.test"),
+    ("x_forwarded_for", "6.6.6.6"),
+    ("x_forwarded_host", "evil.test"),
+    ("x_forwarded_proto", "https"),
+    ("forwarded", "for=6.6.6.6;host=evil.test;proto=https"),
+];
+
+/// The names of the headers that reached the upstream.
+fn echoed_names(echoed: &Value) -> Vec<String> {
+    echoed["headers"].as_object().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test]
+async fn underscore_spellings_of_trusted_headers_and_forwarded_never_reach_the_upstream() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_anonymous_paths = Some("/public/*".into())).await;
+    let host = app.base_url.trim_start_matches("http://").to_owned();
+    let check = |echoed: &Value| {
+        let names = echoed_names(echoed);
+        assert!(
+            !names.iter().any(|name| name.contains('_') || name == "forwarded"),
+            "respelled headers arrived: {names:?}"
+        );
+        assert_eq!(header(echoed, "x-forwarded-for"), Some("127.0.0.1"));
+        assert_eq!(header(echoed, "x-forwarded-host"), Some(host.as_str()));
+        assert_eq!(header(echoed, "x-forwarded-proto"), Some("http"));
+    };
+    // A control header with an underscore that means nothing to us passes: only respellings go.
+    let mut sent = RESPELLED.to_vec();
+    sent.push(("x-app_flag", "kept"));
+
+    let anonymous = echo(&app, "/public/page", &sent).await;
+    assert_eq!(header(&anonymous, "x-app_flag"), Some("kept"));
+    let without_control = |echoed: &Value| {
+        let mut echoed = echoed.clone();
+        echoed["headers"].as_object_mut().unwrap().remove("x-app_flag");
+        echoed
+    };
+    check(&without_control(&anonymous));
+    assert!(header(&anonymous, "x-ms-client-principal-name").is_none());
+
+    app.sign_in_adele().await;
+    let signed_in = echo(&app, "/private", &sent).await;
+    check(&without_control(&signed_in));
+    assert_eq!(signed_in["headers"]["x-ms-client-principal-name"], serde_json::json!([ADELE]));
+    assert_eq!(signed_in["headers"]["x-forwarded-user"], serde_json::json!([ADELE]));
+}
+
+#[tokio::test]
+async fn headers_a_client_names_in_connection_cannot_remove_the_identity() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    app.sign_in_adele().await;
+    // `Connection` lists headers to drop at the next hop (RFC 9110 §7.6.1): the proxy must drop
+    // them from what the client sent, never from what it adds itself (as Fabio's CVE-2025-48865
+    // did, letting a client remove the headers the upstream relies on).
+    let named = "x-ms-client-principal, x-ms-client-principal-name, x-ms-client-principal-id, \
+                 x-forwarded-user, x-forwarded-email, x-forwarded-for, x-forwarded-host, x-forwarded-proto, x-hop";
+    let echoed = echo(&app, "/private", &[("connection", named), ("x-hop", "1")]).await;
+    assert!(header(&echoed, "x-hop").is_none(), "the client's own header it named went: {echoed}");
+    let oid = app.emulator.user_object_id(ADELE).unwrap().to_string();
+    assert_eq!(header(&echoed, "x-ms-client-principal-id"), Some(oid.as_str()), "{echoed}");
+    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+    assert_eq!(principal(&echoed)["auth_typ"], "aad");
+    assert_eq!(header(&echoed, "x-forwarded-user"), Some(ADELE));
+    assert_eq!(header(&echoed, "x-forwarded-email"), Some("adele.vance@emulator.test"));
+    assert_eq!(header(&echoed, "x-forwarded-for"), Some("127.0.0.1"));
+    assert_eq!(header(&echoed, "x-forwarded-proto"), Some("http"));
+    assert!(header(&echoed, "x-forwarded-host").is_some());
+}
+
 #[tokio::test]
 async fn auth_me_has_easy_auths_shape_and_no_token() {
     let upstream = upstream::start().await;
