@@ -24,6 +24,7 @@ phase() {
 
 apt_packages=()
 command -v redis-server >/dev/null || apt_packages+=(redis-server)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || apt_packages+=(nginx)
 command -v shellcheck >/dev/null || apt_packages+=(shellcheck)
 command -v chromium >/dev/null || apt_packages+=(chromium)
 command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)

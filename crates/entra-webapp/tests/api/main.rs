@@ -16,6 +16,7 @@ mod fuzz;
 mod hardening;
 mod http2;
 mod lifecycle;
+mod nginx_forward_auth;
 mod platform;
 mod proxy;
 mod refresh;
