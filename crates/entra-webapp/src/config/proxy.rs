@@ -54,10 +54,23 @@ pub struct ProxyConfig {
 }
 
 impl ProxyConfig {
-    /// Whether `path` is reachable without a session.
+    /// Whether `path` is reachable without a session: it matches an anonymous pattern and is
+    /// plain (see [`is_plain`]).
     pub fn is_anonymous(&self, path: &str) -> bool {
-        self.anonymous_paths.iter().any(|pattern| pattern.matches(path))
+        self.anonymous_paths.iter().any(|pattern| pattern.matches(path)) && is_plain(path)
     }
+}
+
+/// Whether `path` means the same to every server. The upstream gets the path as the client sent
+/// it, and servers disagree about some: many resolve `/static/../admin` to `/admin` (and
+/// `%2e%2e` to `..`), Tomcat reads `..;` as `..`, IIS a backslash as a slash, and an app that
+/// decodes twice reads `%252e` as `.`. Matched against an anonymous prefix, any of these would
+/// be a way round sign-in, so a path with a dot segment, a `;`, a backslash, or a
+/// percent-encoded `.`, `/`, `\` or `%` is never anonymous: it needs a session like any other.
+fn is_plain(path: &str) -> bool {
+    const ENCODED: [&[u8; 3]; 4] = [b"%2e", b"%2f", b"%5c", b"%25"];
+    let encoded = path.as_bytes().windows(3).any(|three| ENCODED.iter().any(|e| three.eq_ignore_ascii_case(*e)));
+    !encoded && !path.contains(['\\', ';']) && !path.split('/').any(|segment| matches!(segment, "." | ".."))
 }
 
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<Option<ProxyConfig>> {
@@ -135,5 +148,35 @@ mod tests {
         assert!(!PathPattern::Exact("/health".into()).matches("/health/x"));
         assert!(PathPattern::Prefix("/static/".into()).matches("/static/app.js"));
         assert!(!PathPattern::Prefix("/static/".into()).matches("/staticx"));
+    }
+
+    #[test]
+    fn only_plain_paths_are_anonymous() {
+        let config = ProxyConfig {
+            upstream: Url::parse("http://127.0.0.1:8000").unwrap(),
+            anonymous_paths: vec![PathPattern::Prefix("/static/".into()), PathPattern::Exact("/health".into())],
+            unauthenticated: UnauthenticatedAction::Redirect,
+            pass_tokens: false,
+            response_timeout: Duration::from_secs(1),
+        };
+        for plain in ["/static/app.js", "/static/a..b/c.css", "/static/.well-known", "/static/x%20y.png", "/health"] {
+            assert!(config.is_anonymous(plain), "{plain}");
+        }
+        for disguised in [
+            "/static/../admin",
+            "/static/.",
+            "/static/./x",
+            "/static/..",
+            "/static/%2e%2e/admin",
+            "/static/%2E./admin",
+            "/static/..%2Fadmin",
+            "/static/..%5cadmin",
+            "/static/..\\admin",
+            "/static/..;/admin",
+            "/static/%252e%252e/admin",
+            "/admin",
+        ] {
+            assert!(!config.is_anonymous(disguised), "{disguised}");
+        }
     }
 }

@@ -336,6 +336,47 @@ async fn browsers_are_sent_to_sign_in_and_come_back_while_api_calls_get_401() {
     assert_eq!(location(&back), "/reports?q=1");
 }
 
+/// The status of `GET target` sent over a raw connection: HTTP clients (reqwest included) resolve
+/// dot segments before sending, an attacker's client does not.
+async fn raw_get_status(app: &TestApp, target: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = app.base_url.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request =
+        format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer.split(' ').nth(1).and_then(|status| status.parse().ok()).unwrap_or_else(|| panic!("no status: {answer}"))
+}
+
+#[tokio::test]
+async fn a_path_that_only_looks_anonymous_needs_a_session() {
+    let upstream = upstream::start().await;
+    let app =
+        proxy_with(&upstream, |settings| settings.proxy_anonymous_paths = Some("/public/*, /health".into())).await;
+    for plain in ["/public/page", "/public/a..b/c.css", "/health"] {
+        assert_eq!(raw_get_status(&app, plain).await, 200, "{plain} is anonymous");
+    }
+    // Many servers resolve each of these to `/private` (dot segments, their percent-encoded
+    // spellings, Tomcat's `..;`, IIS's backslash, an upstream that decodes twice): under an
+    // anonymous prefix, they would be a way round sign-in.
+    for disguised in [
+        "/public/../private",
+        "/public/./../private",
+        "/public/%2e%2e/private",
+        "/public/%2E%2E%2Fprivate",
+        "/public/.%2e/private",
+        "/public/..;/private",
+        "/public/..\\private",
+        "/public/%5c..%5cprivate",
+        "/public/%252e%252e/private",
+    ] {
+        assert_eq!(raw_get_status(&app, disguised).await, 401, "{disguised} needs a session");
+    }
+}
+
 #[tokio::test]
 async fn allow_anonymous_forwards_without_identity_and_with_it_once_signed_in() {
     let upstream = upstream::start().await;
