@@ -75,24 +75,28 @@ pub struct Forwarded {
     pub trust_incoming: bool,
 }
 
-/// A client's request on its way to the upstream, its hop-by-hop headers already removed: the
-/// headers the proxy adds afterwards (identity, `X-Forwarded-*`) are out of reach of the headers
-/// a client names in `Connection` (a proxy that removed those last let clients delete the headers
-/// the app behind relies on, as in Fabio's CVE-2025-48865).
+/// A client's request on its way to the upstream, stripped of what a client may not say: its
+/// hop-by-hop headers, and what only a proxy knows about the connection (see
+/// [`remove_connection_facts`]). Everything the proxy adds (identity, `X-Forwarded-*`) is set
+/// on it afterwards, so no header of the client's can remove or disguise it: a proxy that removed
+/// the headers named in `Connection` last let clients delete the ones the app behind relies on
+/// (Fabio's CVE-2025-48865).
 pub struct Outbound {
     request: Request,
     /// The protocol of an HTTP/1.1 upgrade (WebSocket), asked for in the headers just removed.
     upgrade: Option<HeaderValue>,
     client_upgrade: Option<OnUpgrade>,
+    forwarded: Forwarded,
 }
 
 impl Outbound {
-    /// `request` without its hop-by-hop headers, an upgrade it asks for noted.
-    pub fn new(mut request: Request) -> Self {
+    /// `request`, come from where `forwarded` says, made fit to leave for the upstream.
+    pub fn new(mut request: Request, forwarded: Forwarded) -> Self {
         let upgrade = upgrade_protocol(request.headers());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         remove_hop_by_hop(request.headers_mut());
-        Self { request, upgrade, client_upgrade }
+        remove_connection_facts(request.headers_mut(), forwarded.trust_incoming);
+        Self { request, upgrade, client_upgrade, forwarded }
     }
 
     /// Its headers, for the identity to be set on.
@@ -142,8 +146,8 @@ impl Upstream {
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
     /// body streaming.
-    pub async fn forward(&self, outbound: Outbound, forwarded: &Forwarded) -> Result<Response, UpstreamError> {
-        let Outbound { request, upgrade, client_upgrade } = outbound;
+    pub async fn forward(&self, outbound: Outbound) -> Result<Response, UpstreamError> {
+        let Outbound { request, upgrade, client_upgrade, forwarded } = outbound;
         let (mut parts, body) = request.into_parts();
         parts.uri = self.upstream_uri(&parts.uri)?;
         // The upstream is spoken to in HTTP/1.1, whatever the client spoke (HTTP/2 included).
@@ -152,7 +156,7 @@ impl Upstream {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, protocol.clone());
         }
-        set_forwarded_headers(&mut parts.headers, forwarded);
+        set_forwarded_headers(&mut parts.headers, &forwarded);
         let outbound = Request::from_parts(parts, body);
         let mut response = match tokio::time::timeout(self.response_timeout, self.client().request(outbound)).await {
             Err(_) => return Err(UpstreamError::Timeout(self.response_timeout)),
@@ -228,6 +232,34 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// Removes what only a proxy can say about the client's connection and request: `Forwarded`
+/// (RFC 7239), every `X-Forwarded-*` (the three we set are set afresh; others such as `-Prefix`
+/// or `-Uri` make apps build links or route by what the client wrote), `X-Real-IP` (read as the
+/// client's address), and `X-Original-URL` / `X-Rewrite-URL` (some frameworks route by them,
+/// past a path the proxy let through anonymously), as Traefik does for an untrusted peer. A
+/// trusted front end's values stay, but their underscore spellings never do (see [`folded`]).
+fn remove_connection_facts(headers: &mut HeaderMap, trust_incoming: bool) {
+    let removed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            let fact = |name: &str| {
+                name.starts_with("x-forwarded-")
+                    || matches!(name, "forwarded" | "x-real-ip" | "x-original-url" | "x-rewrite-url")
+            };
+            match (trust_incoming, name.contains('_')) {
+                (_, true) => fact(&folded(name)),
+                (false, false) => fact(name),
+                (true, false) => false,
+            }
+        })
+        .cloned()
+        .collect();
+    for name in removed {
+        headers.remove(name);
+    }
+}
+
 /// A header name as the servers that fold `_` into `-` read it: CGI's `HTTP_*` variables (WSGI,
 /// ASGI, Rack, PHP) are the same for `x_forwarded_for` and `x-forwarded-for`, so to the app behind
 /// the first *is* the second (oauth2-proxy's CVE-2025-64484). Header names are lowercase already.
@@ -241,22 +273,6 @@ pub(crate) fn folded(name: &str) -> Cow<'_, str> {
 /// `X-Forwarded-For` (the peer appended), `-Proto` and `-Host` (the original `Host`, which is
 /// also passed on as it came). Without a trusted front end, what the client sent is replaced.
 fn set_forwarded_headers(headers: &mut HeaderMap, forwarded: &Forwarded) {
-    // Their underscore spellings never pass, trusted front end or not (a front end sets the real
-    // names); nor does `Forwarded` (RFC 7239: the same facts, honoured by Spring among others)
-    // unless the front end is trusted.
-    let spoofable: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            let name = name.as_str();
-            (name.contains('_')
-                && matches!(&*folded(name), "x-forwarded-for" | "x-forwarded-proto" | "x-forwarded-host"))
-                || (name == "forwarded" && !forwarded.trust_incoming)
-        })
-        .cloned()
-        .collect();
-    for name in spoofable {
-        headers.remove(name);
-    }
     // Values are passed as they came (no copy) when they are visible ASCII; others count as absent.
     let text = |value: &&HeaderValue| value.to_str().is_ok();
     let incoming =
@@ -324,23 +340,45 @@ mod tests {
     }
 
     #[test]
-    fn underscore_spellings_always_go_and_forwarded_unless_a_front_end_is_trusted() {
+    fn connection_facts_go_unless_a_front_end_is_trusted_and_underscore_spellings_always() {
         let mut headers = HeaderMap::new();
-        for name in ["x_forwarded_for", "x_forwarded-proto", "x-forwarded_host", "forwarded", "x-app_flag"] {
+        for name in [
+            "x-forwarded-for",
+            "x-forwarded-prefix",
+            "x-real-ip",
+            "forwarded",
+            "x-original-url",
+            "x-rewrite-url",
+            "x_forwarded_for",
+            "x_real_ip",
+            "x-original_url",
+            "x-app_flag",
+            "x-forwardedness",
+        ] {
             headers.insert(HeaderName::from_static(name), HeaderValue::from_static("6.6.6.6"));
         }
-        let peer = Some(HeaderValue::from_static("10.0.0.9"));
         let names = |headers: &HeaderMap| {
             let mut names: Vec<String> = headers.keys().map(|name| name.as_str().to_owned()).collect();
             names.sort();
             names
         };
         let mut untrusted = headers.clone();
-        set_forwarded_headers(&mut untrusted, &Forwarded { peer: peer.clone(), trust_incoming: false });
-        assert_eq!(names(&untrusted), ["x-app_flag", "x-forwarded-for", "x-forwarded-proto"]);
-        set_forwarded_headers(&mut headers, &Forwarded { peer, trust_incoming: true });
-        assert_eq!(names(&headers), ["forwarded", "x-app_flag", "x-forwarded-for", "x-forwarded-proto"]);
-        assert_eq!(headers["x-forwarded-for"], "10.0.0.9", "a respelled chain is not extended either");
+        remove_connection_facts(&mut untrusted, false);
+        assert_eq!(names(&untrusted), ["x-app_flag", "x-forwardedness"]);
+        remove_connection_facts(&mut headers, true);
+        assert_eq!(
+            names(&headers),
+            [
+                "forwarded",
+                "x-app_flag",
+                "x-forwarded-for",
+                "x-forwarded-prefix",
+                "x-forwardedness",
+                "x-original-url",
+                "x-real-ip",
+                "x-rewrite-url"
+            ]
+        );
     }
 
     #[test]
@@ -350,7 +388,7 @@ mod tests {
             .header("x-hop", "1")
             .body(Body::empty())
             .unwrap();
-        let mut outbound = Outbound::new(request);
+        let mut outbound = Outbound::new(request, Forwarded { peer: None, trust_incoming: true });
         assert!(outbound.headers_mut().is_empty(), "connection and what it names are gone");
         outbound.headers_mut().insert("x-forwarded-user", HeaderValue::from_static("adele"));
         assert_eq!(outbound.request.headers()["x-forwarded-user"], "adele");

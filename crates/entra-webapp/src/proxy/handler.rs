@@ -108,8 +108,10 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         None => return unauthenticated(&state, proxy.config.unauthenticated, &request),
     };
     // First what the client may not send goes (hop-by-hop headers and those `Connection` names,
-    // identity headers, our cookies), then ours are set: no header of the client's can remove them.
-    let mut outbound = Outbound::new(request);
+    // connection facts, identity headers, our cookies), then ours are set: no header of the
+    // client's can remove or disguise them.
+    let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
+    let mut outbound = Outbound::new(request, forwarded);
     identity::strip_inbound(outbound.headers_mut(), &state.auth);
     if let Some(user) = &identity {
         let tokens = match proxy.config.pass_tokens {
@@ -118,8 +120,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         };
         identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, tokens.as_ref());
     }
-    let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
-    match proxy.upstream.forward(outbound, &forwarded).await {
+    match proxy.upstream.forward(outbound).await {
         Ok(response) => response,
         Err(error) => {
             tracing::warn!(error = %error, "upstream failed");

@@ -195,9 +195,10 @@ async fn spoofed_identity_headers_and_our_cookies_never_reach_the_upstream() {
 
 /// Underscore spellings of the headers the upstream trusts: WSGI, ASGI, Rack and PHP servers turn
 /// `-` and `_` alike into `HTTP_X_MS_CLIENT_PRINCIPAL_NAME`, so to such an upstream each of these
-/// *is* the header we set (oauth2-proxy's CVE-2025-64484). Also `Forwarded` (RFC 7239), which
-/// says what `X-Forwarded-*` say and which frameworks such as Spring honour.
-const RESPELLED: [(&str, &str); 10] = [
+/// *is* the header we set (oauth2-proxy's CVE-2025-64484). Then what only a proxy can say about the
+/// connection: `Forwarded` (RFC 7239, honoured by Spring), `X-Real-IP`, other `X-Forwarded-*`, and
+/// `X-Original-URL` (some frameworks route by it, past a path let through anonymously).
+const DISGUISED: [(&str, &str); 14] = [
     ("x_ms_client_principal_name", "admin@evil.test"),
     ("X_MS_CLIENT_PRINCIPAL", "eyJhdXRoX3R5cCI6ImFhZCIsImNsYWltcyI6W119"),
     ("x-ms-client_principal-id", "00000000-0000-0000-0000-000000000000"),
@@ -208,6 +209,10 @@ const RESPELLED: [(&str, &str); 10] = [
     ("x_forwarded_host", "evil.test"),
     ("x_forwarded_proto", "https"),
     ("forwarded", "for=6.6.6.6;host=evil.test;proto=https"),
+    ("x-real-ip", "6.6.6.6"),
+    ("x-forwarded-prefix", "//evil.test"),
+    ("x-original-url", "/private"),
+    ("x-rewrite-url", "/private"),
 ];
 
 /// The names of the headers that reached the upstream.
@@ -216,22 +221,26 @@ fn echoed_names(echoed: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn underscore_spellings_of_trusted_headers_and_forwarded_never_reach_the_upstream() {
+async fn underscore_spellings_of_trusted_headers_and_connection_facts_never_reach_the_upstream() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |settings| settings.proxy_anonymous_paths = Some("/public/*".into())).await;
     let host = app.base_url.trim_start_matches("http://").to_owned();
     let check = |echoed: &Value| {
         let names = echoed_names(echoed);
-        assert!(
-            !names.iter().any(|name| name.contains('_') || name == "forwarded"),
-            "respelled headers arrived: {names:?}"
-        );
+        let ours =
+            ["x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "x-forwarded-user", "x-forwarded-email"];
+        let disguised = |name: &&String| {
+            name.contains('_')
+                || ["forwarded", "x-real-ip", "x-original-url", "x-rewrite-url"].contains(&name.as_str())
+                || (name.starts_with("x-forwarded-") && !ours.contains(&name.as_str()))
+        };
+        assert!(!names.iter().any(|name| disguised(&name)), "disguised headers arrived: {names:?}");
         assert_eq!(header(echoed, "x-forwarded-for"), Some("127.0.0.1"));
         assert_eq!(header(echoed, "x-forwarded-host"), Some(host.as_str()));
         assert_eq!(header(echoed, "x-forwarded-proto"), Some("http"));
     };
-    // A control header with an underscore that means nothing to us passes: only respellings go.
-    let mut sent = RESPELLED.to_vec();
+    // A control header with an underscore that means nothing to us passes: only disguises go.
+    let mut sent = DISGUISED.to_vec();
     sent.push(("x-app_flag", "kept"));
 
     let anonymous = echo(&app, "/public/page", &sent).await;
