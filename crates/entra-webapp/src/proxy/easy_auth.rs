@@ -76,7 +76,10 @@ pub async fn refresh(State(state): State<AppState>, session: Session) -> Respons
 }
 
 /// `GET /.auth/verify`: forward auth. 200 with the identity headers for a session the access
-/// policy lets in, 401 without a session, 403 for a user the policy refuses.
+/// policy lets in, 401 without a session, 403 for a user the policy refuses. Never the tokens,
+/// even with `PROXY_PASS_TOKENS`: in proxy mode this route answers browsers too, and a page's
+/// script could read them from the answer's headers (tokens reach an upstream only through the
+/// proxy forwarding the request itself).
 pub async fn verify(State(state): State<AppState>, session: Session) -> Response {
     let user = match current_user(&state, &session).await {
         Ok(Some(user)) => user,
@@ -88,10 +91,6 @@ pub async fn verify(State(state): State<AppState>, session: Session) -> Response
             .into_response();
     }
     let mut response = ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response();
-    let tokens = match state.proxy.as_ref().is_some_and(|proxy| proxy.config.pass_tokens) {
-        true => entra_auth::axum::tokens(&session).await.ok().flatten(),
-        false => None,
-    };
-    identity::set_headers(response.headers_mut(), &state.identity_headers, &user, tokens.as_ref());
+    identity::set_headers(response.headers_mut(), &state.identity_headers, &user, None);
     response
 }

@@ -125,6 +125,17 @@ async fn tokens_reach_the_upstream_only_when_asked_for() {
     assert!(app.emulator.issued_secrets().iter().any(|issued| issued == access_token), "the session's own token");
     let id_token = header(&echoed, "x-ms-token-aad-id-token").expect("the ID token");
     assert_eq!(id_token.split('.').count(), 3);
+
+    // Forward auth answers the browser too (in proxy mode nothing stops a page's script from
+    // fetching `/.auth/verify`): it gives the identity, never a token.
+    let verified = app.get("/.auth/verify").await;
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert!(verified.headers().contains_key("x-ms-client-principal-name"));
+    for (name, value) in verified.headers() {
+        let value = value.to_str().unwrap_or_default();
+        assert!(!name.as_str().starts_with("x-ms-token-"), "{name} sent to the browser");
+        assert!(!app.emulator.issued_secrets().iter().any(|secret| value.contains(secret.as_str())), "{name}");
+    }
 }
 
 #[tokio::test]
