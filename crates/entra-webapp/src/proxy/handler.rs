@@ -121,7 +121,10 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, tokens.as_ref());
     }
     match proxy.upstream.forward(outbound).await {
-        Ok(response) => response,
+        Ok(mut response) => {
+            identity::strip_own_set_cookies(response.headers_mut(), &state.auth);
+            response
+        }
         Err(error) => {
             tracing::warn!(error = %error, "upstream failed");
             AppError::Upstream(error).into_response()

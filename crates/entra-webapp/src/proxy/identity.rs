@@ -219,6 +219,25 @@ pub(crate) fn strip_inbound(headers: &mut HeaderMap, auth: &AuthRoutes) {
     }
 }
 
+/// Removes every `Set-Cookie` of the app behind that would set a cookie of ours: the session
+/// cookie belongs to the proxy alone, and one set by the app (a bug, a header it lets users
+/// choose) would sign the browser out, or into a session someone else chose.
+pub(crate) fn strip_own_set_cookies(headers: &mut HeaderMap, auth: &AuthRoutes) {
+    let is_own = |value: &HeaderValue| {
+        let name = value.to_str().ok().and_then(|text| text.split('=').next()).unwrap_or_default();
+        auth.is_own_cookie(name.trim())
+    };
+    if !headers.get_all(header::SET_COOKIE).iter().any(is_own) {
+        return;
+    }
+    let kept: Vec<HeaderValue> =
+        headers.get_all(header::SET_COOKIE).iter().filter(|value| !is_own(value)).cloned().collect();
+    headers.remove(header::SET_COOKIE);
+    for value in kept {
+        headers.append(header::SET_COOKIE, value);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -299,6 +299,7 @@ async fn auth_me_has_easy_auths_shape_and_no_token() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |_| {}).await;
     assert_eq!(app.get("/.auth/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.get("/.auth/refresh").await.status(), StatusCode::UNAUTHORIZED);
     app.sign_in_adele().await;
     let me: Value = app.get("/.auth/me").await.json().await.unwrap();
     let entry = &me[0];
@@ -309,7 +310,9 @@ async fn auth_me_has_easy_auths_shape_and_no_token() {
     assert!(entry.get("access_token").is_none() && entry.get("id_token").is_none(), "tokens stay on the server");
     let text = me.to_string();
     assert!(!app.emulator.issued_secrets().iter().any(|secret| text.contains(secret.as_str())));
+    let issued = app.emulator.issued_secrets().len();
     assert_eq!(app.get("/.auth/refresh").await.status(), StatusCode::OK);
+    assert!(app.emulator.issued_secrets().len() > issued, "the refresh got new tokens from Entra");
 
     let login = app.get("/.auth/login/aad?post_login_redirect_uri=%2Freports").await;
     assert_eq!(location(&login), "/login?return_to=%2Freports");
@@ -544,4 +547,17 @@ async fn upstream_responses_keep_their_own_headers() {
         assert!(!response.headers().contains_key(ours), "{ours} is the upstream's business");
     }
     assert!(response.headers().contains_key("x-request-id"), "traced like every request");
+}
+
+#[tokio::test]
+async fn the_app_behind_cannot_set_our_cookies() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    app.sign_in_adele().await;
+    let response = app.get("/set-cookies").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let set: Vec<&str> = response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    assert_eq!(set, ["theirs=1; Path=/"], "the app's own cookie passes, ours do not");
+    // The session the browser holds is still the proxy's own.
+    assert_eq!(header(&echo(&app, "/private", &[]).await, "x-ms-client-principal-name"), Some(ADELE));
 }

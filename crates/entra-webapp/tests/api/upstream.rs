@@ -86,6 +86,15 @@ async fn page(request: Request) -> axum::response::Html<String> {
     ))
 }
 
+/// Sets a cookie of its own, and tries to set the proxy's session cookie.
+async fn set_cookies() -> Response {
+    let mut response = "cookies".into_response();
+    for cookie in ["theirs=1; Path=/", "entra-session=chosen-by-the-app; Path=/; HttpOnly", "entra-signin.x=1"] {
+        response.headers_mut().append("set-cookie", cookie.parse().unwrap());
+    }
+    response
+}
+
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(5)).await;
     "late"
@@ -112,6 +121,7 @@ pub async fn start() -> Upstream {
         .route("/upload", post(upload))
         .route("/download/{megabytes}", get(download))
         .route("/slow", get(slow))
+        .route("/set-cookies", get(set_cookies))
         .route("/page", get(page))
         .route("/ws", get(websocket))
         .fallback(echo);
