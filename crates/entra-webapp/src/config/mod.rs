@@ -125,6 +125,47 @@ mod tests {
     }
 
     #[test]
+    fn proxy_settings_are_checked_and_each_bad_one_named() {
+        let proxy = |upstream: &str| Settings { upstream_url: Some(upstream.into()), ..valid() };
+        let config = proxy("http://127.0.0.1:8000").validate().unwrap();
+        assert_eq!(config.proxy.unwrap().upstream.as_str(), "http://127.0.0.1:8000/");
+        // Each breaks one rule only: http, no path, no query, no credentials (an http URL always
+        // has a host).
+        for bad in [
+            "https://127.0.0.1:8000",
+            "http://127.0.0.1:8000/app",
+            "http://127.0.0.1:8000/?x=1",
+            "http://user@127.0.0.1:8000",
+            "not a url",
+        ] {
+            assert_eq!(variables(proxy(bad).validate().unwrap_err()), vec!["UPSTREAM_URL"], "{bad}");
+        }
+        for paths in ["static/*", "/st*tic/*", "/a?b", "/ok, nope"] {
+            let settings = Settings { proxy_anonymous_paths: Some(paths.into()), ..proxy("http://127.0.0.1:8000") };
+            assert_eq!(variables(settings.validate().unwrap_err()), vec!["PROXY_ANONYMOUS_PATHS"], "{paths}");
+        }
+        let paths =
+            Settings { proxy_anonymous_paths: Some(" /health , /static/* ".into()), ..proxy("http://127.0.0.1:8000") };
+        assert_eq!(paths.validate().unwrap().proxy.unwrap().anonymous_paths.len(), 2);
+        for (seconds, ok) in [("1", true), ("3600", true), ("0", false), ("3601", false), ("soon", false)] {
+            let settings = Settings { upstream_timeout_seconds: seconds.into(), ..proxy("http://127.0.0.1:8000") };
+            match ok {
+                true => assert_eq!(
+                    settings.validate().unwrap().proxy.unwrap().response_timeout.as_secs().to_string(),
+                    seconds
+                ),
+                false => assert_eq!(
+                    variables(settings.validate().unwrap_err()),
+                    vec!["UPSTREAM_TIMEOUT_SECONDS"],
+                    "{seconds}"
+                ),
+            }
+        }
+        let action = Settings { proxy_unauthenticated_action: "sometimes".into(), ..proxy("http://127.0.0.1:8000") };
+        assert_eq!(variables(action.validate().unwrap_err()), vec!["PROXY_UNAUTHENTICATED_ACTION"]);
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let settings = Settings {
             tenant_id: None,
