@@ -101,7 +101,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/proxy/identity.rs --file crates/entra-webapp/src/proxy/forward.rs \
         --file crates/entra-webapp/src/proxy/handler.rs --file crates/entra-webapp/src/proxy/easy_auth.rs \
         --file crates/entra-webapp/src/config/proxy.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|http2|nginx_forward_auth)::/)) | (binary_id(entra-webapp) & test(/^(proxy|config::proxy)::/))'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|http2|nginx_forward_auth)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::proxy_)/))'
       ;;
     front)
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
