@@ -82,6 +82,14 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     };
     let peer = request.extensions().get::<Peer>().map(|peer| peer.ip_header.clone());
     let Some(proxy) = state.proxy.as_ref() else { return AppError::NotFound.into_response() };
+    // TRACE makes many servers echo the request back, our identity and token headers included
+    // (with a stolen cookie, a way to read the user's tokens); CONNECT asks for a tunnel, not a
+    // page. Neither is forwarded.
+    if matches!(*request.method(), Method::TRACE | Method::CONNECT) {
+        let allow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+        let headers = [(header::ALLOW, allow), (header::CACHE_CONTROL, "no-store")];
+        return (StatusCode::METHOD_NOT_ALLOWED, headers, "TRACE and CONNECT are not forwarded.\n").into_response();
+    }
     let user = match current_user(&state, &session).await {
         Ok(user) => user,
         Err(response) => return response,

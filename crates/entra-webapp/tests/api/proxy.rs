@@ -550,6 +550,26 @@ async fn upstream_responses_keep_their_own_headers() {
 }
 
 #[tokio::test]
+async fn trace_and_connect_never_reach_the_upstream() {
+    // TRACE makes many servers echo the request, identity and token headers included, back to
+    // whoever sent it: with a stolen cookie, a way to read the user's tokens.
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_pass_tokens = "true".into()).await;
+    app.sign_in_adele().await;
+    for method in [reqwest::Method::TRACE, reqwest::Method::CONNECT] {
+        let response = app.browser.request(method.clone(), app.url("/anything")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        let body = response.text().await.unwrap();
+        assert!(!app.emulator.issued_secrets().iter().any(|secret| body.contains(secret.as_str())), "{method}");
+        assert!(!body.contains("x-ms-client-principal"), "{method} reached the upstream: {body}");
+    }
+    // Other methods pass.
+    let echoed: Value =
+        app.browser.request(reqwest::Method::OPTIONS, app.url("/anything")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(echoed["method"], "OPTIONS");
+}
+
+#[tokio::test]
 async fn the_app_behind_cannot_set_our_cookies() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |_| {}).await;
