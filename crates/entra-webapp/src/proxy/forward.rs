@@ -239,23 +239,21 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// past a path the proxy let through anonymously), as Traefik does for an untrusted peer. A
 /// trusted front end's values stay, but their underscore spellings never do (see [`folded`]).
 fn remove_connection_facts(headers: &mut HeaderMap, trust_incoming: bool) {
-    let removed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            let name = name.as_str();
-            let fact = |name: &str| {
-                name.starts_with("x-forwarded-")
-                    || matches!(name, "forwarded" | "x-real-ip" | "x-original-url" | "x-rewrite-url")
-            };
-            match (trust_incoming, name.contains('_')) {
-                (_, true) => fact(&folded(name)),
-                (false, false) => fact(name),
-                (true, false) => false,
-            }
-        })
-        .cloned()
-        .collect();
-    for name in removed {
+    let fact = |name: &str| {
+        name.starts_with("x-forwarded-")
+            || matches!(name, "forwarded" | "x-real-ip" | "x-original-url" | "x-rewrite-url")
+    };
+    remove_headers_where(headers, |name| match (trust_incoming, name.contains('_')) {
+        (_, true) => fact(&folded(name)),
+        (false, false) => fact(name),
+        (true, false) => false,
+    });
+}
+
+/// Removes every header (all its values) whose name `doomed` picks.
+pub(crate) fn remove_headers_where(headers: &mut HeaderMap, doomed: impl Fn(&str) -> bool) {
+    let names: Vec<HeaderName> = headers.keys().filter(|name| doomed(name.as_str())).cloned().collect();
+    for name in names {
         headers.remove(name);
     }
 }

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
 
-use crate::proxy::forward::folded;
+use crate::proxy::forward::{folded, remove_headers_where};
 
 /// Easy Auth's claim type for the name (`name_typ`) and for roles (`role_typ`).
 pub const NAME_CLAIM_TYPE: &str = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
@@ -197,10 +197,7 @@ pub(crate) fn set_headers(
 
 /// Removes every identity header and every cookie of ours from a request bound upstream.
 pub(crate) fn strip_inbound(headers: &mut HeaderMap, auth: &AuthRoutes) {
-    let identity: Vec<HeaderName> = headers.keys().filter(|name| is_identity_header(name.as_str())).cloned().collect();
-    for name in identity {
-        headers.remove(name);
-    }
+    remove_headers_where(headers, is_identity_header);
     let kept: Vec<String> = headers
         .get_all(header::COOKIE)
         .iter()
