@@ -138,12 +138,14 @@ pub struct Peer {
     /// Its IP address as a header value, written once per connection rather than per request
     /// (the proxy's `X-Forwarded-For`).
     pub ip_header: HeaderValue,
+    /// In proxy mode, the connection's own connection to the app behind.
+    pub(crate) upstream: crate::proxy::dedicated::DedicatedConnection,
 }
 
 impl Peer {
     fn new(address: SocketAddr) -> Self {
         let ip_header = HeaderValue::try_from(address.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown"));
-        Self { address, ip_header }
+        Self { address, ip_header, upstream: crate::proxy::dedicated::DedicatedConnection::default() }
     }
 }
 

@@ -1,5 +1,6 @@
 //! One request to the upstream and its answer back: bodies streamed both ways (never buffered),
-//! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections pooled,
+//! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections kept
+//! (each HTTP/1.1 client connection's own, see `dedicated.rs`; a pool per thread for the rest),
 //! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts.
 
 use std::borrow::Cow;
@@ -17,6 +18,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use thread_local::ThreadLocal;
 use url::Url;
+
+use crate::proxy::dedicated::DedicatedConnection;
 
 /// Connecting to the upstream may take this long (then 502).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -105,12 +108,14 @@ impl Outbound {
     }
 }
 
-/// The app behind the proxy, with its connection pool.
+/// The app behind the proxy, with its connection pools.
 pub struct Upstream {
     /// One pool per serving thread: a pooled connection's task runs on the thread that opened
     /// it, so sharing one pool would wake another thread for every request (see `workers.rs`).
     clients: ThreadLocal<Client<HttpConnector, Body>>,
     origin: Url,
+    /// `host:port`, for the connections of [`DedicatedConnection`].
+    address: String,
     /// The origin's scheme and authority, parsed once for every request's URI.
     scheme: Scheme,
     authority: Option<Authority>,
@@ -123,7 +128,9 @@ impl Upstream {
         let origin_uri = origin.as_str().parse::<Uri>().ok();
         let scheme = origin_uri.as_ref().and_then(|uri| uri.scheme().cloned()).unwrap_or(Scheme::HTTP);
         let authority = origin_uri.and_then(|uri| uri.authority().cloned());
-        Self { clients: ThreadLocal::new(), origin, scheme, authority, response_timeout }
+        let address =
+            format!("{}:{}", origin.host_str().unwrap_or_default(), origin.port_or_known_default().unwrap_or(80));
+        Self { clients: ThreadLocal::new(), origin, address, scheme, authority, response_timeout }
     }
 
     /// This thread's client and pool.
@@ -145,10 +152,17 @@ impl Upstream {
     }
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
-    /// body streaming.
-    pub async fn forward(&self, outbound: Outbound) -> Result<Response, UpstreamError> {
+    /// body streaming. An HTTP/1.1 client's request goes on its connection's `dedicated` one
+    /// when there is one; others (HTTP/2, upgrades) through this thread's pool.
+    pub async fn forward(
+        &self,
+        outbound: Outbound,
+        dedicated: Option<&DedicatedConnection>,
+    ) -> Result<Response, UpstreamError> {
         let Outbound { request, upgrade, client_upgrade, forwarded } = outbound;
         let (mut parts, body) = request.into_parts();
+        let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
+        let dedicated = dedicated.filter(|_| one_at_a_time);
         parts.uri = self.upstream_uri(&parts.uri)?;
         // The upstream is spoken to in HTTP/1.1, whatever the client spoke (HTTP/2 included).
         parts.version = axum::http::Version::HTTP_11;
@@ -158,10 +172,16 @@ impl Upstream {
         }
         set_forwarded_headers(&mut parts.headers, &forwarded);
         let outbound = Request::from_parts(parts, body);
-        let mut response = match tokio::time::timeout(self.response_timeout, self.client().request(outbound)).await {
+        let send = async {
+            match dedicated {
+                Some(connection) => connection.send(outbound, &self.address, CONNECT_TIMEOUT).await,
+                None => self.client().request(outbound).await.map_err(|error| error.to_string()),
+            }
+            .map_err(UpstreamError::Unreachable)
+        };
+        let mut response = match tokio::time::timeout(self.response_timeout, send).await {
             Err(_) => return Err(UpstreamError::Timeout(self.response_timeout)),
-            Ok(Err(err)) => return Err(UpstreamError::Unreachable(err.to_string())),
-            Ok(Ok(response)) => response,
+            Ok(result) => result?,
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade

@@ -80,7 +80,10 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         tracing::error!("proxy: no session layer in front of the forwarding service");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let peer = request.extensions().get::<Peer>().map(|peer| peer.ip_header.clone());
+    let (peer, dedicated) = match request.extensions().get::<Peer>() {
+        Some(peer) => (Some(peer.ip_header.clone()), Some(peer.upstream.clone())),
+        None => (None, None),
+    };
     let Some(proxy) = state.proxy.as_ref() else { return AppError::NotFound.into_response() };
     // TRACE makes many servers echo the request back, our identity and token headers included
     // (with a stolen cookie, a way to read the user's tokens); CONNECT asks for a tunnel, not a
@@ -128,7 +131,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         };
         identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, tokens.as_ref());
     }
-    match proxy.upstream.forward(outbound).await {
+    match proxy.upstream.forward(outbound, dedicated.as_ref()).await {
         Ok(mut response) => {
             identity::strip_own_set_cookies(response.headers_mut(), &state.auth);
             response

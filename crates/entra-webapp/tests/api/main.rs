@@ -19,6 +19,7 @@ mod lifecycle;
 mod nginx_forward_auth;
 mod platform;
 mod proxy;
+mod proxy_connections;
 mod refresh;
 mod scale_out;
 mod server_limits;

@@ -1,14 +1,19 @@
-//! The proxy tests' upstream: a small app of our own that says what it received (`/echo/...`),
-//! streams large bodies both ways without holding them, answers slowly on request, and echoes
-//! WebSocket messages. On loopback, port 0.
+//! The proxy tests' upstream: a small app of our own that says what it received (`/echo/...`)
+//! and from which connection, counts its open connections, streams large bodies both ways without
+//! holding them, answers slowly on request, and echoes WebSocket messages. On loopback, port 0.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ws::{Message, WebSocketUpgrade};
-use axum::extract::{Path, Request};
+use axum::extract::{ConnectInfo, Path, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
@@ -17,7 +22,15 @@ use serde_json::json;
 /// A running upstream; dropping it stops it.
 pub struct Upstream {
     pub url: String,
+    open_connections: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl Upstream {
+    /// The connections open to it now.
+    pub fn open_connections(&self) -> usize {
+        self.open_connections.load(Ordering::SeqCst)
+    }
 }
 
 impl Drop for Upstream {
@@ -26,9 +39,11 @@ impl Drop for Upstream {
     }
 }
 
-/// Method, path, query, every header (all values) and the body's length, as JSON.
+/// Method, path, query, every header (all values), the body's length and the connection's
+/// remote port (the proxy's end of it), as JSON.
 async fn echo(request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    let peer_port = parts.extensions.get::<ConnectInfo<PeerAddress>>().map(|info| info.0.0.port());
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in &parts.headers {
         headers
@@ -43,6 +58,7 @@ async fn echo(request: Request) -> Response {
         "query": parts.uri.query(),
         "headers": headers,
         "body_length": body,
+        "peer_port": peer_port,
     }))
     .into_response()
 }
@@ -95,6 +111,11 @@ async fn set_cookies() -> Response {
     response
 }
 
+/// Answers, then closes the connection (as an upstream does at its keep-alive limit).
+async fn close() -> Response {
+    ([("connection", "close")], "closing").into_response()
+}
+
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(5)).await;
     "late"
@@ -121,14 +142,83 @@ pub async fn start() -> Upstream {
         .route("/upload", post(upload))
         .route("/download/{megabytes}", get(download))
         .route("/slow", get(slow))
+        .route("/close", get(close))
         .route("/set-cookies", get(set_cookies))
         .route("/page", get(page))
         .route("/ws", get(websocket))
         .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
+    let open_connections = Arc::new(AtomicUsize::new(0));
+    let listener = CountingListener { listener, open: open_connections.clone() };
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        let _ = axum::serve(listener, router.into_make_service_with_connect_info::<PeerAddress>()).await;
     });
-    Upstream { url, task }
+    Upstream { url, open_connections, task }
+}
+
+/// Where a connection comes from (axum knows it for its own listener only).
+#[derive(Clone, Copy)]
+struct PeerAddress(SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CountingListener>> for PeerAddress {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CountingListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// A listener whose connections count themselves open until dropped.
+struct CountingListener {
+    listener: tokio::net::TcpListener,
+    open: Arc<AtomicUsize>,
+}
+
+impl axum::serve::Listener for CountingListener {
+    type Io = CountedStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, address) = axum::serve::Listener::accept(&mut self.listener).await;
+        self.open.fetch_add(1, Ordering::SeqCst);
+        (CountedStream { stream, open: self.open.clone() }, address)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
+}
+
+struct CountedStream {
+    stream: tokio::net::TcpStream,
+    open: Arc<AtomicUsize>,
+}
+
+impl Drop for CountedStream {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl tokio::io::AsyncRead for CountedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for CountedStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
 }

@@ -1,0 +1,118 @@
+//! Each HTTP/1.1 client connection's own upstream connection: opened at its first proxied
+//! request, reused for each next one (an HTTP/1.1 connection carries one request at a time, so it
+//! is always free), closed with it, and never used for another client's request. HAProxy keeps a
+//! client's server connection the same way (`http-reuse safe`). A pool would hash its key, look up
+//! an idle connection and return it on every request; measured in `docs/PERFORMANCE.md`, a
+//! connection of one's own costs the proxy less CPU per request.
+//!
+//! The cost: an idle kept-alive client holds an idle upstream connection (at most one per client
+//! connection). HTTP/2 clients multiplex requests on one connection and use the thread's pool
+//! instead, as do upgrades (WebSocket), which take a connection for good.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::Request;
+use hyper::body::Incoming;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+
+/// A client connection's upstream connection, once it has one. Shared by the clones of the
+/// connection's per-request extension; only one request of an HTTP/1.1 connection runs at a time.
+#[derive(Clone, Default)]
+pub struct DedicatedConnection(Arc<Mutex<Option<SendRequest<Body>>>>);
+
+impl std::fmt::Debug for DedicatedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DedicatedConnection")
+    }
+}
+
+impl DedicatedConnection {
+    /// Sends `request` on this connection's upstream connection, opening one (to `address`, within
+    /// `connect_timeout`) if there is none or the last one closed. A kept connection that turns out
+    /// to be closed before the request is written (the upstream's idle timeout) is replaced, once.
+    pub(crate) async fn send(
+        &self,
+        request: Request,
+        address: &str,
+        connect_timeout: Duration,
+    ) -> Result<axum::http::Response<Incoming>, String> {
+        let request = match self.take().filter(|sender| !sender.is_closed()) {
+            Some(kept) => match self.send_on(kept, request).await {
+                Err(Unsent::Returned(request)) => *request,
+                sent => return sent.map_err(Unsent::into_reason),
+            },
+            None => request,
+        };
+        let sender = open(address, connect_timeout).await?;
+        self.send_on(sender, request).await.map_err(Unsent::into_reason)
+    }
+
+    /// Sends `request` on `sender`, which becomes this connection's for the next request.
+    async fn send_on(
+        &self,
+        mut sender: SendRequest<Body>,
+        request: Request,
+    ) -> Result<axum::http::Response<Incoming>, Unsent> {
+        // Waits for the previous answer's body to have been read to its end.
+        if sender.ready().await.is_err() {
+            return Err(Unsent::Returned(Box::new(request)));
+        }
+        match sender.try_send_request(request).await {
+            Ok(response) => {
+                // Reusable once this answer's body has been read; `ready` waits for that.
+                self.put_back(sender);
+                Ok(response)
+            }
+            Err(mut error) => match error.take_message() {
+                Some(request) => Err(Unsent::Returned(Box::new(request))),
+                None => Err(Unsent::Failed(error.into_error().to_string())),
+            },
+        }
+    }
+
+    fn take(&self) -> Option<SendRequest<Body>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put_back(&self, sender: SendRequest<Body>) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
+    }
+}
+
+/// Why a request is not on its way.
+enum Unsent {
+    /// The connection had closed before the request was written: the request, to try again.
+    Returned(Box<Request>),
+    /// The connection broke once the request was on its way.
+    Failed(String),
+}
+
+impl Unsent {
+    fn into_reason(self) -> String {
+        match self {
+            Self::Returned(_) => "the upstream closed the connection".to_owned(),
+            Self::Failed(reason) => reason,
+        }
+    }
+}
+
+/// A new HTTP/1.1 connection to `address`, its task running on this thread (see `workers.rs`)
+/// until the sender is dropped or the upstream closes it.
+async fn open(address: &str, connect_timeout: Duration) -> Result<SendRequest<Body>, String> {
+    let stream = match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address)).await {
+        Err(_) => return Err(format!("connecting took longer than {connect_timeout:?}")),
+        Ok(Err(error)) => return Err(error.to_string()),
+        Ok(Ok(stream)) => stream,
+    };
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|error| error.to_string())?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(error = %error, "upstream connection ended");
+        }
+    });
+    Ok(sender)
+}
