@@ -12,7 +12,8 @@
 #   ./scripts/mutants.sh client     the sign-in, refresh, sign-out and front-channel parts of
 #                                   EntraClient and Graph's membership paging, likewise
 #   ./scripts/mutants.sh proxy      proxy mode's identity headers, header stripping, anonymous
-#                                   paths, forwarding and Easy Auth's routes, against the proxy
+#                                   paths, forwarding (its dedicated upstream connections
+#                                   included) and Easy Auth's routes, against the proxy
 #                                   tests over TCP (nginx's forward auth included) and unit tests
 #   ./scripts/mutants.sh front      what every request crosses first: header limits, request ids,
 #                                   error pages (and the 503 of a store outage), the hand-over of
@@ -100,8 +101,8 @@ for slice in "${slices[@]}"; do
       run proxy --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
         --file crates/entra-webapp/src/proxy/identity.rs --file crates/entra-webapp/src/proxy/forward.rs \
         --file crates/entra-webapp/src/proxy/handler.rs --file crates/entra-webapp/src/proxy/easy_auth.rs \
-        --file crates/entra-webapp/src/config/proxy.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|http2|nginx_forward_auth)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::proxy_)/))'
+        --file crates/entra-webapp/src/proxy/dedicated.rs --file crates/entra-webapp/src/config/proxy.rs \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|http2|nginx_forward_auth)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::proxy_)/))'
       ;;
     front)
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
