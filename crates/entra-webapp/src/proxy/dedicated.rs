@@ -20,14 +20,8 @@ use hyper_util::rt::TokioIo;
 
 /// A client connection's upstream connection, once it has one. Shared by the clones of the
 /// connection's per-request extension; only one request of an HTTP/1.1 connection runs at a time.
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DedicatedConnection(Arc<Mutex<Option<SendRequest<Body>>>>);
-
-impl std::fmt::Debug for DedicatedConnection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("DedicatedConnection")
-    }
-}
 
 impl DedicatedConnection {
     /// Sends `request` on this connection's upstream connection, opening one (to `address`, within

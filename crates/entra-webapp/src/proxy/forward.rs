@@ -163,7 +163,21 @@ impl Upstream {
         let (mut parts, body) = request.into_parts();
         let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
         let dedicated = dedicated.filter(|_| one_at_a_time);
-        parts.uri = self.upstream_uri(&parts.uri)?;
+        let path_and_query = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
+        parts.uri = match dedicated {
+            // The request line of a request on a connection carries the path only (origin form):
+            // many servers (Python's among them) take an absolute URI there for a path.
+            Some(_) => Uri::from(path_and_query),
+            // The pool picks a connection by the URI's origin, then sends the path likewise.
+            None => self.upstream_uri(path_and_query)?,
+        };
+        // A request without `Host` (HTTP/1.0) gets the upstream's, as HTTP/1.1 requires.
+        if !parts.headers.contains_key(header::HOST)
+            && let Some(host) =
+                self.authority.as_ref().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
+        {
+            parts.headers.insert(header::HOST, host);
+        }
         // The upstream is spoken to in HTTP/1.1, whatever the client spoke (HTTP/2 included).
         parts.version = axum::http::Version::HTTP_11;
         if let Some(protocol) = &upgrade {
@@ -212,9 +226,8 @@ impl Upstream {
     }
 
     /// The upstream's origin with the request's path and query (already parsed: reused as is).
-    fn upstream_uri(&self, original: &Uri) -> Result<Uri, UpstreamError> {
+    fn upstream_uri(&self, path_and_query: PathAndQuery) -> Result<Uri, UpstreamError> {
         let authority = self.authority.clone().ok_or_else(|| UpstreamError::Unreachable("no upstream host".into()))?;
-        let path_and_query = original.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         Uri::builder()
             .scheme(self.scheme.clone())
             .authority(authority)

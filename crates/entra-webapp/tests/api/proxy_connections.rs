@@ -74,6 +74,31 @@ async fn each_client_connection_keeps_its_own_upstream_connection_and_closes_it(
 }
 
 #[tokio::test]
+async fn the_upstream_gets_a_path_in_the_request_line_and_a_host() {
+    let upstream = upstream::start().await;
+    let app = proxy_allowing_anonymous(upstream.url.clone(), |_| {}).await;
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    // An absolute URI there is read as a path by many servers (Python's `http.server` among them).
+    for (client, version) in [(http1_client(), "HTTP/1.1, its own connection"), (http2, "HTTP/2, the pool")] {
+        let echoed: Value = client.get(app.url("/echo?q=1")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(echoed["target"], "/echo?q=1", "{version}");
+        assert_eq!(echoed["headers"]["host"][0], app.base_url.trim_start_matches("http://"), "{version}");
+    }
+    // HTTP/1.0 may leave `Host` out; HTTP/1.1, which the upstream is spoken to in, may not.
+    let address = app.base_url.trim_start_matches("http://").replace("localhost", "127.0.0.1");
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    stream.write_all(b"GET /echo HTTP/1.0\r\n\r\n").await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.0 200"), "{head}");
+    let echoed: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(echoed["target"], "/echo");
+    assert_eq!(echoed["headers"]["host"][0], upstream.url.trim_start_matches("http://"), "the upstream's own");
+}
+
+#[tokio::test]
 async fn a_connection_the_app_behind_closes_is_replaced() {
     let upstream = upstream::start().await;
     let app = proxy_allowing_anonymous(upstream.url.clone(), |_| {}).await;

@@ -39,8 +39,9 @@ impl Drop for Upstream {
     }
 }
 
-/// Method, path, query, every header (all values), the body's length and the connection's
-/// remote port (the proxy's end of it), as JSON.
+/// Method, the request target as it came (a path, or a whole URI), path, query, every header
+/// (all values), the body's length and the connection's remote port (the proxy's end of it), as
+/// JSON.
 async fn echo(request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let peer_port = parts.extensions.get::<ConnectInfo<PeerAddress>>().map(|info| info.0.0.port());
@@ -54,6 +55,7 @@ async fn echo(request: Request) -> Response {
     let body = axum::body::to_bytes(body, 1 << 20).await.map(|b| b.len()).unwrap_or(usize::MAX);
     axum::Json(json!({
         "method": parts.method.as_str(),
+        "target": parts.uri.to_string(),
         "path": parts.uri.path(),
         "query": parts.uri.query(),
         "headers": headers,
