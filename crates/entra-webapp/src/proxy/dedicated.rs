@@ -1,9 +1,9 @@
 //! Each HTTP/1.1 client connection's own upstream connection: opened at its first proxied
 //! request, reused for each next one (an HTTP/1.1 connection carries one request at a time, so it
-//! is always free), closed with it, and never used for another client's request. HAProxy keeps a
-//! client's server connection the same way (`http-reuse safe`). A pool would hash its key, look up
-//! an idle connection and return it on every request; measured in `docs/PERFORMANCE.md`, a
-//! connection of one's own costs the proxy less CPU per request.
+//! is always free), closed with it, and never used for another connection's request. HAProxy
+//! keeps a client's server connection the same way (`http-reuse safe`). A pool would hash its
+//! key, look up an idle connection and return it on every request; measured in
+//! `docs/PERFORMANCE.md`, a connection of one's own costs the proxy less CPU per request.
 //!
 //! The cost: an idle kept-alive client holds an idle upstream connection (at most one per client
 //! connection). HTTP/2 clients multiplex requests on one connection and use the thread's pool
