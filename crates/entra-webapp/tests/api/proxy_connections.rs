@@ -99,6 +99,16 @@ async fn the_upstream_gets_a_path_in_the_request_line_and_a_host() {
 }
 
 #[tokio::test]
+async fn an_upstream_named_by_a_host_name_is_reached() {
+    // `localhost` resolves to `::1` and `127.0.0.1`; the upstream listens on the second only.
+    let upstream = upstream::start().await;
+    let app = proxy_allowing_anonymous(upstream.url.replace("127.0.0.1", "localhost"), |_| {}).await;
+    let client = http1_client();
+    let first = upstream_port_of(&app, &client).await;
+    assert_eq!(upstream_port_of(&app, &client).await, first, "kept for the next request");
+}
+
+#[tokio::test]
 async fn a_connection_the_app_behind_closes_is_replaced() {
     let upstream = upstream::start().await;
     let app = proxy_allowing_anonymous(upstream.url.clone(), |_| {}).await;
