@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{AccessTokenError, AccessTokenRejection, ErrorPage};
 use entra_auth::{GraphError, SignInError};
@@ -136,33 +136,44 @@ pub struct ErrorPages<S> {
 impl<S> tower::Service<Request> for ErrorPages<S>
 where
     S: tower::Service<Request, Response = Response, Error = Infallible>,
-    S::Future: Send + 'static,
 {
     type Response = Response;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+    type Future = ErrorPagesFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .and_then(|id| id.header_value().to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
+        let request_id = request.extensions().get::<RequestId>().map(|id| id.header_value().clone());
         // Store operations run when the future is polled: inside the scope that notes failures.
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let (response, store_failed) = crate::sessions::run_noting_store_failures(answer).await;
-            Ok(render_error_page(response?, store_failed, request_id))
-        })
+        ErrorPagesFuture { answer: crate::sessions::noting_store_failures(self.inner.call(request)), request_id }
     }
 }
 
-fn render_error_page(response: Response, store_failed: bool, request_id: String) -> Response {
+pin_project_lite::pin_project! {
+    /// The answer of the service inside [`ErrorPages`], rendered once it is there. (Named rather
+    /// than boxed: a boxed future would move the whole inner stack's future on every request.)
+    pub struct ErrorPagesFuture<F> {
+        #[pin]
+        answer: crate::sessions::NotingStoreFailures<F>,
+        request_id: Option<HeaderValue>,
+    }
+}
+
+impl<F: Future<Output = Result<Response, Infallible>>> Future for ErrorPagesFuture<F> {
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let (Ok(response), store_failed) = std::task::ready!(this.answer.poll(cx));
+        let request_id = this.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-");
+        Poll::Ready(Ok(render_error_page(response, store_failed, request_id)))
+    }
+}
+
+fn render_error_page(response: Response, store_failed: bool, request_id: &str) -> Response {
     if store_failed && response.status().is_server_error() {
         tracing::error!(%request_id, "session store unavailable");
         let error = SignInError::Session(tower_sessions::session::Error::Store(
@@ -176,7 +187,7 @@ fn render_error_page(response: Response, store_failed: bool, request_id: String)
     if page.status.is_server_error() {
         tracing::error!(%request_id, kind = page.kind, "request failed");
     }
-    page.request_id = request_id;
+    page.request_id = request_id.to_owned();
     error_response(page)
 }
 

@@ -1,6 +1,10 @@
 //! Where sessions live: in memory (one instance) or in Redis (several instances, restarts).
 
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use async_trait::async_trait;
 use entra_auth::axum::{EntraSession, EntraSessionIndex};
@@ -77,18 +81,35 @@ impl SessionStore for AppSessionStore {
 
 tokio::task_local! {
     /// Set when a store operation of the request running in this task failed.
-    static STORE_FAILED: std::cell::Cell<bool>;
+    static STORE_FAILED: Cell<bool>;
 }
 
+/// One request's handling, run where its store failures are noted (see [`noting_store_failures`]).
+pub type NotingStoreFailures<F> = tokio::task::futures::TaskLocalFuture<Cell<bool>, WithStoreFailed<F>>;
+
 /// Runs `request` (one request's handling) and says whether any session store operation in it
-/// failed: only then is a 5xx answered as "sessions are unavailable".
-pub async fn run_noting_store_failures<F: std::future::Future>(request: F) -> (F::Output, bool) {
-    STORE_FAILED
-        .scope(std::cell::Cell::new(false), async {
-            let output = request.await;
-            (output, STORE_FAILED.with(std::cell::Cell::get))
-        })
-        .await
+/// failed: only then is a 5xx answered as "sessions are unavailable". A named future rather than
+/// an `async fn`, so that the error-pages layer wrapping every request need not box it.
+pub fn noting_store_failures<F: Future>(request: F) -> NotingStoreFailures<F> {
+    STORE_FAILED.scope(Cell::new(false), WithStoreFailed { request })
+}
+
+pin_project_lite::pin_project! {
+    /// `request`'s output with whether a store operation failed while it ran (read inside the
+    /// scope of [`noting_store_failures`]).
+    pub struct WithStoreFailed<F> {
+        #[pin]
+        request: F,
+    }
+}
+
+impl<F: Future> Future for WithStoreFailed<F> {
+    type Output = (F::Output, bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let output = std::task::ready!(self.project().request.poll(cx));
+        Poll::Ready((output, STORE_FAILED.with(Cell::get)))
+    }
 }
 
 fn noted<T>(result: Result<T>) -> Result<T> {
