@@ -93,14 +93,18 @@ impl Unsent {
     }
 }
 
+/// A TCP connection to the upstream at `address` (`host:port`), made within `connect_timeout`.
+pub(crate) async fn connect(address: &str, connect_timeout: Duration) -> Result<tokio::net::TcpStream, String> {
+    match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address)).await {
+        Err(_) => Err(format!("connecting took longer than {connect_timeout:?}")),
+        Ok(result) => result.map_err(|error| error.to_string()),
+    }
+}
+
 /// A new HTTP/1.1 connection to `address`, its task running on this thread (see `workers.rs`)
 /// until the sender is dropped or the upstream closes it.
 async fn open(address: &str, connect_timeout: Duration) -> Result<SendRequest<Body>, String> {
-    let stream = match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address)).await {
-        Err(_) => return Err(format!("connecting took longer than {connect_timeout:?}")),
-        Ok(Err(error)) => return Err(error.to_string()),
-        Ok(Ok(stream)) => stream,
-    };
+    let stream = connect(address, connect_timeout).await?;
     let _ = stream.set_nodelay(true);
     let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|error| error.to_string())?;
     tokio::spawn(async move {

@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use thread_local::ThreadLocal;
 use url::Url;
 
-use crate::proxy::dedicated::DedicatedConnection;
+use crate::proxy::dedicated::{self, DedicatedConnection};
 
 /// Connecting to the upstream may take this long (then 502).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -113,8 +113,7 @@ pub struct Upstream {
     /// One pool per serving thread: a pooled connection's task runs on the thread that opened
     /// it, so sharing one pool would wake another thread for every request (see `workers.rs`).
     clients: ThreadLocal<Client<HttpConnector, Body>>,
-    origin: Url,
-    /// `host:port`, for the connections of [`DedicatedConnection`].
+    /// `host:port`, for the connections of [`DedicatedConnection`] and the readiness probe.
     address: String,
     /// The origin's scheme and authority, parsed once for every request's URI.
     scheme: Scheme,
@@ -130,7 +129,7 @@ impl Upstream {
         let authority = origin_uri.and_then(|uri| uri.authority().cloned());
         let address =
             format!("{}:{}", origin.host_str().unwrap_or_default(), origin.port_or_known_default().unwrap_or(80));
-        Self { clients: ThreadLocal::new(), origin, address, scheme, authority, response_timeout }
+        Self { clients: ThreadLocal::new(), address, scheme, authority, response_timeout }
     }
 
     /// This thread's client and pool.
@@ -145,10 +144,7 @@ impl Upstream {
 
     /// Whether the upstream accepts a connection now (for `/readyz`).
     pub async fn is_reachable(&self) -> bool {
-        let Some(host) = self.origin.host_str() else { return false };
-        let port = self.origin.port_or_known_default().unwrap_or(80);
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        matches!(tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect((host, port))).await, Ok(Ok(_)))
+        dedicated::connect(&self.address, CONNECT_TIMEOUT).await.is_ok()
     }
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
