@@ -15,13 +15,19 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::body::Body;
+use axum::extract::Request;
 use axum::http::HeaderValue;
+use axum::response::Response;
+use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::Service;
 use tower::util::MapRequest;
 use tower_http::add_extension::AddExtension;
 
@@ -36,14 +42,18 @@ const HTTP2_MAX_CONCURRENT_STREAMS: u32 = 100;
 /// The decoded headers one HTTP/2 request may carry; the app's own header limits are lower.
 const HTTP2_MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
 
-/// Serves `router` on `listener` until `shutdown` completes, then waits for open connections to
+/// Serves `app` on `listener` until `shutdown` completes, then waits for open connections to
 /// finish their requests (the caller bounds how long).
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    router: Router,
+    app: S,
     limits: ServerLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
+{
     let mut http1 = http1::Builder::new();
     http1.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
     let mut http2 = http2::Builder::new(TokioExecutor::new());
@@ -64,7 +74,7 @@ pub async fn serve(
         // The peer for handlers (e.g. the proxy's X-Forwarded-For), and HTTP/2's `:authority` as
         // the `Host` everything after reads.
         let service = TowerToHyperService::new(AddExtension::new(
-            MapRequest::new(router.clone(), host_from_authority),
+            MapRequest::new(app.clone(), into_app_request),
             Peer::new(peer),
         ));
         let (http1, http2) = (http1.clone(), http2.clone());
@@ -173,9 +183,11 @@ async fn starts_with_http2_preface(stream: &TcpStream, timeout: std::time::Durat
     tokio::time::timeout(timeout, decide).await.ok().flatten()
 }
 
-/// HTTP/2 requests carry their host in the URI's authority and need not send `Host`: give them
-/// one, so that the routes, the proxy's forwarded `Host` and absolute URLs work the same on both.
-fn host_from_authority<B>(mut request: axum::http::Request<B>) -> axum::http::Request<B> {
+/// hyper's request as the app's, its body as axum's. HTTP/2 requests carry their host in the URI's
+/// authority and need not send `Host`: they are given one, so that the routes, the proxy's
+/// forwarded `Host` and absolute URLs work the same on both.
+fn into_app_request(request: axum::http::Request<Incoming>) -> Request {
+    let mut request = request.map(Body::new);
     if !request.headers().contains_key(axum::http::header::HOST)
         && let Some(value) = request.uri().authority().and_then(|authority| authority.as_str().parse().ok())
     {

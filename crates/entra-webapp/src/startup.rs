@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::convert::Infallible;
+
 use axum::Router;
+use axum::body::Body;
 use axum::extract::Request as AxumRequest;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware;
@@ -14,9 +17,10 @@ use axum::routing::get;
 use entra_auth::axum::{AuthRoutes, DEFAULT_SESSION_COOKIE_NAME, require_access};
 use entra_auth::{EntraClient, SessionKeys};
 use tokio::net::TcpListener;
-use tower::{Layer, ServiceBuilder};
+use tower::{Layer, Service, ServiceBuilder};
 use tower_http::LatencyUnit;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::map_response_body::MapResponseBodyLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -49,6 +53,8 @@ const IDENTITY_HEADER_CACHE_USERS: usize = 1024;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// Served over https (HSTS is sent).
+    https: bool,
     client: Arc<EntraClient>,
     limits: crate::config::ServerLimits,
 }
@@ -106,7 +112,7 @@ impl Application {
                 .map(|(url, scopes)| entra_auth::axum::DownstreamApi::new(&client, url, scopes)),
         });
         let router = router(&config, state)?;
-        Ok(Self { listener, router, client, limits: config.listener.server_limits })
+        Ok(Self { listener, router, https: config.is_https(), client, limits: config.listener.server_limits })
     }
 
     /// The bound address.
@@ -117,12 +123,11 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tokio::spawn(self.client.clone().load_provider_with_backoff());
-        crate::server::serve(self.listener, self.router, self.limits, shutdown).await
+        crate::server::serve(self.listener, front(self.router, self.https), self.limits, shutdown).await
     }
 }
 
 fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
-    let https = config.is_https();
     crate::metrics::install();
     let own_pages = match &state.proxy {
         // Proxy mode: our sign-in routes and App Service authentication's; the rest is the app
@@ -165,54 +170,67 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
         Some(_) => own,
         None => own.route("/static/style.css", get(routes::stylesheet)),
     };
-    let own = own
-        .with_state(state.clone())
-        .layer(
-            ServiceBuilder::new()
-                .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
-                .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
-        )
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            content_security_policy(config)?,
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        // Pages are per user: never cached, so Back after sign-out shows nothing private.
-        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    // One `layer` call: each call boxes the routes again, and that box is cloned per request.
+    let own = own.with_state(state.clone()).layer(
+        ServiceBuilder::new()
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::CONTENT_SECURITY_POLICY,
+                content_security_policy(config)?,
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ))
+            .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+            // Pages are per user: never cached, so Back after sign-out shows nothing private.
+            .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+            .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
+            .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
+    );
     let app = match &state.proxy {
         // The app behind's answers pass as they are: streamed, no body limit or overall timeout
         // (uploads, downloads, WebSockets), and its own headers.
         Some(_) => own.fallback_service(state.auth.layer(state.store.clone()).layer(proxy::forward_service(state))),
         None => own.fallback(not_found),
     };
+    Ok(app)
+}
+
+/// The layers every request crosses, ours and the app behind's alike, wrapped around the whole
+/// router as one service. (Not added with `Router::layer`, which boxes the service inside again
+/// for each layer and clones that box on every request: measured with `scripts/proxy_cost.sh`,
+/// see docs/PERFORMANCE.md.)
+pub(crate) fn front(
+    app: Router,
+    https: bool,
+) -> impl Service<AxumRequest, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static
+{
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let request_id = HeaderName::from_static("x-request-id");
-    let app = app
-        .layer(ErrorPagesLayer)
-        .layer(
-            ServiceBuilder::new()
-                .layer(GuardLayer::new(crate::request_id::take_client_request_id))
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-                    // The path only: queries carry codes and state.
-                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    let client_id = request.extensions().get::<crate::request_id::ClientRequestId>().map(|c| c.0.as_str());
-                    tracing::info_span!("request", request_id = %id, client_request_id = client_id, method = %request.method(), path = %request.uri().path())
-                })
-                .on_request(())
-                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
-                .layer(PropagateRequestIdLayer::new(request_id)),
-        )
+    ServiceBuilder::new()
+        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &Response| hsts.clone()))
         // The limits measure what the client sent: checked before our request id is added (a 431
         // carries none, and an oversized flood writes no access log).
         .layer(GuardLayer::new(limit_headers))
-        .layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, move |_: &axum::response::Response| hsts.clone()));
-    Ok(app)
+        .layer(GuardLayer::new(crate::request_id::take_client_request_id))
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        // Back to one body type for the layers outside the trace (as `into_response` would).
+        .layer(MapResponseBodyLayer::new(Body::new))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            // The path only: queries carry codes and state.
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            let client_id = request.extensions().get::<crate::request_id::ClientRequestId>().map(|c| c.0.as_str());
+            tracing::info_span!("request", request_id = %id, client_request_id = client_id, method = %request.method(), path = %request.uri().path())
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(ErrorPagesLayer)
+        .service(app)
 }
 
 /// The Content-Security-Policy: no inline script or style; forms may post here and be
