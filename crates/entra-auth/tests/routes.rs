@@ -1,4 +1,5 @@
-//! `AuthRoutes`' options, served on loopback against the emulator: paths, the app's own pages,
+//! `AuthRoutes`' options, served on loopback against the emulator: paths (and that `paths()` names
+//! them: the first test serves exactly those), the app's own pages,
 //! the session cookie's idle timeout and the absolute lifetime.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a failed step fails the test on the spot")]
@@ -29,6 +30,7 @@ fn customised(config: EntraConfig, max_lifetime: Duration) -> Result<Router, req
             format!("our sign-out page: signed_in={} action={} token={}", form.signed_in, form.action, form.csrf_token)
                 .into_response()
         });
+    assert_eq!(auth.paths(), ["/auth/sign-in", "/callback", "/auth/sign-out"]);
     Ok(Router::new()
         .route("/private", get(|user: SignedInUser| async move { format!("Welcome {}", user.name) }))
         .merge(auth.router())

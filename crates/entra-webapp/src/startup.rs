@@ -13,7 +13,7 @@ use axum::extract::Request as AxumRequest;
 use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{MethodRouter, get};
 use entra_auth::axum::{AuthRoutes, DEFAULT_SESSION_COOKIE_NAME, require_access};
 use entra_auth::{EntraClient, SessionKeys};
 use tokio::net::TcpListener;
@@ -53,6 +53,8 @@ const IDENTITY_HEADER_CACHE_USERS: usize = 1024;
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    /// In proxy mode, the paths of `router` and what every other request needs.
+    proxied: Option<(Arc<[String]>, AppState)>,
     /// Served over https (HSTS is sent).
     https: bool,
     client: Arc<EntraClient>,
@@ -111,8 +113,9 @@ impl Application {
                 .clone()
                 .map(|(url, scopes)| entra_auth::axum::DownstreamApi::new(&client, url, scopes)),
         });
-        let router = router(&config, state)?;
-        Ok(Self { listener, router, https: config.is_https(), client, limits: config.listener.server_limits })
+        let (router, own_paths) = router(&config, state.clone())?;
+        let proxied = state.proxy.is_some().then(|| (own_paths.into(), state));
+        Ok(Self { listener, router, proxied, https: config.is_https(), client, limits: config.listener.server_limits })
     }
 
     /// The bound address.
@@ -123,53 +126,71 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tokio::spawn(self.client.clone().load_provider_with_backoff());
-        crate::server::serve(self.listener, front(self.router, self.https), self.limits, shutdown).await
+        let Self { listener, router, proxied, https, limits, .. } = self;
+        match proxied {
+            Some((own_paths, state)) => {
+                // The app behind's answers pass as they are: streamed, no body limit or overall
+                // timeout (uploads, downloads, WebSockets), and its own headers.
+                let proxied = state.auth.layer(state.store.clone()).layer(proxy::forward_service(state));
+                let app = proxy::OwnOrProxied::new(router, own_paths, proxied);
+                crate::server::serve(listener, front(app, https), limits, shutdown).await
+            }
+            None => crate::server::serve(listener, front(router, https), limits, shutdown).await,
+        }
     }
 }
 
-fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
+/// Our routes, and the paths they serve (in proxy mode every other path is the app behind's).
+fn router(config: &AppConfig, state: AppState) -> anyhow::Result<(Router, Vec<String>)> {
     crate::metrics::install();
+    let mut paths = Vec::new();
     let own_pages = match &state.proxy {
         // Proxy mode: our sign-in routes and App Service authentication's; the rest is the app
         // behind's.
-        Some(_) => Router::new()
-            .route("/.auth/login/aad", get(proxy::login))
-            .route("/.auth/logout", get(proxy::logout))
-            .route("/.auth/me", get(proxy::me))
-            .route("/.auth/refresh", get(proxy::refresh))
-            .route("/.auth/verify", get(proxy::verify)),
+        Some(_) => with_routes(
+            [
+                ("/.auth/login/aad", get(proxy::login)),
+                ("/.auth/logout", get(proxy::logout)),
+                ("/.auth/me", get(proxy::me)),
+                ("/.auth/refresh", get(proxy::refresh)),
+                ("/.auth/verify", get(proxy::verify)),
+            ],
+            &mut paths,
+        ),
         None => {
             // Every page with the user's data sits behind the access policy (an empty one lets
             // every signed-in user in); the home page checks it itself, as it also serves
             // anonymous visitors.
-            let protected = Router::new()
-                .route("/profile", get(routes::profile))
-                .route("/profile/photo", get(routes::photo))
-                .route("/mail", get(routes::mail))
-                .route("/downstream", get(routes::downstream))
-                .route_layer(middleware::from_fn_with_state(state.policy.clone(), require_access));
-            Router::new().route("/", get(routes::home)).merge(protected)
+            let protected = with_routes(
+                [
+                    ("/profile", get(routes::profile)),
+                    ("/profile/photo", get(routes::photo)),
+                    ("/mail", get(routes::mail)),
+                    ("/downstream", get(routes::downstream)),
+                ],
+                &mut paths,
+            )
+            .route_layer(middleware::from_fn_with_state(state.policy.clone(), require_access));
+            with_routes([("/", get(routes::home))], &mut paths).merge(protected)
         }
     };
-    let probes = Router::new()
-        .route("/healthz", get(routes::healthz))
-        .route("/readyz", get(routes::readyz))
-        .route("/metrics", get(crate::metrics::endpoint));
-    let probes = match state.proxy {
-        Some(_) => probes,
-        None => probes.route("/setup", get(routes::setup)),
-    };
+    paths.extend(state.auth.paths());
+    let mut probes = vec![
+        ("/healthz", get(routes::healthz)),
+        ("/readyz", get(routes::readyz)),
+        ("/metrics", get(crate::metrics::endpoint)),
+        ("/.auth/style.css", get(routes::stylesheet)),
+    ];
+    if state.proxy.is_none() {
+        probes.push(("/setup", get(routes::setup)));
+        // `/static/` belongs to the app behind in proxy mode.
+        probes.push(("/static/style.css", get(routes::stylesheet)));
+    }
     // Our own answers: small bodies, bounded time, our security headers.
     let own = own_pages
         .merge(state.auth.router())
         .layer(state.auth.layer(state.store.clone()))
-        .merge(probes)
-        .route("/.auth/style.css", get(routes::stylesheet));
-    // `/static/` belongs to the app behind in proxy mode.
-    let own = match state.proxy {
-        Some(_) => own,
-        None => own.route("/static/style.css", get(routes::stylesheet)),
-    };
+        .merge(with_routes(probes, &mut paths));
     // One `layer` call: each call boxes the routes again, and that box is cloned per request.
     let own = own.with_state(state.clone()).layer(
         ServiceBuilder::new()
@@ -191,23 +212,35 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<Router> {
             .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, REQUEST_TIMEOUT))
             .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)),
     );
-    let app = match &state.proxy {
-        // The app behind's answers pass as they are: streamed, no body limit or overall timeout
-        // (uploads, downloads, WebSockets), and its own headers.
-        Some(_) => own.fallback_service(state.auth.layer(state.store.clone()).layer(proxy::forward_service(state))),
-        None => own.fallback(not_found),
-    };
-    Ok(app)
+    // In proxy mode only our paths reach the router (see `proxy/dispatch.rs`).
+    Ok((own.fallback(not_found), paths))
+}
+
+/// A router of `routes`, their paths noted in `paths`.
+fn with_routes(
+    routes: impl IntoIterator<Item = (&'static str, MethodRouter<AppState>)>,
+    paths: &mut Vec<String>,
+) -> Router<AppState> {
+    routes.into_iter().fold(Router::new(), |router, (path, method_router)| {
+        paths.push(path.to_owned());
+        router.route(path, method_router)
+    })
 }
 
 /// The layers every request crosses, ours and the app behind's alike, wrapped around the whole
 /// router as one service. (Not added with `Router::layer`, which boxes the service inside again
 /// for each layer and clones that box on every request: measured with `scripts/proxy_cost.sh`,
 /// see docs/PERFORMANCE.md.)
-pub(crate) fn front(
-    app: Router,
+pub(crate) fn front<S>(
+    app: S,
     https: bool,
 ) -> impl Service<AxumRequest, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static
+where
+    S: Service<AxumRequest, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
 {
     let hsts = https.then(|| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
     let request_id = HeaderName::from_static("x-request-id");

@@ -202,12 +202,19 @@ impl AuthRoutes {
     /// # Panics
     /// Like [`Router::route`], when a configured path does not start with `/`.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
-        let callback_path = self.client.config().redirect_uri.path().to_owned();
+        let [login, callback, logout] = self.paths();
         Router::new()
-            .route(&self.login_path, get(start_sign_in))
-            .route(&callback_path, get(finish_sign_in))
-            .route(&self.logout_path, get(sign_out_page).post(sign_out))
+            .route(&login, get(start_sign_in))
+            .route(&callback, get(finish_sign_in))
+            .route(&logout, get(sign_out_page).post(sign_out))
             .with_state(self.clone())
+    }
+
+    /// The paths [`Self::router`] serves: sign-in, its callback (the redirect URI's path) and
+    /// sign-out. For an app that decides before routing whether a request is for these routes.
+    pub fn paths(&self) -> [String; 3] {
+        let callback = self.client.config().redirect_uri.path().to_owned();
+        [self.login_path.to_string(), callback, self.logout_path.to_string()]
     }
 
     /// Sessions in `store`, and what the extractors need, around every route it wraps. The session

@@ -4,11 +4,13 @@
 //! compatible) and every inbound identity header and cookie of ours removed. See `docs/PROXY.md`.
 
 pub(crate) mod dedicated;
+mod dispatch;
 mod easy_auth;
 pub mod forward;
 mod handler;
 pub(crate) mod identity;
 
+pub use dispatch::OwnOrProxied;
 pub use easy_auth::{login, logout, me, refresh, verify};
 pub use forward::{Forwarded, Outbound, Proxy, Upstream, UpstreamError};
 pub use handler::forward_service;
