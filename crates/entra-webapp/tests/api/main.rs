@@ -20,6 +20,7 @@ mod nginx_forward_auth;
 mod platform;
 mod proxy;
 mod proxy_connections;
+mod python_upstream;
 mod refresh;
 mod scale_out;
 mod server_limits;
