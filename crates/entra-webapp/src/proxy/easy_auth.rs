@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entra_auth::LocalPath;
 use entra_auth::axum::{AccessTokenError, access_token, expire_access_token};
@@ -75,15 +75,34 @@ pub async fn refresh(State(state): State<AppState>, session: Session) -> Respons
     }
 }
 
+/// Where forward auth's 401 says to sign in: the front end's `X-Forwarded-Uri` (the path and query
+/// the request was for, as Traefik and Caddy send it and `docs/PROXY.md`'s nginx example sets it)
+/// is the way back, encoded in our sign-in URL, which nginx cannot do itself (its `$request_uri`
+/// in a query is cut at the first `&`). Checked as any return path: the root unless it is a local
+/// path.
+const SIGN_IN_URL: &str = "x-sign-in-url";
+const FORWARDED_URI: &str = "x-forwarded-uri";
+
 /// `GET /.auth/verify`: forward auth. 200 with the identity headers for a session the access
-/// policy lets in, 401 without a session, 403 for a user the policy refuses. Never the tokens,
-/// even with `PROXY_PASS_TOKENS`: in proxy mode this route answers browsers too, and a page's
-/// script could read them from the answer's headers (tokens reach an upstream only through the
-/// proxy forwarding the request itself).
-pub async fn verify(State(state): State<AppState>, session: Session) -> Response {
+/// policy lets in, 401 without a session (with [`SIGN_IN_URL`]), 403 for a user the policy
+/// refuses. Never the tokens, even with `PROXY_PASS_TOKENS`: in proxy mode this route answers
+/// browsers too, and a page's script could read them from the answer's headers (tokens reach an
+/// upstream only through the proxy forwarding the request itself).
+pub async fn verify(State(state): State<AppState>, headers: HeaderMap, session: Session) -> Response {
     let user = match current_user(&state, &session).await {
         Ok(Some(user)) => user,
-        Ok(None) => return not_signed_in(),
+        Ok(None) => {
+            let return_to = headers
+                .get(FORWARDED_URI)
+                .and_then(|value| value.to_str().ok())
+                .and_then(LocalPath::parse)
+                .unwrap_or_else(LocalPath::root);
+            let mut response = not_signed_in();
+            if let Ok(url) = HeaderValue::from_str(state.auth.sign_in_path(&return_to, None).as_str()) {
+                response.headers_mut().insert(SIGN_IN_URL, url);
+            }
+            return response;
+        }
         Err(response) => return response,
     };
     if let Err(denied) = state.policy.check(&user) {

@@ -138,10 +138,13 @@ async fn the_documented_nginx_example_passes_only_the_proxys_identity() {
         request.send()
     };
 
-    // Anonymous, forged headers or not: sent to sign in, nothing reaches the app.
-    let anonymous = get("/reports").await.unwrap();
+    // Anonymous, forged headers or not: sent to sign in, coming back to the whole path and query
+    // (`&` included), and nothing reaches the app.
+    let anonymous = get("/reports?year=2026&team=a%20b").await.unwrap();
     assert_eq!(anonymous.status(), StatusCode::FOUND);
-    assert_eq!(location(&anonymous), nginx.url("/login?return_to=/reports"));
+    let sign_in = location(&anonymous);
+    assert!(sign_in.starts_with(&nginx.url("/login?")), "{sign_in}");
+    assert_eq!(query_param(&sign_in, "return_to").as_deref(), Some("/reports?year=2026&team=a%20b"));
 
     app.sign_in_adele().await;
     let response = get("/reports").await.unwrap();

@@ -442,6 +442,41 @@ async fn the_access_policy_gates_proxied_paths_and_forward_auth() {
 }
 
 #[tokio::test]
+async fn forward_auths_401_says_where_to_sign_in_coming_back_only_to_a_local_path() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    let sign_in_url = |forwarded_uri: Option<&'static str>| {
+        let mut request = app.browser.get(app.url("/.auth/verify"));
+        if let Some(uri) = forwarded_uri {
+            request = request.header("x-forwarded-uri", uri);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+            let url = response.headers()["x-sign-in-url"].to_str().unwrap().to_owned();
+            assert!(url.starts_with("/login?"), "{url}");
+            query_param(&format!("http://x{url}"), "return_to")
+        }
+    };
+    assert_eq!(
+        sign_in_url(Some("/reports?year=2026&team=a%20b")).await.as_deref(),
+        Some("/reports?year=2026&team=a%20b")
+    );
+    // Not a local path: back to the root, whatever the front end was told.
+    for hostile in
+        [None, Some("//evil.example/x"), Some("https://evil.example/"), Some("/\\evil.example"), Some("evil")]
+    {
+        assert_eq!(sign_in_url(hostile).await.as_deref(), Some("/"), "{hostile:?}");
+    }
+    // Signed in, no sign-in URL.
+    app.sign_in_adele().await;
+    let verified =
+        app.browser.get(app.url("/.auth/verify")).header("x-forwarded-uri", "/reports").send().await.unwrap();
+    assert_eq!(verified.status(), StatusCode::OK);
+    assert!(!verified.headers().contains_key("x-sign-in-url"));
+}
+
+#[tokio::test]
 async fn websocket_messages_pass_through_both_ways() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |_| {}).await;
