@@ -11,11 +11,10 @@
 //! first bytes, read within the same `header_read_timeout` (hyper-util's own detection waits for
 //! them for ever).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::Request;

@@ -1,11 +1,10 @@
 //! Builds the app from a validated config: the same code path for `serve`, `demo` and tests.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::Router;
 use axum::body::Body;
@@ -231,7 +230,7 @@ fn with_routes(
 /// router as one service. (Not added with `Router::layer`, which boxes the service inside again
 /// for each layer and clones that box on every request: measured with `scripts/proxy_cost.sh`,
 /// see docs/PERFORMANCE.md.)
-pub(crate) fn front<S>(
+fn front<S>(
     app: S,
     https: bool,
 ) -> impl Service<AxumRequest, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static
