@@ -101,8 +101,9 @@ for slice in "${slices[@]}"; do
       run proxy --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
         --file crates/entra-webapp/src/proxy/identity.rs --file crates/entra-webapp/src/proxy/forward.rs \
         --file crates/entra-webapp/src/proxy/handler.rs --file crates/entra-webapp/src/proxy/easy_auth.rs \
-        --file crates/entra-webapp/src/proxy/dedicated.rs --file crates/entra-webapp/src/config/proxy.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|http2|nginx_forward_auth)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::proxy_)/))'
+        --file crates/entra-webapp/src/proxy/dedicated.rs --file crates/entra-webapp/src/proxy/dispatch.rs \
+        --file crates/entra-webapp/src/config/proxy.rs \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|python_upstream|http2|nginx_forward_auth)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::proxy_)/))'
       ;;
     front)
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
