@@ -173,7 +173,6 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<(Router, Vec<St
             with_routes([("/", get(routes::home))], &mut paths).merge(protected)
         }
     };
-    paths.extend(state.auth.paths());
     let mut probes = vec![
         ("/healthz", get(routes::healthz)),
         ("/readyz", get(routes::readyz)),
@@ -185,11 +184,18 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<(Router, Vec<St
         // `/static/` belongs to the app behind in proxy mode.
         probes.push(("/static/style.css", get(routes::stylesheet)));
     }
+    let probes = with_routes(probes, &mut paths);
+    for path in state.auth.paths() {
+        // Sign-in and sign-out have fixed paths of their own; the callback's is REDIRECT_URI's.
+        if paths.contains(&path) {
+            anyhow::bail!(
+                "REDIRECT_URI: its path {path} is also one of this app's own routes; register a callback URL with a path of its own, e.g. https://<site>/callback, on the app registration and set REDIRECT_URI to it"
+            );
+        }
+        paths.push(path);
+    }
     // Our own answers: small bodies, bounded time, our security headers.
-    let own = own_pages
-        .merge(state.auth.router())
-        .layer(state.auth.layer(state.store.clone()))
-        .merge(with_routes(probes, &mut paths));
+    let own = own_pages.merge(state.auth.router()).layer(state.auth.layer(state.store.clone())).merge(probes);
     // One `layer` call: each call boxes the routes again, and that box is cloned per request.
     let own = own.with_state(state.clone()).layer(
         ServiceBuilder::new()

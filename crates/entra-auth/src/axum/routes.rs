@@ -200,7 +200,10 @@ impl AuthRoutes {
     /// The routes, to merge into the app's router. They need [`Self::layer`] around them.
     ///
     /// # Panics
-    /// Like [`Router::route`], when a configured path does not start with `/`.
+    /// Like [`Router::route`], when a configured path (the redirect URI's included) does not
+    /// start with `/` or has a segment starting with `:` or `*`; and merging panics when the app
+    /// has a route of its own at one of [`Self::paths`] (check them first to refuse such a
+    /// configuration with a message, as entra-webapp does).
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let [login, callback, logout] = self.paths();
         Router::new()

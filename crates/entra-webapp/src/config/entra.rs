@@ -87,6 +87,18 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<E
                 problems.add("REDIRECT_URI", "must not contain a #fragment.");
                 return false;
             }
+            // The callback is served at this path, and a segment starting with `:` or `*` would
+            // be read as a route parameter, not literally.
+            if url.path_segments().into_iter().flatten().any(|segment| segment.starts_with([':', '*'])) {
+                problems.add(
+                    "REDIRECT_URI",
+                    format!(
+                        "its path {} has a segment starting with ':' or '*', which cannot be a route of its own; use a plain path such as https://<site>/callback.",
+                        url.path()
+                    ),
+                );
+                return false;
+            }
             problems.https_unless_loopback("REDIRECT_URI", url)
         });
     let authority_host = problems
