@@ -74,6 +74,16 @@ impl AppError {
                         "The app is not answering",
                         "The app behind this sign-in cannot be reached right now.",
                     ),
+                    crate::proxy::forward::UpstreamError::Loop => {
+                        return ErrorPage::new(
+                            StatusCode::LOOP_DETECTED,
+                            "upstream_loop",
+                            "This sign-in is set up in a loop",
+                            "The address of the app behind this sign-in leads back to the sign-in itself.",
+                            "The site's administrator must set UPSTREAM_URL to the app's own address.",
+                            "-",
+                        );
+                    }
                 };
                 return ErrorPage::new(status, kind, title, message, "Try again in a minute.", "-");
             }

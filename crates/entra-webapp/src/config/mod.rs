@@ -166,6 +166,30 @@ mod tests {
     }
 
     #[test]
+    fn an_upstream_at_the_proxys_own_address_is_refused() {
+        let on_port =
+            |upstream: &str, port: &str| Settings { upstream_url: Some(upstream.into()), port: port.into(), ..valid() };
+        for own in [
+            "http://127.0.0.1:8080",
+            "http://localhost:8080",
+            "http://LOCALHOST:8080",
+            "http://[::1]:8080",
+            "http://0.0.0.0:8080",
+            "http://127.0.0.2:8080",
+        ] {
+            let errors = on_port(own, "8080").validate().unwrap_err();
+            assert!(errors.to_string().contains("is this proxy's own address (PORT is 8080)"), "{own}: {errors}");
+            assert_eq!(variables(errors), vec!["UPSTREAM_URL"], "{own}");
+        }
+        assert_eq!(variables(on_port("http://127.0.0.1", "80").validate().unwrap_err()), vec!["UPSTREAM_URL"]);
+        // Another port, or another host on the same port (an app in its own container), is fine.
+        for other in [("http://127.0.0.1:8000", "8080"), ("http://app:8080", "8080"), ("http://10.0.0.4:8080", "8080")]
+        {
+            assert!(on_port(other.0, other.1).validate().is_ok(), "{other:?}");
+        }
+    }
+
+    #[test]
     fn every_problem_is_reported_at_once() {
         let settings = Settings {
             tenant_id: None,

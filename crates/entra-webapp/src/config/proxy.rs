@@ -73,6 +73,30 @@ fn is_plain(path: &str) -> bool {
     !encoded && !path.contains(['\\', ';']) && !path.split('/').any(|segment| matches!(segment, "." | ".."))
 }
 
+/// Whether `upstream` is this proxy's own listening address (a loopback or unspecified host on
+/// `PORT`), reported as a problem: every request would come back to the proxy, each one holding
+/// a connection, until none is left. (Other ways round, through a name or a front end, are caught
+/// per request: see `forward.rs`'s `Via`.)
+fn is_own_address(settings: &Settings, upstream: &Url, problems: &mut Problems) -> bool {
+    let local = match upstream.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        None => false,
+    };
+    let own = local && settings.port.trim().parse::<u16>().ok() == upstream.port_or_known_default();
+    if own {
+        problems.add(
+            "UPSTREAM_URL",
+            format!(
+                "{upstream} is this proxy's own address (PORT is {}): every request would come back to it. Set it to the app behind's address, and PORT to another port (e.g. the app on 8000, PORT=8080).",
+                settings.port.trim()
+            ),
+        );
+    }
+    own
+}
+
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<Option<ProxyConfig>> {
     let Some(upstream) = settings.upstream_url.as_deref().map(str::trim).filter(|value| !value.is_empty()) else {
         return Some(None);
@@ -89,7 +113,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
                 "must be http://host:port with no path, query or credentials (the app behind, on the same host or network; TLS is this proxy's side).",
             );
         }
-        plain_origin
+        plain_origin && !is_own_address(settings, url, problems)
     });
     let mut anonymous_paths = Vec::new();
     for item in settings.proxy_anonymous_paths.as_deref().unwrap_or_default().split(',').map(str::trim) {

@@ -51,6 +51,9 @@ pub enum UpstreamError {
     /// No response headers within the timeout.
     #[error("the upstream did not answer within {0:?}")]
     Timeout(Duration),
+    /// The request came back to this proxy: `UPSTREAM_URL` leads to the proxy itself.
+    #[error("the request came back to this proxy: UPSTREAM_URL leads to the proxy itself")]
+    Loop,
 }
 
 /// The proxy's parts, shared by every request.
@@ -119,6 +122,9 @@ pub struct Upstream {
     scheme: Scheme,
     authority: Option<Authority>,
     response_timeout: Duration,
+    /// What this process adds to `Via` on every request it forwards (RFC 9110 §7.6.3), with a
+    /// name of its own: a request that comes back carrying it went round in a loop.
+    via: HeaderValue,
 }
 
 impl Upstream {
@@ -129,7 +135,19 @@ impl Upstream {
         let authority = origin_uri.and_then(|uri| uri.authority().cloned());
         let address =
             format!("{}:{}", origin.host_str().unwrap_or_default(), origin.port_or_known_default().unwrap_or(80));
-        Self { clients: ThreadLocal::new(), address, scheme, authority, response_timeout }
+        let name = uuid::Uuid::new_v4().simple().to_string();
+        let via = HeaderValue::try_from(format!("1.1 entra-webapp-{}", &name[..12]))
+            .unwrap_or(HeaderValue::from_static("1.1 entra-webapp"));
+        Self { clients: ThreadLocal::new(), address, scheme, authority, response_timeout, via }
+    }
+
+    /// Whether a request already went through this proxy on its way here (see `via`).
+    pub fn came_back(&self, headers: &HeaderMap) -> bool {
+        let own = self.via.as_bytes();
+        headers
+            .get_all(header::VIA)
+            .iter()
+            .any(|value| value.as_bytes().split(|&b| b == b',').any(|hop| hop.trim_ascii() == own))
     }
 
     /// This thread's client and pool.
@@ -181,6 +199,7 @@ impl Upstream {
             parts.headers.insert(header::UPGRADE, protocol.clone());
         }
         set_forwarded_headers(&mut parts.headers, &forwarded);
+        parts.headers.append(header::VIA, self.via.clone());
         let outbound = Request::from_parts(parts, body);
         let send = async {
             match dedicated {

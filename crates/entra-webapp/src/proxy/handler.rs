@@ -12,7 +12,7 @@ use tower_sessions::Session;
 
 use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
-use crate::proxy::forward::{Forwarded, Outbound};
+use crate::proxy::forward::{Forwarded, Outbound, UpstreamError};
 use crate::proxy::identity;
 use crate::server::Peer;
 use crate::state::AppState;
@@ -92,6 +92,10 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         let allow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
         let headers = [(header::ALLOW, allow), (header::CACHE_CONTROL, "no-store")];
         return (StatusCode::METHOD_NOT_ALLOWED, headers, "TRACE and CONNECT are not forwarded.\n").into_response();
+    }
+    if proxy.upstream.came_back(request.headers()) {
+        tracing::error!("a request came back to this proxy: UPSTREAM_URL leads to the proxy itself");
+        return AppError::Upstream(UpstreamError::Loop).into_response();
     }
     let user = match current_user(&state, &session).await {
         Ok(user) => user,

@@ -477,6 +477,42 @@ async fn forward_auths_401_says_where_to_sign_in_coming_back_only_to_a_local_pat
 }
 
 #[tokio::test]
+async fn requests_carry_our_via_and_one_that_comes_back_is_a_508_page_after_one_round() {
+    // A client's `Via` is kept, ours appended.
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_unauthenticated_action = "allow".into()).await;
+    let echoed = echo(&app, "/via", &[("via", "1.1 corp-gateway")]).await;
+    let via: Vec<&str> = echoed["headers"]["via"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(via.len(), 2, "{via:?}");
+    assert_eq!(via[0], "1.1 corp-gateway");
+    assert!(via[1].starts_with("1.1 entra-webapp-"), "{via:?}");
+    // Another proxy of ours (another process, another name) is not a loop.
+    let other = proxy_with(&upstream, |settings| settings.proxy_unauthenticated_action = "allow".into()).await;
+    let through_both = echo(&other, "/via", &[("via", via[1])]).await;
+    assert_eq!(through_both["headers"]["via"].as_array().unwrap().len(), 2);
+
+    // UPSTREAM_URL naming the proxy's own socket in a way the start-up check cannot see (an
+    // IPv4-mapped IPv6 address): the request comes back once and is answered 508, rather than
+    // going round until every connection is taken.
+    let looped = spawn_app_with(Options {
+        settings_change: Some(Box::new(|settings, _| {
+            settings.upstream_url = Some(format!("http://[::ffff:127.0.0.1]:{}", settings.port));
+            settings.proxy_unauthenticated_action = "allow".into();
+        })),
+        ..Options::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let response = looped.browser.get(looped.url("/anything")).header("accept", HTML).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::LOOP_DETECTED);
+        let page = response.text().await.unwrap();
+        assert!(page.contains("UPSTREAM_URL"), "{page}");
+    }
+    // Our own routes still answer.
+    assert_eq!(looped.get("/healthz").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn websocket_messages_pass_through_both_ways() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |_| {}).await;
