@@ -166,7 +166,7 @@ mod tests {
     }
 
     #[test]
-    fn an_upstream_at_the_proxys_own_address_is_refused() {
+    fn proxy_upstream_at_the_proxys_own_address_is_refused() {
         let on_port =
             |upstream: &str, port: &str| Settings { upstream_url: Some(upstream.into()), port: port.into(), ..valid() };
         for own in [
