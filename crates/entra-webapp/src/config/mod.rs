@@ -187,6 +187,16 @@ mod tests {
         {
             assert!(on_port(other.0, other.1).validate().is_ok(), "{other:?}");
         }
+        // Listening on one address only: the same port elsewhere is another socket.
+        let bound = |bind: &str, upstream: &str| Settings { bind_address: bind.into(), ..on_port(upstream, "8080") };
+        assert_eq!(
+            variables(bound("127.0.0.1", "http://localhost:8080").validate().unwrap_err()),
+            vec!["UPSTREAM_URL"]
+        );
+        assert_eq!(variables(bound("10.0.0.5", "http://10.0.0.5:8080").validate().unwrap_err()), vec!["UPSTREAM_URL"]);
+        for (bind, upstream) in [("10.0.0.5", "http://127.0.0.1:8080"), ("127.0.0.1", "http://127.0.0.2:8080")] {
+            assert!(bound(bind, upstream).validate().is_ok(), "{bind} {upstream}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Proxy mode: `UPSTREAM_URL` and how requests reach it (`PROXY_ANONYMOUS_PATHS`,
 //! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `UPSTREAM_TIMEOUT_SECONDS`).
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use url::Url;
@@ -73,18 +74,23 @@ fn is_plain(path: &str) -> bool {
     !encoded && !path.contains(['\\', ';']) && !path.split('/').any(|segment| matches!(segment, "." | ".."))
 }
 
-/// Whether `upstream` is this proxy's own listening address (a loopback or unspecified host on
-/// `PORT`), reported as a problem: every request would come back to the proxy, each one holding
-/// a connection, until none is left. (Other ways round, through a name or a front end, are caught
-/// per request: see `forward.rs`'s `Via`.)
+/// Whether `upstream` is this proxy's own listening socket (`BIND_ADDRESS:PORT`, where an
+/// unspecified bind address listens on every local address), reported as a problem: every request
+/// would come back to the proxy, each one holding a connection, until none is left. (Other ways
+/// round, through a name or a front end, are caught per request: see `forward.rs`'s `Via`.)
 fn is_own_address(settings: &Settings, upstream: &Url, problems: &mut Problems) -> bool {
-    let local = match upstream.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_unspecified(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+    let (Ok(bind), Ok(port)) = (settings.bind_address.trim().parse::<IpAddr>(), settings.port.trim().parse::<u16>())
+    else {
+        return false; // Reported by the listener's settings.
+    };
+    let local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
+    let same_host = match upstream.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost") && local(bind),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip) == bind || (bind.is_unspecified() && local(IpAddr::V4(ip))),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip) == bind || (bind.is_unspecified() && local(IpAddr::V6(ip))),
         None => false,
     };
-    let own = local && settings.port.trim().parse::<u16>().ok() == upstream.port_or_known_default();
+    let own = same_host && upstream.port_or_known_default() == Some(port);
     if own {
         problems.add(
             "UPSTREAM_URL",

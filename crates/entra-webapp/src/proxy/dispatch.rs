@@ -19,7 +19,8 @@ use tower::Service;
 pub struct OwnOrProxied<P> {
     own: Router,
     /// Exactly the paths `own` has routes for (its routes are all plain paths: no parameter, no
-    /// wildcard, so equal strings are what its lookup matches).
+    /// wildcard, so equal strings are what its lookup matches; `REDIRECT_URI`, the one path a
+    /// setting gives, is refused when the router would read it as a parameter).
     own_paths: Arc<[String]>,
     proxied: P,
 }
