@@ -62,8 +62,8 @@ fn unauthenticated(state: &AppState, action: UnauthenticatedAction, request: &Re
     response
 }
 
-/// Every request that is not one of our routes, as a tower service behind the session layer (a
-/// service rather than a router with a fallback handler: one route lookup less per request).
+/// Every request that is not one of our routes, as a tower service behind the session layer
+/// (`dispatch.rs` sends those here without crossing axum's router).
 pub fn forward_service(
     state: AppState,
 ) -> impl tower::Service<Request, Response = Response, Error = Infallible, Future = impl Send> + Clone + Send + Sync {
