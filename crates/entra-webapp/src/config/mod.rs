@@ -194,7 +194,11 @@ mod tests {
             vec!["UPSTREAM_URL"]
         );
         assert_eq!(variables(bound("10.0.0.5", "http://10.0.0.5:8080").validate().unwrap_err()), vec!["UPSTREAM_URL"]);
-        for (bind, upstream) in [("10.0.0.5", "http://127.0.0.1:8080"), ("127.0.0.1", "http://127.0.0.2:8080")] {
+        for (bind, upstream) in [
+            ("10.0.0.5", "http://127.0.0.1:8080"),
+            ("127.0.0.1", "http://127.0.0.2:8080"),
+            ("127.0.0.1", "http://[::1]:8080"),
+        ] {
             assert!(bound(bind, upstream).validate().is_ok(), "{bind} {upstream}");
         }
     }
