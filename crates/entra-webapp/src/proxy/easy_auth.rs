@@ -25,8 +25,13 @@ pub struct LoginQuery {
 /// `GET /.auth/login/aad?post_login_redirect_uri=/path`: sign in, then back to that path (a
 /// same-origin path only).
 pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
-    let return_to = query.post_login_redirect_uri.as_deref().and_then(LocalPath::parse).unwrap_or_else(LocalPath::root);
-    Redirect::to(state.auth.sign_in_path(&return_to, None).as_str()).into_response()
+    Redirect::to(sign_in_returning_to(&state, query.post_login_redirect_uri.as_deref()).as_str()).into_response()
+}
+
+/// Our sign-in path, coming back to `return_to` when it is a local path, else to the root.
+fn sign_in_returning_to(state: &AppState, return_to: Option<&str>) -> LocalPath {
+    let return_to = return_to.and_then(LocalPath::parse).unwrap_or_else(LocalPath::root);
+    state.auth.sign_in_path(&return_to, None)
 }
 
 /// `GET /.auth/logout`: the sign-out confirmation (a GET that signed out would let any page sign
@@ -92,13 +97,9 @@ pub async fn verify(State(state): State<AppState>, headers: HeaderMap, session: 
     let user = match current_user(&state, &session).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            let return_to = headers
-                .get(FORWARDED_URI)
-                .and_then(|value| value.to_str().ok())
-                .and_then(LocalPath::parse)
-                .unwrap_or_else(LocalPath::root);
+            let return_to = headers.get(FORWARDED_URI).and_then(|value| value.to_str().ok());
             let mut response = not_signed_in();
-            if let Ok(url) = HeaderValue::from_str(state.auth.sign_in_path(&return_to, None).as_str()) {
+            if let Ok(url) = HeaderValue::from_str(sign_in_returning_to(&state, return_to).as_str()) {
                 response.headers_mut().insert(SIGN_IN_URL, url);
             }
             return response;
