@@ -63,6 +63,9 @@ impl Settings {
         let access = access::validate(self, &mut problems);
         let proxy = proxy::validate(self, &mut problems);
         let downstream_api = entra::downstream_api(self, &mut problems);
+        if let (Some(listener), Some(Some(proxy))) = (&listener, &proxy) {
+            proxy::refuse_own_address(&proxy.upstream, listener, &mut problems);
+        }
         match (entra, listener, sessions, logging, access, proxy, downstream_api) {
             (
                 Some(entra),

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::config::listener::ListenerConfig;
 use crate::config::problems::Problems;
 use crate::config::settings::Settings;
 
@@ -74,15 +75,12 @@ fn is_plain(path: &str) -> bool {
     !encoded && !path.contains(['\\', ';']) && !path.split('/').any(|segment| matches!(segment, "." | ".."))
 }
 
-/// Whether `upstream` is this proxy's own listening socket (`BIND_ADDRESS:PORT`, where an
-/// unspecified bind address listens on every local address), reported as a problem: every request
-/// would come back to the proxy, each one holding a connection, until none is left. (Other ways
-/// round, through a name or a front end, are caught per request: see `forward.rs`'s `Via`.)
-fn is_own_address(settings: &Settings, upstream: &Url, problems: &mut Problems) -> bool {
-    let (Ok(bind), Ok(port)) = (settings.bind_address.trim().parse::<IpAddr>(), settings.port.trim().parse::<u16>())
-    else {
-        return false; // Reported by the listener's settings.
-    };
+/// Refuses an `upstream` that is this proxy's own listening socket (`BIND_ADDRESS:PORT`, where an
+/// unspecified bind address listens on every local address): every request would come back to
+/// the proxy, each one holding a connection, until none is left. (Other ways round, through a
+/// name or a front end, are caught per request: see `forward.rs`'s `Via`.)
+pub(crate) fn refuse_own_address(upstream: &Url, listener: &ListenerConfig, problems: &mut Problems) {
+    let (bind, port) = (listener.bind_address, listener.port);
     let local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
     let same_host = match upstream.host() {
         Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost") && local(bind),
@@ -90,17 +88,14 @@ fn is_own_address(settings: &Settings, upstream: &Url, problems: &mut Problems) 
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip) == bind || (bind.is_unspecified() && local(IpAddr::V6(ip))),
         None => false,
     };
-    let own = same_host && upstream.port_or_known_default() == Some(port);
-    if own {
+    if same_host && upstream.port_or_known_default() == Some(port) {
         problems.add(
             "UPSTREAM_URL",
             format!(
-                "{upstream} is this proxy's own address (PORT is {}): every request would come back to it. Set it to the app behind's address, and PORT to another port (e.g. the app on 8000, PORT=8080).",
-                settings.port.trim()
+                "{upstream} is this proxy's own address (PORT is {port}): every request would come back to it. Set it to the app behind's address, and PORT to another port (e.g. the app on 8000, PORT=8080).",
             ),
         );
     }
-    own
 }
 
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<Option<ProxyConfig>> {
@@ -119,7 +114,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
                 "must be http://host:port with no path, query or credentials (the app behind, on the same host or network; TLS is this proxy's side).",
             );
         }
-        plain_origin && !is_own_address(settings, url, problems)
+        plain_origin
     });
     let mut anonymous_paths = Vec::new();
     for item in settings.proxy_anonymous_paths.as_deref().unwrap_or_default().split(',').map(str::trim) {
