@@ -27,6 +27,9 @@ pub enum AppError {
     Graph(GraphError),
     /// Proxy mode: the app behind did not answer.
     Upstream(crate::proxy::forward::UpstreamError),
+    /// Proxy mode: a page of another origin asked for something only the app's own pages may
+    /// (see `proxy/cross_origin.rs`).
+    CrossOrigin,
     /// Nothing at this path.
     NotFound,
 }
@@ -86,6 +89,16 @@ impl AppError {
                     }
                 };
                 return ErrorPage::new(status, kind, title, message, "Try again in a minute.", "-");
+            }
+            AppError::CrossOrigin => {
+                return ErrorPage::new(
+                    StatusCode::FORBIDDEN,
+                    "cross_origin",
+                    "Refused: sent from another site's page",
+                    "A page of another origin (another site or subdomain) had your browser send this request, so it was not passed on to the app as you.",
+                    "If you meant to do this, go back to the app and do it from its own pages.",
+                    "-",
+                );
             }
             AppError::NotFound => {
                 return ErrorPage::new(

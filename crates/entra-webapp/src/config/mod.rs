@@ -169,6 +169,33 @@ mod tests {
     }
 
     #[test]
+    fn proxy_trusted_origins_are_origins_kept_as_browsers_send_them() {
+        let trusting = |origins: &str| Settings {
+            upstream_url: Some("http://127.0.0.1:8000".into()),
+            proxy_trusted_origins: Some(origins.into()),
+            ..valid()
+        };
+        let config = trusting(" https://Admin.example.com , http://localhost:3000/, https://x.example:443 ").validate();
+        assert_eq!(
+            config.unwrap().proxy.unwrap().trusted_origins,
+            ["https://admin.example.com", "http://localhost:3000", "https://x.example"]
+        );
+        for bad in [
+            "admin.example.com",
+            "https://admin.example.com/app",
+            "https://admin.example.com?x=1",
+            "https://admin.example.com#x",
+            "https://user@admin.example.com",
+            "ftp://admin.example.com",
+            "null",
+            "*",
+        ] {
+            assert_eq!(variables(trusting(bad).validate().unwrap_err()), vec!["PROXY_TRUSTED_ORIGINS"], "{bad}");
+        }
+        assert!(trusting("").validate().unwrap().proxy.unwrap().trusted_origins.is_empty());
+    }
+
+    #[test]
     fn proxy_upstream_at_the_proxys_own_address_is_refused() {
         let on_port =
             |upstream: &str, port: &str| Settings { upstream_url: Some(upstream.into()), port: port.into(), ..valid() };

@@ -1,5 +1,6 @@
 //! Proxy mode: `UPSTREAM_URL` and how requests reach it (`PROXY_ANONYMOUS_PATHS`,
-//! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `UPSTREAM_TIMEOUT_SECONDS`).
+//! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_TRUSTED_ORIGINS`,
+//! `UPSTREAM_TIMEOUT_SECONDS`).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -53,6 +54,9 @@ pub struct ProxyConfig {
     pub pass_tokens: bool,
     /// How long to wait for the upstream's response headers.
     pub response_timeout: Duration,
+    /// Serialized origins (`https://admin.example.com`) whose pages may act as the user, besides
+    /// the app's own (see `proxy/cross_origin.rs`).
+    pub trusted_origins: Vec<String>,
 }
 
 impl ProxyConfig {
@@ -154,13 +158,40 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
             None
         }
     };
+    let trusted_origins = trusted_origins(settings.proxy_trusted_origins.as_deref().unwrap_or_default(), problems);
     Some(Some(ProxyConfig {
         upstream: upstream?,
         anonymous_paths,
         unauthenticated,
         pass_tokens,
         response_timeout: response_timeout?,
+        trusted_origins,
     }))
+}
+
+/// `PROXY_TRUSTED_ORIGINS`: each an origin as browsers send it in `Origin` (scheme, host, port
+/// if not the scheme's own), kept serialized the way the check compares them.
+fn trusted_origins(value: &str, problems: &mut Problems) -> Vec<String> {
+    let mut origins = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+        let origin = Url::parse(item).ok().filter(|url| {
+            matches!(url.scheme(), "http" | "https")
+                && url.host().is_some()
+                && url.username().is_empty()
+                && url.password().is_none()
+                && url.path() == "/"
+                && url.query().is_none()
+                && url.fragment().is_none()
+        });
+        match origin {
+            Some(url) => origins.push(url.origin().ascii_serialization()),
+            None => problems.add(
+                "PROXY_TRUSTED_ORIGINS",
+                format!("'{item}' is not an origin such as https://admin.example.com (scheme, host and port only)."),
+            ),
+        }
+    }
+    origins
 }
 
 #[cfg(test)]
@@ -183,6 +214,7 @@ mod tests {
             unauthenticated: UnauthenticatedAction::Redirect,
             pass_tokens: false,
             response_timeout: Duration::from_secs(1),
+            trusted_origins: Vec::new(),
         };
         for plain in ["/static/app.js", "/static/a..b/c.css", "/static/.well-known", "/static/x%20y.png", "/health"] {
             assert!(config.is_anonymous(plain), "{plain}");

@@ -106,6 +106,11 @@ pub struct Settings {
     /// X-MS-TOKEN-AAD-ID-TOKEN), for upstreams that call APIs themselves.
     #[arg(long = "proxy-pass-tokens", env = "PROXY_PASS_TOKENS", default_value = "false")]
     pub proxy_pass_tokens: String,
+    /// Proxy mode: origins of other pages (https://admin.example.com), comma-separated, whose form
+    /// posts, fetch calls and WebSocket connections may reach the app behind as the signed-in user.
+    /// Default: only the app's own pages' (see docs/SECURITY.md, cross-origin requests).
+    #[arg(long = "proxy-trusted-origins", env = "PROXY_TRUSTED_ORIGINS")]
+    pub proxy_trusted_origins: Option<String>,
     /// Proxy mode: seconds to wait for the upstream's response headers (then 504).
     #[arg(long = "upstream-timeout-seconds", env = "UPSTREAM_TIMEOUT_SECONDS", default_value = DEFAULT_UPSTREAM_TIMEOUT_SECONDS)]
     pub upstream_timeout_seconds: String,
@@ -184,6 +189,7 @@ impl Default for Settings {
             proxy_anonymous_paths: None,
             proxy_unauthenticated_action: DEFAULT_UNAUTHENTICATED_ACTION.to_owned(),
             proxy_pass_tokens: "false".to_owned(),
+            proxy_trusted_origins: None,
             upstream_timeout_seconds: DEFAULT_UPSTREAM_TIMEOUT_SECONDS.to_owned(),
             post_logout_redirect_uri: None,
             session_secret: None,

@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entra_auth::LocalPath;
 use entra_auth::axum::{AccessTokenError, access_token, expire_access_token};
@@ -14,7 +14,7 @@ use tower_sessions::Session;
 
 use crate::error::AppError;
 use crate::proxy::handler::current_user;
-use crate::proxy::identity;
+use crate::proxy::{cross_origin, identity};
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -88,12 +88,32 @@ pub async fn refresh(State(state): State<AppState>, session: Session) -> Respons
 const SIGN_IN_URL: &str = "x-sign-in-url";
 const FORWARDED_URI: &str = "x-forwarded-uri";
 
+/// Whether the request the front end asks about is one that a page of another origin made and
+/// that could change something (see `cross_origin.rs`). The front end's `X-Forwarded-Method`
+/// (Traefik and Caddy send it; `docs/PROXY.md`'s nginx example sets it) is the request's method,
+/// since the question itself is a `GET`; its `X-Forwarded-Host`, when sent, the request's host.
+fn forwarded_from_another_origin(state: &AppState, method: &Method, headers: &HeaderMap) -> bool {
+    let forwarded_method = headers.get(FORWARDED_METHOD).and_then(|value| Method::from_bytes(value.as_bytes()).ok());
+    let request = cross_origin::Request {
+        method: forwarded_method.as_ref().unwrap_or(method),
+        headers,
+        host: headers.get(FORWARDED_HOST).or_else(|| headers.get(header::HOST)),
+    };
+    let trusted = state.proxy.as_ref().map(|proxy| proxy.config.trusted_origins.as_slice()).unwrap_or_default();
+    cross_origin::check(&request, trusted).is_some()
+}
+const FORWARDED_METHOD: &str = "x-forwarded-method";
+const FORWARDED_HOST: &str = "x-forwarded-host";
+
 /// `GET /.auth/verify`: forward auth. 200 with the identity headers for a session the access
 /// policy lets in, 401 without a session (with [`SIGN_IN_URL`]), 403 for a user the policy
-/// refuses. Never the tokens, even with `PROXY_PASS_TOKENS`: in proxy mode this route answers
+/// refuses or a request of another origin's page that could change something. Never the tokens, even with `PROXY_PASS_TOKENS`: in proxy mode this route answers
 /// browsers too, and a page's script could read them from the answer's headers (tokens reach an
 /// upstream only through the proxy forwarding the request itself).
-pub async fn verify(State(state): State<AppState>, headers: HeaderMap, session: Session) -> Response {
+pub async fn verify(State(state): State<AppState>, method: Method, headers: HeaderMap, session: Session) -> Response {
+    if forwarded_from_another_origin(&state, &method, &headers) {
+        return AppError::CrossOrigin.into_response();
+    }
     let user = match current_user(&state, &session).await {
         Ok(Some(user)) => user,
         Ok(None) => {

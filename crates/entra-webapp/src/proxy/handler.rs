@@ -1,5 +1,5 @@
-//! The proxy's request path: gate a request (session, access policy, unauthenticated action),
-//! then forward it with the user's identity headers.
+//! The proxy's request path: gate a request (cross-origin check, session, access policy,
+//! unauthenticated action), then forward it with the user's identity headers.
 
 use std::convert::Infallible;
 
@@ -13,7 +13,7 @@ use tower_sessions::Session;
 use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
 use crate::proxy::forward::{Forwarded, Outbound, UpstreamError};
-use crate::proxy::identity;
+use crate::proxy::{cross_origin, identity};
 use crate::server::Peer;
 use crate::state::AppState;
 
@@ -97,11 +97,23 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         tracing::error!("a request came back to this proxy: UPSTREAM_URL leads to the proxy itself");
         return AppError::Upstream(UpstreamError::Loop).into_response();
     }
-    let user = match current_user(&state, &session).await {
-        Ok(user) => user,
-        Err(response) => return response,
-    };
     let anonymous_path = proxy.config.is_anonymous(request.uri().path());
+    let may_be_anonymous = anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow;
+    let host = request.headers().get(header::HOST);
+    let checked = cross_origin::Request { method: request.method(), headers: request.headers(), host };
+    let user = match cross_origin::check(&checked, &proxy.config.trusted_origins) {
+        // Another origin's page never acts as the user: where anyone may come, it comes as
+        // nobody; elsewhere it is refused (its session is not even read).
+        Some(_) if may_be_anonymous => None,
+        Some(why) => {
+            tracing::debug!(?why, method = %request.method(), "cross-origin request refused");
+            return AppError::CrossOrigin.into_response();
+        }
+        None => match current_user(&state, &session).await {
+            Ok(user) => user,
+            Err(response) => return response,
+        },
+    };
     let identity = match user {
         Some(user) => match state.policy.check(&user) {
             Ok(()) => Some(user),
@@ -119,7 +131,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
                     .into_response();
             }
         },
-        None if anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow => None,
+        None if may_be_anonymous => None,
         None => return unauthenticated(&state, proxy.config.unauthenticated, &request),
     };
     // First what the client may not send goes (hop-by-hop headers and those `Connection` names,

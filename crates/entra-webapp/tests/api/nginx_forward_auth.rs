@@ -117,8 +117,8 @@ const FORGED: [(&str, &str); 10] = [
     ("x_forwarded_user", "admin"),
 ];
 
-#[tokio::test]
-async fn the_documented_nginx_example_passes_only_the_proxys_identity() {
+/// The tests' upstream, the proxy, and nginx with the documented block in front of both.
+async fn nginx_in_front() -> (upstream::Upstream, TestApp, Nginx) {
     let upstream = upstream::start().await;
     let app_address = upstream.url.trim_start_matches("http://").to_owned();
     let app = spawn_app_with(Options {
@@ -130,6 +130,12 @@ async fn the_documented_nginx_example_passes_only_the_proxys_identity() {
     .await;
     let proxy_address = app.base_url.trim_start_matches("http://").replace("localhost", "127.0.0.1");
     let nginx = Nginx::start(&proxy_address, upstream.url.trim_start_matches("http://"));
+    (upstream, app, nginx)
+}
+
+#[tokio::test]
+async fn the_documented_nginx_example_passes_only_the_proxys_identity() {
+    let (_upstream, app, nginx) = nginx_in_front().await;
     let get = |path: &str| {
         let mut request = app.browser.get(nginx.url(path));
         for (name, value) in FORGED {
@@ -165,4 +171,28 @@ async fn the_documented_nginx_example_passes_only_the_proxys_identity() {
     assert_ne!(principal, FORGED[0].1, "the proxy's principal, not the forged one");
     let names: Vec<&String> = echoed["headers"].as_object().unwrap().keys().collect();
     assert!(!names.iter().any(|name| name.starts_with("x-ms-token-") || name.contains('_')), "{names:?}");
+}
+
+/// nginx asks forward auth with a `GET` whatever the request was: the documented block passes the
+/// method (`X-Forwarded-Method`), so a post that another origin's page had the browser send is
+/// refused there too, before it reaches the app.
+#[tokio::test]
+async fn through_the_documented_nginx_example_another_origins_pages_cannot_post_as_the_user() {
+    let (_upstream, app, nginx) = nginx_in_front().await;
+    app.sign_in_adele().await;
+    let post = |site: &'static str| {
+        app.browser
+            .post(nginx.url("/transfer"))
+            .header("sec-fetch-site", site)
+            .header("origin", "http://localhost:1")
+            .body("amount=100")
+            .send()
+    };
+    assert_eq!(post("same-site").await.unwrap().status(), StatusCode::FORBIDDEN);
+    assert_eq!(post("cross-site").await.unwrap().status(), StatusCode::FORBIDDEN);
+    let own = post("same-origin").await.unwrap();
+    assert_eq!(own.status(), StatusCode::OK);
+    let echoed: Value = own.json().await.unwrap();
+    assert_eq!(echoed["method"], "POST");
+    assert_eq!(echoed["headers"]["x-ms-client-principal-name"][0], ADELE);
 }

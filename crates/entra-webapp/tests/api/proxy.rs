@@ -535,6 +535,110 @@ async fn websocket_messages_pass_through_both_ways() {
     assert!(anonymous.is_err(), "refused before any upgrade");
 }
 
+/// Opens `/ws/whoami` through the proxy with the session cookie and `origin`: what the socket
+/// said, or the status the handshake was refused with.
+async fn websocket_whoami(app: &TestApp, cookie: &str, origin: &str) -> Result<String, u16> {
+    let url = format!("{}/ws/whoami", app.base_url.replace("http://", "ws://"));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    request.headers_mut().insert("origin", origin.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok((mut socket, _)) => Ok(socket.next().await.unwrap().unwrap().into_text().unwrap().as_str().to_owned()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// Our `SameSite=Lax` cookie keeps other sites' pages out, but a page of another origin on the
+/// same site (a sibling subdomain, another port) gets it sent with its requests: what could change
+/// something (unsafe methods, WebSocket handshakes) never reaches the app as the user from there.
+/// (`browser/journeys.rs` shows the same in Chromium.)
+#[tokio::test]
+async fn another_origins_pages_never_reach_the_app_as_the_user_with_what_could_change_something() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| {
+        settings.proxy_anonymous_paths = Some("/public/*".into());
+        settings.proxy_trusted_origins = Some("http://localhost:3000".into());
+    })
+    .await;
+    let signed_in = app.sign_in(ADELE, ADELE_PASSWORD).await;
+    let cookie = cookie_pair(&set_cookie(&signed_in, "entra-session=").expect("the proxy's own session cookie"));
+    let own_origin = app.base_url.clone();
+    let post = |path: &str, headers: &[(&'static str, &'static str)]| {
+        let mut request = app.browser.post(app.url(path)).body("amount=100");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let as_whom = |echoed: &Value| header(echoed, "x-ms-client-principal-name").map(str::to_owned);
+
+    // The browser says another origin's page sent it, or (before fetch metadata) its Origin does.
+    for headers in [
+        vec![("sec-fetch-site", "same-site"), ("origin", "http://localhost:1")],
+        vec![("sec-fetch-site", "cross-site")],
+        vec![("origin", "http://localhost:1")],
+        vec![("origin", "null")],
+    ] {
+        let refused = post("/transfer", &headers).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{headers:?}");
+        assert!(refused.text().await.unwrap().contains("another site"), "our page");
+    }
+    assert_eq!(websocket_whoami(&app, &cookie, "http://localhost:1").await, Err(403));
+
+    // The app's own pages, a trusted origin, and clients that are not browsers are the user.
+    let same_origin = post("/transfer", &[("sec-fetch-site", "same-origin"), ("origin", "http://localhost:1")]);
+    assert_eq!(as_whom(&same_origin.await.unwrap().json().await.unwrap()).as_deref(), Some(ADELE));
+    let own_origin_only = app.browser.post(app.url("/transfer")).header("origin", &own_origin).send();
+    assert_eq!(as_whom(&own_origin_only.await.unwrap().json().await.unwrap()).as_deref(), Some(ADELE));
+    let trusted = post("/transfer", &[("sec-fetch-site", "same-site"), ("origin", "http://localhost:3000")]);
+    assert_eq!(as_whom(&trusted.await.unwrap().json().await.unwrap()).as_deref(), Some(ADELE));
+    assert_eq!(as_whom(&post("/transfer", &[]).await.unwrap().json().await.unwrap()).as_deref(), Some(ADELE));
+    assert_eq!(websocket_whoami(&app, &cookie, &own_origin).await, Ok(format!("hello {ADELE}")));
+    assert_eq!(websocket_whoami(&app, &cookie, "http://localhost:3000").await, Ok(format!("hello {ADELE}")));
+    // Reading stays open to any page (the same-origin policy keeps the answer from it).
+    let read = app.browser.get(app.url("/report")).header("sec-fetch-site", "same-site").send().await.unwrap();
+    assert_eq!(as_whom(&read.json().await.unwrap()).as_deref(), Some(ADELE));
+
+    // Where anyone may post, another origin's page comes as nobody.
+    let anonymous = post("/public/form", &[("sec-fetch-site", "same-site")]).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    let anonymous: Value = anonymous.json().await.unwrap();
+    assert_eq!(as_whom(&anonymous), None);
+    assert!(header(&anonymous, "x-ms-client-principal").is_none() && header(&anonymous, "cookie").is_none());
+}
+
+/// Forward auth answers for the request the front end asks about: its method and host as the
+/// front end says them (`X-Forwarded-Method`, `X-Forwarded-Host`).
+#[tokio::test]
+async fn forward_auth_refuses_what_another_origins_page_could_change() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    app.sign_in_adele().await;
+    let verify = |headers: &[(&'static str, &'static str)]| {
+        let mut request = app.browser.get(app.url("/.auth/verify"));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    let other = ("origin", "https://other.example.com");
+    assert_eq!(verify(&[("x-forwarded-method", "POST"), ("sec-fetch-site", "same-site")]).await, StatusCode::FORBIDDEN);
+    assert_eq!(
+        verify(&[("sec-fetch-mode", "websocket"), ("sec-fetch-site", "same-site")]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(verify(&[("x-forwarded-method", "GET"), ("sec-fetch-site", "same-site")]).await, StatusCode::OK);
+    assert_eq!(verify(&[("x-forwarded-method", "POST"), ("sec-fetch-site", "same-origin")]).await, StatusCode::OK);
+    // Without fetch metadata, Origin against the host the front end was asked for.
+    let front_end = ("x-forwarded-host", "app.example.com");
+    assert_eq!(verify(&[("x-forwarded-method", "POST"), front_end, other]).await, StatusCode::FORBIDDEN);
+    let own = ("origin", "https://app.example.com");
+    assert_eq!(verify(&[("x-forwarded-method", "POST"), front_end, own]).await, StatusCode::OK);
+    // No X-Forwarded-Host: the Host the question came with.
+    assert_eq!(verify(&[("x-forwarded-method", "POST"), own]).await, StatusCode::FORBIDDEN);
+}
+
 /// The process's peak resident memory so far (VmHWM), KiB.
 fn peak_rss_kib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -1,6 +1,8 @@
 //! The proxy tests' upstream: a small app of our own that says what it received (`/echo/...`)
 //! and from which connection, counts its open connections, streams large bodies both ways without
-//! holding them, answers slowly on request, and echoes WebSocket messages. On loopback, port 0.
+//! holding them, answers slowly on request, and echoes WebSocket messages; and a page whose script
+//! uses the app as the user (a socket and a form), served through the proxy or, as another
+//! origin's page would be, straight from here. On loopback, port 0.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -91,14 +93,7 @@ fn bytes_chunk() -> axum::body::Bytes {
 
 /// A page of the app behind: who the proxy says is signed in, and Easy Auth's sign-out link.
 async fn page(request: Request) -> axum::response::Html<String> {
-    let name = request
-        .headers()
-        .get("x-ms-client-principal-name")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("nobody")
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
+    let name = principal_name(request.headers()).replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     axum::response::Html(format!(
         "<!doctype html><title>Upstream</title><h1 id=\"hello\">Hello {name}</h1><a id=\"upstream-sign-out\" href=\"/.auth/logout\">Sign out</a>"
     ))
@@ -121,6 +116,51 @@ async fn close() -> Response {
 async fn slow() -> &'static str {
     tokio::time::sleep(Duration::from_secs(5)).await;
     "late"
+}
+
+/// The name the proxy sent, `nobody` without one.
+fn principal_name(headers: &axum::http::HeaderMap) -> String {
+    headers.get("x-ms-client-principal-name").and_then(|value| value.to_str().ok()).unwrap_or("nobody").to_owned()
+}
+
+/// A socket that says who the proxy said opened it.
+async fn websocket_whoami(upgrade: WebSocketUpgrade, headers: axum::http::HeaderMap) -> Response {
+    let name = principal_name(&headers);
+    upgrade.on_upgrade(|mut socket| async move {
+        let _ = socket.send(Message::Text(format!("hello {name}").into())).await;
+        while let Some(Ok(message)) = socket.recv().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct ActingPage {
+    /// The proxy's port (the page's script reaches the proxy on the page's own host name).
+    port: u16,
+}
+
+/// A page whose script opens `/ws/whoami` on the proxy and shows what the socket said (or
+/// `refused`), with a form that posts to the proxy. Through the proxy it is the app's own page;
+/// served by this upstream directly, it is another origin's page on the same site (another port
+/// of 127.0.0.1), as a sibling subdomain's would be.
+async fn acting_page(axum::extract::Query(page): axum::extract::Query<ActingPage>) -> axum::response::Html<String> {
+    let port = page.port;
+    axum::response::Html(format!(
+        r#"<!doctype html><title>Acting as the user</title>
+<p id="socket">pending</p>
+<form method="post" action="http://" id="transfer"><input name="amount" value="100"><button id="send">Send</button></form>
+<script>
+const proxy = location.hostname + ":{port}";
+document.getElementById("transfer").action = "http://" + proxy + "/transfer";
+const socket = new WebSocket("ws://" + proxy + "/ws/whoami");
+const show = text => {{ document.getElementById("socket").textContent = text; }};
+socket.onmessage = event => show(event.data);
+socket.onerror = () => show("refused");
+</script>"#
+    ))
 }
 
 async fn websocket(upgrade: WebSocketUpgrade) -> Response {
@@ -148,6 +188,8 @@ pub async fn start() -> Upstream {
         .route("/set-cookies", get(set_cookies))
         .route("/page", get(page))
         .route("/ws", get(websocket))
+        .route("/ws/whoami", get(websocket_whoami))
+        .route("/acting-page", get(acting_page))
         .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());

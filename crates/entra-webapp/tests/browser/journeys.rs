@@ -22,6 +22,18 @@ async fn complete_sign_in(browser: &Chromium, upn: &str, password: &str) {
     browser.wait_for("#welcome").await;
 }
 
+/// From the emulator's sign-in page back to the upstream page the browser was going to.
+async fn complete_proxied_sign_in(browser: &Chromium) {
+    browser.type_into("input[name=loginfmt][type=email]", ADELE).await;
+    browser.click("#idSIButton9").await;
+    browser.type_into("input[name=passwd][type=password]", ADELE_PASSWORD).await;
+    browser.click("#idSIButton9").await;
+    let consent = browser.wait_for_any(&["#idBtn_Accept", "#hello", "#socket"]).await;
+    if consent == 0 {
+        browser.click("#idBtn_Accept").await;
+    }
+}
+
 async fn sign_out(browser: &Chromium, app: &TestApp) {
     browser.goto(&app.url("/")).await;
     browser.click("#sign-out").await;
@@ -234,13 +246,7 @@ async fn through_the_proxy_a_user_signs_in_to_a_protected_upstream_page_and_sign
     let browser = Chromium::launch().await;
     // Straight to the app behind: the proxy sends the browser to sign in, then back there.
     browser.goto(&app.url("/page")).await;
-    browser.type_into("input[name=loginfmt][type=email]", ADELE).await;
-    browser.click("#idSIButton9").await;
-    browser.type_into("input[name=passwd][type=password]", ADELE_PASSWORD).await;
-    browser.click("#idSIButton9").await;
-    if browser.wait_for_any(&["#idBtn_Accept", "#hello"]).await == 0 {
-        browser.click("#idBtn_Accept").await;
-    }
+    complete_proxied_sign_in(&browser).await;
     assert_eq!(browser.text_of("#hello").await, format!("Hello {ADELE}"));
     assert_eq!(browser.url().await, app.url("/page"));
     browser.screenshot("proxy-upstream-page.png").await;
@@ -253,6 +259,59 @@ async fn through_the_proxy_a_user_signs_in_to_a_protected_upstream_page_and_sign
     browser.wait_for("input[name=loginfmt][type=email]").await;
     assert!(!browser.source().await.contains("Hello"), "the upstream page needs a new sign-in");
     browser.close().await;
+}
+
+/// The session cookie is `SameSite=Lax`, so another *site*'s page cannot use it; but a page of
+/// another origin on the same site (a sibling subdomain, another port of the host) can: the
+/// browser sends the cookie with its form posts and WebSocket handshakes. Here such a page (the
+/// upstream's own port, on localhost like the proxy) tries both, and neither reaches the app as the
+/// user; the same page through the proxy, the app's own origin, can.
+#[tokio::test]
+async fn a_page_of_another_origin_on_the_same_site_cannot_act_as_the_user_through_the_proxy() {
+    let upstream = crate::upstream::start().await;
+    let url = upstream.url.clone();
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(url))),
+        ..Options::default()
+    })
+    .await;
+    let browser = Chromium::launch().await;
+    let port = app.base_url.rsplit(':').next().unwrap().to_owned();
+    let acting_page = format!("/acting-page?port={port}");
+    browser.goto(&app.url(&acting_page)).await;
+    complete_proxied_sign_in(&browser).await;
+    browser.wait_for("#socket").await;
+
+    // Another origin: the socket is refused, the form's post is answered by the proxy alone.
+    // The upstream's own port, on the proxy's host name (localhost): same site, another origin.
+    let other_origin = upstream.url.replace("127.0.0.1", "localhost");
+    browser.goto(&format!("{other_origin}{acting_page}")).await;
+    assert_eq!(socket_says(&browser).await, "refused");
+    browser.click("#send").await;
+    browser.wait_for("#error-message").await;
+    let page = browser.source().await;
+    assert!(page.contains("another site"), "{page}");
+    assert!(!page.contains("x-ms-client-principal"), "the post reached the app: {page}");
+
+    // The app's own origin, same page: both act as her.
+    browser.goto(&app.url(&acting_page)).await;
+    assert_eq!(socket_says(&browser).await, format!("hello {ADELE}"));
+    browser.click("#send").await;
+    let echoed = browser.text_of("body").await;
+    assert!(echoed.contains("\"x-ms-client-principal-name\":[\"adele"), "{echoed}");
+    browser.close().await;
+}
+
+/// What the acting page's socket said, once it said something.
+async fn socket_says(browser: &Chromium) -> String {
+    for _ in 0..150 {
+        let text = browser.text_of("#socket").await;
+        if text != "pending" {
+            return text;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the socket never said anything");
 }
 
 #[tokio::test]
