@@ -5,7 +5,8 @@
 #
 #   ./scripts/mutants.sh            every slice, one after the other
 #   ./scripts/mutants.sh auth       entra-auth's files, against entra-auth's own tests (fast)
-#   ./scripts/mutants.sh sessions   the session stores, against the session-store contract
+#   ./scripts/mutants.sh sessions   the session stores (and when a proxied WebSocket's session has
+#                                   ended), against the session-store contract and those tests
 #   ./scripts/mutants.sh web        entra-auth's axum routes, extractors, session buckets, the
 #                                   decoded-user cache and front-channel logout, against the
 #                                   sign-in integration tests
@@ -74,7 +75,7 @@ for slice in "${slices[@]}"; do
       run sessions --package entra-webapp --test-package entra-webapp --cargo-arg=--test=api \
         --file crates/entra-webapp/src/sessions/mod.rs --file crates/entra-webapp/src/sessions/memory_store.rs \
         --file crates/entra-webapp/src/sessions/redis_store.rs --file crates/entra-webapp/src/sessions/record.rs \
-        -- -E 'binary_id(entra-webapp::api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(=scale_out::a_redis_outage_answers_503_and_recovers_without_a_restart))'
+        -- -E 'binary_id(entra-webapp::api) & (test(/^(session_store|lifecycle|front_channel)::/) | test(/^proxy::a_websocket_closes/) | test(/^scale_out::(a_redis_outage|a_websocket)/))'
       ;;
     web)
       # The files are entra-auth's; the tests that can kill their mutants are the app's, the

@@ -163,6 +163,17 @@ mod tests {
                     "{seconds}"
                 ),
             }
+            let settings = Settings { proxy_websocket_check_seconds: seconds.into(), ..proxy("http://127.0.0.1:8000") };
+            match ok {
+                true => {
+                    assert_eq!(settings.validate().unwrap().proxy.unwrap().session_check.as_secs().to_string(), seconds)
+                }
+                false => assert_eq!(
+                    variables(settings.validate().unwrap_err()),
+                    vec!["PROXY_WEBSOCKET_CHECK_SECONDS"],
+                    "{seconds}"
+                ),
+            }
         }
         let action = Settings { proxy_unauthenticated_action: "sometimes".into(), ..proxy("http://127.0.0.1:8000") };
         assert_eq!(variables(action.validate().unwrap_err()), vec!["PROXY_UNAUTHENTICATED_ACTION"]);

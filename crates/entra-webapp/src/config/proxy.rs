@@ -1,6 +1,6 @@
 //! Proxy mode: `UPSTREAM_URL` and how requests reach it (`PROXY_ANONYMOUS_PATHS`,
 //! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_TRUSTED_ORIGINS`,
-//! `UPSTREAM_TIMEOUT_SECONDS`).
+//! `PROXY_WEBSOCKET_CHECK_SECONDS`, `UPSTREAM_TIMEOUT_SECONDS`).
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -57,6 +57,8 @@ pub struct ProxyConfig {
     /// Serialized origins (`https://admin.example.com`) whose pages may act as the user, besides
     /// the app's own (see `proxy/cross_origin.rs`).
     pub trusted_origins: Vec<String>,
+    /// How often an upgraded connection (WebSocket) checks that its session still exists.
+    pub session_check: Duration,
 }
 
 impl ProxyConfig {
@@ -151,13 +153,8 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         }
     };
     let pass_tokens = problems.boolean("PROXY_PASS_TOKENS", &settings.proxy_pass_tokens);
-    let response_timeout = match settings.upstream_timeout_seconds.trim().parse::<u64>() {
-        Ok(seconds) if (1..=3600).contains(&seconds) => Some(Duration::from_secs(seconds)),
-        _ => {
-            problems.add("UPSTREAM_TIMEOUT_SECONDS", "must be a whole number of seconds from 1 to 3600.");
-            None
-        }
-    };
+    let response_timeout = seconds("UPSTREAM_TIMEOUT_SECONDS", &settings.upstream_timeout_seconds, problems);
+    let session_check = seconds("PROXY_WEBSOCKET_CHECK_SECONDS", &settings.proxy_websocket_check_seconds, problems);
     let trusted_origins = trusted_origins(settings.proxy_trusted_origins.as_deref().unwrap_or_default(), problems);
     Some(Some(ProxyConfig {
         upstream: upstream?,
@@ -166,7 +163,19 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         pass_tokens,
         response_timeout: response_timeout?,
         trusted_origins,
+        session_check: session_check?,
     }))
+}
+
+/// A whole number of seconds from 1 to 3600.
+fn seconds(variable: &'static str, value: &str, problems: &mut Problems) -> Option<Duration> {
+    match value.trim().parse::<u64>() {
+        Ok(seconds) if (1..=3600).contains(&seconds) => Some(Duration::from_secs(seconds)),
+        _ => {
+            problems.add(variable, "must be a whole number of seconds from 1 to 3600.");
+            None
+        }
+    }
 }
 
 /// `PROXY_TRUSTED_ORIGINS`: each an origin as browsers send it in `Origin` (scheme, host, port
@@ -215,6 +224,7 @@ mod tests {
             pass_tokens: false,
             response_timeout: Duration::from_secs(1),
             trusted_origins: Vec::new(),
+            session_check: Duration::from_secs(1),
         };
         for plain in ["/static/app.js", "/static/a..b/c.css", "/static/.well-known", "/static/x%20y.png", "/health"] {
             assert!(config.is_anonymous(plain), "{plain}");

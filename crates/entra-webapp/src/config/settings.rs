@@ -18,6 +18,7 @@ const DEFAULT_LOG_FORMAT: &str = "text";
 const DEFAULT_RUST_LOG: &str = "info";
 const DEFAULT_UNAUTHENTICATED_ACTION: &str = "redirect";
 const DEFAULT_UPSTREAM_TIMEOUT_SECONDS: &str = "60";
+const DEFAULT_WEBSOCKET_CHECK_SECONDS: &str = "15";
 
 /// The settings of `serve`, each from the environment variable of the same name.
 #[derive(Args, Debug, Clone)]
@@ -114,6 +115,11 @@ pub struct Settings {
     /// Proxy mode: seconds to wait for the upstream's response headers (then 504).
     #[arg(long = "upstream-timeout-seconds", env = "UPSTREAM_TIMEOUT_SECONDS", default_value = DEFAULT_UPSTREAM_TIMEOUT_SECONDS)]
     pub upstream_timeout_seconds: String,
+    /// Proxy mode: how often, in seconds, an open WebSocket (any upgraded connection) checks that
+    /// the session it was opened with still exists; once the session has ended (signed out here or
+    /// on another instance, front-channel logout, expiry) the connection is closed.
+    #[arg(long = "proxy-websocket-check-seconds", env = "PROXY_WEBSOCKET_CHECK_SECONDS", default_value = DEFAULT_WEBSOCKET_CHECK_SECONDS)]
+    pub proxy_websocket_check_seconds: String,
     /// A downstream API the app calls as the user (shown at /downstream): its base URL.
     #[arg(long = "downstream-api-url", env = "DOWNSTREAM_API_URL")]
     pub downstream_api_url: Option<String>,
@@ -191,6 +197,7 @@ impl Default for Settings {
             proxy_pass_tokens: "false".to_owned(),
             proxy_trusted_origins: None,
             upstream_timeout_seconds: DEFAULT_UPSTREAM_TIMEOUT_SECONDS.to_owned(),
+            proxy_websocket_check_seconds: DEFAULT_WEBSOCKET_CHECK_SECONDS.to_owned(),
             post_logout_redirect_uri: None,
             session_secret: None,
             redis_password: None,

@@ -13,8 +13,9 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::error::AppError;
+use crate::proxy::cross_origin;
 use crate::proxy::handler::current_user;
-use crate::proxy::{cross_origin, identity};
+use crate::proxy::identity;
 use crate::state::AppState;
 
 #[derive(Deserialize)]

@@ -4,6 +4,8 @@
 //! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts.
 
 use std::borrow::Cow;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -93,7 +95,12 @@ pub struct Outbound {
     upgrade: Option<HeaderValue>,
     client_upgrade: Option<OnUpgrade>,
     forwarded: Forwarded,
+    /// Completes when an upgraded connection must close (its session has ended).
+    tunnel_ends: Option<TunnelEnd>,
 }
+
+/// What ends an upgraded connection early (boxed: upgrades are rare, and the type is the caller's).
+type TunnelEnd = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Outbound {
     /// `request`, come from where `forwarded` says, made fit to leave for the upstream.
@@ -102,12 +109,23 @@ impl Outbound {
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         remove_hop_by_hop(request.headers_mut());
         remove_connection_facts(request.headers_mut(), forwarded.trust_incoming);
-        Self { request, upgrade, client_upgrade, forwarded }
+        Self { request, upgrade, client_upgrade, forwarded, tunnel_ends: None }
     }
 
     /// Its headers, for the identity to be set on.
     pub fn headers_mut(&mut self) -> &mut HeaderMap {
         self.request.headers_mut()
+    }
+
+    /// Whether it asks for an upgrade (WebSocket): a connection that outlives the request.
+    pub fn is_upgrade(&self) -> bool {
+        self.upgrade.is_some()
+    }
+
+    /// Once upgraded, the connection is closed when `ends` completes (the identity it was opened
+    /// with is no longer good), or when either side closes it.
+    pub fn end_tunnel_when(&mut self, ends: impl Future<Output = ()> + Send + 'static) {
+        self.tunnel_ends = Some(Box::pin(ends));
     }
 }
 
@@ -173,7 +191,7 @@ impl Upstream {
         outbound: Outbound,
         dedicated: Option<&DedicatedConnection>,
     ) -> Result<Response, UpstreamError> {
-        let Outbound { request, upgrade, client_upgrade, forwarded } = outbound;
+        let Outbound { request, upgrade, client_upgrade, forwarded, tunnel_ends } = outbound;
         let (mut parts, body) = request.into_parts();
         let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
         let dedicated = dedicated.filter(|_| one_at_a_time);
@@ -222,8 +240,19 @@ impl Upstream {
                     return;
                 };
                 let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-                if let Err(err) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-                    tracing::debug!(error = %err, "upgraded connection ended");
+                let ends = async {
+                    match tunnel_ends {
+                        Some(ends) => ends.await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                        if let Err(err) = copied {
+                            tracing::debug!(error = %err, "upgraded connection ended");
+                        }
+                    }
+                    () = ends => tracing::info!("upgraded connection closed: its session has ended"),
                 }
             });
             let (mut parts, _) = response.into_parts();

@@ -12,8 +12,9 @@ use tower_sessions::Session;
 
 use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
+use crate::proxy::cross_origin;
 use crate::proxy::forward::{Forwarded, Outbound, UpstreamError};
-use crate::proxy::{cross_origin, identity};
+use crate::proxy::identity;
 use crate::server::Peer;
 use crate::state::AppState;
 
@@ -146,6 +147,13 @@ async fn forward_request(state: AppState, request: Request) -> Response {
             false => None,
         };
         identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, tokens.as_ref());
+        // A WebSocket lasts no longer than the session it was opened with: a cookie captured
+        // before sign-out must not keep a socket that speaks as the user.
+        if outbound.is_upgrade()
+            && let Some(id) = session.id()
+        {
+            outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check));
+        }
     }
     match proxy.upstream.forward(outbound, dedicated.as_ref()).await {
         Ok(mut response) => {

@@ -516,17 +516,10 @@ async fn requests_carry_our_via_and_one_that_comes_back_is_a_508_page_after_one_
 async fn websocket_messages_pass_through_both_ways() {
     let upstream = upstream::start().await;
     let app = proxy_with(&upstream, |_| {}).await;
-    let signed_in = app.sign_in(ADELE, ADELE_PASSWORD).await;
-    let cookie = cookie_pair(&set_cookie(&signed_in, "entra-session=").expect("the proxy's own session cookie"));
-    let url = format!("{}/ws", app.base_url.replace("http://", "ws://"));
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-    request.headers_mut().insert("cookie", cookie.parse().unwrap());
-    let (mut socket, response) = tokio_tungstenite::connect_async(request).await.expect("upgraded through the proxy");
-    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let mut socket = open_websocket(&app, &cookie).await;
     for text in ["hello", "again"] {
-        socket.send(tokio_tungstenite::tungstenite::Message::text(text)).await.unwrap();
-        let reply = socket.next().await.unwrap().unwrap();
-        assert_eq!(reply.into_text().unwrap().as_str(), format!("echo: {text}"));
+        assert!(echoes(&mut socket, text).await, "{text}");
     }
     socket.close(None).await.unwrap();
 
@@ -561,8 +554,7 @@ async fn another_origins_pages_never_reach_the_app_as_the_user_with_what_could_c
         settings.proxy_trusted_origins = Some("http://localhost:3000".into());
     })
     .await;
-    let signed_in = app.sign_in(ADELE, ADELE_PASSWORD).await;
-    let cookie = cookie_pair(&set_cookie(&signed_in, "entra-session=").expect("the proxy's own session cookie"));
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
     let own_origin = app.base_url.clone();
     let post = |path: &str, headers: &[(&'static str, &'static str)]| {
         let mut request = app.browser.post(app.url(path)).body("amount=100");
@@ -637,6 +629,96 @@ async fn forward_auth_refuses_what_another_origins_page_could_change() {
     assert_eq!(verify(&[("x-forwarded-method", "POST"), front_end, own]).await, StatusCode::OK);
     // No X-Forwarded-Host: the Host the question came with.
     assert_eq!(verify(&[("x-forwarded-method", "POST"), own]).await, StatusCode::FORBIDDEN);
+}
+
+/// Sends `text` on `socket` and waits (at most 10 s) for the upstream's echo.
+pub(crate) async fn echoes<S>(socket: &mut S, text: &str) -> bool
+where
+    S: futures::Sink<tokio_tungstenite::tungstenite::Message>
+        + futures::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    if socket.send(tokio_tungstenite::tungstenite::Message::text(text)).await.is_err() {
+        return false;
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(10), socket.next()).await {
+        Ok(Some(Ok(reply))) => reply.into_text().is_ok_and(|reply| reply.as_str() == format!("echo: {text}")),
+        _ => false,
+    }
+}
+
+/// Whether `socket` is closed (its stream ends or fails) within `within`.
+pub(crate) async fn closes_within<S>(socket: &mut S, within: std::time::Duration) -> bool
+where
+    S: futures::Stream<Item = Result<tokio_tungstenite::tungstenite::Message, tokio_tungstenite::tungstenite::Error>>
+        + Unpin,
+{
+    let closed = async {
+        loop {
+            match socket.next().await {
+                None | Some(Err(_)) | Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, closed).await.is_ok()
+}
+
+/// Signs Adele in through the proxy; returns its session cookie (`entra-session=...`).
+pub(crate) async fn sign_in_keeping_proxy_cookie(app: &TestApp) -> String {
+    let signed_in = app.sign_in(ADELE, ADELE_PASSWORD).await;
+    cookie_pair(&set_cookie(&signed_in, "entra-session=").expect("the proxy's own session cookie"))
+}
+
+/// Opens `/ws` through `app` with the session `cookie`.
+pub(crate) async fn open_websocket(
+    app: &TestApp,
+    cookie: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!("{}/ws", app.base_url.replace("http://", "ws://"));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.expect("upgraded through the proxy").0
+}
+
+/// An open WebSocket speaks as the user it was opened by: it must end with the session, or a
+/// cookie captured before sign-out would keep a socket that does.
+#[tokio::test]
+async fn a_websocket_closes_once_its_session_has_ended() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.proxy_websocket_check_seconds = "1".into()).await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let mut socket = open_websocket(&app, &cookie).await;
+    assert!(echoes(&mut socket, "hello").await);
+    // Checked and still signed in: the socket stays.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert!(echoes(&mut socket, "still there").await);
+
+    let csrf = app.csrf_token().await;
+    let signed_out = app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert!(closes_within(&mut socket, std::time::Duration::from_secs(10)).await, "closed after sign-out");
+    // And the captured cookie opens no new one (401 before any upgrade).
+    let url = format!("{}/ws", app.base_url.replace("http://", "ws://"));
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
+    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+}
+
+/// A session that reaches its end (here its absolute lifetime) ends its sockets too.
+#[tokio::test]
+async fn a_websocket_closes_when_its_session_expires() {
+    let upstream = upstream::start().await;
+    let app = proxy_with_options(
+        &upstream,
+        |settings| settings.proxy_websocket_check_seconds = "1".into(),
+        Options { session_max_lifetime: Some(std::time::Duration::from_secs(3)), ..Options::default() },
+    )
+    .await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let mut socket = open_websocket(&app, &cookie).await;
+    assert!(echoes(&mut socket, "hello").await);
+    assert!(closes_within(&mut socket, std::time::Duration::from_secs(15)).await, "closed when the session expired");
 }
 
 /// The process's peak resident memory so far (VmHWM), KiB.

@@ -139,3 +139,38 @@ async fn front_channel_logout_ends_sessions_kept_in_redis() {
     let keys: Vec<String> = redis.raw_values().await.into_iter().map(|(k, _)| k).collect();
     assert!(!keys.iter().any(|k| k.starts_with("entra-webapp:sid:")), "the sid index went with the sessions: {keys:?}");
 }
+
+/// A WebSocket through one instance closes when its user signs out on another: the instances
+/// share nothing but Redis.
+#[tokio::test]
+async fn a_websocket_on_one_instance_closes_when_its_session_ends_on_another() {
+    let redis = RedisServer::start();
+    let upstream = crate::upstream::start().await;
+    let proxy = |site: Option<&TestApp>| {
+        let upstream_url = upstream.url.clone();
+        spawn_app_with(Options {
+            session_store: Some(redis.url()),
+            session_secret: Some(SECRET.to_owned()),
+            emulator: site.map(|a| a.emulator.clone()),
+            site_url: site.map(|a| a.base_url.clone()),
+            settings_change: Some(Box::new(move |settings, _| {
+                settings.upstream_url = Some(upstream_url);
+                settings.proxy_websocket_check_seconds = "1".into();
+            })),
+            ..Options::default()
+        })
+    };
+    let a = proxy(None).await;
+    let b = proxy(Some(&a)).await;
+    let cookie = crate::proxy::sign_in_keeping_proxy_cookie(&a).await;
+    let mut socket = crate::proxy::open_websocket(&b, &cookie).await;
+    assert!(crate::proxy::echoes(&mut socket, "through B").await);
+
+    let csrf = a.csrf_token().await;
+    let signed_out = a.browser.post(a.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert!(
+        crate::proxy::closes_within(&mut socket, std::time::Duration::from_secs(10)).await,
+        "B closed it after the sign-out on A"
+    );
+}
