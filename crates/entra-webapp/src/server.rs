@@ -70,11 +70,12 @@ where
     let (stop_connections, stopping) = tokio::sync::watch::channel(false);
     let header_read_timeout = limits.header_read_timeout;
     let serve_connection = move |stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit| {
+        let slot = ConnectionSlot { _permit: Arc::new(permit), stopping: stopping.clone() };
         // The peer for handlers (e.g. the proxy's X-Forwarded-For), and HTTP/2's `:authority` as
         // the `Host` everything after reads.
         let service = TowerToHyperService::new(AddExtension::new(
             MapRequest::new(app.clone(), into_app_request),
-            Peer::new(peer),
+            Peer::new(peer, slot.clone()),
         ));
         let (http1, http2) = (http1.clone(), http2.clone());
         let mut stopping = stopping.clone();
@@ -104,7 +105,8 @@ where
             if let Err(err) = ended {
                 tracing::debug!(error = %err, "connection ended");
             }
-            drop(permit);
+            // Its place is free once the connection and whatever took its socket over are done.
+            drop(slot);
         }
     };
     let mut workers = Workers::start(serve_connection)?;
@@ -132,7 +134,8 @@ where
     }
     drop(listener);
     let _ = stop_connections.send(true);
-    // Every connection holds a permit until it has closed.
+    // Every connection (upgraded ones included, which close on `stop_connections`) holds a
+    // permit until it has closed.
     let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
     let _ = connections.acquire_many(all).await;
     workers.join().await;
@@ -149,12 +152,31 @@ pub struct Peer {
     pub ip_header: HeaderValue,
     /// In proxy mode, the connection's own connection to the app behind.
     pub(crate) upstream: crate::proxy::dedicated::DedicatedConnection,
+    /// The connection's place among `max_connections`.
+    pub(crate) slot: ConnectionSlot,
 }
 
 impl Peer {
-    fn new(address: SocketAddr) -> Self {
+    fn new(address: SocketAddr, slot: ConnectionSlot) -> Self {
         let ip_header = HeaderValue::try_from(address.ip().to_string()).unwrap_or(HeaderValue::from_static("unknown"));
-        Self { address, ip_header, upstream: crate::proxy::dedicated::DedicatedConnection::default() }
+        Self { address, ip_header, upstream: crate::proxy::dedicated::DedicatedConnection::default(), slot }
+    }
+}
+
+/// A connection's place among the `max_connections` served at once. An upgraded connection (the
+/// proxy's WebSocket) outlives its HTTP connection, which hands its socket over: it keeps the
+/// place, so that upgrades count against the cap like any connection (else a client could hold
+/// sockets, and connections to the app behind, without bound), and closes when the server stops.
+#[derive(Clone, Debug)]
+pub(crate) struct ConnectionSlot {
+    _permit: Arc<OwnedSemaphorePermit>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ConnectionSlot {
+    /// Holds the place until the server stops (then completes): for what took the socket over.
+    pub(crate) async fn held_until_stopping(mut self) {
+        let _ = self.stopping.wait_for(|stop| *stop).await;
     }
 }
 

@@ -123,9 +123,15 @@ impl Outbound {
     }
 
     /// Once upgraded, the connection is closed when `ends` completes (the identity it was opened
-    /// with is no longer good), or when either side closes it.
+    /// with is no longer good, the server stops), or when either side closes it; `ends` lives as
+    /// long as the upgraded connection. Each call adds a reason.
     pub fn end_tunnel_when(&mut self, ends: impl Future<Output = ()> + Send + 'static) {
-        self.tunnel_ends = Some(Box::pin(ends));
+        self.tunnel_ends = Some(match self.tunnel_ends.take() {
+            Some(earlier) => Box::pin(async move {
+                futures_util::future::select(earlier, Box::pin(ends)).await;
+            }),
+            None => Box::pin(ends),
+        });
     }
 }
 
@@ -252,7 +258,7 @@ impl Upstream {
                             tracing::debug!(error = %err, "upgraded connection ended");
                         }
                     }
-                    () = ends => tracing::info!("upgraded connection closed: its session has ended"),
+                    () = ends => tracing::info!("upgraded connection closed: its session has ended, or the server stops"),
                 }
             });
             let (mut parts, _) = response.into_parts();

@@ -81,9 +81,12 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         tracing::error!("proxy: no session layer in front of the forwarding service");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let (peer, dedicated) = match request.extensions().get::<Peer>() {
-        Some(peer) => (Some(peer.ip_header.clone()), Some(peer.upstream.clone())),
-        None => (None, None),
+    let (peer, dedicated, slot) = match request.extensions().get::<Peer>() {
+        Some(peer) => {
+            let slot = request.headers().contains_key(header::UPGRADE).then(|| peer.slot.clone());
+            (Some(peer.ip_header.clone()), Some(peer.upstream.clone()), slot)
+        }
+        None => (None, None, None),
     };
     let Some(proxy) = state.proxy.as_ref() else { return AppError::NotFound.into_response() };
     // TRACE makes many servers echo the request back, our identity and token headers included
@@ -140,6 +143,12 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     // client's can remove or disguise them.
     let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
     let mut outbound = Outbound::new(request, forwarded);
+    // A WebSocket keeps its connection's place among MAX_CONNECTIONS, and closes on shutdown.
+    if outbound.is_upgrade()
+        && let Some(slot) = slot
+    {
+        outbound.end_tunnel_when(slot.held_until_stopping());
+    }
     identity::strip_inbound(outbound.headers_mut(), &state.auth);
     if let Some(user) = &identity {
         let tokens = match proxy.config.pass_tokens {

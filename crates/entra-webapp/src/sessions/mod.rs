@@ -49,17 +49,18 @@ impl AppSessionStore {
 
     /// Completes once session `id` has ended (signed out here or on another instance, ended by
     /// front-channel logout, expired), looking every `every`: for what outlives the request that
-    /// checked the session, such as a proxied WebSocket. A store that does not answer ends nothing
-    /// (as for requests, an outage is not a sign-out); reading does not count as activity, so it
-    /// does not keep the session alive.
+    /// checked the session, such as a proxied WebSocket. Both stores load live records only (an
+    /// ended session's is deleted, an expired one is not answered), and only signed-in sessions
+    /// are stored. A store that does not answer ends nothing (as for requests, an outage is not a
+    /// sign-out); reading does not count as activity, so it does not keep the session alive.
     pub async fn session_ended(self, id: Id, every: std::time::Duration) {
-        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             match self.load(&id).await {
-                Ok(Some(record)) if record::is_signed_in(&record) => {}
-                Ok(_) => return,
+                Ok(Some(_)) => {}
+                Ok(None) => return,
                 Err(error) => tracing::warn!(error = %error, "could not check an upgraded connection's session"),
             }
         }

@@ -21,12 +21,6 @@ pub(crate) fn expires_at(record: &Record) -> time::OffsetDateTime {
     }
 }
 
-/// Whether someone is signed in with the record now: it has a user and has not expired (idle, or
-/// its sign-in's absolute end).
-pub(crate) fn is_signed_in(record: &Record) -> bool {
-    RecordFacts::of(record).ends_at.is_some() && expires_at(record) > time::OffsetDateTime::now_utc()
-}
-
 /// Seconds until the record's sign-in ends at the latest (its idle expiry may slide until then).
 pub(crate) fn index_lifetime_secs(record: &Record) -> u64 {
     let now = time::OffsetDateTime::now_utc().unix_timestamp().max(0).unsigned_abs();

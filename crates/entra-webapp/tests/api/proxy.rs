@@ -705,6 +705,38 @@ async fn a_websocket_closes_once_its_session_has_ended() {
     assert!(tokio_tungstenite::connect_async(request).await.is_err());
 }
 
+/// A WebSocket is a connection like any other: it keeps its place among MAX_CONNECTIONS while open
+/// (else a client could hold sockets, and connections to the app behind, without bound), and is
+/// closed when the app stops rather than holding shutdown up.
+#[tokio::test]
+async fn websockets_count_against_max_connections_and_close_when_the_app_stops() {
+    let upstream = upstream::start().await;
+    let header_timeout = std::time::Duration::from_secs(1);
+    let limits = entra_webapp::config::ServerLimits { header_read_timeout: header_timeout, max_connections: 2 };
+    let mut app =
+        proxy_with_options(&upstream, |_| {}, Options { server_limits: Some(limits), ..Options::default() }).await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let mut first = open_websocket(&app, &cookie).await;
+    let mut second = open_websocket(&app, &cookie).await;
+    assert!(echoes(&mut first, "one").await && echoes(&mut second, "two").await);
+
+    // Both places taken by sockets (kept-alive HTTP connections are gone after the header timeout):
+    // a new connection waits until a socket closes.
+    let waiting = tokio::spawn({
+        let url = app.url("/healthz");
+        async move { browser().get(url).send().await.map(|response| response.status()) }
+    });
+    tokio::time::sleep(header_timeout * 2).await;
+    assert!(!waiting.is_finished(), "over the cap: not served while two sockets are open");
+    assert!(echoes(&mut first, "still one").await);
+    first.close(None).await.unwrap();
+    drop(first);
+    assert_eq!(waiting.await.unwrap().unwrap(), StatusCode::OK, "served once a socket closed");
+
+    tokio::time::timeout(std::time::Duration::from_secs(10), app.stop()).await.expect("the app stops");
+    assert!(closes_within(&mut second, std::time::Duration::from_secs(5)).await, "closed on shutdown");
+}
+
 /// A session that reaches its end (here its absolute lifetime) ends its sockets too.
 #[tokio::test]
 async fn a_websocket_closes_when_its_session_expires() {
