@@ -17,8 +17,9 @@
 #                                   included) and Easy Auth's routes, against the proxy
 #                                   tests over TCP (nginx's forward auth included) and unit tests
 #   ./scripts/mutants.sh front      what every request crosses first: header limits, request ids,
-#                                   error pages (and the 503 of a store outage), the hand-over of
-#                                   connections to the serving threads, likewise
+#                                   error pages (and the 503 of a store outage), the server's
+#                                   connection cap and the hand-over of connections to the serving
+#                                   threads, likewise
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
@@ -111,9 +112,9 @@ for slice in "${slices[@]}"; do
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
         --file crates/entra-webapp/src/guard.rs --file crates/entra-webapp/src/error.rs \
         --file crates/entra-webapp/src/request_id.rs --file crates/entra-webapp/src/startup.rs \
-        --file crates/entra-webapp/src/workers.rs \
-        --re 'src/(guard|error|request_id|workers)\.rs|limit_headers' \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/)) | (binary_id(entra-webapp) & test(/^(guard|error|request_id|workers)::/))'
+        --file crates/entra-webapp/src/workers.rs --file crates/entra-webapp/src/server.rs \
+        --re 'src/(guard|error|request_id|workers|server)\.rs|limit_headers' \
+        -- -E '(binary_id(entra-webapp::api) & (test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/) | test(/^proxy::(websockets_count|another_origins)/))) | (binary_id(entra-webapp) & test(/^(guard|error|request_id|workers)::/))'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client, proxy, front)" >&2
