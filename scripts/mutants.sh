@@ -104,7 +104,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/proxy/identity.rs --file crates/entra-webapp/src/proxy/forward.rs \
         --file crates/entra-webapp/src/proxy/handler.rs --file crates/entra-webapp/src/proxy/easy_auth.rs \
         --file crates/entra-webapp/src/proxy/dedicated.rs --file crates/entra-webapp/src/proxy/dispatch.rs \
-        --file crates/entra-webapp/src/proxy/cross_origin.rs \
+        --file crates/entra-webapp/src/proxy/cross_origin.rs --file crates/entra-webapp/src/proxy/request_body.rs \
         --file crates/entra-webapp/src/config/proxy.rs \
         -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|python_upstream|http2|nginx_forward_auth)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::proxy_)/))'
       ;;

@@ -77,6 +77,19 @@ impl AppError {
                         "The app is not answering",
                         "The app behind this sign-in cannot be reached right now.",
                     ),
+                    crate::proxy::forward::UpstreamError::ClientStalled(idle) => {
+                        return ErrorPage::new(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "request_body_stalled",
+                            "The upload stopped",
+                            format!(
+                                "Nothing more of this request arrived for {} seconds, so it was not passed on to the app.",
+                                idle.as_secs()
+                            ),
+                            "Check the connection and send it again.",
+                            "-",
+                        );
+                    }
                     crate::proxy::forward::UpstreamError::Loop => {
                         return ErrorPage::new(
                             StatusCode::LOOP_DETECTED,

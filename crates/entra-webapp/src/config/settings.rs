@@ -112,7 +112,8 @@ pub struct Settings {
     /// Default: only the app's own pages' (see docs/SECURITY.md, cross-origin requests).
     #[arg(long = "proxy-trusted-origins", env = "PROXY_TRUSTED_ORIGINS")]
     pub proxy_trusted_origins: Option<String>,
-    /// Proxy mode: seconds to wait for the upstream's response headers (then 504).
+    /// Proxy mode: seconds to wait for the upstream's response headers once it has the whole
+    /// request (then 504); also how long a request body may go without a byte (then 408).
     #[arg(long = "upstream-timeout-seconds", env = "UPSTREAM_TIMEOUT_SECONDS", default_value = DEFAULT_UPSTREAM_TIMEOUT_SECONDS)]
     pub upstream_timeout_seconds: String,
     /// Proxy mode: how often, in seconds, an open WebSocket (any upgraded connection) checks that

@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
@@ -22,6 +22,7 @@ use thread_local::ThreadLocal;
 use url::Url;
 
 use crate::proxy::dedicated::{self, DedicatedConnection};
+use crate::proxy::request_body;
 
 /// Connecting to the upstream may take this long (then 502).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,6 +54,9 @@ pub enum UpstreamError {
     /// No response headers within the timeout.
     #[error("the upstream did not answer within {0:?}")]
     Timeout(Duration),
+    /// The client stopped sending its request body for this long (then the request is dropped).
+    #[error("the client sent nothing of its request body for {0:?}")]
+    ClientStalled(Duration),
     /// The request came back to this proxy: `UPSTREAM_URL` leads to the proxy itself.
     #[error("the request came back to this proxy: UPSTREAM_URL leads to the proxy itself")]
     Loop,
@@ -224,6 +228,15 @@ impl Upstream {
         }
         set_forwarded_headers(&mut parts.headers, &forwarded);
         parts.headers.append(header::VIA, self.via.clone());
+        // The upstream's time to answer starts once it has the whole request (see
+        // `request_body.rs`); a request without a body has all been sent at once.
+        let (body, progress) = match body.is_end_stream() {
+            true => (body, None),
+            false => {
+                let (body, progress) = request_body::watch(body, self.response_timeout);
+                (Body::new(body), Some(progress))
+            }
+        };
         let outbound = Request::from_parts(parts, body);
         let send = async {
             match dedicated {
@@ -232,9 +245,22 @@ impl Upstream {
             }
             .map_err(UpstreamError::Unreachable)
         };
-        let mut response = match tokio::time::timeout(self.response_timeout, send).await {
-            Err(_) => return Err(UpstreamError::Timeout(self.response_timeout)),
-            Ok(result) => result?,
+        let timed_out = UpstreamError::Timeout(self.response_timeout);
+        let mut response = match progress {
+            None => tokio::time::timeout(self.response_timeout, send).await.map_err(|_| timed_out)??,
+            Some(mut progress) => {
+                tokio::pin!(send);
+                let sent = tokio::select! {
+                    sent = &mut send => sent,
+                    _ = &mut progress.sent => {
+                        tokio::time::timeout(self.response_timeout, &mut send).await.map_err(|_| timed_out)?
+                    }
+                };
+                match sent {
+                    Err(_) if progress.stalled() => return Err(UpstreamError::ClientStalled(self.response_timeout)),
+                    sent => sent?,
+                }
+            }
         };
         if response.status() == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade

@@ -10,6 +10,7 @@ mod easy_auth;
 pub mod forward;
 mod handler;
 pub(crate) mod identity;
+mod request_body;
 
 pub use dispatch::OwnOrProxied;
 pub use easy_auth::{login, logout, me, refresh, verify};

@@ -794,6 +794,44 @@ async fn a_100_mb_upload_and_download_stream_in_constant_memory() {
     assert!(grown_mib < 40, "peak memory grew by {grown_mib} MiB while 200 MiB went through");
 }
 
+/// A body sent a chunk every `gap`, `count` chunks of 1 KiB, then `stall` (if any) before the end.
+fn trickled_body(count: usize, gap: std::time::Duration, stall: Option<std::time::Duration>) -> reqwest::Body {
+    let chunks = futures::stream::unfold(0, move |sent| async move {
+        if sent == count {
+            if let Some(stall) = stall {
+                tokio::time::sleep(stall).await;
+            }
+            return None;
+        }
+        tokio::time::sleep(gap).await;
+        Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(vec![1u8; 1024])), sent + 1))
+    });
+    reqwest::Body::wrap_stream(chunks)
+}
+
+/// The upstream's time to answer (`UPSTREAM_TIMEOUT_SECONDS`) starts once it has the whole
+/// request: an upload that takes longer than that to send, on a slow link, goes through. A client
+/// that stops sending for that long is cut off instead (408), so a trickled body cannot hold a
+/// connection, and one to the app behind, for ever.
+#[tokio::test]
+async fn a_slow_upload_goes_through_and_a_stalled_one_is_cut_off() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |settings| settings.upstream_timeout_seconds = "1".into()).await;
+    app.sign_in_adele().await;
+    // 3 s to send, never 1 s without a byte.
+    let slow = trickled_body(10, std::time::Duration::from_millis(300), None);
+    let uploaded = app.browser.post(app.url("/upload")).body(slow).send().await.unwrap();
+    assert_eq!(uploaded.status(), StatusCode::OK);
+    assert_eq!(uploaded.text().await.unwrap(), "10240", "every byte arrived");
+
+    let stalled = trickled_body(2, std::time::Duration::from_millis(100), Some(std::time::Duration::from_secs(30)));
+    let cut_off = app.browser.post(app.url("/upload")).body(stalled).send();
+    let cut_off = tokio::time::timeout(std::time::Duration::from_secs(15), cut_off).await.expect("not held for ever");
+    let cut_off = cut_off.unwrap();
+    assert_eq!(cut_off.status(), StatusCode::REQUEST_TIMEOUT);
+    assert!(cut_off.text().await.unwrap().contains("stopped"), "our page");
+}
+
 #[tokio::test]
 async fn an_upstream_that_is_slow_is_a_504_page() {
     let upstream = upstream::start().await;
