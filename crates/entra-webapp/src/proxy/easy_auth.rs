@@ -88,6 +88,10 @@ pub async fn refresh(State(state): State<AppState>, session: Session) -> Respons
 /// path.
 const SIGN_IN_URL: &str = "x-sign-in-url";
 const FORWARDED_URI: &str = "x-forwarded-uri";
+/// The method and host of the request the front end asks about (see
+/// [`forwarded_from_another_origin`]).
+const FORWARDED_METHOD: &str = "x-forwarded-method";
+const FORWARDED_HOST: &str = "x-forwarded-host";
 
 /// Whether the request the front end asks about is one that a page of another origin made and
 /// that could change something (see `cross_origin.rs`). The front end's `X-Forwarded-Method`
@@ -103,14 +107,12 @@ fn forwarded_from_another_origin(state: &AppState, method: &Method, headers: &He
     let trusted = state.proxy.as_ref().map(|proxy| proxy.config.trusted_origins.as_slice()).unwrap_or_default();
     cross_origin::check(&request, trusted).is_some()
 }
-const FORWARDED_METHOD: &str = "x-forwarded-method";
-const FORWARDED_HOST: &str = "x-forwarded-host";
-
 /// `GET /.auth/verify`: forward auth. 200 with the identity headers for a session the access
 /// policy lets in, 401 without a session (with [`SIGN_IN_URL`]), 403 for a user the policy
-/// refuses or a request of another origin's page that could change something. Never the tokens, even with `PROXY_PASS_TOKENS`: in proxy mode this route answers
-/// browsers too, and a page's script could read them from the answer's headers (tokens reach an
-/// upstream only through the proxy forwarding the request itself).
+/// refuses or a request of another origin's page that could change something. Never the
+/// tokens, even with `PROXY_PASS_TOKENS`: in proxy mode this route answers browsers too, and a
+/// page's script could read them from the answer's headers (tokens reach an upstream only through
+/// the proxy forwarding the request itself).
 pub async fn verify(State(state): State<AppState>, method: Method, headers: HeaderMap, session: Session) -> Response {
     if forwarded_from_another_origin(&state, &method, &headers) {
         return AppError::CrossOrigin.into_response();

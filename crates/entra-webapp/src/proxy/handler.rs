@@ -169,6 +169,11 @@ async fn forward_request(state: AppState, request: Request) -> Response {
             identity::strip_own_set_cookies(response.headers_mut(), &state.auth);
             response
         }
+        // A client that stops sending is the client's doing, not the upstream's.
+        Err(error @ UpstreamError::ClientStalled(_)) => {
+            tracing::debug!(error = %error, "request body stalled");
+            AppError::Upstream(error).into_response()
+        }
         Err(error) => {
             tracing::warn!(error = %error, "upstream failed");
             AppError::Upstream(error).into_response()

@@ -13,21 +13,9 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use hyper::body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::{Body as HttpBody, Frame};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, Sleep};
-
-/// Why a watched body failed.
-#[derive(Debug)]
-pub(super) struct Stalled;
-
-impl std::fmt::Display for Stalled {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the client stopped sending its request body")
-    }
-}
-
-impl std::error::Error for Stalled {}
 
 /// What the forwarding side learns about a watched body.
 pub(super) struct Progress {
@@ -44,7 +32,8 @@ impl Progress {
 }
 
 pin_project_lite::pin_project! {
-    /// `inner`, failing with [`Stalled`] after `idle` without a frame.
+    /// `inner`, failing after `idle` without a frame (and saying so in its [`Progress`]). Its
+    /// length goes upstream in the client's `Content-Length`, so it gives no size hint of its own.
     pub(super) struct WatchedBody {
         #[pin]
         inner: Body,
@@ -89,19 +78,12 @@ impl HttpBody for WatchedBody {
                 match deadline.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         this.stalled.store(true, Ordering::Relaxed);
-                        Poll::Ready(Some(Err(axum::Error::new(Stalled))))
+                        // Which error matters little: [`Progress::stalled`] says what happened.
+                        Poll::Ready(Some(Err(axum::Error::new(std::io::Error::from(std::io::ErrorKind::TimedOut)))))
                     }
                     Poll::Pending => Poll::Pending,
                 }
             }
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }

@@ -859,6 +859,9 @@ async fn an_upstream_that_is_down_is_a_502_page_and_readiness_says_so() {
     let down = app.browser.get(app.url("/reports")).header("accept", HTML).send().await.unwrap();
     assert_eq!(down.status(), StatusCode::BAD_GATEWAY);
     assert!(down.text().await.unwrap().contains("The app is not answering"));
+    // With a body on its way too: the upstream's failure, not the client's (408).
+    let posted = app.browser.post(app.url("/reports")).body(trickled_body(3, std::time::Duration::ZERO, None));
+    assert_eq!(posted.send().await.unwrap().status(), StatusCode::BAD_GATEWAY);
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
