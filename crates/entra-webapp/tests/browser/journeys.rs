@@ -22,6 +22,18 @@ async fn complete_sign_in(browser: &Chromium, upn: &str, password: &str) {
     browser.wait_for("#welcome").await;
 }
 
+/// The tests' upstream, and the app as a proxy in front of it.
+async fn proxy_in_front_of_an_upstream() -> (crate::upstream::Upstream, TestApp) {
+    let upstream = crate::upstream::start().await;
+    let url = upstream.url.clone();
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(url))),
+        ..Options::default()
+    })
+    .await;
+    (upstream, app)
+}
+
 /// From the emulator's sign-in page back to the upstream page the browser was going to.
 async fn complete_proxied_sign_in(browser: &Chromium) {
     browser.type_into("input[name=loginfmt][type=email]", ADELE).await;
@@ -236,13 +248,7 @@ async fn a_user_without_the_required_role_sees_the_403_page_and_switches_account
 
 #[tokio::test]
 async fn through_the_proxy_a_user_signs_in_to_a_protected_upstream_page_and_signs_out() {
-    let upstream = crate::upstream::start().await;
-    let url = upstream.url.clone();
-    let app = spawn_app_with(Options {
-        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(url))),
-        ..Options::default()
-    })
-    .await;
+    let (_upstream, app) = proxy_in_front_of_an_upstream().await;
     let browser = Chromium::launch().await;
     // Straight to the app behind: the proxy sends the browser to sign in, then back there.
     browser.goto(&app.url("/page")).await;
@@ -268,13 +274,7 @@ async fn through_the_proxy_a_user_signs_in_to_a_protected_upstream_page_and_sign
 /// user; the same page through the proxy, the app's own origin, can.
 #[tokio::test]
 async fn a_page_of_another_origin_on_the_same_site_cannot_act_as_the_user_through_the_proxy() {
-    let upstream = crate::upstream::start().await;
-    let url = upstream.url.clone();
-    let app = spawn_app_with(Options {
-        settings_change: Some(Box::new(move |settings, _| settings.upstream_url = Some(url))),
-        ..Options::default()
-    })
-    .await;
+    let (upstream, app) = proxy_in_front_of_an_upstream().await;
     let browser = Chromium::launch().await;
     let port = app.base_url.rsplit(':').next().unwrap().to_owned();
     let acting_page = format!("/acting-page?port={port}");
