@@ -107,6 +107,7 @@ fn forwarded_from_another_origin(state: &AppState, method: &Method, headers: &He
     let trusted = state.proxy.as_ref().map(|proxy| proxy.config.trusted_origins.as_slice()).unwrap_or_default();
     cross_origin::check(&request, trusted).is_some()
 }
+
 /// `GET /.auth/verify`: forward auth. 200 with the identity headers for a session the access
 /// policy lets in, 401 without a session (with [`SIGN_IN_URL`]), 403 for a user the policy
 /// refuses or a request of another origin's page that could change something. Never the

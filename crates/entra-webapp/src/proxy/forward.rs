@@ -121,6 +121,11 @@ impl Outbound {
         self.request.headers_mut()
     }
 
+    /// Its extensions (what the server and the layers put there, such as the connection's peer).
+    pub fn extensions(&self) -> &axum::http::Extensions {
+        self.request.extensions()
+    }
+
     /// Whether it asks for an upgrade (WebSocket): a connection that outlives the request.
     pub fn is_upgrade(&self) -> bool {
         self.upgrade.is_some()

@@ -81,12 +81,9 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         tracing::error!("proxy: no session layer in front of the forwarding service");
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     };
-    let (peer, dedicated, slot) = match request.extensions().get::<Peer>() {
-        Some(peer) => {
-            let slot = request.headers().contains_key(header::UPGRADE).then(|| peer.slot.clone());
-            (Some(peer.ip_header.clone()), Some(peer.upstream.clone()), slot)
-        }
-        None => (None, None, None),
+    let (peer, dedicated) = match request.extensions().get::<Peer>() {
+        Some(peer) => (Some(peer.ip_header.clone()), Some(peer.upstream.clone())),
+        None => (None, None),
     };
     let Some(proxy) = state.proxy.as_ref() else { return AppError::NotFound.into_response() };
     // TRACE makes many servers echo the request back, our identity and token headers included
@@ -143,12 +140,6 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     // client's can remove or disguise them.
     let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
     let mut outbound = Outbound::new(request, forwarded);
-    // A WebSocket keeps its connection's place among MAX_CONNECTIONS, and closes on shutdown.
-    if outbound.is_upgrade()
-        && let Some(slot) = slot
-    {
-        outbound.end_tunnel_when(slot.held_until_stopping());
-    }
     identity::strip_inbound(outbound.headers_mut(), &state.auth);
     if let Some(user) = &identity {
         let tokens = match proxy.config.pass_tokens {
@@ -156,9 +147,15 @@ async fn forward_request(state: AppState, request: Request) -> Response {
             false => None,
         };
         identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, tokens.as_ref());
-        // A WebSocket lasts no longer than the session it was opened with: a cookie captured
-        // before sign-out must not keep a socket that speaks as the user.
-        if outbound.is_upgrade()
+    }
+    if outbound.is_upgrade() {
+        // A WebSocket keeps its connection's place among MAX_CONNECTIONS, and closes on shutdown.
+        if let Some(slot) = outbound.extensions().get::<Peer>().map(|peer| peer.slot.clone()) {
+            outbound.end_tunnel_when(slot.held_until_stopping());
+        }
+        // One opened as the user lasts no longer than the session it was opened with: a cookie
+        // captured before sign-out must not keep a socket that speaks as the user.
+        if identity.is_some()
             && let Some(id) = session.id()
         {
             outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check));

@@ -531,10 +531,7 @@ async fn websocket_messages_pass_through_both_ways() {
 /// Opens `/ws/whoami` through the proxy with the session cookie and `origin`: what the socket
 /// said, or the status the handshake was refused with.
 async fn websocket_whoami(app: &TestApp, cookie: &str, origin: &str) -> Result<String, u16> {
-    let url = format!("{}/ws/whoami", app.base_url.replace("http://", "ws://"));
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-    request.headers_mut().insert("cookie", cookie.parse().unwrap());
-    request.headers_mut().insert("origin", origin.parse().unwrap());
+    let request = websocket_request(app, "/ws/whoami", &[("cookie", cookie), ("origin", origin)]);
     match tokio_tungstenite::connect_async(request).await {
         Ok((mut socket, _)) => Ok(socket.next().await.unwrap().unwrap().into_text().unwrap().as_str().to_owned()),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
@@ -675,10 +672,22 @@ pub(crate) async fn open_websocket(
     app: &TestApp,
     cookie: &str,
 ) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
-    let url = format!("{}/ws", app.base_url.replace("http://", "ws://"));
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-    request.headers_mut().insert("cookie", cookie.parse().unwrap());
+    let request = websocket_request(app, "/ws", &[("cookie", cookie)]);
     tokio_tungstenite::connect_async(request).await.expect("upgraded through the proxy").0
+}
+
+/// A WebSocket handshake for `path` through `app`, with these headers.
+fn websocket_request(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> tokio_tungstenite::tungstenite::ClientRequestBuilder {
+    let url = format!("{}{path}", app.base_url.replace("http://", "ws://"));
+    let mut request = tokio_tungstenite::tungstenite::ClientRequestBuilder::new(url.parse().unwrap());
+    for (name, value) in headers {
+        request = request.with_header(*name, *value);
+    }
+    request
 }
 
 /// An open WebSocket speaks as the user it was opened by: it must end with the session, or a
@@ -694,15 +703,10 @@ async fn a_websocket_closes_once_its_session_has_ended() {
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     assert!(echoes(&mut socket, "still there").await);
 
-    let csrf = app.csrf_token().await;
-    let signed_out = app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
-    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(app.sign_out().await.status(), StatusCode::SEE_OTHER);
     assert!(closes_within(&mut socket, std::time::Duration::from_secs(10)).await, "closed after sign-out");
     // And the captured cookie opens no new one (401 before any upgrade).
-    let url = format!("{}/ws", app.base_url.replace("http://", "ws://"));
-    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(url).unwrap();
-    request.headers_mut().insert("cookie", cookie.parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    assert!(tokio_tungstenite::connect_async(websocket_request(&app, "/ws", &[("cookie", &cookie)])).await.is_err());
 }
 
 /// A WebSocket is a connection like any other: it keeps its place among MAX_CONNECTIONS while open

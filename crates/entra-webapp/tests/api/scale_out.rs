@@ -166,9 +166,7 @@ async fn a_websocket_on_one_instance_closes_when_its_session_ends_on_another() {
     let mut socket = crate::proxy::open_websocket(&b, &cookie).await;
     assert!(crate::proxy::echoes(&mut socket, "through B").await);
 
-    let csrf = a.csrf_token().await;
-    let signed_out = a.browser.post(a.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
-    assert_eq!(signed_out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(a.sign_out().await.status(), StatusCode::SEE_OTHER);
     assert!(
         crate::proxy::closes_within(&mut socket, std::time::Duration::from_secs(10)).await,
         "B closed it after the sign-out on A"

@@ -38,8 +38,7 @@ async fn full_sign_in_shows_welcome_and_email_then_sign_out_ends_both_sessions()
     assert!(html.contains("Welcome Adele Vance"), "{html}");
     assert!(html.contains("adele.vance@emulator.test"), "{html}");
 
-    let csrf = app.csrf_token().await;
-    let response = app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    let response = app.sign_out().await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let end_session = location(&response);
     assert!(end_session.starts_with(&format!("{}/oauth2/v2.0/logout", app.emulator.authority())), "{end_session}");
@@ -87,8 +86,7 @@ async fn the_session_id_changes_at_sign_in_and_an_old_cookie_is_dead_after_sign_
     let stolen = thief.get(app.url("/")).header("cookie", &signed_in_cookie).send().await.unwrap();
     assert!(stolen.text().await.unwrap().contains("Welcome Adele Vance"), "the cookie works while signed in");
 
-    let csrf = app.csrf_token().await;
-    app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    app.sign_out().await;
 
     let replayed = thief.get(app.url("/")).header("cookie", &signed_in_cookie).send().await.unwrap();
     let html = replayed.text().await.unwrap();
