@@ -30,6 +30,7 @@ use crate::config::{AppConfig, SessionStoreConfig};
 use crate::error::{ErrorPagesLayer, not_found};
 use crate::guard::GuardLayer;
 use crate::pages::{access_denied_response, error_response, sign_out_response};
+use crate::proxy::identity::{IdentityHeaderCache, PrincipalOptions};
 use crate::proxy::{self, Proxy};
 use crate::routes;
 use crate::sessions::{AppSessionStore, MemoryStore, RedisStore};
@@ -106,7 +107,10 @@ impl Application {
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
             proxy: config.proxy.clone().map(Proxy::new),
-            identity_headers: crate::proxy::identity::IdentityHeaderCache::new(IDENTITY_HEADER_CACHE_USERS),
+            identity_headers: IdentityHeaderCache::new(
+                IDENTITY_HEADER_CACHE_USERS,
+                PrincipalOptions::new(config.proxy.as_ref(), &config.entra.graph_endpoint),
+            ),
             downstream: config
                 .downstream_api
                 .clone()

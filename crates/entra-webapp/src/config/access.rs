@@ -21,7 +21,7 @@ fn items(value: Option<&str>) -> Vec<&str> {
     value.unwrap_or_default().split([',', ' ']).map(str::trim).filter(|item| !item.is_empty()).collect()
 }
 
-fn guids(variable: &'static str, value: Option<&str>, what: &str, problems: &mut Problems) -> Vec<Uuid> {
+pub(crate) fn guids(variable: &'static str, value: Option<&str>, what: &str, problems: &mut Problems) -> Vec<Uuid> {
     items(value)
         .into_iter()
         .filter_map(|item| match Uuid::parse_str(item) {

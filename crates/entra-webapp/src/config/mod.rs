@@ -207,6 +207,30 @@ mod tests {
     }
 
     #[test]
+    fn the_principals_groups_and_size_are_checked() {
+        let with = |groups: Option<&str>, bytes: &str| Settings {
+            proxy_principal_groups: groups.map(str::to_owned),
+            proxy_principal_max_bytes: bytes.into(),
+            upstream_url: Some("http://127.0.0.1:8000".into()),
+            ..valid()
+        };
+        let config = with(None, "8000").validate().unwrap().proxy.unwrap();
+        assert_eq!((config.principal_groups, config.principal_max_bytes), (None, 8000));
+        let config = with(Some(" "), "2048").validate().unwrap().proxy.unwrap();
+        assert_eq!(config.principal_groups, None, "blank: every group");
+        let group = "5a1e5000-0000-4000-8000-00000000a001";
+        let config = with(Some(&format!("{group}, {}", group.to_uppercase())), "1048576").validate();
+        let config = config.unwrap().proxy.unwrap();
+        assert_eq!(config.principal_groups, Some(vec![group.parse().unwrap(); 2]));
+        assert_eq!(config.principal_max_bytes, 1 << 20);
+        assert_eq!(variables(with(Some("Sales"), "8000").validate().unwrap_err()), ["PROXY_PRINCIPAL_GROUPS"]);
+        for bad in ["2047", "1048577", "8 KB", ""] {
+            let problems = variables(with(None, bad).validate().unwrap_err());
+            assert_eq!(problems, ["PROXY_PRINCIPAL_MAX_BYTES"], "{bad}");
+        }
+    }
+
+    #[test]
     fn proxy_upstream_at_the_proxys_own_address_is_refused() {
         let on_port =
             |upstream: &str, port: &str| Settings { upstream_url: Some(upstream.into()), port: port.into(), ..valid() };

@@ -19,6 +19,9 @@ const DEFAULT_RUST_LOG: &str = "info";
 const DEFAULT_UNAUTHENTICATED_ACTION: &str = "redirect";
 const DEFAULT_UPSTREAM_TIMEOUT_SECONDS: &str = "60";
 const DEFAULT_WEBSOCKET_CHECK_SECONDS: &str = "15";
+/// Under the 8 KB that nginx, Apache and gunicorn allow one request header line by default, with
+/// room for the name.
+const DEFAULT_PRINCIPAL_MAX_BYTES: &str = "8000";
 
 /// The settings of `serve`, each from the environment variable of the same name.
 #[derive(Args, Debug, Clone)]
@@ -112,6 +115,15 @@ pub struct Settings {
     /// Default: only the app's own pages' (see docs/SECURITY.md, cross-origin requests).
     #[arg(long = "proxy-trusted-origins", env = "PROXY_TRUSTED_ORIGINS")]
     pub proxy_trusted_origins: Option<String>,
+    /// Proxy mode: the groups (object ids, comma-separated) the app behind is told about, of those
+    /// the user is in. Default: all of the user's groups.
+    #[arg(long = "proxy-principal-groups", env = "PROXY_PRINCIPAL_GROUPS")]
+    pub proxy_principal_groups: Option<String>,
+    /// Proxy mode: the most bytes X-MS-CLIENT-PRINCIPAL may take; a user whose groups would make it
+    /// larger gets Entra's groups overage claim there instead of the list (the app behind's front
+    /// end would refuse every request of that user: 8 KB per header is a common limit).
+    #[arg(long = "proxy-principal-max-bytes", env = "PROXY_PRINCIPAL_MAX_BYTES", default_value = DEFAULT_PRINCIPAL_MAX_BYTES)]
+    pub proxy_principal_max_bytes: String,
     /// Proxy mode: seconds to wait for the upstream's response headers once it has the whole
     /// request (then 504); also how long a request body may go without a byte (then 408).
     #[arg(long = "upstream-timeout-seconds", env = "UPSTREAM_TIMEOUT_SECONDS", default_value = DEFAULT_UPSTREAM_TIMEOUT_SECONDS)]
@@ -197,6 +209,8 @@ impl Default for Settings {
             proxy_unauthenticated_action: DEFAULT_UNAUTHENTICATED_ACTION.to_owned(),
             proxy_pass_tokens: "false".to_owned(),
             proxy_trusted_origins: None,
+            proxy_principal_groups: None,
+            proxy_principal_max_bytes: DEFAULT_PRINCIPAL_MAX_BYTES.to_owned(),
             upstream_timeout_seconds: DEFAULT_UPSTREAM_TIMEOUT_SECONDS.to_owned(),
             proxy_websocket_check_seconds: DEFAULT_WEBSOCKET_CHECK_SECONDS.to_owned(),
             post_logout_redirect_uri: None,

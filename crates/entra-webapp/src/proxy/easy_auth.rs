@@ -61,7 +61,7 @@ pub async fn me(State(state): State<AppState>, session: Session) -> Response {
     let entry = json!({
         "provider_name": "aad",
         "user_id": user.username.as_deref().or(user.email.as_deref()).unwrap_or_default(),
-        "user_claims": identity::claims(&user),
+        "user_claims": state.identity_headers.claims(&user),
         "expires_on": expires_on,
     });
     ([(header::CACHE_CONTROL, "no-store")], Json(json!([entry]))).into_response()

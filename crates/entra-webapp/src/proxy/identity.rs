@@ -13,7 +13,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
+use serde_json::json;
+use url::Url;
+use uuid::Uuid;
 
+use crate::config::ProxyConfig;
 use crate::proxy::forward::{folded, remove_headers_where};
 
 /// Easy Auth's claim type for the name (`name_typ`) and for roles (`role_typ`).
@@ -49,15 +53,49 @@ struct ClientPrincipal<'a> {
     role_typ: &'static str,
 }
 
-/// The user's claims, Easy Auth's way: one entry per value, roles under `role_typ`.
-pub(crate) fn claims(user: &SignedInUser) -> Vec<Claim<'_>> {
+/// What the app behind is told of the user's groups: those `PROXY_PRINCIPAL_GROUPS` lists (all
+/// by default), as long as `X-MS-CLIENT-PRINCIPAL` stays within `PROXY_PRINCIPAL_MAX_BYTES`.
+#[derive(Clone, Debug)]
+pub(crate) struct PrincipalOptions {
+    groups: Option<Vec<Uuid>>,
+    max_bytes: usize,
+    /// Where the overage claim sends the app for the whole list (`GRAPH_ENDPOINT`, no `/` last).
+    graph_endpoint: String,
+}
+
+impl PrincipalOptions {
+    /// The options of `proxy` (every group and the default size outside proxy mode, where no
+    /// principal is sent).
+    pub(crate) fn new(proxy: Option<&ProxyConfig>, graph_endpoint: &Url) -> Self {
+        Self {
+            groups: proxy.and_then(|proxy| proxy.principal_groups.clone()),
+            max_bytes: proxy.map_or(8000, |proxy| proxy.principal_max_bytes),
+            graph_endpoint: graph_endpoint.as_str().trim_end_matches('/').to_owned(),
+        }
+    }
+
+    fn shows(&self, group: &str) -> bool {
+        match &self.groups {
+            None => true,
+            Some(listed) => Uuid::parse_str(group).is_ok_and(|id| listed.contains(&id)),
+        }
+    }
+}
+
+/// The user's claims, Easy Auth's way (one entry per value, roles under `role_typ`), and
+/// `X-MS-CLIENT-PRINCIPAL`'s value. Groups come last, and go as a whole: when listing them would
+/// make the header larger than the app behind's front end may take (nginx, Apache and gunicorn
+/// refuse a header line over 8 KB, so that user could reach nothing), Entra's own overage claim
+/// stands in for them, as in a token of someone in more than 200 groups, pointing at Microsoft
+/// Graph's list (docs/PROXY.md, "Identity headers").
+fn principal<'a>(user: &'a SignedInUser, options: &PrincipalOptions) -> (Vec<Claim<'a>>, String) {
     fn claim<'a>(typ: &'a str, val: &'a str) -> Claim<'a> {
         Claim { typ, val: Cow::Borrowed(val) }
     }
     let (object_id, tenant_id) = (user.object_id.to_string(), user.tenant_id.to_string());
     let mut claims = vec![
         Claim { typ: OBJECT_ID_CLAIM_TYPE, val: Cow::Owned(object_id.clone()) },
-        Claim { typ: "oid", val: Cow::Owned(object_id) },
+        Claim { typ: "oid", val: Cow::Owned(object_id.clone()) },
         Claim { typ: TENANT_ID_CLAIM_TYPE, val: Cow::Owned(tenant_id.clone()) },
         Claim { typ: "tid", val: Cow::Owned(tenant_id) },
         claim("name", &user.name),
@@ -70,9 +108,32 @@ pub(crate) fn claims(user: &SignedInUser) -> Vec<Claim<'_>> {
     }
     let memberships = &user.memberships;
     claims.extend(memberships.roles.iter().map(|role| claim(ROLE_CLAIM_TYPE, role)));
-    claims.extend(memberships.groups.iter().map(|group| claim("groups", group)));
     claims.extend(memberships.wids.iter().map(|wid| claim("wids", wid)));
-    claims
+    let without_groups = claims.len();
+    claims.extend(memberships.groups.iter().filter(|group| options.shows(group)).map(|group| claim("groups", group)));
+    let encoded = principal_value(&claims);
+    if encoded.len() <= options.max_bytes || claims.len() == without_groups {
+        return (claims, encoded);
+    }
+    claims.truncate(without_groups);
+    let endpoint = format!("{}/v1.0/users/{object_id}/transitiveMemberOf", options.graph_endpoint);
+    claims.push(Claim { typ: "_claim_names", val: Cow::Owned(json!({ "groups": "src1" }).to_string()) });
+    let sources = json!({ "src1": { "endpoint": endpoint } }).to_string();
+    claims.push(Claim { typ: "_claim_sources", val: Cow::Owned(sources) });
+    let encoded = principal_value(&claims);
+    if encoded.len() > options.max_bytes {
+        tracing::warn!(
+            bytes = encoded.len(),
+            "a user's X-MS-CLIENT-PRINCIPAL is larger than PROXY_PRINCIPAL_MAX_BYTES even without groups (many app roles?)"
+        );
+    }
+    (claims, encoded)
+}
+
+/// `X-MS-CLIENT-PRINCIPAL`'s value: Easy Auth's JSON, base64-encoded.
+fn principal_value(claims: &[Claim<'_>]) -> String {
+    let principal = ClientPrincipal { auth_typ: "aad", claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
+    serde_json::to_vec(&principal).map(|json| STANDARD.encode(json)).unwrap_or_default()
 }
 
 /// `X-MS-CLIENT-PRINCIPAL-NAME`: the sign-in name, else the email.
@@ -84,11 +145,8 @@ fn principal_name(user: &SignedInUser) -> Option<&str> {
 type IdentityHeader = (HeaderName, HeaderValue);
 
 /// The identity headers of `user`. Built through [`IdentityHeaderCache`] on the request path.
-fn user_headers(user: &SignedInUser) -> Vec<IdentityHeader> {
-    let claims = claims(user);
-    let principal =
-        ClientPrincipal { auth_typ: "aad", claims: &claims, name_typ: NAME_CLAIM_TYPE, role_typ: ROLE_CLAIM_TYPE };
-    let principal = serde_json::to_vec(&principal).map(|json| STANDARD.encode(json)).unwrap_or_default();
+fn user_headers(user: &SignedInUser, options: &PrincipalOptions) -> Vec<IdentityHeader> {
+    let (_, principal) = principal(user, options);
     let object_id = user.object_id.to_string();
     let mut values: Vec<(&'static str, &str)> = vec![
         ("x-ms-client-principal", &principal),
@@ -141,6 +199,7 @@ fn header_values(values: Vec<(&'static str, &str)>) -> Vec<IdentityHeader> {
 pub(crate) struct IdentityHeaderCache {
     entries: Mutex<CachedHeaders>,
     limit: usize,
+    options: PrincipalOptions,
 }
 
 /// foldhash rather than SipHash: a user is hashed on every signed-in request, and the keys are
@@ -148,9 +207,14 @@ pub(crate) struct IdentityHeaderCache {
 type CachedHeaders = HashMap<SignedInUser, Arc<[IdentityHeader]>, foldhash::fast::RandomState>;
 
 impl IdentityHeaderCache {
-    /// A cache of at most `limit` users.
-    pub(crate) fn new(limit: usize) -> Self {
-        Self { entries: Mutex::new(CachedHeaders::default()), limit: limit.max(1) }
+    /// A cache of at most `limit` users, whose principals are built with `options`.
+    pub(crate) fn new(limit: usize, options: PrincipalOptions) -> Self {
+        Self { entries: Mutex::new(CachedHeaders::default()), limit: limit.max(1), options }
+    }
+
+    /// The claims `X-MS-CLIENT-PRINCIPAL` gives for `user` (`/.auth/me` shows the same).
+    pub(crate) fn claims<'a>(&self, user: &'a SignedInUser) -> Vec<Claim<'a>> {
+        principal(user, &self.options).0
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, CachedHeaders> {
@@ -163,7 +227,7 @@ impl IdentityHeaderCache {
             return headers.clone();
         }
         // Built outside the lock: two first requests of one user may both build; either is right.
-        let headers: Arc<[IdentityHeader]> = user_headers(user).into();
+        let headers: Arc<[IdentityHeader]> = user_headers(user, &self.options).into();
         let mut entries = self.entries();
         if entries.len() >= self.limit {
             entries.clear();
@@ -240,29 +304,91 @@ mod tests {
     use super::*;
 
     fn user(object_id: &str, roles: &[&str]) -> SignedInUser {
+        in_groups(object_id, roles, &[])
+    }
+
+    fn in_groups(object_id: &str, roles: &[&str], groups: &[String]) -> SignedInUser {
         serde_json::from_value(serde_json::json!({
             "object_id": object_id, "tenant_id": "7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90",
             "name": "Adele Vance", "email": "adele@contoso.example", "username": "adele@contoso.example",
-            "sid": null, "login_hint": null, "memberships": {"roles": roles, "groups": [], "wids": [], "groups_from_graph": false}
+            "sid": null, "login_hint": null, "memberships": {"roles": roles, "groups": groups, "wids": [], "groups_from_graph": false}
         }))
         .unwrap()
     }
 
-    fn principal(headers: &[IdentityHeader]) -> serde_json::Value {
+    fn options(groups: Option<Vec<Uuid>>, max_bytes: usize) -> PrincipalOptions {
+        PrincipalOptions { groups, max_bytes, graph_endpoint: "https://graph.microsoft.com".into() }
+    }
+
+    fn group(n: usize) -> String {
+        Uuid::from_u128(0x9a0c_0000_0000_4000_8000_0000_0000_0000 + n as u128).to_string()
+    }
+
+    fn typed<'a>(claims: &'a [Claim<'_>], typ: &str) -> Vec<&'a str> {
+        claims.iter().filter(|claim| claim.typ == typ).map(|claim| &*claim.val).collect()
+    }
+
+    #[test]
+    fn groups_are_listed_while_the_principal_fits_and_give_way_to_the_overage_claim_as_a_whole() {
+        const OID: &str = "5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10";
+        let groups = |count: usize| (0..count).map(group).collect::<Vec<_>>();
+        let size =
+            |count: usize| principal(&in_groups(OID, &["Reader"], &groups(count)), &options(None, 1 << 20)).1.len();
+        // The most groups a principal of at most `max` bytes lists in full.
+        let max = size(40);
+        for (count, listed) in [(40, true), (41, false), (150, false)] {
+            let adele = in_groups(OID, &["Reader"], &groups(count));
+            let (claims, value) = principal(&adele, &options(None, max));
+            assert!(value.len() <= max, "{count} groups: {} bytes", value.len());
+            assert_eq!(value, principal_value(&claims), "the header is the claims");
+            assert_eq!(typed(&claims, ROLE_CLAIM_TYPE), ["Reader"], "roles stay");
+            assert_eq!(typed(&claims, "oid"), [OID]);
+            match listed {
+                true => {
+                    assert_eq!(typed(&claims, "groups").len(), count);
+                    assert!(typed(&claims, "_claim_names").is_empty());
+                }
+                false => {
+                    assert!(typed(&claims, "groups").is_empty(), "{count}: all or none");
+                    assert_eq!(typed(&claims, "_claim_names"), [r#"{"groups":"src1"}"#]);
+                    let endpoint = format!(
+                        r#"{{"src1":{{"endpoint":"https://graph.microsoft.com/v1.0/users/{OID}/transitiveMemberOf"}}}}"#
+                    );
+                    assert_eq!(typed(&claims, "_claim_sources"), [endpoint.as_str()]);
+                }
+            }
+        }
+        // No group, no overage claim, however small the limit.
+        let reader = user(OID, &["Reader"]);
+        let (claims, _) = principal(&reader, &options(None, 10));
+        assert!(typed(&claims, "_claim_names").is_empty());
+    }
+
+    #[test]
+    fn only_the_groups_asked_for_are_listed() {
+        let adele = in_groups("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &[], &(0..300).map(group).collect::<Vec<_>>());
+        let asked = vec![group(7).parse().unwrap(), group(299).to_uppercase().parse().unwrap(), Uuid::nil()];
+        let (claims, _) = principal(&adele, &options(Some(asked), 8000));
+        assert_eq!(typed(&claims, "groups"), [group(7), group(299)]);
+        let (claims, _) = principal(&adele, &options(Some(Vec::new()), 8000));
+        assert!(typed(&claims, "groups").is_empty() && typed(&claims, "_claim_names").is_empty());
+    }
+
+    fn decoded_principal(headers: &[IdentityHeader]) -> serde_json::Value {
         let (_, value) = headers.iter().find(|(name, _)| name == "x-ms-client-principal").unwrap();
         serde_json::from_slice(&STANDARD.decode(value.as_bytes()).unwrap()).unwrap()
     }
 
     #[test]
     fn cached_headers_are_the_users_own_and_follow_a_change_of_memberships() {
-        let cache = IdentityHeaderCache::new(8);
+        let cache = IdentityHeaderCache::new(8, options(None, 8000));
         let reader = user("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &["Reader"]);
-        assert_eq!(*cache.headers(&reader), *user_headers(&reader));
-        assert_eq!(*cache.headers(&reader), *user_headers(&reader), "served from the cache");
+        assert_eq!(*cache.headers(&reader), *user_headers(&reader, &options(None, 8000)));
+        assert_eq!(*cache.headers(&reader), *user_headers(&reader, &options(None, 8000)), "served from the cache");
         // A refresh renewed the memberships: a different user value, so new headers.
         let admin = user("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &["Reader", "Admin"]);
         let roles = |headers: &[IdentityHeader]| {
-            principal(headers)["claims"]
+            decoded_principal(headers)["claims"]
                 .as_array()
                 .unwrap()
                 .iter()
@@ -277,7 +403,7 @@ mod tests {
 
     #[test]
     fn the_cache_holds_at_most_its_limit_and_no_token() {
-        let cache = IdentityHeaderCache::new(3);
+        let cache = IdentityHeaderCache::new(3, options(None, 8000));
         for n in 0..10 {
             let user = user(&format!("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d{n:02}"), &[]);
             let headers = cache.headers(&user);
@@ -288,7 +414,7 @@ mod tests {
 
     #[test]
     fn token_headers_are_added_to_the_cached_ones_and_marked_sensitive() {
-        let cache = IdentityHeaderCache::new(8);
+        let cache = IdentityHeaderCache::new(8, options(None, 8000));
         let adele = user("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &[]);
         let tokens: TokenSet = serde_json::from_value(serde_json::json!({
             "access_token": "access.token.value", "expires_at": 1_900_000_000u64, "refresh_token": "refresh",

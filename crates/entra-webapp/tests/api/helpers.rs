@@ -398,3 +398,23 @@ pub async fn admin_put(app: &TestApp, path: &str, body: serde_json::Value) {
     let response = browser().put(url).json(&body).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
+
+/// The id of the `n`th of the groups [`adele_in_many_groups`] adds.
+pub fn many_groups_id(n: usize) -> uuid::Uuid {
+    uuid::Uuid::from_u128(0x9a0c_0000_0000_4000_8000_0000_0000_0000 + n as u128)
+}
+
+/// Adele in `count` more security groups (Sales too, as always), which ID tokens carry up to
+/// Entra's 200: more than the usual 8 KB limit on one request header takes, spelt out.
+pub fn adele_in_many_groups(count: usize) -> EmulatorSetup {
+    Box::new(move |config, _| {
+        let groups: Vec<uuid::Uuid> = (0..count).map(many_groups_id).collect();
+        config.groups.extend(groups.iter().map(|id| entra_emulator::Group {
+            id: *id,
+            display_name: format!("Project {id}"),
+            security_enabled: true,
+        }));
+        let adele = config.users.iter_mut().find(|user| user.user_principal_name == ADELE).expect("Adele");
+        adele.groups.extend(groups);
+    })
+}

@@ -16,6 +16,8 @@ mod fuzz;
 mod hardening;
 mod http2;
 mod lifecycle;
+mod many_groups;
+mod nginx;
 mod nginx_forward_auth;
 mod platform;
 mod proxy;

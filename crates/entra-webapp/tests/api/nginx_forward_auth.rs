@@ -3,14 +3,12 @@
 //! upstream, asking the proxy's `/.auth/verify`. In that setup nginx, not the proxy, forwards the
 //! client's request, so the example itself must keep a client from posing as someone else.
 
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
+use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
+use crate::nginx::Nginx;
 use crate::upstream;
 
 /// The fenced nginx block of docs/PROXY.md's "Behind nginx" section.
@@ -21,80 +19,15 @@ fn documented_server_block() -> String {
     section[start..][..section[start..].find("```").unwrap()].to_owned()
 }
 
-/// nginx running a config, stopped when dropped.
-struct Nginx {
-    port: u16,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Nginx {
-    /// The documented block with its ports replaced: nginx on a free loopback port, the proxy at
-    /// `proxy` (`host:port`), the app at `app`.
-    fn start(proxy: &str, app: &str) -> Self {
-        let block = documented_server_block();
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let server = replace_once(&block, "listen 443 ssl;", &format!("listen 127.0.0.1:{port};"));
-            let server = replace_once(&server, "server 127.0.0.1:5001;", &format!("server {proxy};"));
-            let server =
-                replace_once(&server, "proxy_pass http://127.0.0.1:8000;", &format!("proxy_pass http://{app};"));
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().display();
-            let config = format!(
-                // One process, no master: killing it stops nginx whole (a killed master leaves
-                // its workers serving).
-                "master_process off;\npid {path}/nginx.pid;\nerror_log {path}/error.log;\nevents {{ worker_connections 64; }}\n\
-                 http {{\naccess_log off;\nclient_body_temp_path {path}/body;\nproxy_temp_path {path}/proxy;\n\
-                 fastcgi_temp_path {path}/fastcgi;\nuwsgi_temp_path {path}/uwsgi;\nscgi_temp_path {path}/scgi;\n{server}}}\n"
-            );
-            std::fs::write(dir.path().join("nginx.conf"), config).unwrap();
-            let mut child = Command::new(nginx_binary())
-                .arg("-p")
-                .arg(dir.path())
-                .arg("-c")
-                .arg(dir.path().join("nginx.conf"))
-                .args(["-g", "daemon off;"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("nginx runs (scripts/test.sh installs it)");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if child.try_wait().ok().flatten().is_some() {
-                    break; // exited: the port was taken (or the config is wrong: the last try says)
-                }
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return Self { port, child, _dir: dir };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(dir.path().join("error.log")).unwrap_or_default();
-            eprintln!("nginx did not start on port {port}: {log}");
-        }
-        panic!("nginx did not start on any of 5 free ports");
-    }
-
-    fn url(&self, path: &str) -> String {
-        // `localhost`, as the proxy's own URL: the browser's cookie for it goes to both ports.
-        format!("http://localhost:{}{path}", self.port)
-    }
-}
-
-/// `nginx` from the PATH, else Debian's (in /usr/sbin, which a non-root PATH may lack).
-fn nginx_binary() -> std::path::PathBuf {
-    let on_path = std::env::var_os("PATH")
-        .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("nginx")).find(|binary| binary.is_file()));
-    on_path.unwrap_or_else(|| "/usr/sbin/nginx".into())
+/// nginx running the documented block with its ports replaced: nginx on a free loopback port,
+/// the proxy at `proxy` (`host:port`), the app at `app`.
+fn documented_nginx(proxy: &str, app: &str) -> Nginx {
+    let block = documented_server_block();
+    Nginx::start(|port| {
+        let server = replace_once(&block, "listen 443 ssl;", &format!("listen 127.0.0.1:{port};"));
+        let server = replace_once(&server, "server 127.0.0.1:5001;", &format!("server {proxy};"));
+        replace_once(&server, "proxy_pass http://127.0.0.1:8000;", &format!("proxy_pass http://{app};"))
+    })
 }
 
 fn replace_once(text: &str, from: &str, to: &str) -> String {
@@ -119,17 +52,21 @@ const FORGED: [(&str, &str); 10] = [
 
 /// The tests' upstream, the proxy, and nginx with the documented block in front of both.
 async fn nginx_in_front() -> (upstream::Upstream, TestApp, Nginx) {
+    nginx_in_front_with(Options::default()).await
+}
+
+async fn nginx_in_front_with(options: Options) -> (upstream::Upstream, TestApp, Nginx) {
     let upstream = upstream::start().await;
     let app_address = upstream.url.trim_start_matches("http://").to_owned();
     let app = spawn_app_with(Options {
         settings_change: Some(Box::new(move |settings, _| {
             settings.upstream_url = Some(format!("http://{app_address}"))
         })),
-        ..Options::default()
+        ..options
     })
     .await;
     let proxy_address = app.base_url.trim_start_matches("http://").replace("localhost", "127.0.0.1");
-    let nginx = Nginx::start(&proxy_address, upstream.url.trim_start_matches("http://"));
+    let nginx = documented_nginx(&proxy_address, upstream.url.trim_start_matches("http://"));
     (upstream, app, nginx)
 }
 
@@ -195,4 +132,23 @@ async fn through_the_documented_nginx_example_another_origins_pages_cannot_post_
     let echoed: Value = own.json().await.unwrap();
     assert_eq!(echoed["method"], "POST");
     assert_eq!(echoed["headers"]["x-ms-client-principal-name"][0], ADELE);
+}
+
+/// nginx reads forward auth's answer into one buffer (`proxy_buffer_size`, 4 KB by default), so a
+/// principal listing a few dozen groups failed the whole request (nginx: "upstream sent too big
+/// header"; the user gets a 500). The documented block gives the answer room for the largest
+/// principal the proxy sends (PROXY_PRINCIPAL_MAX_BYTES).
+#[tokio::test]
+async fn a_user_in_many_groups_gets_through_the_documented_nginx_example() {
+    let (_upstream, app, nginx) =
+        nginx_in_front_with(Options { emulator_setup: Some(adele_in_many_groups(60)), ..Options::default() }).await;
+    app.sign_in_adele().await;
+    let response = app.browser.get(nginx.url("/reports")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    let principal = echoed["headers"]["x-ms-client-principal"][0].as_str().unwrap();
+    let principal: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(principal).unwrap()).unwrap();
+    let groups = principal["claims"].as_array().unwrap().iter().filter(|claim| claim["typ"] == "groups").count();
+    assert_eq!(groups, 61, "Sales and the 60 others, listed");
 }
