@@ -11,6 +11,7 @@ pub mod forward;
 mod handler;
 pub(crate) mod identity;
 mod request_body;
+mod shared_caches;
 
 pub use dispatch::OwnOrProxied;
 pub use easy_auth::{login, logout, me, refresh, verify};

@@ -28,5 +28,6 @@ mod scale_out;
 mod server_limits;
 mod session_store;
 mod settings;
+mod shared_cache;
 mod sign_in;
 mod upstream;

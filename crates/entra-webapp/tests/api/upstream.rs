@@ -43,7 +43,8 @@ impl Drop for Upstream {
 
 /// Method, the request target as it came (a path, or a whole URI), path, query, every header
 /// (all values), the body's length and the connection's remote port (the proxy's end of it), as
-/// JSON.
+/// JSON; with each `cache-control` query parameter as a `Cache-Control` header of the answer (how
+/// the app behind says whether caches may keep it).
 async fn echo(request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let peer_port = parts.extensions.get::<ConnectInfo<PeerAddress>>().map(|info| info.0.0.port());
@@ -55,7 +56,7 @@ async fn echo(request: Request) -> Response {
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
     }
     let body = axum::body::to_bytes(body, 1 << 20).await.map(|b| b.len()).unwrap_or(usize::MAX);
-    axum::Json(json!({
+    let mut response = axum::Json(json!({
         "method": parts.method.as_str(),
         "target": parts.uri.to_string(),
         "path": parts.uri.path(),
@@ -64,7 +65,13 @@ async fn echo(request: Request) -> Response {
         "body_length": body,
         "peer_port": peer_port,
     }))
-    .into_response()
+    .into_response();
+    for (name, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
+        if name == "cache-control" {
+            response.headers_mut().append("cache-control", value.parse().unwrap());
+        }
+    }
+    response
 }
 
 /// Counts the bytes of an upload as they stream by; holds none of them.
