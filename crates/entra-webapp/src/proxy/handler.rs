@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::proxy::cross_origin;
 use crate::proxy::forward::{Forwarded, Outbound, UpstreamError};
 use crate::proxy::identity;
+use crate::proxy::redirects;
 use crate::proxy::shared_caches;
 use crate::server::Peer;
 use crate::state::AppState;
@@ -165,6 +166,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     match proxy.upstream.forward(outbound, dedicated.as_ref()).await {
         Ok(mut response) => {
             identity::strip_own_set_cookies(response.headers_mut(), &state.auth);
+            redirects::keep_on_the_proxy(response.headers_mut(), &proxy.config.upstream);
             if identity.is_some() {
                 shared_caches::keep_out_of_shared_caches(response.headers_mut());
             }

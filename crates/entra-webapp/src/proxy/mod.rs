@@ -10,6 +10,7 @@ mod easy_auth;
 pub mod forward;
 mod handler;
 pub(crate) mod identity;
+mod redirects;
 mod request_body;
 mod shared_caches;
 

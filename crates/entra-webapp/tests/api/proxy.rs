@@ -884,6 +884,25 @@ async fn upstream_responses_keep_their_own_headers() {
 }
 
 #[tokio::test]
+async fn redirects_to_the_upstreams_own_address_stay_on_the_site() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    app.sign_in_adele().await;
+    let own = format!("{}/next?x=1", upstream.url);
+    for (to, rewritten) in [
+        (own.as_str(), "/next?x=1"),
+        ("/relative", "/relative"),
+        ("https://elsewhere.example/x", "https://elsewhere.example/x"),
+    ] {
+        let response = app
+            .get(&format!("/redirect?to={}", url::form_urlencoded::byte_serialize(to.as_bytes()).collect::<String>()))
+            .await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        assert_eq!(location(&response), rewritten, "{to}");
+    }
+}
+
+#[tokio::test]
 async fn trace_and_connect_never_reach_the_upstream() {
     // TRACE makes many servers echo the request, identity and token headers included, back to
     // whoever sent it: with a stolen cookie, a way to read the user's tokens.

@@ -1,6 +1,6 @@
 //! The proxy tests' upstream: a small app of our own that says what it received (`/echo/...`)
 //! and from which connection, counts its open connections, streams large bodies both ways without
-//! holding them, answers slowly on request, and echoes WebSocket messages; and a page whose script
+//! holding them, answers slowly on request, redirects where asked, and echoes WebSocket messages; and a page whose script
 //! uses the app as the user (a socket and a form), served through the proxy or, as another
 //! origin's page would be, straight from here. On loopback, port 0.
 
@@ -72,6 +72,12 @@ async fn echo(request: Request) -> Response {
         }
     }
     response
+}
+
+/// A redirect to the `to` query parameter, as written.
+async fn redirect(axum::extract::Query(query): axum::extract::Query<BTreeMap<String, String>>) -> Response {
+    let to = query.get("to").cloned().unwrap_or_default();
+    (axum::http::StatusCode::FOUND, [("location", to)]).into_response()
 }
 
 /// Counts the bytes of an upload as they stream by; holds none of them.
@@ -197,6 +203,7 @@ pub async fn start() -> Upstream {
         .route("/ws", get(websocket))
         .route("/ws/whoami", get(websocket_whoami))
         .route("/acting-page", get(acting_page))
+        .route("/redirect", get(redirect))
         .fallback(echo);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
