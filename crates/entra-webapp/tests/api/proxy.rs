@@ -883,6 +883,38 @@ async fn upstream_responses_keep_their_own_headers() {
     assert!(response.headers().contains_key("x-request-id"), "traced like every request");
 }
 
+/// An app moving from Easy Auth keeps its app registration, whose redirect URI is Easy Auth's
+/// callback path.
+#[tokio::test]
+async fn easy_auths_callback_path_can_be_the_redirect_uri() {
+    const EASY_AUTH_CALLBACK: &str = "/.auth/login/aad/callback";
+    let upstream = upstream::start().await;
+    let registered = Options {
+        emulator_setup: Some(Box::new(|_, client| {
+            client.redirect_uris =
+                client.redirect_uris.iter().map(|uri| uri.replace("/callback", EASY_AUTH_CALLBACK)).collect();
+        })),
+        ..Options::default()
+    };
+    let app = proxy_with_options(
+        &upstream,
+        |settings| {
+            settings.redirect_uri =
+                settings.redirect_uri.as_ref().map(|uri| uri.replace("/callback", EASY_AUTH_CALLBACK))
+        },
+        registered,
+    )
+    .await;
+    let easy_auth_login = location(&app.get("/.auth/login/aad?post_login_redirect_uri=/reports").await);
+    let authorize = app.start_sign_in(&easy_auth_login).await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    assert!(callback.starts_with(&app.url(&format!("{EASY_AUTH_CALLBACK}?"))), "{callback}");
+    let signed_in = app.browser.get(callback).send().await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&signed_in), "/reports");
+    assert_eq!(header(&echo(&app, "/reports", &[]).await, "x-ms-client-principal-name"), Some(ADELE));
+}
+
 #[tokio::test]
 async fn redirects_to_the_upstreams_own_address_stay_on_the_site() {
     let upstream = upstream::start().await;
