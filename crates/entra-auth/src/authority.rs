@@ -132,6 +132,17 @@ impl Authority {
         self.host.origin().ascii_serialization()
     }
 
+    /// The issuer of v1.0 access tokens for tenant `tid`: `https://sts.windows.net/{tid}/`, or
+    /// `https://sts.chinacloudapi.cn/{tid}/` in the cloud operated by 21Vianet (whose login host is
+    /// `login.chinacloudapi.cn`). v2.0 tokens carry the discovery document's issuer instead.
+    pub fn v1_issuer_for(&self, tid: Uuid) -> String {
+        let sts = match self.host.host_str() {
+            Some("login.chinacloudapi.cn") => "sts.chinacloudapi.cn",
+            _ => "sts.windows.net",
+        };
+        format!("https://{sts}/{tid}/")
+    }
+
     /// `{host}/{tenant}/v2.0/.well-known/openid-configuration`.
     pub fn discovery_url(&self) -> String {
         format!("{}/v2.0/.well-known/openid-configuration", self.url())

@@ -9,6 +9,7 @@ use tokio::sync::{Mutex, RwLock};
 use url::Url;
 use uuid::Uuid;
 
+use crate::bearer::{self, AccessTokenClaims, BearerError, BearerPolicy};
 use crate::config::EntraConfig;
 use crate::credential::Credentials;
 use crate::credential::error::CredentialError;
@@ -219,6 +220,20 @@ impl EntraClient {
             tokens.id_token = None;
         }
         Ok(SignedIn { claims, memberships, profile, tokens })
+    }
+
+    /// Checks an access token another application presented to this app as
+    /// `Authorization: Bearer` (see [`BearerPolicy`]) and says who calls: the signature against
+    /// the tenant's keys, issuer, tenant (and `allowed_tenants`), audience, lifetime, caller.
+    pub async fn verify_bearer(&self, token: &str, policy: &BearerPolicy) -> Result<AccessTokenClaims, BearerError> {
+        let provider = self.provider().await.map_err(|err| BearerError::Unavailable(err.to_string()))?;
+        let expected = bearer::Expected {
+            authority: &self.config.authority,
+            tenant: self.config.authority.tenant(),
+            allowed_tenants: self.config.allowed_tenants.as_deref(),
+            leeway: self.config.clock_leeway,
+        };
+        bearer::verify(token, &provider.metadata, &provider.jwks, policy, &expected).await
     }
 
     fn expectations<'a>(&'a self, nonce: &'a str) -> Expectations<'a> {

@@ -130,7 +130,7 @@ pub enum IdTokenError {
     SubjectChanged,
 }
 
-fn header_alg_and_kid(token: &str) -> Result<(String, Option<String>), IdTokenError> {
+pub(crate) fn header_alg_and_kid(token: &str) -> Result<(String, Option<String>), IdTokenError> {
     let header = token.split('.').next().ok_or(IdTokenError::Malformed)?;
     let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| IdTokenError::Malformed)?;
     let header: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Malformed)?;

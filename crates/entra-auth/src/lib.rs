@@ -4,6 +4,7 @@
 mod aadsts;
 mod authority;
 pub mod axum;
+mod bearer;
 mod client;
 mod clock;
 mod config;
@@ -25,6 +26,7 @@ mod token_endpoint;
 mod tokens;
 
 pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, PUBLIC_CLOUD_HOST, Tenant};
+pub use bearer::{AccessTokenClaims, BearerError, BearerPolicy};
 pub use client::{EntraClient, OIDC_SCOPES, SignedIn};
 pub use config::{DEFAULT_CLOCK_LEEWAY, DEFAULT_GRAPH_ENDPOINT, DEFAULT_HTTP_TIMEOUT, EntraConfig};
 pub use credential::{Certificate, ClientCredential, CredentialError, ManagedIdentity, TOKEN_EXCHANGE_AUDIENCE};

@@ -75,6 +75,34 @@ pub struct SignedInUser {
 }
 
 impl SignedInUser {
+    /// Who calls with an accepted access token (see [`EntraClient::verify_bearer`]), for the
+    /// access policy and identity headers: a user (delegated) or an application (app-only, named
+    /// by its client id). No session: no `sid`, no profile, no end but the token's.
+    pub fn from_access_token(claims: &crate::AccessTokenClaims) -> Self {
+        let username = claims.preferred_username.clone().or_else(|| claims.upn.clone());
+        let name = claims.name.clone().or_else(|| username.clone()).or_else(|| claims.client_id().map(str::to_owned));
+        Self {
+            object_id: claims.oid,
+            tenant_id: claims.tid,
+            name: name.unwrap_or_default(),
+            email: username.clone().filter(|name| name.contains('@')),
+            username,
+            profile: None,
+            sid: None,
+            login_hint: None,
+            issuer: claims.iss.clone(),
+            // Kept out of the value: a cache keyed by the caller (identity headers) would see
+            // every new token as a new caller.
+            session_ends_at: 0,
+            memberships: Memberships {
+                roles: claims.roles.clone(),
+                groups: claims.groups.clone(),
+                wids: claims.wids.clone(),
+                groups_from_graph: false,
+            },
+        }
+    }
+
     fn from_sign_in(signed_in: &SignedIn, max_lifetime: Duration) -> Self {
         let claims = &signed_in.claims;
         let profile = signed_in.profile.clone();

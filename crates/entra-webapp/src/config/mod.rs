@@ -207,6 +207,39 @@ mod tests {
     }
 
     #[test]
+    fn bearer_callers_are_applications_and_audiences_app_id_uris() {
+        let with = |clients: Option<&str>, audiences: Option<&str>| Settings {
+            proxy_bearer_clients: clients.map(str::to_owned),
+            proxy_bearer_audiences: audiences.map(str::to_owned),
+            upstream_url: Some("http://127.0.0.1:8000".into()),
+            ..valid()
+        };
+        let bearer = |settings: Settings| settings.validate().unwrap().proxy.unwrap().bearer;
+        assert_eq!(bearer(with(None, None)), None, "no token accepted by default");
+        let caller = "c0ffee00-0000-4000-8000-00000000ca11";
+        let policy = bearer(with(Some(&format!(" {caller} ")), Some("https://api.contoso.example"))).unwrap();
+        let client_id = valid().client_id.unwrap();
+        assert_eq!(policy.clients, Some(vec![caller.to_owned()]));
+        assert_eq!(
+            policy.audiences,
+            [client_id.clone(), format!("api://{client_id}"), "https://api.contoso.example".to_owned()]
+        );
+        assert_eq!(bearer(with(Some("*"), None)).unwrap().clients, None, "any application");
+        for (clients, audiences, named) in [
+            (Some("my-spa"), None, "PROXY_BEARER_CLIENTS"),
+            (Some(&format!("*, {caller}")[..]), None, "PROXY_BEARER_CLIENTS"),
+            (Some(caller), Some("not a uri"), "PROXY_BEARER_AUDIENCES"),
+            (None, Some("api://x"), "PROXY_BEARER_AUDIENCES"),
+        ] {
+            assert_eq!(
+                variables(with(clients, audiences).validate().unwrap_err()),
+                [named],
+                "{clients:?} {audiences:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_principals_groups_and_size_are_checked() {
         let with = |groups: Option<&str>, bytes: &str| Settings {
             proxy_principal_groups: groups.map(str::to_owned),

@@ -1,11 +1,12 @@
 //! Proxy mode: `UPSTREAM_URL` and how requests reach it (`PROXY_ANONYMOUS_PATHS`,
 //! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_TRUSTED_ORIGINS`,
 //! `PROXY_WEBSOCKET_CHECK_SECONDS`, `PROXY_PRINCIPAL_GROUPS`, `PROXY_PRINCIPAL_MAX_BYTES`,
-//! `UPSTREAM_TIMEOUT_SECONDS`).
+//! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
+use entra_auth::BearerPolicy;
 use url::Url;
 use uuid::Uuid;
 
@@ -66,6 +67,8 @@ pub struct ProxyConfig {
     /// The most bytes `X-MS-CLIENT-PRINCIPAL` may take before its groups give way to the overage
     /// claim.
     pub principal_max_bytes: usize,
+    /// Which access tokens (`Authorization: Bearer`) stand in for a session; `None`: none do.
+    pub bearer: Option<BearerPolicy>,
 }
 
 impl ProxyConfig {
@@ -169,6 +172,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         .filter(|value| !value.trim().is_empty())
         .map(|value| crate::config::access::guids("PROXY_PRINCIPAL_GROUPS", Some(value), "group", problems));
     let principal_max_bytes = principal_max_bytes(&settings.proxy_principal_max_bytes, problems);
+    let bearer = bearer_policy(settings, problems);
     Some(Some(ProxyConfig {
         upstream: upstream?,
         anonymous_paths,
@@ -179,7 +183,42 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         session_check: session_check?,
         principal_groups,
         principal_max_bytes: principal_max_bytes?,
+        bearer,
     }))
+}
+
+/// `PROXY_BEARER_CLIENTS` (client ids or `*`) and `PROXY_BEARER_AUDIENCES`; no policy without
+/// clients.
+fn bearer_policy(settings: &Settings, problems: &mut Problems) -> Option<BearerPolicy> {
+    let list = |value: &Option<String>| -> Vec<String> {
+        let items = value.as_deref().unwrap_or_default().split(',').map(str::trim);
+        items.filter(|item| !item.is_empty()).map(str::to_owned).collect()
+    };
+    let (clients, audiences) = (list(&settings.proxy_bearer_clients), list(&settings.proxy_bearer_audiences));
+    let any = clients.iter().any(|client| client == "*");
+    if any && clients.len() > 1 {
+        problems.add("PROXY_BEARER_CLIENTS", "is either * (any application) or a list of client ids, not both.");
+    }
+    for client in clients.iter().filter(|client| *client != "*" && Uuid::parse_str(client).is_err()) {
+        problems.add("PROXY_BEARER_CLIENTS", format!("'{client}' is not an application (client) id, a GUID."));
+    }
+    for audience in
+        audiences.iter().filter(|audience| Url::parse(audience).is_err() && Uuid::parse_str(audience).is_err())
+    {
+        problems.add(
+            "PROXY_BEARER_AUDIENCES",
+            format!("'{audience}' is not an Application ID URI (api://..., https://...) or a client id."),
+        );
+    }
+    if clients.is_empty() {
+        if !audiences.is_empty() {
+            problems
+                .add("PROXY_BEARER_AUDIENCES", "needs PROXY_BEARER_CLIENTS: no access token is accepted without it.");
+        }
+        return None;
+    }
+    let client_id = settings.client_id.as_deref().unwrap_or_default().trim();
+    Some(BearerPolicy::new(client_id, audiences, (!any).then_some(clients)))
 }
 
 /// `PROXY_PRINCIPAL_MAX_BYTES`: at least what a user without groups needs, at most 1 MiB.
@@ -256,6 +295,7 @@ mod tests {
             session_check: Duration::from_secs(1),
             principal_groups: None,
             principal_max_bytes: 8000,
+            bearer: None,
         };
         for plain in ["/static/app.js", "/static/a..b/c.css", "/static/.well-known", "/static/x%20y.png", "/health"] {
             assert!(config.is_anonymous(plain), "{plain}");

@@ -115,6 +115,15 @@ pub struct Settings {
     /// Default: only the app's own pages' (see docs/SECURITY.md, cross-origin requests).
     #[arg(long = "proxy-trusted-origins", env = "PROXY_TRUSTED_ORIGINS")]
     pub proxy_trusted_origins: Option<String>,
+    /// Proxy mode: applications (client ids, comma-separated, or * for any application of an
+    /// allowed tenant) whose access tokens for this app, sent as Authorization: Bearer, are
+    /// accepted in place of a session. Default: none (every request needs a session).
+    #[arg(long = "proxy-bearer-clients", env = "PROXY_BEARER_CLIENTS")]
+    pub proxy_bearer_clients: Option<String>,
+    /// Proxy mode: audiences accepted in those tokens besides CLIENT_ID and api://CLIENT_ID (the
+    /// app registration's other Application ID URIs), comma-separated.
+    #[arg(long = "proxy-bearer-audiences", env = "PROXY_BEARER_AUDIENCES")]
+    pub proxy_bearer_audiences: Option<String>,
     /// Proxy mode: the groups (object ids, comma-separated) the app behind is told about, of those
     /// the user is in. Default: all of the user's groups.
     #[arg(long = "proxy-principal-groups", env = "PROXY_PRINCIPAL_GROUPS")]
@@ -210,6 +219,8 @@ impl Default for Settings {
             proxy_pass_tokens: "false".to_owned(),
             proxy_trusted_origins: None,
             proxy_principal_groups: None,
+            proxy_bearer_clients: None,
+            proxy_bearer_audiences: None,
             proxy_principal_max_bytes: DEFAULT_PRINCIPAL_MAX_BYTES.to_owned(),
             upstream_timeout_seconds: DEFAULT_UPSTREAM_TIMEOUT_SECONDS.to_owned(),
             proxy_websocket_check_seconds: DEFAULT_WEBSOCKET_CHECK_SECONDS.to_owned(),

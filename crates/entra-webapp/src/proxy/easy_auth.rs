@@ -7,12 +7,13 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entra_auth::LocalPath;
-use entra_auth::axum::{AccessTokenError, access_token, expire_access_token};
+use entra_auth::axum::{AccessTokenError, SignedInUser, access_token, expire_access_token};
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
 use crate::error::AppError;
+use crate::proxy::bearer;
 use crate::proxy::cross_origin;
 use crate::proxy::handler::current_user;
 use crate::proxy::identity;
@@ -115,6 +116,15 @@ fn forwarded_from_another_origin(state: &AppState, method: &Method, headers: &He
 /// page's script could read them from the answer's headers (tokens reach an upstream only through
 /// the proxy forwarding the request itself).
 pub async fn verify(State(state): State<AppState>, method: Method, headers: HeaderMap, session: Session) -> Response {
+    // An access token (the front end passes the request's `Authorization`) is judged alone, as
+    // when the proxy forwards (see `bearer.rs`).
+    let policy = state.proxy.as_ref().and_then(|proxy| proxy.config.bearer.as_ref());
+    if let Some((policy, token)) = policy.and_then(|policy| Some((policy, bearer::token(&headers)?))) {
+        return match state.client.verify_bearer(token, policy).await {
+            Ok(claims) => verified(&state, &SignedInUser::from_access_token(&claims)),
+            Err(error) => bearer::refused(&error),
+        };
+    }
     if forwarded_from_another_origin(&state, &method, &headers) {
         return AppError::CrossOrigin.into_response();
     }
@@ -130,11 +140,17 @@ pub async fn verify(State(state): State<AppState>, method: Method, headers: Head
         }
         Err(response) => return response,
     };
-    if let Err(denied) = state.policy.check(&user) {
+    verified(&state, &user)
+}
+
+/// Forward auth's answer about someone who is who they say: 200 with their identity headers if
+/// the access policy lets them in, else 403 saying why.
+fn verified(state: &AppState, user: &SignedInUser) -> Response {
+    if let Err(denied) = state.policy.check(user) {
         return (StatusCode::FORBIDDEN, [(header::CACHE_CONTROL, "no-store")], format!("{}\n", denied.reason()))
             .into_response();
     }
     let mut response = ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response();
-    identity::set_headers(response.headers_mut(), &state.identity_headers, &user, None);
+    identity::set_headers(response.headers_mut(), &state.identity_headers, user, None);
     response
 }

@@ -12,6 +12,7 @@ use tower_sessions::Session;
 
 use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
+use crate::proxy::bearer;
 use crate::proxy::cross_origin;
 use crate::proxy::forward::{Forwarded, Outbound, UpstreamError};
 use crate::proxy::identity;
@@ -102,27 +103,40 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     }
     let anonymous_path = proxy.config.is_anonymous(request.uri().path());
     let may_be_anonymous = anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow;
-    let host = request.headers().get(header::HOST);
-    let checked = cross_origin::Request { method: request.method(), headers: request.headers(), host };
-    let user = match cross_origin::check(&checked, &proxy.config.trusted_origins) {
-        // Another origin's page never acts as the user: where anyone may come, it comes as
-        // nobody; elsewhere it is refused (its session is not even read).
-        Some(_) if may_be_anonymous => None,
-        Some(why) => {
-            tracing::debug!(?why, method = %request.method(), "cross-origin request refused");
-            return AppError::CrossOrigin.into_response();
-        }
-        None => match current_user(&state, &session).await {
-            Ok(user) => user,
-            Err(response) => return response,
+    // A request with an access token is judged by the token alone (see `bearer.rs`).
+    let token = proxy.config.bearer.as_ref().and_then(|policy| Some((policy, bearer::token(request.headers())?)));
+    let from_session = token.is_none();
+    let user = match token {
+        Some((policy, token)) => match state.client.verify_bearer(token, policy).await {
+            Ok(claims) => Some(SignedInUser::from_access_token(&claims)),
+            // Where anyone may come, a token that fails only means no identity.
+            Err(error) if may_be_anonymous && error.is_refusal() => None,
+            Err(error) => return bearer::refused(&error),
         },
+        None => {
+            let host = request.headers().get(header::HOST);
+            let checked = cross_origin::Request { method: request.method(), headers: request.headers(), host };
+            match cross_origin::check(&checked, &proxy.config.trusted_origins) {
+                // Another origin's page never acts as the user: where anyone may come, it comes as
+                // nobody; elsewhere it is refused (its session is not even read).
+                Some(_) if may_be_anonymous => None,
+                Some(why) => {
+                    tracing::debug!(?why, method = %request.method(), "cross-origin request refused");
+                    return AppError::CrossOrigin.into_response();
+                }
+                None => match current_user(&state, &session).await {
+                    Ok(user) => user,
+                    Err(response) => return response,
+                },
+            }
+        }
     };
     let identity = match user {
         Some(user) => match state.policy.check(&user) {
             Ok(()) => Some(user),
             // Anyone may reach an anonymous path; a user the policy refuses just has no identity there.
             Err(_) if anonymous_path => None,
-            Err(denied) if is_browser_navigation(&request) => {
+            Err(denied) if from_session && is_browser_navigation(&request) => {
                 return state.auth.access_denied(&session, &user, denied, &here(&request)).await;
             }
             Err(denied) => {
@@ -144,7 +158,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     let mut outbound = Outbound::new(request, forwarded);
     identity::strip_inbound(outbound.headers_mut(), &state.auth);
     if let Some(user) = &identity {
-        let tokens = match proxy.config.pass_tokens {
+        let tokens = match proxy.config.pass_tokens && from_session {
             true => tokens(&session).await.ok().flatten(),
             false => None,
         };
@@ -158,6 +172,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         // One opened as the user lasts no longer than the session it was opened with: a cookie
         // captured before sign-out must not keep a socket that speaks as the user.
         if identity.is_some()
+            && from_session
             && let Some(id) = session.id()
         {
             outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check));

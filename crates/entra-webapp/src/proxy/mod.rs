@@ -3,6 +3,7 @@
 //! their say, with the user's identity in App Service authentication's headers (Easy Auth
 //! compatible) and every inbound identity header and cookie of ours removed. See `docs/PROXY.md`.
 
+mod bearer;
 pub mod cross_origin;
 pub(crate) mod dedicated;
 mod dispatch;

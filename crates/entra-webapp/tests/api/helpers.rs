@@ -61,6 +61,8 @@ pub struct Options {
     pub emulator_setup: Option<EmulatorSetup>,
     /// Changes the app's settings (e.g. its credential) once the emulator runs.
     pub settings_change: Option<SettingsChange>,
+    /// Other applications registered in the emulator besides the app.
+    pub other_clients: Vec<ClientRegistration>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -88,6 +90,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
                 setup(&mut config, &mut client);
             }
             config.clients = vec![client.clone()];
+            config.clients.extend(options.other_clients);
             if let Some(lifetime) = options.access_token_lifetime {
                 config.access_token_lifetime = Some(lifetime);
             }
@@ -245,8 +248,21 @@ impl TestApp {
         authorize
     }
 
+    /// At the emulator, for another application: sign in and consent → where Entra sends back.
+    pub async fn sign_in_at_emulator_to(&self, authorize: &str, upn: &str, password: &str, back_to: &str) -> String {
+        let back = self.at_emulator(authorize, upn, password, true).await;
+        assert!(back.starts_with(back_to), "{back}");
+        back
+    }
+
     /// At the emulator: sign in (and consent, accepting or not) → the callback URL Entra sends back.
     pub async fn sign_in_at_emulator(&self, authorize: &str, upn: &str, password: &str, consent: bool) -> String {
+        let callback = self.at_emulator(authorize, upn, password, consent).await;
+        assert!(callback.contains("/callback?"), "{callback}");
+        callback
+    }
+
+    async fn at_emulator(&self, authorize: &str, upn: &str, password: &str, consent: bool) -> String {
         let page = self.browser.get(authorize).send().await.expect("authorize");
         // The tenant segment the app authorizes at (its own tenant, organizations...).
         let authority = authorize.split("/oauth2/v2.0/authorize").next().expect("an authorize URL").to_owned();
@@ -278,9 +294,7 @@ impl TestApp {
             }
         };
         assert_eq!(response.status(), StatusCode::FOUND, "the emulator sends the browser back");
-        let callback = location(&response);
-        assert!(callback.contains("/callback?"), "{callback}");
-        callback
+        location(&response)
     }
 
     /// The whole dance; returns the app's answer to the callback.
@@ -417,4 +431,56 @@ pub fn adele_in_many_groups(count: usize) -> EmulatorSetup {
         let adele = config.users.iter_mut().find(|user| user.user_principal_name == ADELE).expect("Adele");
         adele.groups.extend(groups);
     })
+}
+
+/// Another application, a public client (a desktop app or CLI: no secret, PKCE), that calls the
+/// app as an API.
+pub fn calling_app(client_id: &str) -> ClientRegistration {
+    ClientRegistration {
+        client_id: client_id.to_owned(),
+        client_secret: None,
+        redirect_uris: Vec::new(),
+        public_client_redirect_uris: vec!["http://localhost".to_owned()],
+        display_name: format!("calling app {client_id}"),
+        ..ClientRegistration::default()
+    }
+}
+
+/// An access token `caller` (a [`calling_app`]) gets for `scope` with `upn` signed in to it: the
+/// authorization code flow with PKCE at the emulator, as MSAL runs it.
+pub async fn access_token_of(app: &TestApp, caller: &str, upn: &str, password: &str, scope: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&verifier));
+    let redirect_uri = "http://localhost:1/";
+    let mut authorize = Url::parse(&format!("{}/oauth2/v2.0/authorize", app.emulator.authority())).unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("client_id", caller)
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", &format!("openid {scope}"))
+        .append_pair("state", "s")
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", "S256");
+    let own = app.with_new_browser();
+    let back = own.sign_in_at_emulator_to(authorize.as_str(), upn, password, redirect_uri).await;
+    let code = query_param(&back, "code").expect("a code");
+    let token = browser()
+        .post(format!("{}/oauth2/v2.0/token", app.emulator.authority()))
+        .form(&[
+            ("client_id", caller),
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", &verifier),
+            ("scope", &format!("openid {scope}")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), StatusCode::OK, "{}", token.text().await.unwrap());
+    let token: serde_json::Value = token.json().await.unwrap();
+    token["access_token"].as_str().expect("an access token").to_owned()
 }

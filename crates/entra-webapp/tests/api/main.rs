@@ -7,6 +7,7 @@
 mod helpers;
 mod redis_server;
 
+mod api_callers;
 mod authorization;
 mod credentials;
 mod downstream;

@@ -1,0 +1,66 @@
+//! Callers with an access token instead of a session: another application (a SPA, a mobile app,
+//! a daemon) calling the app behind as an API, with `Authorization: Bearer` as App Service
+//! authentication accepts it, when `PROXY_BEARER_CLIENTS` allows them. entra-auth checks the
+//! token ([`entra_auth::EntraClient::verify_bearer`]); this says what the proxy answers. A request
+//! carrying a token is judged by the token alone: the session cookie, which the browser adds by
+//! itself, is not read, so neither is a page of another origin's request refused for it.
+
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use entra_auth::BearerError;
+
+/// The token of an `Authorization: Bearer` header (the scheme in any case, RFC 9110 §11.1).
+pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
+}
+
+/// The answer to a request whose token was not accepted: 401 with RFC 6750's `invalid_token`
+/// (a fixed description per reason: the token's own text never goes back into a header), or 503
+/// when no token can be checked now.
+pub(crate) fn refused(error: &BearerError) -> Response {
+    if !error.is_refusal() {
+        tracing::warn!(error = %error, "access tokens cannot be checked");
+        let headers = [(header::CACHE_CONTROL, "no-store"), (header::RETRY_AFTER, "5")];
+        return (StatusCode::SERVICE_UNAVAILABLE, headers, "Access tokens cannot be checked now; try again shortly.\n")
+            .into_response();
+    }
+    tracing::debug!(error = %error, "access token refused");
+    let description = match error {
+        BearerError::Expired => "the access token has expired",
+        BearerError::NotYetValid => "the access token is not valid yet",
+        BearerError::WrongAudience => "the access token is for another audience than this app",
+        BearerError::WrongTenant(_) => "the access token comes from a tenant this app does not accept",
+        BearerError::ClientNotAllowed(_) => "the calling application may not call this app",
+        _ => "the access token is not valid for this app",
+    };
+    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+    let mut response =
+        (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], format!("{description}.\n")).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_bearer_authorization_carries_a_token() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+            token(&headers).map(str::to_owned)
+        };
+        assert_eq!(with("Bearer abc.def.ghi").as_deref(), Some("abc.def.ghi"));
+        assert_eq!(with("bearer  abc ").as_deref(), Some("abc"));
+        for other in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(with(other), None, "{other}");
+        }
+        assert_eq!(token(&HeaderMap::new()), None);
+    }
+}

@@ -1,0 +1,157 @@
+//! Other applications calling the app behind as an API with access tokens for it
+//! (`Authorization: Bearer`), as App Service authentication lets them: a desktop app registered
+//! in the emulator gets a token for `api://<the app>/access_as_user` through the authorization
+//! code flow with PKCE, and calls through the proxy.
+
+use base64::Engine;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+use crate::upstream::{self, Upstream};
+
+/// The application allowed to call (`PROXY_BEARER_CLIENTS`).
+const CALLER: &str = "c0ffee00-0000-4000-8000-00000000ca11";
+/// A registered application that is not.
+const OTHER_CALLER: &str = "c0ffee00-0000-4000-8000-0000000000e1";
+
+async fn proxy_accepting(
+    upstream: &Upstream,
+    change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
+) -> TestApp {
+    let url = upstream.url.clone();
+    spawn_app_with(Options {
+        other_clients: vec![calling_app(CALLER), calling_app(OTHER_CALLER)],
+        settings_change: Some(Box::new(move |settings, _| {
+            settings.upstream_url = Some(url);
+            settings.proxy_bearer_clients = Some(CALLER.into());
+            settings.proxy_anonymous_paths = Some("/public/*".into());
+            change(settings);
+        })),
+        ..Options::default()
+    })
+    .await
+}
+
+/// A token `caller` got for the app's API with Adele signed in to it.
+async fn token_for_the_app(app: &TestApp, caller: &str) -> String {
+    let client_id = app.emulator.clients()[0].client_id.clone();
+    access_token_of(app, caller, ADELE, ADELE_PASSWORD, &format!("api://{client_id}/access_as_user")).await
+}
+
+async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str) -> reqwest::Response {
+    browser().request(method, app.url(path)).bearer_auth(token).send().await.unwrap()
+}
+
+fn challenge(response: &reqwest::Response) -> String {
+    response.headers()["www-authenticate"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn an_application_with_a_token_for_the_app_reaches_it_as_the_user_it_acts_for() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |_| {}).await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get("set-cookie").is_none(), "no session for a token");
+    assert_eq!(response.headers()["cache-control"], "private");
+    let echoed: Value = response.json().await.unwrap();
+    let header = |name: &str| echoed["headers"][name][0].as_str().map(str::to_owned);
+    let oid = app.emulator.user_object_id(ADELE).unwrap().to_string();
+    assert_eq!(header("x-ms-client-principal-id"), Some(oid.clone()));
+    assert_eq!(header("x-ms-client-principal-name").as_deref(), Some(ADELE));
+    assert_eq!(header("x-ms-client-principal-idp").as_deref(), Some("aad"));
+    // The app can check the token itself too: it goes on as sent.
+    assert_eq!(header("authorization"), Some(format!("Bearer {token}")));
+    let principal = header("x-ms-client-principal").unwrap();
+    let principal: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(principal).unwrap()).unwrap();
+    assert!(principal["claims"].as_array().unwrap().iter().any(|claim| claim["typ"] == "oid" && claim["val"] == oid));
+
+    // A single-page app on another site calls with its token (a CORS request): no cookie is used,
+    // so the cross-origin check that keeps other pages from acting with the session does not apply.
+    let from_a_spa = browser()
+        .post(app.url("/api/orders"))
+        .bearer_auth(&token)
+        .header("origin", "https://spa.example")
+        .header("sec-fetch-site", "cross-site")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_a_spa.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tokens_not_for_the_app_or_not_from_an_allowed_application_are_refused() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |_| {}).await;
+    let not_allowed = token_for_the_app(&app, OTHER_CALLER).await;
+    let for_graph = access_token_of(&app, CALLER, ADELE, ADELE_PASSWORD, "User.Read").await;
+    let allowed = token_for_the_app(&app, CALLER).await;
+    let (header, payload, signature) = {
+        let parts: Vec<&str> = allowed.split('.').collect();
+        (parts[0].to_owned(), parts[1].to_owned(), parts[2].to_owned())
+    };
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut claims: Value = serde_json::from_slice(&engine.decode(&payload).unwrap()).unwrap();
+    claims["oid"] = Value::String(uuid::Uuid::new_v4().to_string());
+    let forged = format!("{header}.{}.{signature}", engine.encode(claims.to_string()));
+    let unsigned = format!("{}.{payload}.", engine.encode(r#"{"alg":"none","typ":"JWT"}"#));
+    for (token, says) in [
+        (not_allowed.as_str(), "the calling application may not call this app"),
+        (for_graph.as_str(), "the access token is not valid for this app"),
+        (forged.as_str(), "the access token is not valid for this app"),
+        (unsigned.as_str(), "the access token is not valid for this app"),
+        ("not-a-token", "the access token is not valid for this app"),
+    ] {
+        let response = call(&app, reqwest::Method::GET, "/api/orders", token).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{says}");
+        assert_eq!(challenge(&response), format!("Bearer error=\"invalid_token\", error_description=\"{says}\""));
+    }
+    // A token that fails is never made up for by a session the browser also sent.
+    app.sign_in_adele().await;
+    let with_cookie = app.browser.get(app.url("/api/orders")).bearer_auth(&forged).send().await.unwrap();
+    assert_eq!(with_cookie.status(), StatusCode::UNAUTHORIZED);
+    // Where anyone may come, a token that fails only means no identity.
+    let public = call(&app, reqwest::Method::GET, "/public/prices", &forged).await;
+    assert_eq!(public.status(), StatusCode::OK);
+    let echoed: Value = public.json().await.unwrap();
+    assert!(echoed["headers"].get("x-ms-client-principal").is_none(), "{echoed}");
+}
+
+/// Forward auth answers the same about a request with a token (a front end passes its
+/// `Authorization` on).
+#[tokio::test]
+async fn forward_auth_judges_a_token_as_the_proxy_does() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |_| {}).await;
+    let verify = |token: String| browser().get(app.url("/.auth/verify")).bearer_auth(token).send();
+    let allowed = verify(token_for_the_app(&app, CALLER).await).await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(allowed.headers()["x-ms-client-principal-name"], ADELE);
+    let refused = verify(token_for_the_app(&app, OTHER_CALLER).await).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&refused).contains("invalid_token"));
+}
+
+#[tokio::test]
+async fn the_access_policy_applies_to_callers_with_tokens() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |settings| settings.allowed_roles = Some("Admin".into())).await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(response.text().await.unwrap().contains("role"));
+}
+
+#[tokio::test]
+async fn without_bearer_clients_a_token_is_no_way_in() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |settings| settings.proxy_bearer_clients = None).await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&response).contains("authorization_uri="), "the sign-in challenge: {}", challenge(&response));
+}
