@@ -49,6 +49,8 @@ pub struct AccessTokenClaims {
     pub tid: Uuid,
     /// The issuer, checked exactly for the token's tenant and version.
     pub iss: String,
+    /// Unix seconds when the token expires (checked, with the leeway).
+    pub exp: u64,
     /// Display name (user tokens).
     #[serde(default)]
     pub name: Option<String>,
@@ -85,6 +87,11 @@ impl AccessTokenClaims {
     /// The calling application's client id (`azp` in v2.0 tokens, `appid` in v1.0).
     pub fn client_id(&self) -> Option<&str> {
         self.azp.as_deref().or(self.appid.as_deref())
+    }
+
+    /// How long the token stays valid from now (zero once expired; the check allows the leeway).
+    pub fn remaining(&self) -> Duration {
+        Duration::from_secs(self.exp.saturating_sub(crate::clock::unix_now()))
     }
 
     /// Whether a user is signed in to the caller (delegated permissions), not the app alone.

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed, tokens};
 use entra_auth::{LocalPath, RefreshFailure, SignInError};
@@ -66,6 +66,61 @@ fn unauthenticated(state: &AppState, action: UnauthenticatedAction, request: &Re
     response
 }
 
+/// Who a request comes from, and what proves it.
+struct Caller {
+    /// `None`: nobody (no session, or where anyone may come, a proof that failed).
+    user: Option<SignedInUser>,
+    proof: Proof,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proof {
+    /// The session cookie (or nothing).
+    Session,
+    /// An access token (`Authorization: Bearer`), valid this long from now.
+    Token { valid_for: std::time::Duration },
+}
+
+/// Who the request comes from. A request with an access token, when tokens are accepted, is
+/// judged by the token alone (see `bearer.rs`); any other by its session, once the cross-origin
+/// check let it through. `Err` is the answer for a request that goes no further. (The request's
+/// method and headers, not the request: its body is not `Sync`.)
+async fn caller(
+    state: &AppState,
+    proxy: &crate::proxy::Proxy,
+    (method, headers): (&Method, &HeaderMap),
+    session: &Session,
+    may_be_anonymous: bool,
+) -> Result<Caller, Response> {
+    if let Some(policy) = &proxy.config.bearer
+        && let Some(token) = bearer::token(headers)
+    {
+        return match state.client.verify_bearer(token, policy).await {
+            Ok(claims) => Ok(Caller {
+                user: Some(SignedInUser::from_access_token(&claims)),
+                proof: Proof::Token { valid_for: claims.remaining() },
+            }),
+            // Where anyone may come, a token that fails only means no identity.
+            Err(error) if may_be_anonymous && error.is_refusal() => {
+                Ok(Caller { user: None, proof: Proof::Token { valid_for: std::time::Duration::ZERO } })
+            }
+            Err(error) => Err(bearer::refused(&error)),
+        };
+    }
+    let checked = cross_origin::Request { method, headers, host: headers.get(header::HOST) };
+    let user = match cross_origin::check(&checked, &proxy.config.trusted_origins) {
+        // Another origin's page never acts as the user: where anyone may come, it comes as
+        // nobody; elsewhere it is refused (its session is not even read).
+        Some(_) if may_be_anonymous => None,
+        Some(why) => {
+            tracing::debug!(?why, %method, "cross-origin request refused");
+            return Err(AppError::CrossOrigin.into_response());
+        }
+        None => current_user(state, session).await?,
+    };
+    Ok(Caller { user, proof: Proof::Session })
+}
+
 /// Every request that is not one of our routes, as a tower service behind the session layer
 /// (`dispatch.rs` sends those here without crossing axum's router).
 pub fn forward_service(
@@ -103,34 +158,12 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     }
     let anonymous_path = proxy.config.is_anonymous(request.uri().path());
     let may_be_anonymous = anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow;
-    // A request with an access token is judged by the token alone (see `bearer.rs`).
-    let token = proxy.config.bearer.as_ref().and_then(|policy| Some((policy, bearer::token(request.headers())?)));
-    let from_session = token.is_none();
-    let user = match token {
-        Some((policy, token)) => match state.client.verify_bearer(token, policy).await {
-            Ok(claims) => Some(SignedInUser::from_access_token(&claims)),
-            // Where anyone may come, a token that fails only means no identity.
-            Err(error) if may_be_anonymous && error.is_refusal() => None,
-            Err(error) => return bearer::refused(&error),
-        },
-        None => {
-            let host = request.headers().get(header::HOST);
-            let checked = cross_origin::Request { method: request.method(), headers: request.headers(), host };
-            match cross_origin::check(&checked, &proxy.config.trusted_origins) {
-                // Another origin's page never acts as the user: where anyone may come, it comes as
-                // nobody; elsewhere it is refused (its session is not even read).
-                Some(_) if may_be_anonymous => None,
-                Some(why) => {
-                    tracing::debug!(?why, method = %request.method(), "cross-origin request refused");
-                    return AppError::CrossOrigin.into_response();
-                }
-                None => match current_user(&state, &session).await {
-                    Ok(user) => user,
-                    Err(response) => return response,
-                },
-            }
-        }
+    let asked = (request.method(), request.headers());
+    let Caller { user, proof } = match caller(&state, proxy, asked, &session, may_be_anonymous).await {
+        Ok(caller) => caller,
+        Err(response) => return response,
     };
+    let from_session = proof == Proof::Session;
     let identity = match user {
         Some(user) => match state.policy.check(&user) {
             Ok(()) => Some(user),
@@ -169,13 +202,18 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         if let Some(slot) = outbound.extensions().get::<Peer>().map(|peer| peer.slot.clone()) {
             outbound.end_tunnel_when(slot.held_until_stopping());
         }
-        // One opened as the user lasts no longer than the session it was opened with: a cookie
-        // captured before sign-out must not keep a socket that speaks as the user.
-        if identity.is_some()
-            && from_session
-            && let Some(id) = session.id()
-        {
-            outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check));
+        // One opened as the user lasts no longer than what it was opened with: a cookie captured
+        // before sign-out must not keep a socket that speaks as the user, nor a token past its end.
+        match proof {
+            Proof::Session if identity.is_some() => {
+                if let Some(id) = session.id() {
+                    outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check));
+                }
+            }
+            Proof::Token { valid_for } if identity.is_some() => {
+                outbound.end_tunnel_when(tokio::time::sleep(valid_for));
+            }
+            _ => {}
         }
     }
     match proxy.upstream.forward(outbound, dedicated.as_ref()).await {

@@ -8,6 +8,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
+use crate::proxy::closes_within;
+use crate::proxy::echoes;
+use crate::proxy::websocket_request;
 use crate::upstream::{self, Upstream};
 
 /// The application allowed to call (`PROXY_BEARER_CLIENTS`).
@@ -19,6 +22,14 @@ async fn proxy_accepting(
     upstream: &Upstream,
     change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
 ) -> TestApp {
+    proxy_accepting_with(upstream, change, Options::default()).await
+}
+
+async fn proxy_accepting_with(
+    upstream: &Upstream,
+    change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
+    options: Options,
+) -> TestApp {
     let url = upstream.url.clone();
     spawn_app_with(Options {
         other_clients: vec![calling_app(CALLER), calling_app(OTHER_CALLER)],
@@ -28,7 +39,7 @@ async fn proxy_accepting(
             settings.proxy_anonymous_paths = Some("/public/*".into());
             change(settings);
         })),
-        ..Options::default()
+        ..options
     })
     .await
 }
@@ -154,4 +165,19 @@ async fn without_bearer_clients_a_token_is_no_way_in() {
     let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&response).contains("authorization_uri="), "the sign-in challenge: {}", challenge(&response));
+}
+
+/// A WebSocket opened with a token speaks as its caller only while the token is valid.
+#[tokio::test]
+async fn a_websocket_opened_with_a_token_closes_when_the_token_expires() {
+    let upstream = upstream::start().await;
+    let lifetime = std::time::Duration::from_secs(3);
+    let options = Options { access_token_lifetime: Some(lifetime), ..Options::default() };
+    let app = proxy_accepting_with(&upstream, |_| {}, options).await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let authorization = format!("Bearer {token}");
+    let request = websocket_request(&app, "/ws", &[("authorization", &authorization)]);
+    let mut socket = tokio_tungstenite::connect_async(request).await.expect("upgraded with the token").0;
+    assert!(echoes(&mut socket, "while the token is valid").await);
+    assert!(closes_within(&mut socket, lifetime + std::time::Duration::from_secs(5)).await);
 }

@@ -677,7 +677,7 @@ pub(crate) async fn open_websocket(
 }
 
 /// A WebSocket handshake for `path` through `app`, with these headers.
-fn websocket_request(
+pub(crate) fn websocket_request(
     app: &TestApp,
     path: &str,
     headers: &[(&str, &str)],
