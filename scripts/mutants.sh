@@ -90,7 +90,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         --file crates/entra-auth/src/axum/authorization.rs --file crates/entra-auth/src/axum/decoded.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | (binary_id(entra-auth) & test(/^axum::/))'
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy|api_callers)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | (binary_id(entra-auth) & test(/^axum::/))'
       ;;
     client)
       run client --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \
