@@ -21,6 +21,18 @@ use crate::proxy::shared_caches;
 use crate::server::Peer;
 use crate::state::AppState;
 
+/// Whether the request is a CORS preflight: a browser asking, before a page of another origin
+/// sends a request with a token or custom headers, whether the app accepts it. A preflight never
+/// carries credentials (Fetch standard, "CORS-preflight fetch"), so requiring a session would
+/// refuse every such call; it goes to the app behind as nobody, which answers as its CORS policy
+/// says.
+fn is_cors_preflight(request: &Request) -> bool {
+    let headers = request.headers();
+    request.method() == Method::OPTIONS
+        && headers.contains_key(header::ORIGIN)
+        && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
+}
+
 /// Whether the request is a browser navigating (it may be sent to sign-in); anything else (a
 /// script's `fetch`, an API client) gets status codes, never a redirect.
 fn is_browser_navigation(request: &Request) -> bool {
@@ -157,7 +169,8 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         return AppError::Upstream(UpstreamError::Loop).into_response();
     }
     let anonymous_path = proxy.config.is_anonymous(request.uri().path());
-    let may_be_anonymous = anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow;
+    let may_be_anonymous =
+        anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow || is_cors_preflight(&request);
     let asked = (request.method(), request.headers());
     let Caller { user, proof } = match caller(&state, proxy, asked, &session, may_be_anonymous).await {
         Ok(caller) => caller,

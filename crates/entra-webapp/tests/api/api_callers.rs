@@ -80,8 +80,22 @@ async fn an_application_with_a_token_for_the_app_reaches_it_as_the_user_it_acts_
         serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(principal).unwrap()).unwrap();
     assert!(principal["claims"].as_array().unwrap().iter().any(|claim| claim["typ"] == "oid" && claim["val"] == oid));
 
-    // A single-page app on another site calls with its token (a CORS request): no cookie is used,
-    // so the cross-origin check that keeps other pages from acting with the session does not apply.
+    // A single-page app on another site calls with its token (a CORS request): the browser's
+    // preflight, which never carries a token or cookie, reaches the app (as nobody) for its CORS
+    // answer; then no cookie is used, so the cross-origin check that keeps other pages from acting
+    // with the session does not apply.
+    let preflight = browser()
+        .request(reqwest::Method::OPTIONS, app.url("/api/orders"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::OK);
+    let preflight: Value = preflight.json().await.unwrap();
+    assert_eq!(preflight["method"], "OPTIONS");
+    assert!(preflight["headers"].get("x-ms-client-principal").is_none());
     let from_a_spa = browser()
         .post(app.url("/api/orders"))
         .bearer_auth(&token)
