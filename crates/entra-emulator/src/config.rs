@@ -236,6 +236,21 @@ pub struct ClientRegistration {
     /// Who may sign in: its own tenant's users only (Entra's default for a new registration), or
     /// any organization's (then `common` and `organizations` work).
     pub sign_in_audience: SignInAudience,
+    /// The version of the access tokens issued for the API it exposes (the manifest's
+    /// `requestedAccessTokenVersion`): v1.0 unless it asks for v2.0, as in Entra.
+    pub requested_access_token_version: AccessTokenVersion,
+}
+
+/// The format of access tokens for an app's API. v1.0: `iss` `https://sts.windows.net/{tid}/`,
+/// `aud` the Application ID URI, the caller in `appid`, the user's `upn`. v2.0: the authority's
+/// issuer, `aud` the client id, the caller in `azp`, `preferred_username`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AccessTokenVersion {
+    /// `requestedAccessTokenVersion` null or 1 (Entra's default).
+    #[default]
+    V1,
+    /// `requestedAccessTokenVersion: 2`.
+    V2,
 }
 
 /// The platform a redirect URI is registered under (the portal's "Authentication" page): it
@@ -313,6 +328,7 @@ impl Default for ClientRegistration {
             app_roles: vec!["Admin".to_owned(), "Reader".to_owned()],
             group_membership_claims: GroupMembershipClaims::SecurityGroup,
             sign_in_audience: SignInAudience::AzureADMultipleOrgs,
+            requested_access_token_version: AccessTokenVersion::V1,
         }
     }
 }

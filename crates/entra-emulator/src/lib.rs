@@ -38,9 +38,9 @@ mod tls;
 mod tokens;
 
 pub use config::{
-    ALL_COMPANY_GROUP_ID, CertificateCredential, ClientRegistration, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET,
-    DEFAULT_DOMAIN, DEFAULT_GRAPH_PAGE_SIZE, DEFAULT_GROUP_OVERAGE_LIMIT, DEFAULT_TENANT_ID, Directory,
-    EXPOSED_API_PERMISSION, EmulatorConfig, FederatedCredential, GRAPH_DELEGATED_PERMISSIONS, Group,
+    ALL_COMPANY_GROUP_ID, AccessTokenVersion, CertificateCredential, ClientRegistration, DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET, DEFAULT_DOMAIN, DEFAULT_GRAPH_PAGE_SIZE, DEFAULT_GROUP_OVERAGE_LIMIT, DEFAULT_TENANT_ID,
+    Directory, EXPOSED_API_PERMISSION, EmulatorConfig, FederatedCredential, GRAPH_DELEGATED_PERMISSIONS, Group,
     GroupMembershipClaims, ManagedIdentity, SALES_GROUP_ID, SignInAudience, User, UsersFileError, load_directory,
     load_users,
 };

@@ -112,6 +112,7 @@ impl Cli {
             app_roles: defaults.app_roles,
             group_membership_claims: defaults.group_membership_claims,
             sign_in_audience: defaults.sign_in_audience,
+            requested_access_token_version: defaults.requested_access_token_version,
             certificates: Vec::new(),
             federated_credentials: Vec::new(),
         };

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::config::AccessTokenVersion;
 use crate::directory;
 use crate::directory::DirectoryUser;
 use crate::faults::BadIdToken;
@@ -124,6 +125,12 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>, lifetime: i64) -> an
         "uti": token_id,
         "ver": "1.0",
     });
+    if let Resource::Api(uri) = &resource
+        && let Some(api) = uri.strip_prefix("api://").and_then(|app| state.client(app))
+        && api.requested_access_token_version == AccessTokenVersion::V2
+    {
+        as_v2(&mut claims, &api.client_id, state.issuer_for(user.tenant_id));
+    }
     if !request.auth_contexts.is_empty() {
         claims["acrs"] = json!(request.auth_contexts);
     }
@@ -139,6 +146,20 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>, lifetime: i64) -> an
         Resource::Graph => sign_graph_token(keys.active(), &claims),
         Resource::Api(_) => sign_rs256(keys.active(), &claims),
     }
+}
+
+/// A v1.0 access token's claims made v2.0's, for an API whose registration asks for them.
+fn as_v2(claims: &mut Value, api_client_id: &str, issuer: String) {
+    let Some(claims) = claims.as_object_mut() else { return };
+    claims.insert("aud".into(), json!(api_client_id));
+    claims.insert("iss".into(), json!(issuer));
+    if let Some(caller) = claims.remove("appid") {
+        claims.insert("azp".into(), caller);
+    }
+    if let Some(upn) = claims.remove("upn") {
+        claims.insert("preferred_username".into(), upn);
+    }
+    claims.insert("ver".into(), json!("2.0"));
 }
 
 /// Graph's access tokens are not for clients to validate: their header carries a `nonce`, and

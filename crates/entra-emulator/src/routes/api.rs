@@ -85,8 +85,10 @@ fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiCl
         return Err(Box::new(unauthorized("unknown signing key")));
     };
     let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[audience.as_str()]);
-    let issuers: Vec<String> = state.tenants.iter().map(|tenant| graph_token_issuer(*tenant)).collect();
+    // v1.0 tokens name the API by its Application ID URI, v2.0 ones by its client id.
+    validation.set_audience(&[audience.as_str(), app]);
+    let v1 = state.tenants.iter().map(|tenant| graph_token_issuer(*tenant));
+    let issuers: Vec<String> = v1.chain(state.tenants.iter().map(|tenant| state.issuer_for(*tenant))).collect();
     validation.set_issuer(&issuers);
     validation.validate_exp = false;
     let claims = match jsonwebtoken::decode::<ApiClaims>(token, &key, &validation) {

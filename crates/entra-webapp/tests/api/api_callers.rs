@@ -146,6 +146,34 @@ async fn tokens_not_for_the_app_or_not_from_an_allowed_application_are_refused()
     assert!(echoed["headers"].get("x-ms-client-principal").is_none(), "{echoed}");
 }
 
+/// An API whose registration asks for v2.0 access tokens (`requestedAccessTokenVersion: 2`, as
+/// many do) gets them in that format: another issuer, the client id as audience, `azp`.
+#[tokio::test]
+async fn a_v2_token_for_the_app_is_accepted_as_well() {
+    let upstream = upstream::start().await;
+    let v2 = Options {
+        emulator_setup: Some(Box::new(|_, client| {
+            client.requested_access_token_version = entra_emulator::AccessTokenVersion::V2;
+        })),
+        ..Options::default()
+    };
+    let app = proxy_accepting_with(&upstream, |_| {}, v2).await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims: Value = serde_json::from_slice(&engine.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let client_id = app.emulator.clients()[0].client_id.clone();
+    assert_eq!((claims["ver"].as_str(), claims["azp"].as_str()), (Some("2.0"), Some(CALLER)));
+    assert_eq!(claims["aud"], client_id);
+    assert_eq!(claims["iss"], app.emulator.issuer().replace("{tenantid}", &app.emulator.tenant_id().to_string()));
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    assert_eq!(echoed["headers"]["x-ms-client-principal-name"][0], ADELE);
+    // And the other application's v2.0 token is refused by its `azp`.
+    let other = token_for_the_app(&app, OTHER_CALLER).await;
+    assert_eq!(call(&app, reqwest::Method::GET, "/api/orders", &other).await.status(), StatusCode::UNAUTHORIZED);
+}
+
 /// Forward auth answers the same about a request with a token (a front end passes its
 /// `Authorization` on).
 #[tokio::test]
