@@ -213,7 +213,7 @@ async fn without_bearer_clients_a_token_is_no_way_in() {
 #[tokio::test]
 async fn a_websocket_opened_with_a_token_closes_when_the_token_expires() {
     let upstream = upstream::start().await;
-    let lifetime = std::time::Duration::from_secs(3);
+    let lifetime = std::time::Duration::from_secs(5);
     let options = Options { access_token_lifetime: Some(lifetime), ..Options::default() };
     let app = proxy_accepting_with(&upstream, |_| {}, options).await;
     let token = token_for_the_app(&app, CALLER).await;
