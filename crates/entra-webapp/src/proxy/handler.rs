@@ -169,8 +169,12 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         return AppError::Upstream(UpstreamError::Loop).into_response();
     }
     let anonymous_path = proxy.config.is_anonymous(request.uri().path());
-    let may_be_anonymous =
-        anonymous_path || proxy.config.unauthenticated == UnauthenticatedAction::Allow || is_cors_preflight(&request);
+    // Preflights only where pages of other origins are expected to call (with tokens, or from
+    // trusted origins): elsewhere nothing unauthenticated reaches the app behind.
+    let cross_origin_callers = proxy.config.bearer.is_some() || !proxy.config.trusted_origins.is_empty();
+    let may_be_anonymous = anonymous_path
+        || proxy.config.unauthenticated == UnauthenticatedAction::Allow
+        || (cross_origin_callers && is_cors_preflight(&request));
     let asked = (request.method(), request.headers());
     let Caller { user, proof } = match caller(&state, proxy, asked, &session, may_be_anonymous).await {
         Ok(caller) => caller,

@@ -207,6 +207,15 @@ async fn without_bearer_clients_a_token_is_no_way_in() {
     let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&response).contains("authorization_uri="), "the sign-in challenge: {}", challenge(&response));
+    // Nor does a preflight reach the app then: no page of another origin is expected to call.
+    let preflight = browser()
+        .request(reqwest::Method::OPTIONS, app.url("/api/orders"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::UNAUTHORIZED);
 }
 
 /// A WebSocket opened with a token speaks as its caller only while the token is valid.
