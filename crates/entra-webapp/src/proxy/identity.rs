@@ -87,7 +87,7 @@ impl PrincipalOptions {
 /// make the header larger than the app behind's front end may take (nginx, Apache and gunicorn
 /// refuse a header line over 8 KB, so that user could reach nothing), Entra's own overage claim
 /// stands in for them, as in a token of someone in more than 200 groups, pointing at Microsoft
-/// Graph's list (docs/PROXY.md, "Identity headers").
+/// Graph's list (docs/PROXY.md, "Users in many groups").
 fn principal<'a>(user: &'a SignedInUser, options: &PrincipalOptions) -> (Vec<Claim<'a>>, String) {
     fn claim<'a>(typ: &'a str, val: &'a str) -> Claim<'a> {
         Claim { typ, val: Cow::Borrowed(val) }
