@@ -241,11 +241,213 @@ fn verify_with_key(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::OnceLock;
+
+    use jsonwebtoken::{DecodingKey, EncodingKey, Header};
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::pkcs8::{EncodePublicKey, LineEnding};
+    use serde_json::{Value, json};
+    use url::Url;
+
     use super::*;
+
+    const API: &str = "5e7f0a3c-1d2b-4c8e-9f6a-0b1c2d3e4f50";
+    const CALLER: &str = "c0ffee00-0000-4000-8000-00000000ca11";
+
+    /// The tenant's key, and another that signs with the same `kid` but is not published.
+    fn keys() -> &'static (EncodingKey, DecodingKey, EncodingKey) {
+        static KEYS: OnceLock<(EncodingKey, DecodingKey, EncodingKey)> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            let pem = |key: &rsa::RsaPrivateKey| key.to_pkcs1_pem(LineEnding::LF).unwrap().to_string();
+            let private = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+            let impostor = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 2048).unwrap();
+            let public = rsa::RsaPublicKey::from(&private).to_public_key_pem(LineEnding::LF).unwrap();
+            (
+                EncodingKey::from_rsa_pem(pem(&private).as_bytes()).unwrap(),
+                DecodingKey::from_rsa_pem(public.as_bytes()).unwrap(),
+                EncodingKey::from_rsa_pem(pem(&impostor).as_bytes()).unwrap(),
+            )
+        })
+    }
+
+    fn tid() -> Uuid {
+        Uuid::from_u128(0x7e6b1c4a_2f0d_4a8e_9c3b_5d1e8f2a6b90)
+    }
+
+    fn provider() -> ProviderMetadata {
+        let base = "https://login.microsoftonline.com/{tenantid}";
+        let url = |path: &str| Url::parse(&format!("https://login.microsoftonline.com/common{path}")).unwrap();
+        ProviderMetadata {
+            issuer: format!("{base}/v2.0"),
+            authorization_endpoint: url("/oauth2/v2.0/authorize"),
+            token_endpoint: url("/oauth2/v2.0/token"),
+            jwks_uri: url("/discovery/v2.0/keys"),
+            end_session_endpoint: None,
+        }
+    }
+
+    fn now() -> u64 {
+        crate::clock::unix_now()
+    }
+
+    /// A valid v1.0 token for the API, from `CALLER`, with Adele signed in.
+    fn v1() -> Value {
+        json!({
+            "aud": format!("api://{API}"), "iss": format!("https://sts.windows.net/{}/", tid()), "ver": "1.0",
+            "iat": now(), "nbf": now(), "exp": now() + 3600, "tid": tid(), "oid": Uuid::new_v4(),
+            "appid": CALLER, "scp": "access_as_user", "upn": "adele@contoso.example", "name": "Adele Vance",
+        })
+    }
+
+    /// The same as a v2.0 token.
+    fn v2() -> Value {
+        let mut claims = v1();
+        let object = claims.as_object_mut().unwrap();
+        object.insert("aud".into(), json!(API));
+        object.insert("iss".into(), json!(format!("https://login.microsoftonline.com/{}/v2.0", tid())));
+        object.insert("ver".into(), json!("2.0"));
+        let caller = object.remove("appid").unwrap();
+        object.insert("azp".into(), caller);
+        claims
+    }
+
+    fn with(mut claims: Value, change: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
+        change(claims.as_object_mut().unwrap());
+        claims
+    }
+
+    fn signed_by(claims: &Value, key: &EncodingKey) -> String {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some("kid-1".into());
+        jsonwebtoken::encode(&header, claims, key).unwrap()
+    }
+
+    /// `claims` signed by the tenant's key, checked as `authority` and `tenant` would.
+    fn check_as(
+        claims: &Value,
+        authority: &Authority,
+        allowed_tenants: Option<&[Uuid]>,
+        key_issuer: Option<&str>,
+        policy: &BearerPolicy,
+    ) -> Result<AccessTokenClaims, BearerError> {
+        let expected =
+            Expected { authority, tenant: authority.tenant(), allowed_tenants, leeway: Duration::from_secs(120) };
+        let token = signed_by(claims, &keys().0);
+        verify_with_key(&token, &keys().1, key_issuer, &provider(), policy, &expected)
+    }
+
+    fn policy() -> BearerPolicy {
+        BearerPolicy::new(API, Vec::new(), Some(vec![CALLER.to_owned()]))
+    }
+
+    fn check(claims: &Value) -> Result<AccessTokenClaims, BearerError> {
+        check_as(claims, &Authority::public_cloud(Tenant::Id(tid())), None, None, &policy())
+    }
 
     #[test]
     fn the_client_id_and_its_api_uri_are_always_audiences() {
         let policy = BearerPolicy::new("c1", vec!["https://api.contoso.example".into(), "api://c1".into()], None);
         assert_eq!(policy.audiences, ["c1", "api://c1", "https://api.contoso.example"]);
+    }
+
+    #[test]
+    fn v1_and_v2_tokens_for_the_api_from_an_allowed_caller_pass() {
+        for claims in [v1(), v2()] {
+            let caller = check(&claims).unwrap();
+            assert_eq!((caller.tid, caller.client_id()), (tid(), Some(CALLER)));
+            assert!(caller.is_delegated());
+            assert!(caller.remaining() > Duration::from_secs(3500));
+        }
+        let app_only = with(v2(), |claims| {
+            claims.remove("scp");
+            claims.insert("roles".into(), json!(["Orders.Read"]));
+        });
+        let caller = check(&app_only).unwrap();
+        assert!(!caller.is_delegated());
+        assert_eq!(caller.roles, ["Orders.Read"]);
+    }
+
+    #[test]
+    fn each_check_refuses_with_its_reason() {
+        let other_tenant = Uuid::new_v4();
+        let refused = |claims: Value| check(&claims).unwrap_err();
+        // Issuer: exact, for the token's version.
+        let v1_claiming_v2 = with(v1(), |c| drop(c.insert("iss".into(), v2()["iss"].clone())));
+        assert!(matches!(refused(v1_claiming_v2), BearerError::WrongIssuer(_)));
+        let v2_claiming_v1 = with(v2(), |c| drop(c.insert("iss".into(), v1()["iss"].clone())));
+        assert!(matches!(refused(v2_claiming_v1), BearerError::WrongIssuer(_)));
+        let another_tenants_issuer = with(v2(), |c| {
+            drop(c.insert("iss".into(), json!(format!("https://login.microsoftonline.com/{other_tenant}/v2.0"))))
+        });
+        assert!(matches!(refused(another_tenants_issuer), BearerError::WrongIssuer(_)));
+        // Audience, caller, lifetime.
+        let for_graph = with(v2(), |c| drop(c.insert("aud".into(), json!("https://graph.microsoft.com"))));
+        assert!(matches!(refused(for_graph), BearerError::WrongAudience));
+        let another_caller = with(v2(), |c| drop(c.insert("azp".into(), json!(Uuid::new_v4()))));
+        assert!(matches!(refused(another_caller), BearerError::ClientNotAllowed(_)));
+        let no_caller = with(v2(), |c| drop(c.remove("azp")));
+        assert!(matches!(refused(no_caller), BearerError::ClientNotAllowed(_)));
+        let expired = with(v2(), |c| drop(c.insert("exp".into(), json!(now() - 600))));
+        assert!(matches!(refused(expired), BearerError::Expired));
+        let early = with(v2(), |c| drop(c.insert("nbf".into(), json!(now() + 600))));
+        assert!(matches!(refused(early), BearerError::NotYetValid));
+        let anonymous = with(v2(), |c| drop(c.remove("oid")));
+        assert!(matches!(refused(anonymous), BearerError::MissingClaims(_)));
+        // Signature: the right `kid`, another key.
+        let expected = Expected {
+            authority: &Authority::public_cloud(Tenant::Id(tid())),
+            tenant: &Tenant::Id(tid()),
+            allowed_tenants: None,
+            leeway: Duration::from_secs(120),
+        };
+        let forged = signed_by(&v2(), &keys().2);
+        let forged = verify_with_key(&forged, &keys().1, None, &provider(), &policy(), &expected);
+        assert!(matches!(forged, Err(BearerError::BadSignature)));
+    }
+
+    #[test]
+    fn tenants_callers_and_key_issuers_are_as_configured() {
+        let other_tenant = Uuid::new_v4();
+        let elsewhere = Authority::public_cloud(Tenant::Id(other_tenant));
+        assert!(matches!(check_as(&v2(), &elsewhere, None, None, &policy()), Err(BearerError::WrongTenant(_))));
+        let organizations = Authority::public_cloud(Tenant::Organizations);
+        assert!(check_as(&v2(), &organizations, None, None, &policy()).is_ok());
+        let listed = [other_tenant];
+        let refused = check_as(&v2(), &organizations, Some(&listed), None, &policy());
+        assert!(matches!(refused, Err(BearerError::WrongTenant(_))));
+        assert!(check_as(&v2(), &organizations, Some(&[tid()]), None, &policy()).is_ok());
+        // Any application, when the policy lists none.
+        let any = BearerPolicy::new(API, Vec::new(), None);
+        let another_caller = with(v2(), |c| drop(c.insert("azp".into(), json!(Uuid::new_v4()))));
+        assert!(check_as(&another_caller, &organizations, None, None, &any).is_ok());
+        // A key published for the token's tenant (its `issuer` member) verifies; one for another does not.
+        let own = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        assert!(check_as(&v1(), &organizations, None, Some(own), &policy()).is_ok());
+        let foreign = format!("https://login.microsoftonline.com/{other_tenant}/v2.0");
+        let mismatch = check_as(&v1(), &organizations, None, Some(&foreign), &policy());
+        assert!(matches!(mismatch, Err(BearerError::KeyIssuerMismatch)));
+        // Another Application ID URI, when listed.
+        let custom = with(v2(), |c| drop(c.insert("aud".into(), json!("https://api.contoso.example"))));
+        assert!(matches!(check(&custom), Err(BearerError::WrongAudience)));
+        let also = BearerPolicy::new(API, vec!["https://api.contoso.example".into()], Some(vec![CALLER.into()]));
+        assert!(check_as(&custom, &organizations, None, None, &also).is_ok());
+    }
+
+    #[test]
+    fn v1_tokens_of_the_cloud_operated_by_21vianet_come_from_its_sts() {
+        let china = Authority::new(Url::parse("https://login.chinacloudapi.cn").unwrap(), Tenant::Id(tid()));
+        assert_eq!(china.v1_issuer_for(tid()), format!("https://sts.chinacloudapi.cn/{}/", tid()));
+        assert_eq!(
+            Authority::public_cloud(Tenant::Common).v1_issuer_for(tid()),
+            format!("https://sts.windows.net/{}/", tid())
+        );
+    }
+
+    #[test]
+    fn a_refusal_is_the_callers_and_unavailable_keys_are_not() {
+        assert!(BearerError::Expired.is_refusal());
+        assert!(BearerError::Key(JwksError::UnknownKey("k".into())).is_refusal());
+        assert!(!BearerError::Unavailable("down".into()).is_refusal());
+        assert!(!BearerError::Key(JwksError::Unavailable { uri: "u".into(), reason: "r".into() }).is_refusal());
     }
 }
