@@ -4,16 +4,13 @@
 
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::authority::Tenant;
 use crate::discovery::ProviderMetadata;
 use crate::jwks::{JwksCache, JwksError};
+use crate::jwt::{self, JwtFailure};
 use crate::secret::constant_time_eq;
 
 /// The claims the app uses. Users are keyed by `tid` + `oid`, never by email or UPN.
@@ -130,13 +127,20 @@ pub enum IdTokenError {
     SubjectChanged,
 }
 
-pub(crate) fn header_alg_and_kid(token: &str) -> Result<(String, Option<String>), IdTokenError> {
-    let header = token.split('.').next().ok_or(IdTokenError::Malformed)?;
-    let bytes = URL_SAFE_NO_PAD.decode(header).map_err(|_| IdTokenError::Malformed)?;
-    let header: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| IdTokenError::Malformed)?;
-    let alg = header.get("alg").and_then(|v| v.as_str()).ok_or(IdTokenError::Malformed)?;
-    let kid = header.get("kid").and_then(|v| v.as_str()).map(str::to_owned);
-    Ok((alg.to_owned(), kid))
+impl From<JwtFailure> for IdTokenError {
+    fn from(failure: JwtFailure) -> Self {
+        match failure {
+            JwtFailure::Malformed => IdTokenError::Malformed,
+            JwtFailure::UnsupportedAlgorithm(alg) => IdTokenError::UnsupportedAlgorithm(alg),
+            JwtFailure::MissingKeyId => IdTokenError::MissingKeyId,
+            JwtFailure::Key(error) => IdTokenError::Key(error),
+            JwtFailure::BadSignature => IdTokenError::BadSignature,
+            JwtFailure::Expired => IdTokenError::Expired,
+            JwtFailure::NotYetValid => IdTokenError::NotYetValid,
+            JwtFailure::WrongAudience => IdTokenError::WrongAudience,
+            JwtFailure::MissingClaims(claims) => IdTokenError::MissingClaims(claims),
+        }
+    }
 }
 
 /// Validates `token` and returns its claims.
@@ -178,16 +182,7 @@ async fn verify_checking_nonce(
     expected: &Expectations<'_>,
     check_nonce: bool,
 ) -> Result<IdTokenClaims, IdTokenError> {
-    if token.split('.').count() != 3 {
-        return Err(IdTokenError::Malformed);
-    }
-    // Decide the algorithm ourselves, before any key is touched: never trust the header's choice.
-    let (alg, kid) = header_alg_and_kid(token)?;
-    if alg != "RS256" {
-        return Err(IdTokenError::UnsupportedAlgorithm(alg));
-    }
-    let kid = kid.ok_or(IdTokenError::MissingKeyId)?;
-    let key = jwks.key(&kid).await?;
+    let key = jwt::signing_key(token, jwks).await?;
     let raw = verify_without_nonce(token, &key.key, key.issuer.as_deref(), provider, expected)?;
     if check_nonce { nonce_matches(raw, expected) } else { Ok(raw.claims) }
 }
@@ -221,21 +216,8 @@ fn verify_without_nonce(
     provider: &ProviderMetadata,
     expected: &Expectations<'_>,
 ) -> Result<RawClaims, IdTokenError> {
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[expected.client_id]);
-    validation.leeway = expected.leeway.as_secs();
-    validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
-    let data = jsonwebtoken::decode::<RawClaims>(token, key, &validation).map_err(|err| match err.kind() {
-        ErrorKind::InvalidSignature => IdTokenError::BadSignature,
-        ErrorKind::ExpiredSignature => IdTokenError::Expired,
-        ErrorKind::ImmatureSignature => IdTokenError::NotYetValid,
-        ErrorKind::InvalidAudience => IdTokenError::WrongAudience,
-        ErrorKind::MissingRequiredClaim(claim) => IdTokenError::MissingClaims(claim.clone()),
-        ErrorKind::Json(_) => IdTokenError::MissingClaims("oid, tid, sub".to_owned()),
-        _ => IdTokenError::Malformed,
-    })?;
-    let raw = data.claims;
+    let required = ["exp", "iat", "aud", "iss"];
+    let raw: RawClaims = jwt::decode(token, key, &[expected.client_id], expected.leeway, &required, "oid, tid, sub")?;
     let claims = &raw.claims;
 
     // The issuer is exact for the token's own tenant: the `{tenantid}` template of multi-tenant

@@ -15,6 +15,7 @@ mod graph;
 mod http;
 mod id_token;
 mod jwks;
+mod jwt;
 mod keys;
 mod memberships;
 mod pending_sign_in;

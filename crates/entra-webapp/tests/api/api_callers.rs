@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::helpers::*;
 use crate::proxy::closes_within;
 use crate::proxy::echoes;
+use crate::proxy::proxy_with_options;
 use crate::proxy::websocket_request;
 use crate::upstream::{self, Upstream};
 
@@ -30,18 +31,13 @@ async fn proxy_accepting_with(
     change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
     options: Options,
 ) -> TestApp {
-    let url = upstream.url.clone();
-    spawn_app_with(Options {
-        other_clients: vec![calling_app(CALLER), calling_app(OTHER_CALLER)],
-        settings_change: Some(Box::new(move |settings, _| {
-            settings.upstream_url = Some(url);
-            settings.proxy_bearer_clients = Some(CALLER.into());
-            settings.proxy_anonymous_paths = Some("/public/*".into());
-            change(settings);
-        })),
-        ..options
-    })
-    .await
+    let accepting = move |settings: &mut entra_webapp::config::Settings| {
+        settings.proxy_bearer_clients = Some(CALLER.into());
+        settings.proxy_anonymous_paths = Some("/public/*".into());
+        change(settings);
+    };
+    let options = Options { other_clients: vec![calling_app(CALLER), calling_app(OTHER_CALLER)], ..options };
+    proxy_with_options(upstream, accepting, options).await
 }
 
 /// A token `caller` got for the app's API with Adele signed in to it.

@@ -36,7 +36,7 @@ async fn proxy_with_short_tokens(
     .await
 }
 
-async fn proxy_with_options(
+pub(crate) async fn proxy_with_options(
     upstream: &Upstream,
     change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
     options: Options,
