@@ -33,7 +33,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo-mutants >/dev/null || cargo install --locked cargo-mutants
 target_dir=${CARGO_TARGET_DIR:-target}
 slices=("$@")
-((${#slices[@]})) || slices=(auth sessions web client bearer proxy front)
+((${#slices[@]})) || slices=(auth sessions web client proxy front)
 
 run() {
   local slice=$1
@@ -70,7 +70,8 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/authority.rs --file crates/entra-auth/src/return_to.rs \
         --file crates/entra-auth/src/secret.rs --file crates/entra-auth/src/keys.rs \
         --file crates/entra-auth/src/axum/pending.rs --file crates/entra-auth/src/memberships.rs \
-        --file crates/entra-auth/src/sign_in_options.rs
+        --file crates/entra-auth/src/sign_in_options.rs --file crates/entra-auth/src/jwt.rs \
+        --file crates/entra-auth/src/bearer.rs
       ;;
     sessions)
       run sessions --package entra-webapp --test-package entra-webapp --cargo-arg=--test=api \
@@ -109,13 +110,6 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/proxy/redirects.rs --file crates/entra-webapp/src/config/proxy.rs \
         -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|python_upstream|http2|nginx_forward_auth|many_groups|shared_cache|api_callers)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::(proxy_|the_principals_|bearer_callers_))/))'
       ;;
-    bearer)
-      # entra-auth's access token checks; the tests that reach them are the proxy's, through the
-      # app (as for `web`, no --package, and the baseline is skipped).
-      run bearer --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--lib \
-        --file crates/entra-auth/src/bearer.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^api_callers::/)) | (binary_id(entra-auth) & test(/^bearer::/))'
-      ;;
     front)
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
         --file crates/entra-webapp/src/guard.rs --file crates/entra-webapp/src/error.rs \
@@ -125,7 +119,7 @@ for slice in "${slices[@]}"; do
         -- -E '(binary_id(entra-webapp::api) & (test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/) | test(/^proxy::(websockets_count|another_origins)/))) | (binary_id(entra-webapp) & test(/^(guard|error|request_id|workers)::/))'
       ;;
     *)
-      echo "unknown slice $slice (auth, sessions, web, client, bearer, proxy, front)" >&2
+      echo "unknown slice $slice (auth, sessions, web, client, proxy, front)" >&2
       exit 2
       ;;
   esac
