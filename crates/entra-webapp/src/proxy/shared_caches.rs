@@ -6,56 +6,100 @@
 //! §3.5 protects `Authorization` only), and the app behind, which may not know it sits behind
 //! sign-in (a static file server), cannot be relied on to say `private`.
 
+use std::cell::RefCell;
+
 use axum::http::HeaderValue;
 use axum::http::header::{self, HeaderMap};
+
+thread_local! {
+    /// The last single `Cache-Control` value this thread looked at, and what it becomes (`None`:
+    /// unchanged). An app answers with few distinct values (`public, max-age=3600` for its static
+    /// files...), so most answers are settled by one comparison; working a value out anew cost
+    /// about 4,000 instructions per signed-in proxied request (docs/PERFORMANCE.md).
+    static LAST: RefCell<Option<(HeaderValue, Option<HeaderValue>)>> = const { RefCell::new(None) };
+}
 
 /// Makes `headers` (of an answer to a request forwarded as a user) say `private`: kept by the
 /// user's browser as the app allows, by no shared cache. `public` and `s-maxage`, which would let
 /// shared caches keep it, and a `private` limited to some fields, are removed; `no-store` or a
 /// plain `private` already say enough and are left as they are.
 pub(crate) fn keep_out_of_shared_caches(headers: &mut HeaderMap) {
-    if !headers.contains_key(header::CACHE_CONTROL) {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
+    let mut values = headers.get_all(header::CACHE_CONTROL).iter();
+    let (Some(first), None) = (values.next(), values.next()) else {
+        // None at all, or several values: worked out each time.
+        if let Some(value) = made_private(headers) {
+            headers.insert(header::CACHE_CONTROL, value);
+        }
         return;
+    };
+    let remembered = LAST.with_borrow(|last| match last {
+        Some((seen, becomes)) if seen == first => Some(becomes.clone()),
+        _ => None,
+    });
+    let becomes = match remembered {
+        Some(becomes) => becomes,
+        None => {
+            let seen = first.clone();
+            let becomes = made_private(headers);
+            LAST.set(Some((seen, becomes.clone())));
+            becomes
+        }
+    };
+    if let Some(value) = becomes {
+        headers.insert(header::CACHE_CONTROL, value);
     }
-    let values: Vec<&str> = headers.get_all(header::CACHE_CONTROL).iter().filter_map(|v| v.to_str().ok()).collect();
-    let directives: Vec<&str> = values.iter().flat_map(|value| directives(value)).collect();
-    let name = |directive: &str| directive.split('=').next().unwrap_or_default().trim().to_ascii_lowercase();
-    let shares = |directive: &&str| matches!(name(directive).as_str(), "public" | "s-maxage");
-    let private = |directive: &&str| directive.eq_ignore_ascii_case("private") || name(directive) == "no-store";
-    if directives.iter().any(private) && !directives.iter().any(shares) {
-        return;
+}
+
+/// The `Cache-Control` value that keeps `headers`' answer out of shared caches; `None` when it
+/// says so already.
+fn made_private(headers: &HeaderMap) -> Option<HeaderValue> {
+    let values = headers.get_all(header::CACHE_CONTROL);
+    let texts = || values.iter().filter_map(|value| value.to_str().ok());
+    if texts().next().is_none() {
+        return Some(HeaderValue::from_static("private"));
     }
-    let kept = directives.iter().filter(|directive| !shares(directive) && name(directive) != "private");
-    let value = std::iter::once("private").chain(kept.copied()).collect::<Vec<_>>().join(", ");
-    let value = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("private"));
-    headers.insert(header::CACHE_CONTROL, value);
+    let (mut kept_out, mut shared) = (false, false);
+    for directive in texts().flat_map(directives) {
+        kept_out |= directive.eq_ignore_ascii_case("private") || is(directive, "no-store");
+        shared |= is(directive, "public") || is(directive, "s-maxage");
+    }
+    if kept_out && !shared {
+        return None;
+    }
+    let mut value = String::from("private");
+    let doomed = |directive: &str| is(directive, "public") || is(directive, "s-maxage") || is(directive, "private");
+    for directive in texts().flat_map(directives).filter(|directive| !doomed(directive)) {
+        value.push_str(", ");
+        value.push_str(directive);
+    }
+    Some(HeaderValue::try_from(value).unwrap_or_else(|_| HeaderValue::from_static("private")))
+}
+
+/// Whether `directive` (`name` or `name=argument`) is `name`, in any case.
+fn is(directive: &str, name: &str) -> bool {
+    directive.split_once('=').map_or(directive, |(directive, _)| directive).trim_end().eq_ignore_ascii_case(name)
 }
 
 /// The comma-separated directives of one `Cache-Control` value, trimmed; a comma inside a quoted
 /// argument (`private="set-cookie, x-user"`) separates nothing.
-fn directives(value: &str) -> Vec<&str> {
-    let mut directives = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    for (at, byte) in value.bytes().enumerate() {
-        match byte {
-            b'"' => quoted = !quoted,
-            b',' if !quoted => {
-                directives.push(&value[start..at]);
-                start = at + 1;
+fn directives(value: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    value
+        .split(move |c: char| {
+            if c == '"' {
+                quoted = !quoted;
             }
-            _ => {}
-        }
-    }
-    directives.push(&value[start..]);
-    directives.into_iter().map(str::trim).filter(|directive| !directive.is_empty()).collect()
+            c == ',' && !quoted
+        })
+        .map(str::trim)
+        .filter(|directive| !directive.is_empty())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn made_private(values: &[&str]) -> Vec<String> {
+    fn kept_out(values: &[&str]) -> Vec<String> {
         let mut headers = HeaderMap::new();
         for value in values {
             headers.append(header::CACHE_CONTROL, HeaderValue::from_str(value).unwrap());
@@ -77,14 +121,23 @@ mod tests {
             (&["private, public"], "private"),
             (&[",,"], "private"),
         ] {
-            assert_eq!(made_private(sent), [kept], "{sent:?}");
+            assert_eq!(kept_out(sent), [kept], "{sent:?}");
         }
     }
 
     #[test]
     fn answers_no_shared_cache_may_keep_are_left_alone() {
         for sent in [&["no-store"][..], &["private, max-age=60"], &["no-cache", "private"], &["NO-STORE"]] {
-            assert_eq!(made_private(sent), sent, "{sent:?}");
+            assert_eq!(kept_out(sent), sent, "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn a_value_seen_before_comes_out_the_same() {
+        for _ in 0..3 {
+            assert_eq!(kept_out(&["public, max-age=60"]), ["private, max-age=60"]);
+            assert_eq!(kept_out(&["no-store"]), ["no-store"]);
+            assert_eq!(kept_out(&[]), ["private"]);
         }
     }
 
