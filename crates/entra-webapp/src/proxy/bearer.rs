@@ -63,4 +63,31 @@ mod tests {
         }
         assert_eq!(token(&HeaderMap::new()), None);
     }
+
+    #[test]
+    fn each_refusal_says_why_in_a_fixed_challenge_and_unavailable_keys_are_a_503() {
+        let challenge = |error: BearerError| {
+            let response = refused(&error);
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{error}");
+            response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned()
+        };
+        let says = |description: &str| format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+        for (error, description) in [
+            (BearerError::Expired, "the access token has expired"),
+            (BearerError::NotYetValid, "the access token is not valid yet"),
+            (BearerError::WrongAudience, "the access token is for another audience than this app"),
+            (
+                BearerError::WrongTenant(uuid::Uuid::nil()),
+                "the access token comes from a tenant this app does not accept",
+            ),
+            (BearerError::ClientNotAllowed("c\"x".into()), "the calling application may not call this app"),
+            // The issuer the token names never reaches the header.
+            (BearerError::WrongIssuer("https://evil.example/\"".into()), "the access token is not valid for this app"),
+        ] {
+            assert_eq!(challenge(error), says(description));
+        }
+        let unavailable = refused(&BearerError::Unavailable("the tenant is unreachable".into()));
+        assert_eq!(unavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(unavailable.headers().get(header::WWW_AUTHENTICATE).is_none());
+    }
 }
