@@ -228,3 +228,16 @@ async fn a_websocket_opened_with_a_token_closes_when_the_token_expires() {
     assert!(echoes(&mut socket, "while the token is valid").await);
     assert!(closes_within(&mut socket, lifetime + std::time::Duration::from_secs(5)).await);
 }
+
+/// Where anyone may come, a token that fails means no identity, and nothing more: a WebSocket
+/// opened there with one works, and stays open.
+#[tokio::test]
+async fn a_websocket_where_anyone_may_come_stays_open_whatever_token_it_carried() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |settings| settings.proxy_anonymous_paths = Some("/ws".into())).await;
+    let request = websocket_request(&app, "/ws", &[("authorization", "Bearer not-a-token")]);
+    let mut socket = tokio_tungstenite::connect_async(request).await.expect("upgraded as nobody").0;
+    assert!(echoes(&mut socket, "anyone").await);
+    assert!(!closes_within(&mut socket, std::time::Duration::from_secs(2)).await, "still open");
+    assert!(echoes(&mut socket, "still anyone").await);
+}
