@@ -14,7 +14,7 @@ use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
-use crate::proxy::forward::{Forwarded, Outbound, UpstreamError};
+use crate::proxy::forward::{Forwarded, Outbound, Proxy, UpstreamError};
 use crate::proxy::identity;
 use crate::proxy::redirects;
 use crate::proxy::shared_caches;
@@ -99,7 +99,7 @@ enum Proof {
 /// method and headers, not the request: its body is not `Sync`.)
 async fn caller(
     state: &AppState,
-    proxy: &crate::proxy::Proxy,
+    proxy: &Proxy,
     (method, headers): (&Method, &HeaderMap),
     session: &Session,
     may_be_anonymous: bool,
