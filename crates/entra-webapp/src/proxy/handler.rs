@@ -78,13 +78,7 @@ fn unauthenticated(state: &AppState, action: UnauthenticatedAction, request: &Re
     response
 }
 
-/// Who a request comes from, and what proves it.
-struct Caller {
-    /// `None`: nobody (no session, or where anyone may come, a proof that failed).
-    user: Option<SignedInUser>,
-    proof: Proof,
-}
-
+/// What proves who a request comes from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Proof {
     /// The session cookie (or nothing).
@@ -93,7 +87,8 @@ enum Proof {
     Token { valid_for: std::time::Duration },
 }
 
-/// Who the request comes from. A request with an access token, when tokens are accepted, is
+/// Who the request comes from, and what proves it; `None`: nobody (no session, or where anyone may
+/// come, a proof that failed). A request with an access token, when tokens are accepted, is
 /// judged by the token alone (see `bearer.rs`); any other by its session, once the cross-origin
 /// check let it through. `Err` is the answer for a request that goes no further. (The request's
 /// method and headers, not the request: its body is not `Sync`.)
@@ -103,19 +98,16 @@ async fn caller(
     (method, headers): (&Method, &HeaderMap),
     session: &Session,
     may_be_anonymous: bool,
-) -> Result<Caller, Response> {
+) -> Result<Option<(SignedInUser, Proof)>, Response> {
     if let Some(policy) = &proxy.config.bearer
         && let Some(token) = bearer::token(headers)
     {
         return match state.client.verify_bearer(token, policy).await {
-            Ok(claims) => Ok(Caller {
-                user: Some(SignedInUser::from_access_token(&claims)),
-                proof: Proof::Token { valid_for: claims.remaining() },
-            }),
-            // Where anyone may come, a token that fails only means no identity.
-            Err(error) if may_be_anonymous && error.is_refusal() => {
-                Ok(Caller { user: None, proof: Proof::Token { valid_for: std::time::Duration::ZERO } })
+            Ok(claims) => {
+                Ok(Some((SignedInUser::from_access_token(&claims), Proof::Token { valid_for: claims.remaining() })))
             }
+            // Where anyone may come, a token that fails only means no identity.
+            Err(error) if may_be_anonymous && error.is_refusal() => Ok(None),
             Err(error) => Err(bearer::refused(&error)),
         };
     }
@@ -130,7 +122,7 @@ async fn caller(
         }
         None => current_user(state, session).await?,
     };
-    Ok(Caller { user, proof: Proof::Session })
+    Ok(user.map(|user| (user, Proof::Session)))
 }
 
 /// Every request that is not one of our routes, as a tower service behind the session layer
@@ -176,17 +168,16 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         || proxy.config.unauthenticated == UnauthenticatedAction::Allow
         || (cross_origin_callers && is_cors_preflight(&request));
     let asked = (request.method(), request.headers());
-    let Caller { user, proof } = match caller(&state, proxy, asked, &session, may_be_anonymous).await {
+    let caller = match caller(&state, proxy, asked, &session, may_be_anonymous).await {
         Ok(caller) => caller,
         Err(response) => return response,
     };
-    let from_session = proof == Proof::Session;
-    let identity = match user {
-        Some(user) => match state.policy.check(&user) {
-            Ok(()) => Some(user),
+    let identity = match caller {
+        Some((user, proof)) => match state.policy.check(&user) {
+            Ok(()) => Some((user, proof)),
             // Anyone may reach an anonymous path; a user the policy refuses just has no identity there.
             Err(_) if anonymous_path => None,
-            Err(denied) if from_session && is_browser_navigation(&request) => {
+            Err(denied) if proof == Proof::Session && is_browser_navigation(&request) => {
                 return state.auth.access_denied(&session, &user, denied, &here(&request)).await;
             }
             Err(denied) => {
@@ -207,8 +198,8 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
     let mut outbound = Outbound::new(request, forwarded);
     identity::strip_inbound(outbound.headers_mut(), &state.auth);
-    if let Some(user) = &identity {
-        let tokens = match proxy.config.pass_tokens && from_session {
+    if let Some((user, proof)) = &identity {
+        let tokens = match proxy.config.pass_tokens && *proof == Proof::Session {
             true => tokens(&session).await.ok().flatten(),
             false => None,
         };
@@ -221,16 +212,14 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         }
         // One opened as the user lasts no longer than what it was opened with: a cookie captured
         // before sign-out must not keep a socket that speaks as the user, nor a token past its end.
-        match proof {
-            Proof::Session if identity.is_some() => {
+        match identity {
+            Some((_, Proof::Session)) => {
                 if let Some(id) = session.id() {
                     outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check));
                 }
             }
-            Proof::Token { valid_for } if identity.is_some() => {
-                outbound.end_tunnel_when(tokio::time::sleep(valid_for));
-            }
-            _ => {}
+            Some((_, Proof::Token { valid_for })) => outbound.end_tunnel_when(tokio::time::sleep(valid_for)),
+            None => {}
         }
     }
     match proxy.upstream.forward(outbound, dedicated.as_ref()).await {
