@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::authority::{Authority, Tenant};
+use crate::config::EntraConfig;
 use crate::discovery::ProviderMetadata;
 use crate::jwks::{JwksCache, JwksError};
 use crate::jwt::{self, JwtFailure};
@@ -170,42 +170,35 @@ impl BearerError {
     }
 }
 
-/// What a token is checked against, besides the policy.
-pub(crate) struct Expected<'a> {
-    pub(crate) authority: &'a Authority,
-    pub(crate) tenant: &'a Tenant,
-    pub(crate) allowed_tenants: Option<&'a [Uuid]>,
-    pub(crate) leeway: Duration,
-}
-
 /// Validates `token` and returns who calls.
 pub(crate) async fn verify(
     token: &str,
     provider: &ProviderMetadata,
     jwks: &JwksCache,
     policy: &BearerPolicy,
-    expected: &Expected<'_>,
+    config: &EntraConfig,
 ) -> Result<AccessTokenClaims, BearerError> {
     let key = jwt::signing_key(token, jwks).await?;
-    verify_with_key(token, &key.key, key.issuer.as_deref(), provider, policy, expected)
+    verify_with_key(token, &key.key, key.issuer.as_deref(), provider, policy, config)
 }
 
-/// The checks once the key is chosen.
+/// The checks once the key is chosen; `config` says the authority (its tenant, and its host for
+/// v1.0 issuers), the tenants allowed and the clock leeway.
 fn verify_with_key(
     token: &str,
     key: &jsonwebtoken::DecodingKey,
     key_issuer: Option<&str>,
     provider: &ProviderMetadata,
     policy: &BearerPolicy,
-    expected: &Expected<'_>,
+    config: &EntraConfig,
 ) -> Result<AccessTokenClaims, BearerError> {
     let claims: AccessTokenClaims =
-        jwt::decode(token, key, &policy.audiences, expected.leeway, &["exp", "aud", "iss"], "oid, tid, exp")?;
+        jwt::decode(token, key, &policy.audiences, config.clock_leeway, &["exp", "aud", "iss"], "oid, tid, exp")?;
     // Exact, for the token's own tenant and version: v1.0 tokens (the default for an app's API
     // unless its manifest asks for v2.0) come from the STS host, v2.0 ones from the authority.
     let v2_issuer = provider.issuer_for(claims.tid);
     let issuer = match claims.ver.as_deref() {
-        Some("1.0") => expected.authority.v1_issuer_for(claims.tid),
+        Some("1.0") => config.authority.v1_issuer_for(claims.tid),
         _ => v2_issuer.clone(),
     };
     if claims.iss != issuer {
@@ -217,8 +210,7 @@ fn verify_with_key(
     {
         return Err(BearerError::KeyIssuerMismatch);
     }
-    if !expected.tenant.accepts(claims.tid) || expected.allowed_tenants.is_some_and(|list| !list.contains(&claims.tid))
-    {
+    if !config.authority.tenant().accepts(claims.tid) || !config.allows_tenant(claims.tid) {
         return Err(BearerError::WrongTenant(claims.tid));
     }
     if let Some(clients) = &policy.clients {
@@ -241,6 +233,7 @@ mod tests {
     use url::Url;
 
     use super::*;
+    use crate::authority::{Authority, Tenant};
 
     const API: &str = "5e7f0a3c-1d2b-4c8e-9f6a-0b1c2d3e4f50";
     const CALLER: &str = "c0ffee00-0000-4000-8000-00000000ca11";
@@ -313,7 +306,18 @@ mod tests {
         jsonwebtoken::encode(&header, claims, key).unwrap()
     }
 
-    /// `claims` signed by the tenant's key, checked as `authority` and `tenant` would.
+    /// The app's configuration at `authority`, allowing `allowed_tenants` when listed.
+    fn config(authority: &Authority, allowed_tenants: Option<&[Uuid]>) -> EntraConfig {
+        let secret = secrecy::SecretString::from("secret");
+        let config =
+            EntraConfig::new(authority.clone(), API, secret, Url::parse("https://app.example/callback").unwrap());
+        match allowed_tenants {
+            Some(tenants) => config.with_allowed_tenants(tenants.iter().copied()),
+            None => config,
+        }
+    }
+
+    /// `claims` signed by the tenant's key, checked as the app at `authority` would.
     fn check_as(
         claims: &Value,
         authority: &Authority,
@@ -321,10 +325,8 @@ mod tests {
         key_issuer: Option<&str>,
         policy: &BearerPolicy,
     ) -> Result<AccessTokenClaims, BearerError> {
-        let expected =
-            Expected { authority, tenant: authority.tenant(), allowed_tenants, leeway: Duration::from_secs(120) };
         let token = signed_by(claims, &keys().0);
-        verify_with_key(&token, &keys().1, key_issuer, &provider(), policy, &expected)
+        verify_with_key(&token, &keys().1, key_issuer, &provider(), policy, &config(authority, allowed_tenants))
     }
 
     fn policy() -> BearerPolicy {
@@ -385,14 +387,9 @@ mod tests {
         let anonymous = with(v2(), |c| drop(c.remove("oid")));
         assert!(matches!(refused(anonymous), BearerError::MissingClaims(_)));
         // Signature: the right `kid`, another key.
-        let expected = Expected {
-            authority: &Authority::public_cloud(Tenant::Id(tid())),
-            tenant: &Tenant::Id(tid()),
-            allowed_tenants: None,
-            leeway: Duration::from_secs(120),
-        };
+        let config = config(&Authority::public_cloud(Tenant::Id(tid())), None);
         let forged = signed_by(&v2(), &keys().2);
-        let forged = verify_with_key(&forged, &keys().1, None, &provider(), &policy(), &expected);
+        let forged = verify_with_key(&forged, &keys().1, None, &provider(), &policy(), &config);
         assert!(matches!(forged, Err(BearerError::BadSignature)));
     }
 

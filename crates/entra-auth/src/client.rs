@@ -227,13 +227,7 @@ impl EntraClient {
     /// the tenant's keys, issuer, tenant (and `allowed_tenants`), audience, lifetime, caller.
     pub async fn verify_bearer(&self, token: &str, policy: &BearerPolicy) -> Result<AccessTokenClaims, BearerError> {
         let provider = self.provider().await.map_err(|err| BearerError::Unavailable(err.to_string()))?;
-        let expected = bearer::Expected {
-            authority: &self.config.authority,
-            tenant: self.config.authority.tenant(),
-            allowed_tenants: self.config.allowed_tenants.as_deref(),
-            leeway: self.config.clock_leeway,
-        };
-        bearer::verify(token, &provider.metadata, &provider.jwks, policy, &expected).await
+        bearer::verify(token, &provider.metadata, &provider.jwks, policy, &self.config).await
     }
 
     fn expectations<'a>(&'a self, nonce: &'a str) -> Expectations<'a> {
