@@ -50,6 +50,19 @@ async fn call(app: &TestApp, method: reqwest::Method, path: &str, token: &str) -
     browser().request(method, app.url(path)).bearer_auth(token).send().await.unwrap()
 }
 
+/// The browser's CORS preflight before a page of `https://spa.example` posts to `/api/orders` with
+/// a token.
+async fn preflight(app: &TestApp) -> reqwest::Response {
+    browser()
+        .request(reqwest::Method::OPTIONS, app.url("/api/orders"))
+        .header("origin", "https://spa.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization, content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
 fn challenge(response: &reqwest::Response) -> String {
     response.headers()["www-authenticate"].to_str().unwrap().to_owned()
 }
@@ -80,14 +93,7 @@ async fn an_application_with_a_token_for_the_app_reaches_it_as_the_user_it_acts_
     // preflight, which never carries a token or cookie, reaches the app (as nobody) for its CORS
     // answer; then no cookie is used, so the cross-origin check that keeps other pages from acting
     // with the session does not apply.
-    let preflight = browser()
-        .request(reqwest::Method::OPTIONS, app.url("/api/orders"))
-        .header("origin", "https://spa.example")
-        .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "authorization, content-type")
-        .send()
-        .await
-        .unwrap();
+    let preflight = preflight(&app).await;
     assert_eq!(preflight.status(), StatusCode::OK);
     let preflight: Value = preflight.json().await.unwrap();
     assert_eq!(preflight["method"], "OPTIONS");
@@ -204,14 +210,7 @@ async fn without_bearer_clients_a_token_is_no_way_in() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&response).contains("authorization_uri="), "the sign-in challenge: {}", challenge(&response));
     // Nor does a preflight reach the app then: no page of another origin is expected to call.
-    let preflight = browser()
-        .request(reqwest::Method::OPTIONS, app.url("/api/orders"))
-        .header("origin", "https://spa.example")
-        .header("access-control-request-method", "POST")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(preflight.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(preflight(&app).await.status(), StatusCode::UNAUTHORIZED);
 }
 
 /// A WebSocket opened with a token speaks as its caller only while the token is valid.
