@@ -207,6 +207,12 @@ impl Emulator {
         self.state.graph_requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// How many token endpoint requests have arrived, whatever their outcome (counted on arrival,
+    /// before latency or faults): how a test sees requests that were refused, which issue nothing.
+    pub fn token_requests_received(&self) -> u64 {
+        self.state.token_requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// The App Service-style managed identity endpoint (`IDENTITY_ENDPOINT`).
     pub fn identity_endpoint(&self) -> String {
         format!("{}/_identity/token", self.state.base())

@@ -187,6 +187,8 @@ pub(crate) struct EmulatorState {
     grants: Mutex<Grants>,
     /// Graph requests received, counted before any fault or latency applies.
     pub(crate) graph_requests: std::sync::atomic::AtomicU64,
+    /// Token endpoint requests received, likewise.
+    pub(crate) token_requests: std::sync::atomic::AtomicU64,
     pub(crate) managed_identities: Vec<crate::config::ManagedIdentity>,
     pub(crate) managed_identity_token_lifetime: i64,
     /// The `X-IDENTITY-HEADER` value the identity endpoint requires (App Service's
@@ -253,6 +255,7 @@ impl EmulatorState {
             clock: Clock::default(),
             grants: Mutex::new(Grants::default()),
             graph_requests: std::sync::atomic::AtomicU64::new(0),
+            token_requests: std::sync::atomic::AtomicU64::new(0),
             managed_identities: config.managed_identities,
             managed_identity_token_lifetime: config.managed_identity_token_lifetime.as_secs() as i64,
             identity_header: URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>()),

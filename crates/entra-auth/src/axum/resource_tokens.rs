@@ -10,19 +10,31 @@ use tower_sessions::Session;
 
 use crate::axum::session::{self, AccessTokenError};
 use crate::client::EntraClient;
+use crate::clock::unix_now;
 use crate::error::SignInError;
 use crate::refresh::RefreshFailure;
 use crate::sign_in_options::{GRAPH_RESOURCE, ResourceScopes, resource_of};
 use crate::tokens::TokenSet;
 
 const RESOURCE_TOKENS_KEY: &str = "entra.resource_tokens";
+const CONSENT_NEEDED_KEY: &str = "entra.consent_needed";
 /// At most this many resources' tokens are kept per session; the one expiring first goes.
 pub const MAX_RESOURCE_TOKENS: usize = 8;
+/// Once Entra has said that the user must consent to some scopes (or sign in again), they are not
+/// asked for again for this long, unless a token for their resource arrives meanwhile (the user
+/// consented): a page whose scripts keep calling makes no stream of token requests that can
+/// only fail.
+pub const CONSENT_NEEDED_REMEMBERED: std::time::Duration = std::time::Duration::from_secs(30);
 const OIDC: [&str; 4] = ["openid", "profile", "email", "offline_access"];
 
 /// Resource → its latest token (without refresh token: the session has one for all).
 #[derive(Default, Serialize, Deserialize)]
 struct ResourceTokens(Vec<(String, TokenSet)>);
+
+/// Scopes (as asked, space-separated) → until when (Unix seconds) Entra is not asked for them
+/// again (see [`CONSENT_NEEDED_REMEMBERED`]).
+#[derive(Default, Serialize, Deserialize)]
+struct ConsentNeeded(Vec<(String, u64)>);
 
 fn store_error(err: tower_sessions::session::Error) -> SignInError {
     SignInError::Session(err)
@@ -51,6 +63,8 @@ pub(crate) async fn keep(session: &Session, resource: &str, mut tokens: TokenSet
         sign_in_tokens.refresh_token = Some(refresh_token);
         session::store_tokens(session, &sign_in_tokens).await?;
     }
+    forget_consent_needed(session, |scopes| resource_of(scopes.split(' ').next().unwrap_or_default()) == resource)
+        .await?;
     let mut kept = cached(session).await?;
     kept.0.retain(|(known, _)| known != resource);
     kept.0.push((resource.to_owned(), tokens));
@@ -63,6 +77,22 @@ pub(crate) async fn keep(session: &Session, resource: &str, mut tokens: TokenSet
     session.insert(RESOURCE_TOKENS_KEY, &kept).await.map_err(store_error)
 }
 
+/// An access token for some scopes, and when it expires. Server-side only, as every token.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ResourceToken {
+    /// The access token.
+    pub access_token: SecretString,
+    /// When it expires, Unix seconds.
+    pub expires_at: u64,
+}
+
+impl ResourceToken {
+    fn of(tokens: TokenSet) -> Self {
+        Self { access_token: tokens.access_token, expires_at: tokens.expires_at }
+    }
+}
+
 /// A valid access token for `scopes`: the sign-in token when it covers them, else the one kept
 /// for their resource while valid, else a new one through the refresh token (single-flight per
 /// refresh token and scopes). `AccessTokenError::Refresh(RefreshFailure::NeedsSignIn)` means the
@@ -72,26 +102,100 @@ pub async fn access_token_for(
     session: &Session,
     scopes: &ResourceScopes,
 ) -> Result<SecretString, AccessTokenError> {
+    resource_token(client, session, scopes).await.map(|token| token.access_token)
+}
+
+/// The same as [`access_token_for`], with the token's expiry (for an app that passes the token
+/// on, as App Service authentication's `X-MS-TOKEN-AAD-EXPIRES-ON` does).
+pub async fn resource_token(
+    client: &EntraClient,
+    session: &Session,
+    scopes: &ResourceScopes,
+) -> Result<ResourceToken, AccessTokenError> {
     let sign_in_tokens = session::tokens(session).await?.ok_or(AccessTokenError::NotSignedIn)?;
-    if resource_of_tokens(&sign_in_tokens) == scopes.resource() && scopes.covered_by(&sign_in_tokens.scopes) {
-        return session::access_token(client, session).await;
+    if covers(&sign_in_tokens, scopes) {
+        return session::fresh_tokens(client, session).await.map(ResourceToken::of);
     }
     let kept = cached(session).await?;
     let fresh = kept
         .0
-        .iter()
+        .into_iter()
         .find(|(resource, tokens)| resource == scopes.resource() && scopes.covered_by(&tokens.scopes))
         .filter(|(_, tokens)| !tokens.needs_refresh());
     if let Some((_, tokens)) = fresh {
-        return Ok(tokens.access_token.clone());
+        return Ok(ResourceToken::of(tokens));
     }
     let refresh_token = sign_in_tokens
         .refresh_token
         .ok_or_else(|| RefreshFailure::NeedsSignIn("no refresh token was issued".to_owned()))?;
-    let tokens = client.tokens_for_scopes(&refresh_token, scopes).await?;
-    let access_token = tokens.access_token.clone();
+    let wanted = scopes.to_scope_string();
+    let needed: ConsentNeeded = session.get(CONSENT_NEEDED_KEY).await.map_err(store_error)?.unwrap_or_default();
+    if needed.0.iter().any(|(asked, until)| *asked == wanted && *until > unix_now()) {
+        let why = "Entra asked for consent (or a new sign-in) moments ago";
+        return Err(RefreshFailure::NeedsSignIn(why.to_owned()).into());
+    }
+    let tokens = match client.tokens_for_scopes(&refresh_token, scopes).await {
+        Ok(tokens) => tokens,
+        Err(RefreshFailure::NeedsSignIn(why)) => {
+            remember_consent_needed(session, needed, wanted).await?;
+            return Err(RefreshFailure::NeedsSignIn(why).into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let token = ResourceToken { access_token: tokens.access_token.clone(), expires_at: tokens.expires_at };
     keep(session, scopes.resource(), tokens).await?;
-    Ok(access_token)
+    Ok(token)
+}
+
+/// Notes that Entra wants interaction for `wanted` (see [`CONSENT_NEEDED_REMEMBERED`]).
+async fn remember_consent_needed(
+    session: &Session,
+    mut needed: ConsentNeeded,
+    wanted: String,
+) -> Result<(), SignInError> {
+    let now = unix_now();
+    needed.0.retain(|(asked, until)| *asked != wanted && *until > now);
+    needed.0.push((wanted, now + CONSENT_NEEDED_REMEMBERED.as_secs()));
+    // A bound whatever asks (scopes come from the app's code, not from users, but still).
+    let excess = needed.0.len().saturating_sub(MAX_RESOURCE_TOKENS);
+    needed.0.drain(..excess);
+    session.insert(CONSENT_NEEDED_KEY, &needed).await.map_err(store_error)
+}
+
+/// Forgets what Entra said of the scopes `which` picks (a token for them arrived).
+async fn forget_consent_needed(session: &Session, which: impl Fn(&str) -> bool) -> Result<(), SignInError> {
+    let Some(mut needed) = session.get::<ConsentNeeded>(CONSENT_NEEDED_KEY).await.map_err(store_error)? else {
+        return Ok(());
+    };
+    needed.0.retain(|(asked, _)| !which(asked));
+    match needed.0.is_empty() {
+        true => session.remove_value(CONSENT_NEEDED_KEY).await.map(drop).map_err(store_error),
+        false => session.insert(CONSENT_NEEDED_KEY, &needed).await.map_err(store_error),
+    }
+}
+
+/// Forgets the access token for `scopes` (the sign-in one when it covers them, else the one kept
+/// for their resource), so the next [`resource_token`] gets a new one: after an API refused it,
+/// or when the user asks for fresh tokens.
+pub async fn expire_access_token_for(session: &Session, scopes: &ResourceScopes) -> Result<(), SignInError> {
+    match session::tokens(session).await? {
+        Some(sign_in_tokens) if covers(&sign_in_tokens, scopes) => session::expire_access_token(session).await,
+        Some(_) => {
+            let mut kept = cached(session).await?;
+            let before = kept.0.len();
+            kept.0.retain(|(resource, _)| resource != scopes.resource());
+            if kept.0.len() == before {
+                return Ok(());
+            }
+            session.insert(RESOURCE_TOKENS_KEY, &kept).await.map_err(store_error)
+        }
+        None => Ok(()),
+    }
+}
+
+/// Whether the sign-in tokens are for `scopes`' resource and carry all of them.
+fn covers(sign_in_tokens: &TokenSet, scopes: &ResourceScopes) -> bool {
+    resource_of_tokens(sign_in_tokens) == scopes.resource() && scopes.covered_by(&sign_in_tokens.scopes)
 }
 
 #[cfg(test)]
@@ -124,5 +228,54 @@ mod tests {
         keep(&session, "api://8", TokenSet::for_tests(5_000, None)).await.unwrap();
         let kept = cached(&session).await.unwrap();
         assert_eq!(kept.0.iter().filter(|(resource, _)| resource == "api://8").count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_token_for_a_resource_forgets_that_its_scopes_needed_consent() {
+        let session = Session::new(None, Arc::new(MemoryStore::default()), None);
+        for wanted in ["api://ab/read api://ab/write", "api://cd/read"] {
+            remember_consent_needed(&session, ConsentNeeded::default(), wanted.to_owned()).await.unwrap();
+            let needed: ConsentNeeded = session.get(CONSENT_NEEDED_KEY).await.unwrap().unwrap();
+            // Each call is given what the session held; here nothing, so one entry each time.
+            assert_eq!(needed.0.len(), 1);
+            assert!(needed.0[0].1 > crate::clock::unix_now(), "remembered for a while");
+        }
+        let both = ConsentNeeded(vec![("api://ab/read api://ab/write".into(), u64::MAX)]);
+        remember_consent_needed(&session, both, "api://cd/read".to_owned()).await.unwrap();
+        keep(&session, "api://ab", TokenSet::for_tests(1_000, None)).await.unwrap();
+        let needed: ConsentNeeded = session.get(CONSENT_NEEDED_KEY).await.unwrap().unwrap();
+        assert_eq!(needed.0.iter().map(|(asked, _)| asked.as_str()).collect::<Vec<_>>(), ["api://cd/read"]);
+        keep(&session, "api://cd", TokenSet::for_tests(1_000, None)).await.unwrap();
+        assert!(session.get::<ConsentNeeded>(CONSENT_NEEDED_KEY).await.unwrap().is_none(), "nothing left to remember");
+
+        // Bounded: the oldest go first.
+        let many = ConsentNeeded((0..MAX_RESOURCE_TOKENS).map(|n| (format!("api://{n}/read"), u64::MAX)).collect());
+        remember_consent_needed(&session, many, "api://new/read".to_owned()).await.unwrap();
+        let needed: ConsentNeeded = session.get(CONSENT_NEEDED_KEY).await.unwrap().unwrap();
+        assert_eq!(needed.0.len(), MAX_RESOURCE_TOKENS);
+        assert_eq!((needed.0[0].0.as_str(), needed.0[7].0.as_str()), ("api://1/read", "api://new/read"));
+    }
+
+    #[tokio::test]
+    async fn expiring_the_token_for_some_scopes_forgets_that_resources_token_only() {
+        let session = Session::new(None, Arc::new(MemoryStore::default()), None);
+        let later = crate::clock::unix_now() + 3_600;
+        let mut sign_in = TokenSet::for_tests(later, Some("rt"));
+        sign_in.scopes = vec!["openid".into(), "User.Read".into()];
+        session.insert(session::TOKENS_KEY, &sign_in).await.unwrap();
+        for resource in ["api://ab", "api://cd"] {
+            keep(&session, resource, TokenSet::for_tests(later, None)).await.unwrap();
+        }
+        let resources = |kept: ResourceTokens| kept.0.into_iter().map(|(resource, _)| resource).collect::<Vec<_>>();
+
+        expire_access_token_for(&session, &"api://ab/access_as_user".parse().unwrap()).await.unwrap();
+        assert_eq!(resources(cached(&session).await.unwrap()), ["api://cd"]);
+        assert_eq!(session::tokens(&session).await.unwrap().unwrap().expires_at, later, "the sign-in token stays");
+
+        // Scopes the sign-in token carries: that one is forgotten (its refresh token stays).
+        expire_access_token_for(&session, &"User.Read".parse().unwrap()).await.unwrap();
+        let sign_in = session::tokens(&session).await.unwrap().unwrap();
+        assert!(sign_in.needs_refresh() && sign_in.refresh_token.is_some());
+        assert_eq!(resources(cached(&session).await.unwrap()), ["api://cd"]);
     }
 }

@@ -303,8 +303,13 @@ pub enum AccessTokenError {
 /// memberships renewed from the refresh). The [`AccessToken`](crate::axum::AccessToken)
 /// extractor does the same for a handler.
 pub async fn access_token(client: &EntraClient, session: &Session) -> Result<SecretString, AccessTokenError> {
+    fresh_tokens(client, session).await.map(|tokens| tokens.access_token)
+}
+
+/// The signed-in user's token set with a valid access token (refreshed as [`access_token`] does).
+pub(crate) async fn fresh_tokens(client: &EntraClient, session: &Session) -> Result<TokenSet, AccessTokenError> {
     let user: SignedInUser = get_bucket(session, USER_KEY).await?.ok_or(AccessTokenError::NotSignedIn)?;
-    fresh(client, session, user).await.map(|(token, _)| token)
+    fresh(client, session, user).await.map(|(tokens, _)| tokens)
 }
 
 /// The signed-in user with memberships no older than the access token: refreshes first when the
@@ -324,10 +329,10 @@ async fn fresh(
     client: &EntraClient,
     session: &Session,
     mut user: SignedInUser,
-) -> Result<(SecretString, SignedInUser), AccessTokenError> {
+) -> Result<(TokenSet, SignedInUser), AccessTokenError> {
     let tokens = tokens(session).await?.ok_or(AccessTokenError::NotSignedIn)?;
     let Some(refreshed) = client.fresh_tokens(&tokens, user.object_id, user.tenant_id).await? else {
-        return Ok((tokens.access_token, user));
+        return Ok((tokens, user));
     };
     store_tokens(session, &refreshed.tokens).await?;
     if let Some(memberships) = refreshed.memberships
@@ -337,7 +342,7 @@ async fn fresh(
         user.memberships = memberships;
         insert_bucket(session, USER_KEY, &user).await?;
     }
-    Ok((refreshed.tokens.access_token, user))
+    Ok((refreshed.tokens, user))
 }
 
 /// Forgets the access token so the next use refreshes (an API refused it).

@@ -26,6 +26,7 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    state.token_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let latency = state.faults.token_latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;

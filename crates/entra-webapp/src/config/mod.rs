@@ -180,6 +180,34 @@ mod tests {
     }
 
     #[test]
+    fn the_scopes_of_the_passed_access_token_are_one_resources_and_need_passing_tokens() {
+        let scoped = |pass: &str, scopes: &str| Settings {
+            upstream_url: Some("http://127.0.0.1:8000".into()),
+            proxy_pass_tokens: pass.into(),
+            proxy_access_token_scopes: Some(scopes.into()),
+            ..valid()
+        };
+        // Easy Auth's `scope=` value as people write it: the sign-in's own scopes are left out.
+        let config = scoped("true", "openid profile email offline_access api://backend/user_impersonation").validate();
+        let scopes = config.unwrap().proxy.unwrap().access_token_scopes.unwrap();
+        assert_eq!(
+            (scopes.resource(), scopes.scopes()),
+            ("api://backend", &["api://backend/user_impersonation".into()][..])
+        );
+        let unset = scoped("true", "  ").validate().unwrap();
+        assert!(unset.proxy.unwrap().access_token_scopes.is_none(), "blank is unset");
+        for (pass, scopes) in [
+            ("false", "api://backend/read"),
+            ("true", "api://a/read api://b/read"),
+            ("true", "openid"),
+            ("true", "a\"b"),
+        ] {
+            let errors = variables(scoped(pass, scopes).validate().unwrap_err());
+            assert_eq!(errors, vec!["PROXY_ACCESS_TOKEN_SCOPES"], "{pass} {scopes}");
+        }
+    }
+
+    #[test]
     fn proxy_trusted_origins_are_origins_kept_as_browsers_send_them() {
         let trusting = |origins: &str| Settings {
             upstream_url: Some("http://127.0.0.1:8000".into()),

@@ -1,12 +1,12 @@
 //! Proxy mode: `UPSTREAM_URL` and how requests reach it (`PROXY_ANONYMOUS_PATHS`,
-//! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_TRUSTED_ORIGINS`,
+//! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_ACCESS_TOKEN_SCOPES`, `PROXY_TRUSTED_ORIGINS`,
 //! `PROXY_WEBSOCKET_CHECK_SECONDS`, `PROXY_PRINCIPAL_GROUPS`, `PROXY_PRINCIPAL_MAX_BYTES`,
 //! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
 
 use std::net::IpAddr;
 use std::time::Duration;
 
-use entra_auth::BearerPolicy;
+use entra_auth::{BearerPolicy, ResourceScopes};
 use url::Url;
 use uuid::Uuid;
 
@@ -55,6 +55,8 @@ pub struct ProxyConfig {
     pub unauthenticated: UnauthenticatedAction,
     /// Also send the access and ID tokens upstream.
     pub pass_tokens: bool,
+    /// What the access token sent upstream is for; `None`: the sign-in's.
+    pub access_token_scopes: Option<ResourceScopes>,
     /// How long to wait for the upstream's response headers.
     pub response_timeout: Duration,
     /// Serialized origins (`https://admin.example.com`) whose pages may act as the user, besides
@@ -163,6 +165,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         }
     };
     let pass_tokens = problems.boolean("PROXY_PASS_TOKENS", &settings.proxy_pass_tokens);
+    let access_token_scopes = access_token_scopes(settings, pass_tokens, problems);
     let response_timeout = seconds("UPSTREAM_TIMEOUT_SECONDS", &settings.upstream_timeout_seconds, problems);
     let session_check = seconds("PROXY_WEBSOCKET_CHECK_SECONDS", &settings.proxy_websocket_check_seconds, problems);
     let trusted_origins = trusted_origins(settings.proxy_trusted_origins.as_deref().unwrap_or_default(), problems);
@@ -178,6 +181,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         anonymous_paths,
         unauthenticated,
         pass_tokens,
+        access_token_scopes,
         response_timeout: response_timeout?,
         trusted_origins,
         session_check: session_check?,
@@ -185,6 +189,29 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         principal_max_bytes: principal_max_bytes?,
         bearer,
     }))
+}
+
+/// `PROXY_ACCESS_TOKEN_SCOPES`: one resource's scopes, only with `PROXY_PASS_TOKENS=true` (it
+/// says what the passed token is for; without passing it would be a setting that does nothing).
+fn access_token_scopes(settings: &Settings, pass_tokens: bool, problems: &mut Problems) -> Option<ResourceScopes> {
+    let value = settings.proxy_access_token_scopes.as_deref().map(str::trim).filter(|value| !value.is_empty())?;
+    if !pass_tokens {
+        problems.add(
+            "PROXY_ACCESS_TOKEN_SCOPES",
+            "needs PROXY_PASS_TOKENS=true: it names what the access token passed to the app behind is for.",
+        );
+        return None;
+    }
+    // Easy Auth's `scope=` lists the sign-in's own scopes too; they are always asked here.
+    let oidc = ["openid", "profile", "email", "offline_access"];
+    let scopes: Vec<&str> = value.split_whitespace().filter(|scope| !oidc.contains(scope)).collect();
+    match scopes.join(" ").parse::<ResourceScopes>() {
+        Ok(scopes) => Some(scopes),
+        Err(error) => {
+            problems.add("PROXY_ACCESS_TOKEN_SCOPES", format!("{error}."));
+            None
+        }
+    }
 }
 
 /// `PROXY_BEARER_CLIENTS` (client ids or `*`) and `PROXY_BEARER_AUDIENCES`; no policy without
@@ -290,6 +317,7 @@ mod tests {
             anonymous_paths: vec![PathPattern::Prefix("/static/".into()), PathPattern::Exact("/health".into())],
             unauthenticated: UnauthenticatedAction::Redirect,
             pass_tokens: false,
+            access_token_scopes: None,
             response_timeout: Duration::from_secs(1),
             trusted_origins: Vec::new(),
             session_check: Duration::from_secs(1),

@@ -110,6 +110,11 @@ pub struct Settings {
     /// X-MS-TOKEN-AAD-ID-TOKEN), for upstreams that call APIs themselves.
     #[arg(long = "proxy-pass-tokens", env = "PROXY_PASS_TOKENS", default_value = "false")]
     pub proxy_pass_tokens: String,
+    /// Proxy mode, with PROXY_PASS_TOKENS: the scopes (one resource's, space-separated, e.g.
+    /// api://<app id>/user_impersonation) the access token passed upstream is for, as App Service
+    /// authentication's `scope=` login parameter. Default: the sign-in's token (SCOPES, Graph).
+    #[arg(long = "proxy-access-token-scopes", env = "PROXY_ACCESS_TOKEN_SCOPES")]
+    pub proxy_access_token_scopes: Option<String>,
     /// Proxy mode: origins of other pages (https://admin.example.com), comma-separated, whose form
     /// posts, fetch calls and WebSocket connections may reach the app behind as the signed-in user.
     /// Default: only the app's own pages' (see docs/SECURITY.md, cross-origin requests).
@@ -217,6 +222,7 @@ impl Default for Settings {
             proxy_anonymous_paths: None,
             proxy_unauthenticated_action: DEFAULT_UNAUTHENTICATED_ACTION.to_owned(),
             proxy_pass_tokens: "false".to_owned(),
+            proxy_access_token_scopes: None,
             proxy_trusted_origins: None,
             proxy_principal_groups: None,
             proxy_bearer_clients: None,

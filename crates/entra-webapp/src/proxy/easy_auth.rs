@@ -7,7 +7,9 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use entra_auth::LocalPath;
-use entra_auth::axum::{AccessTokenError, SignedInUser, access_token, expire_access_token};
+use entra_auth::axum::{
+    AccessTokenError, SignedInUser, access_token, expire_access_token, expire_access_token_for, resource_token,
+};
 use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
@@ -68,17 +70,37 @@ pub async fn me(State(state): State<AppState>, session: Session) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Json(json!([entry]))).into_response()
 }
 
-/// `GET /.auth/refresh`: renews the session's tokens now (and with them the user's memberships).
+/// `GET /.auth/refresh`: renews the session's tokens now (and with them the user's memberships),
+/// and the access token passed to the app behind when it is for `PROXY_ACCESS_TOKEN_SCOPES`.
 pub async fn refresh(State(state): State<AppState>, session: Session) -> Response {
-    if let Err(error) = expire_access_token(&session).await {
+    let scopes = state.proxy.as_ref().and_then(|proxy| proxy.config.access_token_scopes.as_ref());
+    let mut expired = expire_access_token(&session).await;
+    if let (Ok(()), Some(scopes)) = (&expired, scopes) {
+        expired = expire_access_token_for(&session, scopes).await;
+    }
+    if let Err(error) = expired {
         return AppError::SignIn(error).into_response();
     }
-    match access_token(&state.client, &session).await {
-        Ok(_) => ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response(),
-        Err(AccessTokenError::NotSignedIn | AccessTokenError::Refresh(entra_auth::RefreshFailure::NeedsSignIn(_))) => {
-            not_signed_in()
+    if let Err(error) = access_token(&state.client, &session).await {
+        return refresh_failed(error, "not signed in");
+    }
+    if let Some(scopes) = scopes
+        && let Err(error) = resource_token(&state.client, &session, scopes).await
+    {
+        return refresh_failed(error, "consent needed");
+    }
+    ([(header::CACHE_CONTROL, "no-store")], StatusCode::OK).into_response()
+}
+
+/// A refresh that failed: 401 with `needs` when the user must sign in (or consent), else the
+/// error's page.
+fn refresh_failed(error: AccessTokenError, needs: &'static str) -> Response {
+    match error {
+        AccessTokenError::NotSignedIn | AccessTokenError::Refresh(entra_auth::RefreshFailure::NeedsSignIn(_)) => {
+            (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], Json(json!({ "error": needs })))
+                .into_response()
         }
-        Err(error) => AppError::SignIn(entra_auth::SignInError::RefreshUnavailable(error.to_string())).into_response(),
+        error => AppError::SignIn(entra_auth::SignInError::RefreshUnavailable(error.to_string())).into_response(),
     }
 }
 

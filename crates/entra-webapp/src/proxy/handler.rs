@@ -6,8 +6,8 @@ use std::convert::Infallible;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed, tokens};
-use entra_auth::{LocalPath, RefreshFailure, SignInError};
+use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed};
+use entra_auth::{LocalPath, RefreshFailure, ResourceScopes, SignInError};
 use tower_sessions::Session;
 
 use crate::config::UnauthenticatedAction;
@@ -16,6 +16,7 @@ use crate::proxy::bearer;
 use crate::proxy::cross_origin;
 use crate::proxy::forward::{Forwarded, Outbound, Proxy, UpstreamError};
 use crate::proxy::identity;
+use crate::proxy::passed_tokens::{self, Unavailable};
 use crate::proxy::redirects;
 use crate::proxy::shared_caches;
 use crate::server::Peer;
@@ -66,12 +67,30 @@ fn unauthenticated(state: &AppState, action: UnauthenticatedAction, request: &Re
     if action == UnauthenticatedAction::Redirect && is_browser_navigation(request) {
         return Redirect::to(state.auth.sign_in_path(&here(request), None).as_str()).into_response();
     }
+    challenge(state, request, "Sign-in required.\n")
+}
+
+/// Signed in, but without consent to what the app behind is to be given a token for: the browser
+/// is asked for it (with `redirect`) and comes back; any other request gets the sign-in challenge.
+fn consent_needed(
+    state: &AppState,
+    action: UnauthenticatedAction,
+    scopes: &ResourceScopes,
+    request: &Request,
+) -> Response {
+    if action == UnauthenticatedAction::Redirect && is_browser_navigation(request) {
+        return Redirect::to(state.auth.consent_path(scopes, &here(request)).as_str()).into_response();
+    }
+    challenge(state, request, "Consent needed: open a page of the app in the browser to give it.\n")
+}
+
+/// 401 with `WWW-Authenticate` naming where to sign in, as App Service authentication sends it.
+fn challenge(state: &AppState, request: &Request, body: &'static str) -> Response {
     let authority = state.client.config().authority.url();
     let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
     let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':')).collect();
     let challenge = format!("Bearer realm=\"{host}\", authorization_uri=\"{authority}/oauth2/v2.0/authorize\"");
-    let mut response =
-        (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], "Sign-in required.\n").into_response();
+    let mut response = (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], body).into_response();
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
@@ -192,18 +211,28 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         None if may_be_anonymous => None,
         None => return unauthenticated(&state, proxy.config.unauthenticated, &request),
     };
+    let passed_tokens = match &identity {
+        Some((_, Proof::Session)) if proxy.config.pass_tokens => {
+            match passed_tokens::for_upstream(&state, proxy.config.access_token_scopes.as_ref(), &session).await {
+                Ok(tokens) => tokens,
+                // Where anyone may come, a token that cannot be had now is just not sent.
+                Err(_) if may_be_anonymous => None,
+                Err(Unavailable::ConsentNeeded(scopes)) => {
+                    return consent_needed(&state, proxy.config.unauthenticated, &scopes, &request);
+                }
+                Err(Unavailable::Failed(response)) => return response,
+            }
+        }
+        _ => None,
+    };
     // First what the client may not send goes (hop-by-hop headers and those `Connection` names,
     // connection facts, identity headers, our cookies), then ours are set: no header of the
     // client's can remove or disguise them.
     let forwarded = Forwarded { peer, trust_incoming: state.trust_forwarded_headers };
     let mut outbound = Outbound::new(request, forwarded);
     identity::strip_inbound(outbound.headers_mut(), &state.auth);
-    if let Some((user, proof)) = &identity {
-        let tokens = match proxy.config.pass_tokens && *proof == Proof::Session {
-            true => tokens(&session).await.ok().flatten(),
-            false => None,
-        };
-        identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, tokens.as_ref());
+    if let Some((user, _)) = &identity {
+        identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, passed_tokens.as_ref());
     }
     if outbound.is_upgrade() {
         // A WebSocket keeps its connection's place among MAX_CONNECTIONS, and closes on shutdown.

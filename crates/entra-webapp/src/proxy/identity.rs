@@ -5,9 +5,8 @@
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use entra_auth::TokenSet;
 use entra_auth::axum::{AuthRoutes, SignedInUser};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -164,7 +163,17 @@ fn user_headers(user: &SignedInUser, options: &PrincipalOptions) -> Vec<Identity
 }
 
 /// The token headers, for an upstream that asked for them (`PROXY_PASS_TOKENS`): never cached.
-fn token_headers(tokens: &TokenSet) -> Vec<IdentityHeader> {
+/// The tokens the app behind is given (`PROXY_PASS_TOKENS`; see `passed_tokens.rs`).
+pub(crate) struct PassedTokens {
+    /// An access token: the sign-in's, or one for `PROXY_ACCESS_TOKEN_SCOPES`.
+    pub access_token: SecretString,
+    /// When it expires, Unix seconds.
+    pub expires_at: u64,
+    /// The sign-in's ID token.
+    pub id_token: Option<SecretString>,
+}
+
+fn token_headers(tokens: &PassedTokens) -> Vec<IdentityHeader> {
     let expires_on = tokens.expires_at.to_string();
     let mut values: Vec<(&'static str, &str)> = vec![
         ("x-ms-token-aad-access-token", tokens.access_token.expose_secret()),
@@ -249,7 +258,7 @@ pub(crate) fn set_headers(
     headers: &mut HeaderMap,
     cache: &IdentityHeaderCache,
     user: &SignedInUser,
-    tokens: Option<&TokenSet>,
+    tokens: Option<&PassedTokens>,
 ) {
     for (name, value) in cache.headers(user).iter() {
         headers.insert(name, value.clone());
@@ -416,11 +425,11 @@ mod tests {
     fn token_headers_are_added_to_the_cached_ones_and_marked_sensitive() {
         let cache = IdentityHeaderCache::new(8, options(None, 8000));
         let adele = user("5b9cf4a2-7f43-4bd6-9d8b-0b6a4e3c2d10", &[]);
-        let tokens: TokenSet = serde_json::from_value(serde_json::json!({
-            "access_token": "access.token.value", "expires_at": 1_900_000_000u64, "refresh_token": "refresh",
-            "id_token": "id.token.value", "scopes": ["openid"], "lifetime": 3600
-        }))
-        .unwrap();
+        let tokens = PassedTokens {
+            access_token: "access.token.value".into(),
+            expires_at: 1_900_000_000,
+            id_token: Some("id.token.value".into()),
+        };
         let mut headers = HeaderMap::new();
         set_headers(&mut headers, &cache, &adele, Some(&tokens));
         assert_eq!(headers["x-ms-token-aad-access-token"], "access.token.value");

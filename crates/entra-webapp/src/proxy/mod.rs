@@ -11,6 +11,7 @@ mod easy_auth;
 pub mod forward;
 mod handler;
 pub(crate) mod identity;
+mod passed_tokens;
 mod redirects;
 mod request_body;
 mod shared_caches;

@@ -20,6 +20,7 @@ mod lifecycle;
 mod many_groups;
 mod nginx;
 mod nginx_forward_auth;
+mod passed_tokens;
 mod platform;
 mod proxy;
 mod proxy_connections;

@@ -52,7 +52,7 @@ pub(crate) async fn proxy_with_options(
     .await
 }
 
-async fn echo(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Value {
+pub(crate) async fn echo(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Value {
     let mut request = app.browser.get(app.url(path));
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -62,7 +62,7 @@ async fn echo(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Value {
     response.json().await.unwrap()
 }
 
-fn header<'a>(echoed: &'a Value, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(echoed: &'a Value, name: &str) -> Option<&'a str> {
     echoed["headers"][name][0].as_str()
 }
 
