@@ -213,6 +213,33 @@ async fn without_bearer_clients_a_token_is_no_way_in() {
     assert_eq!(preflight(&app).await.status(), StatusCode::UNAUTHORIZED);
 }
 
+#[tokio::test]
+async fn only_a_real_cors_preflight_reaches_the_app_without_credentials() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |_| {}).await;
+    assert_eq!(preflight(&app).await.status(), StatusCode::OK, "a preflight does");
+    // A preflight is an OPTIONS with both an Origin and the method it asks about; anything short of
+    // that needs credentials like every other request.
+    let origin = ("origin", "https://spa.example");
+    let asking = ("access-control-request-method", "POST");
+    let (unauthorized, forbidden) = (StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN);
+    for (method, headers, status) in [
+        (reqwest::Method::OPTIONS, vec![asking], unauthorized),
+        (reqwest::Method::OPTIONS, vec![origin], unauthorized),
+        (reqwest::Method::OPTIONS, vec![], unauthorized),
+        (reqwest::Method::GET, vec![origin, asking], unauthorized),
+        // Another origin's POST, refused before its session is even looked for.
+        (reqwest::Method::POST, vec![origin, asking], forbidden),
+    ] {
+        let mut request = browser().request(method.clone(), app.url("/api/orders"));
+        for (name, value) in &headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), status, "{method} with {headers:?}");
+    }
+}
+
 /// A WebSocket opened with a token speaks as its caller only while the token is valid.
 #[tokio::test]
 async fn a_websocket_opened_with_a_token_closes_when_the_token_expires() {
