@@ -50,8 +50,18 @@ fn not_signed_in() -> Response {
 }
 
 /// `GET /.auth/me`: the signed-in user, in Easy Auth's shape, without the tokens (they stay on
-/// the server).
-pub async fn me(State(state): State<AppState>, session: Session) -> Response {
+/// the server). An application calling with an access token (`PROXY_BEARER_CLIENTS`) is answered
+/// for its token, as every request with one is judged by it alone.
+pub async fn me(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Response {
+    let bearer_policy = state.proxy.as_ref().and_then(|proxy| proxy.config.bearer.as_ref());
+    if let Some(policy) = bearer_policy
+        && let Some(token) = bearer::token(&headers)
+    {
+        return match state.client.verify_bearer(token, policy).await {
+            Ok(claims) => me_answer(&state, &SignedInUser::from_access_token(&claims), Some(claims.exp)),
+            Err(error) => bearer::refused(&error),
+        };
+    }
     let user = match current_user(&state, &session).await {
         Ok(Some(user)) => user,
         Ok(None) => return not_signed_in(),
@@ -61,10 +71,16 @@ pub async fn me(State(state): State<AppState>, session: Session) -> Response {
         Ok(Some(tokens)) => Some(tokens.expires_at),
         _ => None,
     };
+    me_answer(&state, &user, expires_on)
+}
+
+fn me_answer(state: &AppState, user: &SignedInUser, expires_on: Option<u64>) -> Response {
+    // An application calling for itself has no sign-in name: its client id, its name here.
+    let user_id = user.username.as_deref().or(user.email.as_deref()).unwrap_or(&user.name);
     let entry = json!({
         "provider_name": "aad",
-        "user_id": user.username.as_deref().or(user.email.as_deref()).unwrap_or_default(),
-        "user_claims": state.identity_headers.claims(&user),
+        "user_id": user_id,
+        "user_claims": state.identity_headers.claims(user),
         "expires_on": expires_on,
     });
     ([(header::CACHE_CONTROL, "no-store")], Json(json!([entry]))).into_response()

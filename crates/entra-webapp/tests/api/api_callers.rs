@@ -191,6 +191,40 @@ async fn forward_auth_judges_a_token_as_the_proxy_does() {
     assert!(challenge(&refused).contains("invalid_token"));
 }
 
+/// `/.auth/me` answers a caller with a token for its token, as App Service authentication does
+/// (an app behind Easy Auth, or its SPA, asks it who is calling).
+#[tokio::test]
+async fn auth_me_answers_for_the_token_a_caller_sends() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |_| {}).await;
+    let me = |token: String| browser().get(app.url("/.auth/me")).bearer_auth(token).send();
+    let token = token_for_the_app(&app, CALLER).await;
+    let answer = me(token.clone()).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.headers()["cache-control"], "no-store");
+    let entries: Value = answer.json().await.unwrap();
+    let entry = &entries[0];
+    assert_eq!(entry["provider_name"], "aad");
+    assert_eq!(entry["user_id"], ADELE);
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(entry["expires_on"], claims["exp"], "the token's end");
+    let oid = app.emulator.user_object_id(ADELE).unwrap().to_string();
+    let claim = |typ: &str| entry["user_claims"].as_array().unwrap().iter().find(|c| c["typ"] == typ).cloned();
+    assert_eq!(claim("oid").unwrap()["val"], oid);
+    assert!(!entries.to_string().contains(&token), "never the token itself");
+
+    let refused = me(token_for_the_app(&app, OTHER_CALLER).await).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&refused).contains("invalid_token"));
+    // Without PROXY_BEARER_CLIENTS a token means nothing, here as anywhere.
+    let not_accepting = proxy_accepting(&upstream, |settings| settings.proxy_bearer_clients = None).await;
+    let ignored = browser().get(not_accepting.url("/.auth/me")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(ignored.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(ignored.json::<Value>().await.unwrap()["error"], "not signed in");
+}
+
 #[tokio::test]
 async fn the_access_policy_applies_to_callers_with_tokens() {
     let upstream = upstream::start().await;
