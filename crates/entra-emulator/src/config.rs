@@ -239,6 +239,11 @@ pub struct ClientRegistration {
     /// The version of the access tokens issued for the API it exposes (the manifest's
     /// `requestedAccessTokenVersion`): v1.0 unless it asks for v2.0, as in Entra.
     pub requested_access_token_version: AccessTokenVersion,
+    /// Application permissions granted to it (admin-consented app roles of other apps' APIs or
+    /// Graph), each as `<resource>/<role>`: `api://<app id>/Orders.Read.All`,
+    /// `https://graph.microsoft.com/User.Read.All`. Its own tokens (client credentials, for a
+    /// resource's `/.default`) carry those of that resource in `roles`.
+    pub application_permissions: Vec<String>,
 }
 
 /// The format of access tokens for an app's API. v1.0: `iss` `https://sts.windows.net/{tid}/`,
@@ -329,6 +334,7 @@ impl Default for ClientRegistration {
             group_membership_claims: GroupMembershipClaims::SecurityGroup,
             sign_in_audience: SignInAudience::AzureADMultipleOrgs,
             requested_access_token_version: AccessTokenVersion::V1,
+            application_permissions: Vec::new(),
         }
     }
 }

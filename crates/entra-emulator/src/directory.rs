@@ -117,6 +117,15 @@ pub(crate) fn id_token_claims(
     claims
 }
 
+/// The object id of an application's service principal here (an app-only token's `oid` and
+/// `sub`): derived from its client id, so the same in every run.
+pub(crate) fn service_principal_id(client_id: &str) -> Uuid {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("service-principal:{client_id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,6 +207,12 @@ impl Emulator {
         self.state.graph_requests.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// The object id of an application's service principal: the `oid` of its own tokens (client
+    /// credentials).
+    pub fn service_principal_id(&self, client_id: &str) -> Uuid {
+        crate::directory::service_principal_id(client_id)
+    }
+
     /// How many token endpoint requests have arrived, whatever their outcome (counted on arrival,
     /// before latency or faults): how a test sees requests that were refused, which issue nothing.
     pub fn token_requests_received(&self) -> u64 {

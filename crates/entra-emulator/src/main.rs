@@ -46,6 +46,11 @@ struct Cli {
     /// A redirect URI of the mobile and desktop platform (repeatable): a public client, no secret.
     #[arg(long = "public-client-redirect-uri", env = "EMULATOR_PUBLIC_CLIENT_REDIRECT_URIS", value_delimiter = ',')]
     public_client_redirect_uris: Vec<String>,
+    /// An application permission granted to the registered app (repeatable), as
+    /// `<resource>/<role>`: `api://<app id>/Orders.Read.All`, `https://graph.microsoft.com/User.Read.All`.
+    /// Its client-credentials tokens for that resource's `/.default` carry it in `roles`.
+    #[arg(long = "application-permission", env = "EMULATOR_APPLICATION_PERMISSIONS", value_delimiter = ',')]
+    application_permissions: Vec<String>,
     /// The app's front-channel logout URL, called with `sid` and `iss` on sign-out.
     #[arg(long, env = "EMULATOR_FRONT_CHANNEL_LOGOUT_URL")]
     front_channel_logout_url: Option<String>,
@@ -113,6 +118,7 @@ impl Cli {
             group_membership_claims: defaults.group_membership_claims,
             sign_in_audience: defaults.sign_in_audience,
             requested_access_token_version: defaults.requested_access_token_version,
+            application_permissions: self.application_permissions,
             certificates: Vec::new(),
             federated_credentials: Vec::new(),
         };

@@ -81,6 +81,35 @@ fn normalise(scope: &str) -> Result<Vec<String>, OAuthError> {
     Ok(vec![name.to_owned()])
 }
 
+/// The resource of a client-credentials `scope`: exactly one `<resource>/.default`
+/// (`https://graph.microsoft.com/.default`, `api://<app id>/.default`), as Entra requires
+/// (AADSTS1002012 otherwise).
+pub(crate) fn default_scope_resource(raw: &str) -> Result<Resource, OAuthError> {
+    let invalid = || {
+        OAuthError::new(
+            "invalid_scope",
+            1002012,
+            format!(
+                "The provided value for scope {raw} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        )
+    };
+    let mut scopes = raw.split_whitespace();
+    let (Some(scope), None) = (scopes.next(), scopes.next()) else { return Err(invalid()) };
+    let resource = scope.strip_suffix("/.default").ok_or_else(invalid)?;
+    if GRAPH_RESOURCES.iter().any(|graph| graph.trim_end_matches('/') == resource) {
+        return Ok(Resource::Graph);
+    }
+    match resource.strip_prefix(API_SCHEME) {
+        Some(app) if uuid::Uuid::parse_str(app).is_ok() => Ok(Resource::Api(resource.to_owned())),
+        _ => Err(OAuthError::new(
+            "invalid_resource",
+            500011,
+            format!("The resource principal named {resource} was not found in the tenant."),
+        )),
+    }
+}
+
 /// The resource permissions among `scopes` (everything but the OIDC scopes).
 pub(crate) fn graph_scopes(scopes: &[String]) -> Vec<String> {
     scopes.iter().filter(|s| !is_oidc_scope(s)).cloned().collect()

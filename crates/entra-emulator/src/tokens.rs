@@ -148,6 +148,74 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>, lifetime: i64) -> an
     }
 }
 
+/// How an application proved itself (the token's `appidacr` / `azpacr`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ClientProof {
+    /// A client secret: `1`.
+    Secret,
+    /// A certificate or federated assertion: `2`.
+    Assertion,
+}
+
+/// An application's own access token (client credentials) for `resource`: no user, the
+/// application's service principal as `oid` and `sub`, `idtyp` `app`, and in `roles` the
+/// application permissions it was granted on that resource. No ID or refresh token.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>
+pub(crate) fn issue_app_only(
+    state: &EmulatorState,
+    client: &crate::config::ClientRegistration,
+    resource: &Resource,
+    tenant: Uuid,
+    proof: ClientProof,
+) -> anyhow::Result<IssuedTokens> {
+    let now = state.clock.wall();
+    let lifetime = state.access_token_lifetime();
+    let token_id = random_id();
+    let service_principal = directory::service_principal_id(&client.client_id);
+    let prefix = format!("{}/", resource.audience());
+    let roles: Vec<&str> =
+        client.application_permissions.iter().filter_map(|granted| granted.strip_prefix(&prefix)).collect();
+    let mut claims = json!({
+        "aud": resource.audience(),
+        "iss": graph_token_issuer(tenant),
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime,
+        "appid": client.client_id,
+        "appidacr": match proof { ClientProof::Secret => "1", ClientProof::Assertion => "2" },
+        "idp": graph_token_issuer(tenant),
+        "idtyp": "app",
+        "oid": service_principal,
+        "sub": service_principal,
+        "tid": tenant,
+        "uti": token_id,
+        "ver": "1.0",
+    });
+    if !roles.is_empty() {
+        claims["roles"] = json!(roles);
+    }
+    if let Resource::Api(uri) = resource
+        && let Some(api) = uri.strip_prefix("api://").and_then(|app| state.client(app))
+        && api.requested_access_token_version == AccessTokenVersion::V2
+    {
+        as_v2(&mut claims, &api.client_id, state.issuer_for(tenant));
+    }
+    state.grants().access_tokens.insert(token_id, state.clock.now() + lifetime);
+    let access_token = match resource {
+        Resource::Graph => sign_graph_token(state.keys().active(), &claims)?,
+        Resource::Api(_) => sign_rs256(state.keys().active(), &claims)?,
+    };
+    state.record_issued(access_token.clone());
+    Ok(IssuedTokens {
+        access_token,
+        id_token: None,
+        refresh_token: None,
+        scopes: vec![format!("{}/.default", resource.audience())],
+        expires_in: lifetime,
+        client_info: None,
+    })
+}
+
 /// A v1.0 access token's claims made v2.0's, for an API whose registration asks for them.
 fn as_v2(claims: &mut Value, api_client_id: &str, issuer: String) {
     let Some(claims) = claims.as_object_mut() else { return };
@@ -156,6 +224,10 @@ fn as_v2(claims: &mut Value, api_client_id: &str, issuer: String) {
     if let Some(caller) = claims.remove("appid") {
         claims.insert("azp".into(), caller);
     }
+    if let Some(proof) = claims.remove("appidacr") {
+        claims.insert("azpacr".into(), proof);
+    }
+    claims.remove("idp");
     if let Some(upn) = claims.remove("upn") {
         claims.insert("preferred_username".into(), upn);
     }

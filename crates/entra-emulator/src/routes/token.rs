@@ -61,6 +61,7 @@ fn handle(
     match grant_type {
         Some("authorization_code") => redeem_code(state, tenant, &client, &form, client_info),
         Some("refresh_token") => redeem_refresh_token(state, &client, &form, client_info),
+        Some("client_credentials") => client_credentials(state, tenant, &client, &form),
         Some(other) => Err(OAuthError::new(
             "unsupported_grant_type",
             70003,
@@ -187,6 +188,41 @@ fn redeem_code(
     let continues = Continues { platform: request.platform, refresh_expires_at, auth_contexts };
     let options = IssueOptions { nonce: request.nonce.as_deref(), client_info, cae, continues };
     issue_for(state, &client.client_id, &request.scopes, &grant.sign_in, options)
+}
+
+/// An application's own token (client credentials): at a tenant's authority (not `common` or
+/// `organizations`), for one resource's `/.default`, the client authenticated by a secret or an
+/// assertion (a public client has neither: `authenticate` refused it already).
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow>
+fn client_credentials(
+    state: &EmulatorState,
+    tenant: &str,
+    client: &ClientRegistration,
+    form: &HashMap<String, String>,
+) -> Result<serde_json::Value, OAuthError> {
+    let Some(tenant) = state.tenant_of_segment(tenant) else {
+        return Err(OAuthError::invalid_request(
+            50059,
+            "No tenant-identifying information found in either the request or implied by any provided credentials.",
+        ));
+    };
+    let resource = scopes::default_scope_resource(form.get("scope").map(String::as_str).unwrap_or_default())?;
+    if let Resource::Api(uri) = &resource
+        && state.client(uri.trim_start_matches("api://")).is_none()
+    {
+        return Err(OAuthError::new(
+            "invalid_resource",
+            500011,
+            format!("The resource principal named {uri} was not found in the tenant."),
+        ));
+    }
+    let proof = match form.contains_key("client_assertion") {
+        true => tokens::ClientProof::Assertion,
+        false => tokens::ClientProof::Secret,
+    };
+    let issued = tokens::issue_app_only(state, client, &resource, tenant, proof)
+        .map_err(|err| OAuthError::new("temporarily_unavailable", 90033, format!("Token signing failed: {err}")))?;
+    Ok(issued.to_json())
 }
 
 fn redeem_refresh_token(

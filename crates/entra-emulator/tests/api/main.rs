@@ -7,6 +7,7 @@ mod helpers;
 
 mod authorize;
 mod cli;
+mod client_credentials;
 mod directory;
 mod discovery;
 mod faults;

@@ -1,13 +1,17 @@
 """MSAL Python signs a user in against `entra-emulator --tls-self-signed`.
 
 initiate_auth_code_flow -> the emulator's sign-in form posted by a scripted HTTP client ->
-acquire_token_by_auth_code_flow -> Graph /v1.0/me -> acquire_token_silent after expiry (refresh).
+acquire_token_by_auth_code_flow -> Graph /v1.0/me -> acquire_token_silent after expiry (refresh);
+then the app's own token: acquire_token_for_client for its API's /.default, with the application
+permission granted on the command line in `roles`.
 
 Usage: python msal_sign_in.py PATH_TO_ENTRA_EMULATOR_BINARY
 Prints '1 passed, 0 failed' and exits 0 when every step works.
 """
 
+import base64
 import html.parser
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +22,8 @@ import urllib.parse
 ACCESS_TOKEN_LIFETIME = 3  # seconds: short, so the silent call must refresh
 REDIRECT_URI = "http://localhost:8765/callback"
 USER, PASSWORD = "adele@emulator.test", "adele-password"
+CLIENT_ID = "3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41"  # the emulator's built-in registration
+APP_PERMISSION = "Orders.Read.All"
 
 
 def check(condition, detail):
@@ -47,7 +53,8 @@ def start_emulator(binary, ca_dir):
     process = subprocess.Popen(
         [binary, "--bind", "127.0.0.1:0", "--tls-self-signed", ca_dir,
          "--redirect-uri", REDIRECT_URI,
-         "--access-token-lifetime", str(ACCESS_TOKEN_LIFETIME)],
+         "--access-token-lifetime", str(ACCESS_TOKEN_LIFETIME),
+         "--application-permission", f"api://{CLIENT_ID}/{APP_PERMISSION}"],
         stdout=subprocess.PIPE, text=True)
     banner = {}
     deadline = time.time() + 30
@@ -130,10 +137,21 @@ def main():
             me = session.get(banner["graph"] + "/v1.0/me",
                              headers={"Authorization": "Bearer " + silent["access_token"]})
             check(me.status_code == 200, me.text)
+
+            # The app's own token (client credentials), for its API.
+            check(banner["client_id"] == CLIENT_ID, banner)
+            own = app.acquire_token_for_client([f"api://{CLIENT_ID}/.default"])
+            check("access_token" in own, own)
+            check(own.get("token_source") == "identity_provider", own.get("token_source"))
+            payload = own["access_token"].split(".")[1]
+            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            check(claims["idtyp"] == "app" and claims["roles"] == [APP_PERMISSION], claims)
+            check(claims["aud"] == f"api://{CLIENT_ID}" and claims["appid"] == CLIENT_ID, claims)
         finally:
             process.terminate()
             process.wait(timeout=10)
-    print("msal interop: sign-in, Graph /me and silent refresh against entra-emulator --tls-self-signed")
+    print("msal interop: sign-in, Graph /me, silent refresh and client credentials against"
+          " entra-emulator --tls-self-signed")
     print("1 passed, 0 failed")
 
 
