@@ -75,8 +75,7 @@ pub async fn me(State(state): State<AppState>, session: Session, headers: Header
 }
 
 fn me_answer(state: &AppState, user: &SignedInUser, expires_on: Option<u64>) -> Response {
-    // An application calling for itself has no sign-in name: its client id, its name here.
-    let user_id = user.username.as_deref().or(user.email.as_deref()).unwrap_or(&user.name);
+    let user_id = identity::principal_name(user).unwrap_or_default();
     let entry = json!({
         "provider_name": "aad",
         "user_id": user_id,

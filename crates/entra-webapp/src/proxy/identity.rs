@@ -135,9 +135,12 @@ fn principal_value(claims: &[Claim<'_>]) -> String {
     serde_json::to_vec(&principal).map(|json| STANDARD.encode(json)).unwrap_or_default()
 }
 
-/// `X-MS-CLIENT-PRINCIPAL-NAME`: the sign-in name, else the email.
-fn principal_name(user: &SignedInUser) -> Option<&str> {
-    user.username.as_deref().or(user.email.as_deref())
+/// `X-MS-CLIENT-PRINCIPAL-NAME` (and `/.auth/me`'s `user_id`): the sign-in name, else the
+/// email, else the name: an application calling for itself has neither of the first two, and
+/// its client id for a name (see `SignedInUser::from_access_token`).
+pub(crate) fn principal_name(user: &SignedInUser) -> Option<&str> {
+    let name = Some(user.name.as_str()).filter(|name| !name.is_empty());
+    user.username.as_deref().or(user.email.as_deref()).or(name)
 }
 
 /// A header and its value, as set on a request bound upstream (or on a forward-auth answer).

@@ -18,6 +18,10 @@ use crate::upstream::{self, Upstream};
 const CALLER: &str = "c0ffee00-0000-4000-8000-00000000ca11";
 /// A registered application that is not.
 const OTHER_CALLER: &str = "c0ffee00-0000-4000-8000-0000000000e1";
+/// A daemon (a confidential client with a secret, no user) allowed to call, granted the app's
+/// `Orders.Read.All` application permission.
+const DAEMON: &str = "c0ffee00-0000-4000-8000-0000000da307";
+const DAEMON_SECRET: &str = "daemon-secret";
 
 async fn proxy_accepting(
     upstream: &Upstream,
@@ -36,7 +40,16 @@ async fn proxy_accepting_with(
         settings.proxy_anonymous_paths = Some("/public/*".into());
         change(settings);
     };
-    let options = Options { other_clients: vec![calling_app(CALLER), calling_app(OTHER_CALLER)], ..options };
+    let daemon = entra_emulator::ClientRegistration {
+        client_id: DAEMON.to_owned(),
+        client_secret: Some(DAEMON_SECRET.to_owned()),
+        redirect_uris: Vec::new(),
+        display_name: "nightly export".to_owned(),
+        application_permissions: vec![format!("api://{}/Orders.Read.All", entra_emulator::DEFAULT_CLIENT_ID)],
+        ..entra_emulator::ClientRegistration::default()
+    };
+    let other_clients = vec![calling_app(CALLER), calling_app(OTHER_CALLER), daemon];
+    let options = Options { other_clients, ..options };
     proxy_with_options(upstream, accepting, options).await
 }
 
@@ -189,6 +202,60 @@ async fn forward_auth_judges_a_token_as_the_proxy_does() {
     let refused = verify(token_for_the_app(&app, OTHER_CALLER).await).await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
     assert!(challenge(&refused).contains("invalid_token"));
+}
+
+/// The daemon's own token for the app (client credentials, as MSAL's `acquire_token_for_client`).
+async fn daemon_token(app: &TestApp) -> String {
+    let scope = format!("api://{}/.default", entra_emulator::DEFAULT_CLIENT_ID);
+    let form = [
+        ("client_id", DAEMON),
+        ("client_secret", DAEMON_SECRET),
+        ("grant_type", "client_credentials"),
+        ("scope", &scope),
+    ];
+    let response =
+        browser().post(format!("{}/oauth2/v2.0/token", app.emulator.authority())).form(&form).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// An application calling for itself (no user): it reaches the app as itself, its application
+/// permissions as its roles, which the access policy reads as a user's.
+#[tokio::test]
+async fn a_daemon_with_a_token_of_its_own_reaches_the_app_as_itself() {
+    let upstream = upstream::start().await;
+    let app = proxy_accepting(&upstream, |settings| {
+        settings.proxy_bearer_clients = Some(format!("{CALLER},{DAEMON}"));
+        settings.allowed_roles = Some("Orders.Read.All".into());
+    })
+    .await;
+    let token = daemon_token(&app).await;
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    let header = |name: &str| echoed["headers"][name][0].as_str().map(str::to_owned);
+    let service_principal = app.emulator.service_principal_id(DAEMON).to_string();
+    assert_eq!(header("x-ms-client-principal-id"), Some(service_principal));
+    assert_eq!(header("x-ms-client-principal-name").as_deref(), Some(DAEMON), "named by its client id");
+    let principal = header("x-ms-client-principal").unwrap();
+    let principal: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(principal).unwrap()).unwrap();
+    let roles: Vec<&Value> = principal["claims"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|claim| claim["typ"] == principal["role_typ"])
+        .map(|claim| &claim["val"])
+        .collect();
+    assert_eq!(roles, [&Value::from("Orders.Read.All")]);
+    let me: Value = browser().get(app.url("/.auth/me")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    assert_eq!(me[0]["user_id"], DAEMON, "/.auth/me names it too");
+
+    // Not allowed to call: refused like any other application, whatever its permissions.
+    let refusing = proxy_accepting(&upstream, |settings| settings.allowed_roles = Some("Orders.Read.All".into())).await;
+    let response = call(&refusing, reqwest::Method::GET, "/api/orders", &daemon_token(&refusing).await).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(challenge(&response).contains("may not call this app"));
 }
 
 /// `/.auth/me` answers a caller with a token for its token, as App Service authentication does
