@@ -46,6 +46,25 @@ impl LocalPath {
             .then_some(Self(path))
     }
 
+    /// The same for a return URL that may also be absolute on the site itself
+    /// (`https://app.example/orders`, as App Service authentication accepts in
+    /// `post_login_redirect_uri`): one with `site`'s origin (scheme, host, port) becomes its path and
+    /// query, then is checked as any other; one on any other origin is refused.
+    pub fn parse_on_site(raw: &str, site: &Url) -> Option<Self> {
+        match Url::parse(raw) {
+            Ok(url) if url.origin() == site.origin() && url.username().is_empty() && url.password().is_none() => {
+                let mut local = url.path().to_owned();
+                if let Some(query) = url.query() {
+                    local.push('?');
+                    local.push_str(query);
+                }
+                Self::parse(&local)
+            }
+            Ok(_) => None,
+            Err(_) => Self::parse(raw),
+        }
+    }
+
     /// The path, for `Location`.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -120,6 +139,28 @@ mod tests {
 
     fn sanitize(raw: &str) -> Option<String> {
         LocalPath::parse(raw).map(String::from)
+    }
+
+    #[test]
+    fn absolute_urls_on_the_site_become_its_paths_and_others_are_refused() {
+        let site = Url::parse("https://app.example/callback").unwrap();
+        let on_site = |raw: &str| LocalPath::parse_on_site(raw, &site).map(String::from);
+        assert_eq!(on_site("https://app.example/orders?id=7#top").as_deref(), Some("/orders?id=7"));
+        assert_eq!(on_site("HTTPS://APP.EXAMPLE:443/a/../b").as_deref(), Some("/b"));
+        assert_eq!(on_site("/orders").as_deref(), Some("/orders"), "a path as before");
+        for elsewhere in [
+            "https://evil.example/orders",
+            "http://app.example/orders",
+            "https://app.example:8443/orders",
+            "https://app.example.evil.example/",
+            "https://user@app.example/orders",
+            "javascript:alert(1)",
+            "//evil.example/",
+            // On the site, but a path the browser would read as another host.
+            "https://app.example//evil.example/",
+        ] {
+            assert_eq!(on_site(elsewhere), None, "{elsewhere}");
+        }
     }
 
     #[test]

@@ -23,18 +23,21 @@ use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
+    /// Also spelt `post_login_redirect_url` in App Service's older documentation, which apps use.
+    #[serde(alias = "post_login_redirect_url")]
     post_login_redirect_uri: Option<String>,
 }
 
-/// `GET /.auth/login/aad?post_login_redirect_uri=/path`: sign in, then back to that path (a
-/// same-origin path only).
+/// `GET /.auth/login/aad?post_login_redirect_uri=/path`: sign in, then back to that path, or to
+/// that URL when it is on this site (`REDIRECT_URI`'s origin); anywhere else, the root.
 pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
     Redirect::to(sign_in_returning_to(&state, query.post_login_redirect_uri.as_deref()).as_str()).into_response()
 }
 
-/// Our sign-in path, coming back to `return_to` when it is a local path, else to the root.
+/// Our sign-in path, coming back to `return_to` when it is on this site, else to the root.
 fn sign_in_returning_to(state: &AppState, return_to: Option<&str>) -> LocalPath {
-    let return_to = return_to.and_then(LocalPath::parse).unwrap_or_else(LocalPath::root);
+    let site = &state.client.config().redirect_uri;
+    let return_to = return_to.and_then(|raw| LocalPath::parse_on_site(raw, site)).unwrap_or_else(LocalPath::root);
     state.auth.sign_in_path(&return_to, None)
 }
 

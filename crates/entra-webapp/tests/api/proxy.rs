@@ -318,6 +318,10 @@ async fn auth_me_has_easy_auths_shape_and_no_token() {
     assert_eq!(location(&login), "/login?return_to=%2Freports");
     let evil = app.get("/.auth/login/aad?post_login_redirect_uri=https%3A%2F%2Fevil.test%2F").await;
     assert_eq!(location(&evil), "/login?return_to=%2F", "never another site");
+    // The site's own absolute URL (REDIRECT_URI's origin), and the older spelling of the parameter.
+    let absolute = url::form_urlencoded::byte_serialize(app.url("/reports?week=2").as_bytes()).collect::<String>();
+    let login = app.get(&format!("/.auth/login/aad?post_login_redirect_url={absolute}")).await;
+    assert_eq!(location(&login), "/login?return_to=%2Freports%3Fweek%3D2");
     assert_eq!(location(&app.get("/.auth/logout").await), "/logout");
 }
 
