@@ -103,6 +103,13 @@ impl SignedInUser {
         }
     }
 
+    /// The user a stored session record is signed in as, with the memberships it holds now;
+    /// `None` for a record nobody is signed in with. For what outlives the request that checked
+    /// the session, such as a proxied WebSocket that must close once its user is no longer let in.
+    pub fn of_record(record: &Record) -> Option<Self> {
+        record.data.get(USER_KEY).and_then(|value| decode_bucket(value).ok())
+    }
+
     fn from_sign_in(signed_in: &SignedIn, max_lifetime: Duration) -> Self {
         let claims = &signed_in.claims;
         let profile = signed_in.profile.clone();

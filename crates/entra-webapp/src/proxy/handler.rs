@@ -244,7 +244,12 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         match identity {
             Some((_, Proof::Session)) => {
                 if let Some(id) = session.id() {
-                    outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check));
+                    // Nor past a refresh after which the access policy would refuse its user.
+                    let policy = state.policy.clone();
+                    let admits = move |record: &_| {
+                        SignedInUser::of_record(record).is_some_and(|user| policy.check(&user).is_ok())
+                    };
+                    outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check, admits));
                 }
             }
             Some((_, Proof::Token { valid_for })) => outbound.end_tunnel_when(tokio::time::sleep(valid_for)),

@@ -48,18 +48,24 @@ impl AppSessionStore {
     }
 
     /// Completes once session `id` has ended (signed out here or on another instance, ended by
-    /// front-channel logout, expired), looking every `every`: for what outlives the request that
-    /// checked the session, such as a proxied WebSocket. Both stores load live records only (an
-    /// ended session's is deleted, an expired one is not answered), and only signed-in sessions
-    /// are stored. A store that does not answer ends nothing (as for requests, an outage is not a
-    /// sign-out); reading does not count as activity, so it does not keep the session alive.
-    pub async fn session_ended(self, id: Id, every: std::time::Duration) {
+    /// front-channel logout, expired) or its record no longer `admits` (the access policy refuses
+    /// the memberships a refresh brought), looking every `every`: for what outlives the request
+    /// that checked the session, such as a proxied WebSocket. Both stores load live records only
+    /// (an ended session's is deleted, an expired one is not answered), and only signed-in
+    /// sessions are stored. A store that does not answer ends nothing (as for requests, an outage
+    /// is not a sign-out); reading does not count as activity, so it does not keep the session
+    /// alive.
+    pub async fn session_ended(self, id: Id, every: std::time::Duration, admits: impl Fn(&Record) -> bool) {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
             match self.load(&id).await {
-                Ok(Some(_)) => {}
+                Ok(Some(record)) if admits(&record) => {}
+                Ok(Some(_)) => {
+                    tracing::info!("an upgraded connection's user is no longer let in: closing it");
+                    return;
+                }
                 Ok(None) => return,
                 Err(error) => tracing::warn!(error = %error, "could not check an upgraded connection's session"),
             }

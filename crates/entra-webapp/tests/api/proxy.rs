@@ -713,6 +713,31 @@ async fn a_websocket_closes_once_its_session_has_ended() {
     assert!(tokio_tungstenite::connect_async(websocket_request(&app, "/ws", &[("cookie", &cookie)])).await.is_err());
 }
 
+/// A WebSocket opened by a user the access policy let in closes once a refresh of its session
+/// brings memberships the policy refuses (here: out of the group it requires), as the next HTTP
+/// request of that session is refused.
+#[tokio::test]
+async fn a_websocket_closes_once_its_user_is_no_longer_let_in() {
+    let upstream = upstream::start().await;
+    let app = proxy_with_short_tokens(&upstream, |settings| {
+        settings.proxy_websocket_check_seconds = "1".into();
+        settings.allowed_groups = Some(entra_emulator::SALES_GROUP_ID.to_string());
+    })
+    .await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let mut socket = open_websocket(&app, &cookie).await;
+    assert!(echoes(&mut socket, "hello").await);
+
+    // Out of Sales at Entra; the session learns it at its next refresh, which a request of the
+    // page (another tab, a script) brings once the access token is due.
+    admin_put(&app, &format!("/users/{ADELE}/groups"), serde_json::json!({ "groups": [] })).await;
+    tokio::time::sleep(SHORT_TOKEN_LIFETIME + std::time::Duration::from_millis(1200)).await;
+    assert!(echoes(&mut socket, "not refreshed yet").await, "nothing has told the session yet");
+    let request = browser().get(app.url("/api/data")).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(request.status(), StatusCode::FORBIDDEN, "the refreshed session is refused");
+    assert!(closes_within(&mut socket, std::time::Duration::from_secs(10)).await, "and so is its socket");
+}
+
 /// A WebSocket is a connection like any other: it keeps its place among MAX_CONNECTIONS while open
 /// (else a client could hold sockets, and connections to the app behind, without bound), and is
 /// closed when the app stops rather than holding shutdown up.
