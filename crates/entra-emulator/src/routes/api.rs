@@ -1,6 +1,7 @@
 //! An API of the organisation's own, as an app registration exposes it (`api://<app id>`): it
 //! accepts only tokens issued for its own audience, so clients are tested against a resource
-//! that is not Graph. `GET /api/{app id}/me` answers who called and with which permissions;
+//! that is not Graph. `GET /api/{app id}/me` answers who called and with which permissions (a
+//! user's delegated `scp`, or an application's own `roles`);
 //! `POST /api/{app id}/echo` sends a JSON body back.
 
 use std::sync::Arc;
@@ -23,7 +24,15 @@ struct ApiClaims {
     tid: Uuid,
     #[serde(default)]
     name: String,
+    /// Delegated permissions (a user signed in to the caller).
+    #[serde(default)]
     scp: String,
+    /// Application permissions (an application calling for itself).
+    #[serde(default)]
+    roles: Vec<String>,
+    /// `app` for an application's own token.
+    #[serde(default)]
+    idtyp: String,
     #[serde(default)]
     uti: String,
 }
@@ -61,6 +70,10 @@ pub(crate) async fn me(
         Err(response) => return *response,
     };
     let audience = format!("api://{app}");
+    if claims.idtyp == "app" {
+        return Json(json!({ "oid": claims.oid, "tid": claims.tid, "aud": audience, "roles": claims.roles }))
+            .into_response();
+    }
     Json(json!({ "name": claims.name, "oid": claims.oid, "tid": claims.tid, "aud": audience, "scp": claims.scp }))
         .into_response()
 }
@@ -98,10 +111,14 @@ fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiCl
     if !state.access_token_is_live(&claims.uti) {
         return Err(Box::new(unauthorized("the token has expired")));
     }
-    if !claims.scp.split_whitespace().any(|scope| scope == "access_as_user") {
-        return Err(Box::new(
-            (StatusCode::FORBIDDEN, Json(json!({ "error": "access_as_user is required" }))).into_response(),
-        ));
+    // A user's token needs the API's delegated permission; an application's own, an application
+    // permission (any app role granted to it).
+    let (allowed, required) = match claims.idtyp.as_str() {
+        "app" => (!claims.roles.is_empty(), "an application permission is required"),
+        _ => (claims.scp.split_whitespace().any(|scope| scope == "access_as_user"), "access_as_user is required"),
+    };
+    if !allowed {
+        return Err(Box::new((StatusCode::FORBIDDEN, Json(json!({ "error": required }))).into_response()));
     }
     Ok(claims)
 }

@@ -42,6 +42,20 @@ async fn an_application_gets_a_token_of_its_own_with_the_roles_granted_on_that_r
     assert_eq!(claims["tid"], emulator.tenant_id().to_string());
     assert_eq!(claims["iss"], format!("https://sts.windows.net/{}/", emulator.tenant_id()));
 
+    // The emulator's API takes it: an application permission stands for the delegated one.
+    let me = http()
+        .get(format!("{}/me", emulator.api_endpoint(&client_id())))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let me: serde_json::Value = me.json().await.unwrap();
+    assert_eq!(
+        (&me["oid"], &me["roles"]),
+        (&serde_json::json!(service_principal), &serde_json::json!(["Orders.Read.All"]))
+    );
+
     let (status, body) = for_client(&emulator, "https://graph.microsoft.com/.default").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let graph = claims_of(body["access_token"].as_str().unwrap());
@@ -64,6 +78,14 @@ async fn an_api_asking_for_v2_tokens_gets_them_for_applications_too() {
     assert_eq!(claims["azpacr"], "1");
     assert_eq!(claims["iss"], format!("{}/v2.0", emulator.authority()));
     assert!(claims.get("roles").is_none(), "none granted: {claims}");
+    // Without an application permission, the API refuses the application.
+    let me = http()
+        .get(format!("{}/me", emulator.api_endpoint(&client_id())))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
