@@ -8,8 +8,8 @@
 #   ./scripts/mutants.sh sessions   the session stores (and when a proxied WebSocket's session has
 #                                   ended), against the session-store contract and those tests
 #   ./scripts/mutants.sh web        entra-auth's axum routes, extractors, session buckets, the
-#                                   decoded-user cache and front-channel logout, against the
-#                                   sign-in integration tests
+#                                   decoded-user cache, tokens for other resources and
+#                                   front-channel logout, against the sign-in integration tests
 #   ./scripts/mutants.sh client     the sign-in, refresh, sign-out and front-channel parts of
 #                                   EntraClient and Graph's membership paging, likewise
 #   ./scripts/mutants.sh proxy      proxy mode's identity headers, header stripping, anonymous
@@ -91,7 +91,8 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         --file crates/entra-auth/src/axum/authorization.rs --file crates/entra-auth/src/axum/decoded.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy|api_callers)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | (binary_id(entra-auth) & test(/^axum::/))'
+        --file crates/entra-auth/src/axum/resource_tokens.rs \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|lifecycle|front_channel|hardening|refresh|authorization|downstream|proxy|api_callers|passed_tokens)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | (binary_id(entra-auth) & test(/^axum::/))'
       ;;
     client)
       run client --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \
@@ -108,7 +109,8 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/proxy/cross_origin.rs --file crates/entra-webapp/src/proxy/request_body.rs \
         --file crates/entra-webapp/src/proxy/bearer.rs --file crates/entra-webapp/src/proxy/shared_caches.rs \
         --file crates/entra-webapp/src/proxy/redirects.rs --file crates/entra-webapp/src/config/proxy.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|python_upstream|http2|nginx_forward_auth|many_groups|shared_cache|api_callers)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::(proxy_|the_principals_|bearer_callers_))/))'
+        --file crates/entra-webapp/src/proxy/passed_tokens.rs \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|python_upstream|http2|nginx_forward_auth|many_groups|shared_cache|api_callers|passed_tokens)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::(proxy_|the_principals_|bearer_callers_|the_scopes_of_the_passed_))/))'
       ;;
     front)
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
