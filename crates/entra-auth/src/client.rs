@@ -9,6 +9,8 @@ use tokio::sync::{Mutex, RwLock};
 use url::Url;
 use uuid::Uuid;
 
+use crate::app_tokens::{AppTokenError, AppTokens};
+use crate::authority::Tenant;
 use crate::bearer::{self, AccessTokenClaims, BearerError, BearerPolicy};
 use crate::config::EntraConfig;
 use crate::credential::Credentials;
@@ -24,7 +26,7 @@ use crate::refresh::{RefreshCoordinator, RefreshFailure, Refreshed};
 use crate::return_to::LocalPath;
 use crate::sign_in_options::{ResourceScopes, SignInOptions};
 use crate::token_endpoint::{TokenEndpoint, TokenError, TokenResponse};
-use crate::tokens::TokenSet;
+use crate::tokens::{ResourceToken, TokenSet};
 
 /// Scopes every sign-in asks for on top of the configured ones.
 pub const OIDC_SCOPES: [&str; 3] = ["openid", "profile", "offline_access"];
@@ -61,6 +63,7 @@ pub struct EntraClient {
     refreshes: RefreshCoordinator,
     /// The `claims` of token requests: the declared client capabilities, if any.
     capabilities_claims: Option<String>,
+    app_tokens: AppTokens,
 }
 
 impl EntraClient {
@@ -77,6 +80,7 @@ impl EntraClient {
             provider: RwLock::new(None),
             loading: Mutex::new(()),
             refreshes: RefreshCoordinator::default(),
+            app_tokens: AppTokens::default(),
         })
     }
 
@@ -419,6 +423,32 @@ impl EntraClient {
             }
         }
         Ok(url)
+    }
+
+    /// A token of the app itself (client credentials: no user) for `resource`
+    /// (`api://<app id>`, `https://graph.microsoft.com`), with the application permissions an
+    /// admin granted it on that resource in `roles`: for work the app does as itself. Any
+    /// credential works (secret, certificate, managed identity); the token is kept until shortly
+    /// before it expires, and concurrent callers share one request. Needs a tenant's authority.
+    pub async fn app_token(&self, resource: &str) -> Result<ResourceToken, AppTokenError> {
+        let tenant = self.config.authority.tenant();
+        if matches!(tenant, Tenant::Common | Tenant::Organizations | Tenant::Consumers) {
+            return Err(AppTokenError::NoTenant(tenant.to_string()));
+        }
+        let resource = resource.trim_end_matches('/');
+        let scope = format!("{resource}/.default");
+        let fetch = || async {
+            let provider = self.provider().await?;
+            let response = self
+                .with_client_auth(&provider, |endpoint| {
+                    let scope = scope.clone();
+                    async move { endpoint.client_credentials(&scope).await }
+                })
+                .await?;
+            metrics::counter!("entra_app_tokens_total").increment(1);
+            Ok(TokenSet::from_response(response))
+        };
+        Ok(self.app_tokens.get_or_fetch(resource, fetch).await?)
     }
 
     /// Runs one token request with a fresh client authentication. A reused managed identity

@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod aadsts;
+mod app_tokens;
 mod authority;
 pub mod axum;
 mod bearer;
@@ -26,6 +27,7 @@ mod sign_in_options;
 mod token_endpoint;
 mod tokens;
 
+pub use app_tokens::AppTokenError;
 pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, PUBLIC_CLOUD_HOST, Tenant};
 pub use bearer::{AccessTokenClaims, BearerError, BearerPolicy};
 pub use client::{EntraClient, OIDC_SCOPES, SignedIn};
@@ -42,7 +44,7 @@ pub use sign_in_options::{
     Prompt, ResourceScopes, SignInOptions, resource_of,
 };
 pub use token_endpoint::{EntraError, TokenError};
-pub use tokens::{REFRESH_AHEAD, TokenSet};
+pub use tokens::{REFRESH_AHEAD, ResourceToken, TokenSet};
 
 /// The OpenID Connect building blocks [`EntraClient`] is made of, for apps that drive the flow
 /// themselves or verify ID tokens they got elsewhere: provider metadata, the JWKS cache, ID token

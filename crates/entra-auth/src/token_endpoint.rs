@@ -121,6 +121,11 @@ impl TokenEndpoint<'_> {
         .await
     }
 
+    /// The app's own token (client credentials) for `scope`, a resource's `/.default`.
+    pub(crate) async fn client_credentials(&self, scope: &str) -> Result<TokenResponse, TokenError> {
+        self.request(&[("grant_type", "client_credentials"), ("scope", scope)]).await
+    }
+
     async fn request(&self, params: &[(&str, &str)]) -> Result<TokenResponse, TokenError> {
         let mut form: Vec<(&str, &str)> = vec![("client_id", self.client_id)];
         form.extend(self.auth.form_fields());

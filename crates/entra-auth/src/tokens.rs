@@ -11,6 +11,22 @@ use crate::token_endpoint::TokenResponse;
 /// Access tokens are refreshed this long before they expire.
 pub const REFRESH_AHEAD: Duration = Duration::from_secs(5 * 60);
 
+/// An access token for some scopes, and when it expires. Server-side only, as every token.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ResourceToken {
+    /// The access token.
+    pub access_token: SecretString,
+    /// When it expires, Unix seconds.
+    pub expires_at: u64,
+}
+
+impl ResourceToken {
+    pub(crate) fn of(tokens: &TokenSet) -> Self {
+        Self { access_token: tokens.access_token.clone(), expires_at: tokens.expires_at }
+    }
+}
+
 /// An access token and what renews it. Server-side only: never in a cookie, a URL or a log.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct TokenSet {

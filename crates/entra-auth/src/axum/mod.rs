@@ -27,8 +27,7 @@ pub use front_channel::{EntraSession, EntraSessionIndex};
 pub use pending::MAX_PENDING_SIGN_INS;
 pub use policy::{AccessDenied, AccessDeniedPage, AccessDeniedRenderer, AccessPolicy, Requirement};
 pub use resource_tokens::{
-    CONSENT_NEEDED_REMEMBERED, MAX_RESOURCE_TOKENS, ResourceToken, access_token_for, expire_access_token_for,
-    resource_token,
+    CONSENT_NEEDED_REMEMBERED, MAX_RESOURCE_TOKENS, access_token_for, expire_access_token_for, resource_token,
 };
 pub use routes::{
     AuthLayer, AuthRoutes, DEFAULT_LOGOUT_PATH, DEFAULT_SESSION_COOKIE_NAME, DEFAULT_SESSION_IDLE_TIMEOUT,

@@ -14,7 +14,7 @@ use crate::clock::unix_now;
 use crate::error::SignInError;
 use crate::refresh::RefreshFailure;
 use crate::sign_in_options::{GRAPH_RESOURCE, ResourceScopes, resource_of};
-use crate::tokens::TokenSet;
+use crate::tokens::{ResourceToken, TokenSet};
 
 const RESOURCE_TOKENS_KEY: &str = "entra.resource_tokens";
 const CONSENT_NEEDED_KEY: &str = "entra.consent_needed";
@@ -77,22 +77,6 @@ pub(crate) async fn keep(session: &Session, resource: &str, mut tokens: TokenSet
     session.insert(RESOURCE_TOKENS_KEY, &kept).await.map_err(store_error)
 }
 
-/// An access token for some scopes, and when it expires. Server-side only, as every token.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct ResourceToken {
-    /// The access token.
-    pub access_token: SecretString,
-    /// When it expires, Unix seconds.
-    pub expires_at: u64,
-}
-
-impl ResourceToken {
-    fn of(tokens: TokenSet) -> Self {
-        Self { access_token: tokens.access_token, expires_at: tokens.expires_at }
-    }
-}
-
 /// A valid access token for `scopes`: the sign-in token when it covers them, else the one kept
 /// for their resource while valid, else a new one through the refresh token (single-flight per
 /// refresh token and scopes). `AccessTokenError::Refresh(RefreshFailure::NeedsSignIn)` means the
@@ -114,7 +98,7 @@ pub async fn resource_token(
 ) -> Result<ResourceToken, AccessTokenError> {
     let sign_in_tokens = session::tokens(session).await?.ok_or(AccessTokenError::NotSignedIn)?;
     if covers(&sign_in_tokens, scopes) {
-        return session::fresh_tokens(client, session).await.map(ResourceToken::of);
+        return session::fresh_tokens(client, session).await.map(|tokens| ResourceToken::of(&tokens));
     }
     let kept = cached(session).await?;
     let fresh = kept
@@ -123,7 +107,7 @@ pub async fn resource_token(
         .find(|(resource, tokens)| resource == scopes.resource() && scopes.covered_by(&tokens.scopes))
         .filter(|(_, tokens)| !tokens.needs_refresh());
     if let Some((_, tokens)) = fresh {
-        return Ok(ResourceToken::of(tokens));
+        return Ok(ResourceToken::of(&tokens));
     }
     let refresh_token = sign_in_tokens
         .refresh_token
