@@ -78,8 +78,10 @@ impl Memberships {
     }
 }
 
-/// `roles`, `wids` and `groups` (or the overage claim) for an ID token of `client` about `user`.
-pub(crate) fn id_token_claims(
+/// `roles`, `wids` and `groups` (or the overage claim) of `user` in `client`'s tokens: its ID
+/// tokens, and the access tokens for the API it exposes (an API's registration decides what its
+/// tokens carry, as in Entra).
+pub(crate) fn authorization_claims(
     memberships: &Memberships,
     client: &ClientRegistration,
     user: &DirectoryUser,
@@ -146,10 +148,10 @@ mod tests {
         let member = user(groups.iter().map(|g| g.id).collect());
         let memberships = Memberships::new(groups, std::slice::from_ref(&member)).unwrap();
         let client = ClientRegistration::default();
-        let within = id_token_claims(&memberships, &client, &member, Uuid::nil(), 4);
+        let within = authorization_claims(&memberships, &client, &member, Uuid::nil(), 4);
         assert_eq!(within["groups"].as_array().map(Vec::len), Some(4));
         assert!(!within.contains_key("_claim_names"));
-        let over = id_token_claims(&memberships, &client, &member, Uuid::nil(), 3);
+        let over = authorization_claims(&memberships, &client, &member, Uuid::nil(), 3);
         assert!(!over.contains_key("groups"));
         assert_eq!(over["_claim_names"], json!({ "groups": "src1" }));
         assert!(over["_claim_sources"]["src1"]["endpoint"].as_str().unwrap().ends_with("/getMemberObjects"));
@@ -162,13 +164,13 @@ mod tests {
         let member = user(vec![Uuid::from_u128(1), Uuid::from_u128(2)]);
         let memberships = Memberships::new(groups, std::slice::from_ref(&member)).unwrap();
         let mut client = ClientRegistration::default();
-        let claims = id_token_claims(&memberships, &client, &member, Uuid::nil(), 200);
+        let claims = authorization_claims(&memberships, &client, &member, Uuid::nil(), 200);
         assert_eq!(claims["groups"], json!([Uuid::from_u128(1)]));
         client.group_membership_claims = GroupMembershipClaims::All;
-        let claims = id_token_claims(&memberships, &client, &member, Uuid::nil(), 200);
+        let claims = authorization_claims(&memberships, &client, &member, Uuid::nil(), 200);
         assert_eq!(claims["groups"].as_array().map(Vec::len), Some(2));
         client.group_membership_claims = GroupMembershipClaims::None;
-        assert!(!id_token_claims(&memberships, &client, &member, Uuid::nil(), 200).contains_key("groups"));
+        assert!(!authorization_claims(&memberships, &client, &member, Uuid::nil(), 200).contains_key("groups"));
     }
 
     #[test]

@@ -127,9 +127,17 @@ fn access_token(state: &EmulatorState, request: &Issue<'_>, lifetime: i64) -> an
     });
     if let Resource::Api(uri) = &resource
         && let Some(api) = uri.strip_prefix("api://").and_then(|app| state.client(app))
-        && api.requested_access_token_version == AccessTokenVersion::V2
     {
-        as_v2(&mut claims, &api.client_id, state.issuer_for(user.tenant_id));
+        // The user's roles in the API's app, its groups (or the overage claim) as the API's
+        // registration asks.
+        if let Some(object) = claims.as_object_mut() {
+            let memberships = state.memberships();
+            let limit = state.group_overage_limit;
+            object.extend(directory::authorization_claims(&memberships, &api, user, user.tenant_id, limit));
+        }
+        if api.requested_access_token_version == AccessTokenVersion::V2 {
+            as_v2(&mut claims, &api.client_id, state.issuer_for(user.tenant_id));
+        }
     }
     if !request.auth_contexts.is_empty() {
         claims["acrs"] = json!(request.auth_contexts);
@@ -300,7 +308,7 @@ fn id_token(state: &EmulatorState, request: &Issue<'_>) -> anyhow::Result<String
     }
     if let (Some(client), Some(object)) = (state.client(request.client_id), claims.as_object_mut()) {
         let memberships = state.memberships();
-        object.extend(directory::id_token_claims(
+        object.extend(directory::authorization_claims(
             &memberships,
             &client,
             user,

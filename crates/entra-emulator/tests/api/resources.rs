@@ -46,6 +46,9 @@ async fn one_refresh_token_gets_tokens_for_every_consented_resource_and_consent_
     let claims = claims_of(access_token);
     assert_eq!(claims["aud"], format!("api://{DEFAULT_CLIENT_ID}"));
     assert_eq!(claims["scp"], "access_as_user");
+    // What the API's registration puts in its tokens: the user's roles in it, their groups.
+    assert_eq!(claims["roles"], serde_json::json!(["Reader"]));
+    assert_eq!(claims["groups"], serde_json::json!([entra_emulator::SALES_GROUP_ID]));
 
     // The API accepts it; Graph does not, and the API refuses a Graph token.
     let me: Value = http()

@@ -293,6 +293,29 @@ async fn auth_me_answers_for_the_token_a_caller_sends() {
 }
 
 #[tokio::test]
+async fn a_callers_token_brings_the_users_roles_and_groups_to_the_access_policy() {
+    let upstream = upstream::start().await;
+    let sales = entra_emulator::SALES_GROUP_ID.to_string();
+    let app = proxy_accepting(&upstream, move |settings| {
+        settings.allowed_groups = Some(sales);
+        settings.allowed_roles = Some("Reader".into());
+    })
+    .await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::OK, "in Sales, a Reader: let in");
+    let echoed: Value = response.json().await.unwrap();
+    let principal = echoed["headers"]["x-ms-client-principal"][0].as_str().unwrap();
+    let principal: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(principal).unwrap()).unwrap();
+    let values = |typ: &Value| -> Vec<Value> {
+        principal["claims"].as_array().unwrap().iter().filter(|c| &c["typ"] == typ).map(|c| c["val"].clone()).collect()
+    };
+    assert_eq!(values(&principal["role_typ"]), [Value::from("Reader")]);
+    assert_eq!(values(&Value::from("groups")), [Value::from(entra_emulator::SALES_GROUP_ID.to_string())]);
+}
+
+#[tokio::test]
 async fn the_access_policy_applies_to_callers_with_tokens() {
     let upstream = upstream::start().await;
     let app = proxy_accepting(&upstream, |settings| settings.allowed_roles = Some("Admin".into())).await;
