@@ -1,5 +1,6 @@
 //! The slice of Microsoft Graph a sign-in app needs: `/v1.0/me`, `/v1.0/me/photo/$value` and
-//! `/oidc/userinfo`, each checking the bearer token as Graph does.
+//! `/oidc/userinfo`, a user's groups (`/v1.0/me/transitiveMemberOf`, and any user's with an
+//! application's own token), each checking the bearer token as Graph does.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +42,15 @@ const ME_PROPERTIES: [&str; 11] = [
 #[derive(Deserialize)]
 struct AccessClaims {
     oid: Uuid,
+    /// Delegated permissions (a user's token).
+    #[serde(default)]
     scp: String,
+    /// Application permissions (an application's own token).
+    #[serde(default)]
+    roles: Vec<String>,
+    /// `app` for an application's own token.
+    #[serde(default)]
+    idtyp: String,
     #[serde(default)]
     appid: String,
     #[serde(default)]
@@ -51,8 +60,22 @@ struct AccessClaims {
     acrs: Vec<String>,
 }
 
-/// Fault switches first, then the bearer token: what every Graph handler starts with.
+/// [`authorize_token`], for a user's token: the signed-in user (`/me`). An application's own
+/// token has no user: Graph answers 400.
 async fn authorize(state: &EmulatorState, headers: &HeaderMap) -> Result<(AccessClaims, DirectoryUser), Response> {
+    let claims = authorize_token(state, headers).await?;
+    if claims.idtyp == "app" {
+        let message = "/me request is only valid with delegated authentication flow.";
+        return Err(GraphError::new(StatusCode::BAD_REQUEST, "BadRequest", message).into_response());
+    }
+    let user = state.user_by_oid(claims.oid).cloned().ok_or_else(|| {
+        GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.").into_response()
+    })?;
+    Ok((claims, user))
+}
+
+/// Fault switches first, then the bearer token: what every Graph handler starts with.
+async fn authorize_token(state: &EmulatorState, headers: &HeaderMap) -> Result<AccessClaims, Response> {
     state.graph_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let latency = state.faults.graph_latency();
     if !latency.is_zero() {
@@ -75,10 +98,7 @@ async fn authorize(state: &EmulatorState, headers: &HeaderMap) -> Result<(Access
             "Conditional Access requires the authentication context of this operation: sign in again with the claims.";
         return Err(claims_challenge(state, &demanded, message));
     }
-    let user = state.user_by_oid(claims.oid).cloned().ok_or_else(|| {
-        GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", "The user does not exist.").into_response()
-    })?;
-    Ok((claims, user))
+    Ok(claims)
 }
 
 /// When the token's user was revoked, if the token is CAE-capable and issued before that.
@@ -291,6 +311,46 @@ pub(crate) async fn transitive_member_of(
         Ok(found) => found,
         Err(response) => return response,
     };
+    member_of_page(&state, &user, &query, "me")
+}
+
+/// Permissions that allow reading any user's group memberships.
+const MEMBERSHIP_PERMISSIONS: [&str; 3] = ["GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"];
+
+/// `GET /v1.0/users/{id}/transitiveMemberOf`: a user's groups and directory roles, by object id or
+/// sign-in name, for a token with a membership permission: an application's own (`roles`, as a
+/// web API resolving a caller's groups overage does) or a user's (`scp`).
+pub(crate) async fn user_transitive_member_of(
+    State(state): State<Arc<EmulatorState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let claims = match authorize_token(&state, &headers).await {
+        Ok(claims) => claims,
+        Err(response) => return response,
+    };
+    let granted = match claims.idtyp.as_str() {
+        "app" => claims.roles.clone(),
+        _ => granted_graph_scopes(&claims.scp),
+    };
+    if !granted.iter().any(|held| MEMBERSHIP_PERMISSIONS.iter().any(|p| p.eq_ignore_ascii_case(held))) {
+        return insufficient_privileges();
+    }
+    let user = match id.parse::<Uuid>() {
+        Ok(oid) => state.user_by_oid(oid).cloned(),
+        Err(_) => state.user_by_upn(&id).cloned(),
+    };
+    let Some(user) = user else {
+        let message =
+            format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present.");
+        return GraphError::new(StatusCode::NOT_FOUND, "Request_ResourceNotFound", &message).into_response();
+    };
+    member_of_page(&state, &user, &query, &format!("users/{id}"))
+}
+
+/// One page of `user`'s groups and directory roles, the next page's link under `/v1.0/{owner}`.
+fn member_of_page(state: &EmulatorState, user: &DirectoryUser, query: &PageQuery, owner: &str) -> Response {
     let mut objects: Vec<Value> = state
         .memberships()
         .groups_of(user.oid)
@@ -326,7 +386,7 @@ pub(crate) async fn transitive_member_of(
     });
     if end < objects.len() {
         body["@odata.nextLink"] =
-            json!(format!("{}/graph/v1.0/me/transitiveMemberOf?$top={page_size}&$skiptoken={end}", state.base()));
+            json!(format!("{}/graph/v1.0/{owner}/transitiveMemberOf?$top={page_size}&$skiptoken={end}", state.base()));
     }
     Json(body).into_response()
 }

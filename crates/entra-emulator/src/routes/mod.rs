@@ -50,6 +50,7 @@ fn called_from_browsers() -> Router<Arc<EmulatorState>> {
         .route("/graph/v1.0/me", get(graph::me))
         .route("/graph/v1.0/me/photo/$value", get(graph::photo))
         .route("/graph/v1.0/me/transitiveMemberOf", get(graph::transitive_member_of))
+        .route("/graph/v1.0/users/{id}/transitiveMemberOf", get(graph::user_transitive_member_of))
         .route("/graph/v1.0/me/messages", get(graph::messages))
         .route("/api/{app}/me", get(api::me))
         .route("/api/{app}/echo", post(api::echo))

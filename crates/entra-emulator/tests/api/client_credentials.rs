@@ -119,3 +119,46 @@ async fn what_entra_refuses_the_emulator_refuses() {
     let response = http().post(token_url(&emulator)).form(&wrong).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_application_with_a_membership_permission_reads_any_users_groups_in_graph() {
+    let emulator = emulator_with(|config| {
+        config.clients[0].application_permissions = vec!["https://graph.microsoft.com/GroupMember.Read.All".into()];
+    })
+    .await;
+    let (_, body) = for_client(&emulator, "https://graph.microsoft.com/.default").await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let adele = emulator.user_object_id(ADELE).unwrap();
+    let graph = emulator.graph_endpoint();
+    let get = |path: String, token: String| {
+        let url = format!("{graph}{path}");
+        async move { http().get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    // Page by page (one object each), by object id or sign-in name.
+    let mut groups = Vec::new();
+    let mut next = Some(format!("{}/v1.0/users/{adele}/transitiveMemberOf?$top=1", emulator.graph_endpoint()));
+    while let Some(url) = next {
+        let page: serde_json::Value = http().get(url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        groups.extend(page["value"].as_array().unwrap().iter().map(|object| object["id"].as_str().unwrap().to_owned()));
+        next = page["@odata.nextLink"].as_str().map(str::to_owned);
+    }
+    assert!(groups.contains(&entra_emulator::SALES_GROUP_ID.to_string()), "{groups:?}");
+    let by_name = get(format!("/v1.0/users/{ADELE}/transitiveMemberOf"), token.clone()).await;
+    assert_eq!(by_name.status(), StatusCode::OK);
+    let unknown = get(format!("/v1.0/users/{}/transitiveMemberOf", uuid::Uuid::new_v4()), token.clone()).await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    // An application's token has no `/me`.
+    let me = get("/v1.0/me".into(), token).await;
+    assert_eq!(me.status(), StatusCode::BAD_REQUEST);
+
+    // Without the permission, Graph refuses; so it does a user's token without one.
+    let plain = emulator_with(|_| {}).await;
+    let (_, body) = for_client(&plain, "https://graph.microsoft.com/.default").await;
+    let response = http()
+        .get(format!("{}/v1.0/users/{adele}/transitiveMemberOf", plain.graph_endpoint()))
+        .bearer_auth(body["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
