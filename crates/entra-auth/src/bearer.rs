@@ -79,6 +79,9 @@ pub struct AccessTokenClaims {
     /// Token version: `1.0` or `2.0`.
     #[serde(default)]
     pub ver: Option<String>,
+    /// Entra's pointer to the groups it left out (`{"groups": "src1"}`): the groups overage.
+    #[serde(default, rename = "_claim_names")]
+    claim_names: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl AccessTokenClaims {
@@ -90,6 +93,12 @@ impl AccessTokenClaims {
     /// How long the token stays valid from now (zero once expired; the check allows the leeway).
     pub fn remaining(&self) -> Duration {
         Duration::from_secs(self.exp.saturating_sub(crate::clock::unix_now()))
+    }
+
+    /// Whether the user is in more groups than the token carries (Entra then lists none and
+    /// points elsewhere): ask Graph ([`EntraClient::user_group_ids`](crate::EntraClient::user_group_ids)).
+    pub fn has_groups_overage(&self) -> bool {
+        self.claim_names.as_ref().is_some_and(|names| names.contains_key("groups"))
     }
 
     /// Whether a user is signed in to the caller (delegated permissions), not the app alone.
@@ -437,5 +446,17 @@ mod tests {
         assert!(BearerError::Key(JwksError::UnknownKey("k".into())).is_refusal());
         assert!(!BearerError::Unavailable("down".into()).is_refusal());
         assert!(!BearerError::Key(JwksError::Unavailable { uri: "u".into(), reason: "r".into() }).is_refusal());
+    }
+
+    #[test]
+    fn the_groups_overage_is_entras_pointer_for_groups() {
+        let claims = |extra: Value| {
+            let mut base = json!({ "oid": Uuid::nil(), "tid": Uuid::nil(), "iss": "i", "exp": 1 });
+            base.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            serde_json::from_value::<AccessTokenClaims>(base).unwrap()
+        };
+        assert!(claims(json!({ "_claim_names": { "groups": "src1" } })).has_groups_overage());
+        assert!(!claims(json!({ "_claim_names": { "other": "src1" } })).has_groups_overage());
+        assert!(!claims(json!({ "groups": ["g"] })).has_groups_overage());
     }
 }

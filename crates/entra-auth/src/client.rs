@@ -451,6 +451,15 @@ impl EntraClient {
         Ok(self.app_tokens.get_or_fetch(resource, fetch).await?)
     }
 
+    /// Every group `user` is a member of (directly or through nested groups), asked of Graph with
+    /// the app's own token: for a caller's access token with the groups overage
+    /// ([`AccessTokenClaims::has_groups_overage`]), which has no token of the user's to ask with.
+    /// The app needs the `GroupMember.Read.All` application permission, admin-consented.
+    pub async fn user_group_ids(&self, user: Uuid) -> Result<Vec<String>, UserGroupsError> {
+        let token = self.app_token(graph_resource(&self.config.graph_endpoint)).await?;
+        Ok(self.graph.user_group_ids(&token.access_token, user).await?)
+    }
+
     /// Runs one token request with a fresh client authentication. A reused managed identity
     /// token Entra calls expired (AADSTS700024) is dropped and the request made once more with a
     /// new one.
@@ -494,5 +503,42 @@ impl EntraClient {
     /// Which kind of credential the client presents (`secret`, `certificate`, ...).
     pub fn credential_kind(&self) -> &'static str {
         self.credentials.credential().kind()
+    }
+}
+
+/// Why a user's groups could not be had from Graph.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UserGroupsError {
+    /// No token of the app's own.
+    #[error(transparent)]
+    AppToken(#[from] AppTokenError),
+    /// Graph refused (most often: the app lacks `GroupMember.Read.All`) or failed.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// The resource of the Graph at `endpoint` for a token of the app's own: the endpoint's origin
+/// for the national clouds' Graphs, else the public one's (also for an emulated Graph, which
+/// accepts only tokens for it).
+fn graph_resource(endpoint: &Url) -> &'static str {
+    const NATIONAL: [&str; 3] =
+        ["https://graph.microsoft.us", "https://dod-graph.microsoft.us", "https://microsoftgraph.chinacloudapi.cn"];
+    let origin = endpoint.origin().ascii_serialization();
+    NATIONAL.into_iter().find(|national| *national == origin).unwrap_or("https://graph.microsoft.com")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_app_asks_the_national_clouds_graph_for_itself_and_the_public_one_otherwise() {
+        let resource = |endpoint: &str| graph_resource(&Url::parse(endpoint).unwrap());
+        assert_eq!(resource("https://graph.microsoft.us/"), "https://graph.microsoft.us");
+        assert_eq!(resource("https://microsoftgraph.chinacloudapi.cn"), "https://microsoftgraph.chinacloudapi.cn");
+        assert_eq!(resource("https://graph.microsoft.com"), "https://graph.microsoft.com");
+        assert_eq!(resource("http://127.0.0.1:8443/graph"), "https://graph.microsoft.com", "an emulated Graph");
+        assert_eq!(resource("https://graph.microsoft.us.evil.example"), "https://graph.microsoft.com");
     }
 }

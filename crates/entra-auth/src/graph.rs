@@ -194,7 +194,18 @@ impl GraphClient {
     /// groups: `GET /v1.0/me/transitiveMemberOf`, every page (`User.Read` suffices). Pages are
     /// followed only on this Graph endpoint's origin, so the token goes nowhere else.
     pub async fn member_group_ids(&self, token: &SecretString) -> Result<Vec<String>, GraphError> {
-        let mut url = self.url("/v1.0/me/transitiveMemberOf");
+        self.group_ids_from(self.url("/v1.0/me/transitiveMemberOf"), token).await
+    }
+
+    /// The same for any user, by object id: `GET /v1.0/users/{id}/transitiveMemberOf`, with a
+    /// token holding a membership permission (the app's own with `GroupMember.Read.All`, as
+    /// [`EntraClient::user_group_ids`](crate::EntraClient::user_group_ids) gets it).
+    pub async fn user_group_ids(&self, token: &SecretString, user: uuid::Uuid) -> Result<Vec<String>, GraphError> {
+        self.group_ids_from(self.url(&format!("/v1.0/users/{user}/transitiveMemberOf")), token).await
+    }
+
+    async fn group_ids_from(&self, first_page: String, token: &SecretString) -> Result<Vec<String>, GraphError> {
+        let mut url = first_page;
         let mut ids = Vec::new();
         for _ in 0..MAX_MEMBERSHIP_PAGES {
             let page: DirectoryObjectPage =

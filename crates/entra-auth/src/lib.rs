@@ -30,7 +30,7 @@ mod tokens;
 pub use app_tokens::AppTokenError;
 pub use authority::{Authority, CONSUMERS_TENANT_ID, InvalidTenant, PUBLIC_CLOUD_HOST, Tenant};
 pub use bearer::{AccessTokenClaims, BearerError, BearerPolicy};
-pub use client::{EntraClient, OIDC_SCOPES, SignedIn};
+pub use client::{EntraClient, OIDC_SCOPES, SignedIn, UserGroupsError};
 pub use config::{DEFAULT_CLOCK_LEEWAY, DEFAULT_GRAPH_ENDPOINT, DEFAULT_HTTP_TIMEOUT, EntraConfig};
 pub use credential::{Certificate, ClientCredential, CredentialError, ManagedIdentity, TOKEN_EXCHANGE_AUDIENCE};
 pub use error::SignInError;

@@ -107,6 +107,7 @@ impl Application {
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
             proxy: config.proxy.clone().map(Proxy::new),
+            caller_groups: Default::default(),
             identity_headers: IdentityHeaderCache::new(
                 IDENTITY_HEADER_CACHE_USERS,
                 PrincipalOptions::new(config.proxy.as_ref(), &config.entra.graph_endpoint),

@@ -41,6 +41,8 @@ pub struct Shared {
     pub policy: Arc<AccessPolicy>,
     /// Proxy mode: the app behind (`UPSTREAM_URL`).
     pub proxy: Option<crate::proxy::forward::Proxy>,
+    /// Groups of callers with access tokens that had too many to list (proxy mode).
+    pub(crate) caller_groups: crate::proxy::caller_groups::CallerGroups,
     /// Identity headers already built (the proxy and the forward-auth endpoint).
     pub(crate) identity_headers: crate::proxy::identity::IdentityHeaderCache,
     /// The downstream API `/downstream` calls as the user.

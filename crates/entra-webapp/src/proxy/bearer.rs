@@ -8,7 +8,48 @@
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use entra_auth::BearerError;
+use entra_auth::axum::{Requirement, SignedInUser};
+use entra_auth::{AccessTokenClaims, BearerError, BearerPolicy};
+
+use crate::state::AppState;
+
+/// Who `token` says calls, as the proxy, `/.auth/me` and forward auth judge it: the token checked
+/// by entra-auth, then its groups overage resolved (see `caller_groups.rs`). `Err` is the answer
+/// to a token refused, or to a caller whose groups cannot be had where the access policy needs
+/// them; where anyone may come (`may_be_anonymous`) either only means nobody, `Ok(None)`.
+pub(crate) async fn caller(
+    state: &AppState,
+    token: &str,
+    policy: &BearerPolicy,
+    may_be_anonymous: bool,
+) -> Result<Option<(SignedInUser, AccessTokenClaims)>, Response> {
+    let claims = match state.client.verify_bearer(token, policy).await {
+        Ok(claims) => claims,
+        Err(error) if may_be_anonymous && error.is_refusal() => return Ok(None),
+        Err(error) => return Err(refused(&error)),
+    };
+    let mut user = SignedInUser::from_access_token(&claims);
+    if claims.has_groups_overage() {
+        match state.caller_groups.of(&state.client, claims.tid, claims.oid).await {
+            Ok(groups) => {
+                user.memberships.groups = groups.to_vec();
+                user.memberships.groups_from_graph = true;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "a caller's groups (overage) could not be read from Graph");
+                // Without them a group requirement cannot be decided: not a refusal.
+                let undecided =
+                    matches!(state.policy.check(&user), Err(denied) if denied.requirement == Requirement::Group);
+                match (undecided, may_be_anonymous) {
+                    (true, true) => return Ok(None),
+                    (true, false) => return Err(groups_unavailable()),
+                    (false, _) => {}
+                }
+            }
+        }
+    }
+    Ok(Some((user, claims)))
+}
 
 /// The token of an `Authorization: Bearer` header (the scheme in any case, RFC 9110 §11.1).
 pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
@@ -43,6 +84,15 @@ pub(crate) fn refused(error: &BearerError) -> Response {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
     }
     response
+}
+
+/// The answer to a caller whose groups (overage) Graph could not give, where the access policy
+/// requires a group: 503, not a refusal (the log says why: most often the app lacks the
+/// `GroupMember.Read.All` application permission).
+fn groups_unavailable() -> Response {
+    let headers = [(header::CACHE_CONTROL, "no-store"), (header::RETRY_AFTER, "30")];
+    let body = "The caller's group memberships cannot be checked now; try again later.\n";
+    (StatusCode::SERVICE_UNAVAILABLE, headers, body).into_response()
 }
 
 #[cfg(test)]

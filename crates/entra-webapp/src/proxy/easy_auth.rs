@@ -60,9 +60,10 @@ pub async fn me(State(state): State<AppState>, session: Session, headers: Header
     if let Some(policy) = bearer_policy
         && let Some(token) = bearer::token(&headers)
     {
-        return match state.client.verify_bearer(token, policy).await {
-            Ok(claims) => me_answer(&state, &SignedInUser::from_access_token(&claims), Some(claims.exp)),
-            Err(error) => bearer::refused(&error),
+        return match bearer::caller(&state, token, policy, false).await {
+            Ok(Some((user, claims))) => me_answer(&state, &user, Some(claims.exp)),
+            Ok(None) => not_signed_in(),
+            Err(response) => response,
         };
     }
     let user = match current_user(&state, &session).await {
@@ -160,9 +161,10 @@ pub async fn verify(State(state): State<AppState>, method: Method, headers: Head
     // when the proxy forwards (see `bearer.rs`).
     let policy = state.proxy.as_ref().and_then(|proxy| proxy.config.bearer.as_ref());
     if let Some((policy, token)) = policy.and_then(|policy| Some((policy, bearer::token(&headers)?))) {
-        return match state.client.verify_bearer(token, policy).await {
-            Ok(claims) => verified(&state, &SignedInUser::from_access_token(&claims)),
-            Err(error) => bearer::refused(&error),
+        return match bearer::caller(&state, token, policy, false).await {
+            Ok(Some((user, _))) => verified(&state, &user),
+            Ok(None) => not_signed_in(),
+            Err(response) => response,
         };
     }
     if forwarded_from_another_origin(&state, &method, &headers) {

@@ -121,14 +121,8 @@ async fn caller(
     if let Some(policy) = &proxy.config.bearer
         && let Some(token) = bearer::token(headers)
     {
-        return match state.client.verify_bearer(token, policy).await {
-            Ok(claims) => {
-                Ok(Some((SignedInUser::from_access_token(&claims), Proof::Token { valid_for: claims.remaining() })))
-            }
-            // Where anyone may come, a token that fails only means no identity.
-            Err(error) if may_be_anonymous && error.is_refusal() => Ok(None),
-            Err(error) => Err(bearer::refused(&error)),
-        };
+        let caller = bearer::caller(state, token, policy, may_be_anonymous).await?;
+        return Ok(caller.map(|(user, claims)| (user, Proof::Token { valid_for: claims.remaining() })));
     }
     let checked = cross_origin::Request { method, headers, host: headers.get(header::HOST) };
     let user = match cross_origin::check(&checked, &proxy.config.trusted_origins) {

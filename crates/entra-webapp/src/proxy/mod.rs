@@ -4,6 +4,7 @@
 //! compatible) and every inbound identity header and cookie of ours removed. See `docs/PROXY.md`.
 
 mod bearer;
+pub(crate) mod caller_groups;
 pub mod cross_origin;
 pub(crate) mod dedicated;
 mod dispatch;

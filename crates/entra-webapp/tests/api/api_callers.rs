@@ -315,6 +315,67 @@ async fn a_callers_token_brings_the_users_roles_and_groups_to_the_access_policy(
     assert_eq!(values(&Value::from("groups")), [Value::from(entra_emulator::SALES_GROUP_ID.to_string())]);
 }
 
+/// Adele in five more groups than tokens carry (the limit lowered to three): her tokens have the
+/// groups overage; `granted`: the app has the `GroupMember.Read.All` application permission.
+fn overage_for_tokens(granted: bool) -> EmulatorSetup {
+    Box::new(move |config, app| {
+        adele_in_many_groups(5)(config, app);
+        config.group_overage_limit = 3;
+        if granted {
+            app.application_permissions = vec!["https://graph.microsoft.com/GroupMember.Read.All".into()];
+        }
+    })
+}
+
+/// A caller's token without groups (more than it can carry): the proxy asks Graph with the app's
+/// own token, as a web API does, so the access policy and the app behind see the groups.
+#[tokio::test]
+async fn a_callers_groups_overage_is_resolved_with_the_apps_own_graph_token() {
+    let upstream = upstream::start().await;
+    let wanted = many_groups_id(4).to_string();
+    let settings = {
+        let wanted = wanted.clone();
+        move |settings: &mut entra_webapp::config::Settings| {
+            settings.allowed_groups = Some(wanted.clone());
+            settings.proxy_principal_groups = Some(wanted);
+        }
+    };
+    let options = Options { emulator_setup: Some(overage_for_tokens(true)), ..Options::default() };
+    let app = proxy_accepting_with(&upstream, settings.clone(), options).await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert!(claims.get("groups").is_none() && claims["_claim_names"]["groups"].is_string(), "overage: {claims}");
+
+    let before = app.emulator.graph_requests_received();
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::OK, "in the required group, found through Graph");
+    let echoed: Value = response.json().await.unwrap();
+    let principal = echoed["headers"]["x-ms-client-principal"][0].as_str().unwrap();
+    let principal: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::STANDARD.decode(principal).unwrap()).unwrap();
+    let groups: Vec<&Value> =
+        principal["claims"].as_array().unwrap().iter().filter(|c| c["typ"] == "groups").map(|c| &c["val"]).collect();
+    assert_eq!(groups, [&Value::from(wanted.clone())]);
+    assert_eq!(app.emulator.graph_requests_received(), before + 1, "one Graph request");
+    // Kept for a while: the next request asks Graph nothing.
+    assert_eq!(call(&app, reqwest::Method::GET, "/api/orders", &token).await.status(), StatusCode::OK);
+    assert_eq!(app.emulator.graph_requests_received(), before + 1);
+
+    // Without the permission Graph refuses: the group requirement cannot be decided (503, not a
+    // refusal); without a group requirement the caller goes through, without groups.
+    let options = Options { emulator_setup: Some(overage_for_tokens(false)), ..Options::default() };
+    let ungranted = proxy_accepting_with(&upstream, settings, options).await;
+    let token = token_for_the_app(&ungranted, CALLER).await;
+    let response = call(&ungranted, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let options = Options { emulator_setup: Some(overage_for_tokens(false)), ..Options::default() };
+    let no_group_needed = proxy_accepting_with(&upstream, |_| {}, options).await;
+    let token = token_for_the_app(&no_group_needed, CALLER).await;
+    assert_eq!(call(&no_group_needed, reqwest::Method::GET, "/api/orders", &token).await.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn the_access_policy_applies_to_callers_with_tokens() {
     let upstream = upstream::start().await;
