@@ -62,6 +62,7 @@ fn handle(
         Some("authorization_code") => redeem_code(state, tenant, &client, &form, client_info),
         Some("refresh_token") => redeem_refresh_token(state, &client, &form, client_info),
         Some("client_credentials") => client_credentials(state, tenant, &client, &form),
+        Some(JWT_BEARER_GRANT) => on_behalf_of(state, &client, &form, client_info),
         Some(other) => Err(OAuthError::new(
             "unsupported_grant_type",
             70003,
@@ -188,6 +189,86 @@ fn redeem_code(
     let continues = Continues { platform: request.platform, refresh_expires_at, auth_contexts };
     let options = IssueOptions { nonce: request.nonce.as_deref(), client_info, cae, continues };
     issue_for(state, &client.client_id, &request.scopes, &grant.sign_in, options)
+}
+
+/// The on-behalf-of grant's `grant_type`.
+const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// The claims of an on-behalf-of `assertion` the emulator reads: the user it acts for.
+#[derive(serde::Deserialize)]
+struct Assertion {
+    oid: uuid::Uuid,
+    #[serde(default)]
+    sid: String,
+    #[serde(default)]
+    scp: String,
+    #[serde(default)]
+    uti: String,
+}
+
+/// On behalf of a user (a web API calling another API as the user who called it): `assertion`
+/// is the access token the API received, issued here, live, for this client's API
+/// (`api://<client id>` or its client id) and a user's (delegated); the answer is a token for
+/// `scope` (one resource) as that user, if the user or an admin consented to this client having
+/// those scopes (AADSTS65001 otherwise), with a refresh token when `offline_access` is asked.
+/// <https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-on-behalf-of-flow>
+fn on_behalf_of(
+    state: &EmulatorState,
+    client: &ClientRegistration,
+    form: &HashMap<String, String>,
+    client_info: bool,
+) -> Result<serde_json::Value, OAuthError> {
+    if form.get("requested_token_use").map(String::as_str) != Some("on_behalf_of") {
+        return Err(OAuthError::invalid_request(
+            900144,
+            "The request body must contain the following parameter: 'requested_token_use' with the value 'on_behalf_of'.",
+        ));
+    }
+    let assertion = form.get("assertion").ok_or_else(|| {
+        OAuthError::invalid_request(900144, "The request body must contain the following parameter: 'assertion'.")
+    })?;
+    let invalid =
+        |message: &str| OAuthError::invalid_grant(50013, format!("Assertion failed signature validation. {message}"));
+    let kid = jsonwebtoken::decode_header(assertion)
+        .ok()
+        .and_then(|header| header.kid)
+        .ok_or_else(|| invalid("[Reason - The key was not found.]"))?;
+    let key = state
+        .keys()
+        .find(&kid)
+        .map(|key| key.decoding.clone())
+        .ok_or_else(|| invalid("[Reason - The key was not found.]"))?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    let api = format!("api://{}", client.client_id);
+    validation.set_audience(&[api.as_str(), client.client_id.as_str()]);
+    let v1 = state.tenants.iter().map(|tenant| tokens::graph_token_issuer(*tenant));
+    let issuers: Vec<String> = v1.chain(state.tenants.iter().map(|tenant| state.issuer_for(*tenant))).collect();
+    validation.set_issuer(&issuers);
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<Assertion>(assertion, &key, &validation)
+        .map_err(|_| invalid("[Reason - The assertion is not a token for this application.]"))?
+        .claims;
+    if !state.access_token_is_live(&claims.uti) {
+        return Err(OAuthError::invalid_grant(500133, "Assertion is not within its valid time range."));
+    }
+    if claims.scp.trim().is_empty() {
+        return Err(invalid("[Reason - An application's own token cannot act on behalf of a user.]"));
+    }
+    let requested = scopes::parse(form.get("scope").map(String::as_str).unwrap_or_default())?;
+    scopes::resource_of(&requested)?;
+    state.check_permissions_exist(&client.client_id, &requested)?;
+    if !state.has_consent(claims.oid, &client.client_id, &requested) {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            65001,
+            "The user or administrator has not consented to use the application with the requested scopes. Send an interactive authorization request for this user and resource.",
+        )
+        .with_suberror("consent_required"));
+    }
+    let sign_in = SignIn { user_oid: claims.oid, sid: claims.sid, auth_time: state.clock.now() };
+    let continues = Continues { platform: Platform::Web, refresh_expires_at: None, auth_contexts: Vec::new() };
+    let options = IssueOptions { nonce: None, client_info, cae: false, continues };
+    issue_for(state, &client.client_id, &requested, &sign_in, options)
 }
 
 /// An application's own token (client credentials): at a tenant's authority (not `common` or

@@ -15,6 +15,7 @@ mod fidelity;
 mod graph;
 mod identity;
 mod logout;
+mod on_behalf_of;
 mod platforms;
 mod resources;
 mod tls;
