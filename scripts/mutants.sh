@@ -71,7 +71,8 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/secret.rs --file crates/entra-auth/src/keys.rs \
         --file crates/entra-auth/src/axum/pending.rs --file crates/entra-auth/src/memberships.rs \
         --file crates/entra-auth/src/sign_in_options.rs --file crates/entra-auth/src/jwt.rs \
-        --file crates/entra-auth/src/bearer.rs --file crates/entra-auth/src/app_tokens.rs
+        --file crates/entra-auth/src/bearer.rs --file crates/entra-auth/src/app_tokens.rs \
+        --file crates/entra-auth/src/on_behalf_of.rs
       ;;
     sessions)
       run sessions --package entra-webapp --test-package entra-webapp --cargo-arg=--test=api \

@@ -21,6 +21,7 @@ use crate::graph::{GraphClient, GraphError, Profile};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
 use crate::memberships::{Memberships, claims_request, needs_graph_for_groups};
+use crate::on_behalf_of::{self, OnBehalfOfTokens};
 use crate::pending_sign_in::{PendingSignIn, authorization_url};
 use crate::refresh::{RefreshCoordinator, RefreshFailure, Refreshed};
 use crate::return_to::LocalPath;
@@ -64,6 +65,7 @@ pub struct EntraClient {
     /// The `claims` of token requests: the declared client capabilities, if any.
     capabilities_claims: Option<String>,
     app_tokens: AppTokens,
+    on_behalf_of_tokens: OnBehalfOfTokens,
 }
 
 impl EntraClient {
@@ -81,6 +83,7 @@ impl EntraClient {
             loading: Mutex::new(()),
             refreshes: RefreshCoordinator::default(),
             app_tokens: AppTokens::default(),
+            on_behalf_of_tokens: OnBehalfOfTokens::default(),
         })
     }
 
@@ -449,6 +452,58 @@ impl EntraClient {
             Ok(TokenSet::from_response(response))
         };
         Ok(self.app_tokens.get_or_fetch(resource, fetch).await?)
+    }
+
+    /// A token for `scopes` (another resource: Graph, an API of the organisation's) as the user
+    /// whose access token for this app is `assertion` (the caller's `Authorization: Bearer`,
+    /// checked first with [`verify_bearer`](Self::verify_bearer)): the on-behalf-of grant, for a
+    /// web API calling on with its caller's rights. Kept until shortly before it expires; callers
+    /// with the same token share one request. [`RefreshFailure::NeedsSignIn`]: the user (or an
+    /// admin) has not consented to this app having those scopes, or Entra wants interaction (MFA):
+    /// the calling client must get it and call again.
+    pub async fn on_behalf_of(
+        &self,
+        assertion: &str,
+        scopes: &ResourceScopes,
+    ) -> Result<ResourceToken, RefreshFailure> {
+        let scope = scopes.to_scope_string();
+        let key = on_behalf_of::key_of(assertion, &scope);
+        if let Some(token) = self.on_behalf_of_tokens.kept(&key) {
+            return Ok(token);
+        }
+        let purpose = format!("on-behalf-of {scope}");
+        let caller = SecretString::from(assertion.to_owned());
+        let cell = self.refreshes.cell_for(&caller, &purpose);
+        let outcome = cell
+            .get_or_init(|| async {
+                let outcome = async {
+                    let provider = self.provider().await?;
+                    let response = self
+                        .with_client_auth(&provider, |endpoint| {
+                            let scope = scope.clone();
+                            async move { endpoint.on_behalf_of(assertion, &scope).await }
+                        })
+                        .await?;
+                    Ok::<_, SignInError>(Arc::new(Refreshed {
+                        tokens: TokenSet::from_response(response),
+                        memberships: None,
+                    }))
+                }
+                .await
+                .map_err(RefreshFailure::from);
+                let label = if outcome.is_ok() { "issued" } else { "failed" };
+                metrics::counter!("entra_on_behalf_of_tokens_total", "outcome" => label).increment(1);
+                outcome
+            })
+            .await
+            .clone();
+        if let Err(RefreshFailure::Unavailable(_)) = &outcome {
+            self.refreshes.forget(&caller, &purpose, &cell);
+        }
+        let tokens = outcome?.tokens.clone();
+        let token = ResourceToken::of(&tokens);
+        self.on_behalf_of_tokens.keep(key, tokens);
+        Ok(token)
     }
 
     /// Every group `user` is a member of (directly or through nested groups), asked of Graph with

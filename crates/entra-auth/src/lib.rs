@@ -19,6 +19,7 @@ mod jwks;
 mod jwt;
 mod keys;
 mod memberships;
+mod on_behalf_of;
 mod pending_sign_in;
 mod refresh;
 mod return_to;

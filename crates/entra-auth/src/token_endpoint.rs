@@ -126,6 +126,17 @@ impl TokenEndpoint<'_> {
         self.request(&[("grant_type", "client_credentials"), ("scope", scope)]).await
     }
 
+    /// A token for `scope` on behalf of the user whose token for this app is `assertion`.
+    pub(crate) async fn on_behalf_of(&self, assertion: &str, scope: &str) -> Result<TokenResponse, TokenError> {
+        self.request(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("requested_token_use", "on_behalf_of"),
+            ("assertion", assertion),
+            ("scope", scope),
+        ])
+        .await
+    }
+
     async fn request(&self, params: &[(&str, &str)]) -> Result<TokenResponse, TokenError> {
         let mut form: Vec<(&str, &str)> = vec![("client_id", self.client_id)];
         form.extend(self.auth.form_fields());
