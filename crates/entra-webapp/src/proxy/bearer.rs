@@ -86,6 +86,20 @@ pub(crate) fn refused(error: &BearerError) -> Response {
     response
 }
 
+/// The answer to a caller whose user has not consented to this app calling on with their rights
+/// (the token `PROXY_ACCESS_TOKEN_SCOPES` names): 403, RFC 6750's `insufficient_scope`; the
+/// calling client must ask the user (or an admin) for that consent.
+pub(crate) fn consent_needed() -> Response {
+    let description = "the user has not consented to this app calling on with their rights";
+    let challenge = format!("Bearer error=\"insufficient_scope\", error_description=\"{description}\"");
+    let mut response =
+        (StatusCode::FORBIDDEN, [(header::CACHE_CONTROL, "no-store")], format!("{description}.\n")).into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
 /// The answer to a caller whose groups (overage) Graph could not give, where the access policy
 /// requires a group: 503, not a refusal (the log says why: most often the app lacks the
 /// `GroupMember.Read.All` application permission).

@@ -3,7 +3,8 @@
 //! `PROXY_ACCESS_TOKEN_SCOPES`, an access token for those scopes (an API of the app's own, as Easy
 //! Auth's `scope=` login parameter gives) beside the sign-in's ID token. That one is got through
 //! the session's refresh token, kept in the session while valid and renewed before it expires;
-//! when the user has not consented to it, they are asked.
+//! when the user has not consented to it, they are asked. An application calling with a user's
+//! token gets the same token for the app behind on behalf of that user (no ID token then).
 
 use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{AccessTokenError, resource_token, tokens};
@@ -50,5 +51,26 @@ pub(crate) async fn for_upstream(
         }
         Err(AccessTokenError::Session(error)) => Err(failed(error)),
         Err(error) => Err(failed(SignInError::RefreshUnavailable(error.to_string()))),
+    }
+}
+
+/// The token for `scopes` on behalf of the user whose access token (`token`) the caller sent:
+/// the app behind calls on as that user, as it would for a signed-in user. `Err` is the answer:
+/// 403 when the user has not consented to this app having those scopes (the calling client must
+/// ask for it), 503 when Entra cannot be asked.
+pub(crate) async fn on_behalf_of(
+    state: &AppState,
+    token: &str,
+    scopes: &ResourceScopes,
+) -> Result<PassedTokens, Response> {
+    match state.client.on_behalf_of(token, scopes).await {
+        Ok(token) => {
+            Ok(PassedTokens { access_token: token.access_token, expires_at: token.expires_at, id_token: None })
+        }
+        Err(RefreshFailure::NeedsSignIn(why)) => {
+            tracing::debug!(why = %why, "no token on behalf of the caller");
+            Err(crate::proxy::bearer::consent_needed())
+        }
+        Err(error) => Err(AppError::SignIn(SignInError::RefreshUnavailable(error.to_string())).into_response()),
     }
 }

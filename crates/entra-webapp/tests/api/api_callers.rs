@@ -376,6 +376,47 @@ async fn a_callers_groups_overage_is_resolved_with_the_apps_own_graph_token() {
     assert_eq!(call(&no_group_needed, reqwest::Method::GET, "/api/orders", &token).await.status(), StatusCode::OK);
 }
 
+/// With `PROXY_ACCESS_TOKEN_SCOPES`, the app behind gets a token for them for a caller with a
+/// token too: on behalf of the caller's user, as it gets one for a signed-in user.
+#[tokio::test]
+async fn a_callers_user_gets_the_app_behind_a_token_on_their_behalf() {
+    let upstream = upstream::start().await;
+    let passing = |settings: &mut entra_webapp::config::Settings| {
+        settings.proxy_pass_tokens = "true".into();
+        settings.proxy_access_token_scopes = Some("User.Read".into());
+    };
+    let consented: EmulatorSetup = Box::new(|config, _| config.admin_consent = true);
+    let app =
+        proxy_accepting_with(&upstream, passing, Options { emulator_setup: Some(consented), ..Options::default() })
+            .await;
+    let token = token_for_the_app(&app, CALLER).await;
+    let passed = |echoed: &Value| echoed["headers"]["x-ms-token-aad-access-token"][0].as_str().map(str::to_owned);
+    let response = call(&app, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    let graph_token = passed(&echoed).expect("a token for the app behind");
+    let payload = graph_token.split('.').nth(1).unwrap();
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    assert_eq!(claims["aud"], "https://graph.microsoft.com");
+    assert_eq!(claims["oid"], app.emulator.user_object_id(ADELE).unwrap().to_string(), "as the caller's user");
+    let expires_on = echoed["headers"]["x-ms-token-aad-expires-on"][0].as_str().unwrap();
+    assert_eq!(expires_on.parse::<u64>().unwrap(), claims["exp"].as_u64().unwrap());
+    assert!(echoed["headers"].get("x-ms-token-aad-id-token").is_none(), "no sign-in here, no ID token");
+    // Kept: the next call asks Entra nothing.
+    let before = app.emulator.token_requests_received();
+    let again: Value = call(&app, reqwest::Method::GET, "/api/orders", &token).await.json().await.unwrap();
+    assert_eq!(passed(&again), Some(graph_token));
+    assert_eq!(app.emulator.token_requests_received(), before);
+
+    // The user never consented to the app having User.Read: 403, the calling client must ask.
+    let unconsented = proxy_accepting(&upstream, passing).await;
+    let token = token_for_the_app(&unconsented, CALLER).await;
+    let response = call(&unconsented, reqwest::Method::GET, "/api/orders", &token).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(challenge(&response).contains("insufficient_scope"), "{}", challenge(&response));
+}
+
 #[tokio::test]
 async fn the_access_policy_applies_to_callers_with_tokens() {
     let upstream = upstream::start().await;
