@@ -11,7 +11,8 @@
 #                                   decoded-user cache, tokens for other resources and
 #                                   front-channel logout, against the sign-in integration tests
 #   ./scripts/mutants.sh client     the sign-in, refresh, sign-out and front-channel parts of
-#                                   EntraClient and Graph's membership paging, likewise
+#                                   EntraClient, the app's own and on-behalf-of tokens, and
+#                                   Graph's membership paging, likewise
 #   ./scripts/mutants.sh proxy      proxy mode's identity headers, header stripping, anonymous
 #                                   paths, forwarding (its dedicated upstream connections
 #                                   included) and Easy Auth's routes, against the proxy
@@ -97,10 +98,11 @@ for slice in "${slices[@]}"; do
       ;;
     client)
       run client --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \
-        --cargo-arg=--test=routes --cargo-arg=--test=graph_paging --file crates/entra-auth/src/client.rs \
+        --cargo-arg=--test=routes --cargo-arg=--test=graph_paging --cargo-arg=--test=app_tokens \
+        --cargo-arg=--test=on_behalf_of --cargo-arg=--lib --file crates/entra-auth/src/client.rs \
         --file crates/entra-auth/src/graph.rs \
-        --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|front_channel_issuer|end_session_url)|authorization_url|GraphClient::(member_group_ids|is_on_endpoint)' \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization|proxy)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | binary_id(entra-auth::graph_paging)'
+        --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|front_channel_issuer|end_session_url|app_token|on_behalf_of|user_group_ids)|authorization_url|graph_resource|GraphClient::(member_group_ids|user_group_ids|group_ids_from|is_on_endpoint)' \
+        -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization|proxy|api_callers)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | binary_id(entra-auth::graph_paging) | binary_id(entra-auth::app_tokens) | binary_id(entra-auth::on_behalf_of) | (binary_id(entra-auth) & test(/^client::/))'
       ;;
     proxy)
       run proxy --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
