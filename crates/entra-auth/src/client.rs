@@ -471,6 +471,20 @@ impl EntraClient {
         if let Some(token) = self.on_behalf_of_tokens.kept(&key) {
             return Ok(token);
         }
+        // The shared request is remembered a while for concurrent callers, longer than a token
+        // shorter-lived than that lasts: one found due is asked for again, once.
+        let mut refreshed = self.on_behalf_of_shared(assertion, &scope).await?;
+        if refreshed.tokens.needs_refresh() {
+            refreshed = self.on_behalf_of_shared(assertion, &scope).await?;
+        }
+        let token = ResourceToken::of(&refreshed.tokens);
+        self.on_behalf_of_tokens.keep(key, refreshed.tokens.clone());
+        Ok(token)
+    }
+
+    /// One on-behalf-of request for `assertion` and `scope`, shared by concurrent callers (see
+    /// `refresh.rs`); forgotten when Entra could not be asked or its token is already due.
+    async fn on_behalf_of_shared(&self, assertion: &str, scope: &str) -> Result<Arc<Refreshed>, RefreshFailure> {
         let purpose = format!("on-behalf-of {scope}");
         let caller = SecretString::from(assertion.to_owned());
         let cell = self.refreshes.cell_for(&caller, &purpose);
@@ -478,16 +492,13 @@ impl EntraClient {
             .get_or_init(|| async {
                 let outcome = async {
                     let provider = self.provider().await?;
-                    let response = self
-                        .with_client_auth(&provider, |endpoint| {
-                            let scope = scope.clone();
-                            async move { endpoint.on_behalf_of(assertion, &scope).await }
+                    let response =
+                        self.with_client_auth(&provider, |endpoint| async move {
+                            endpoint.on_behalf_of(assertion, scope).await
                         })
                         .await?;
-                    Ok::<_, SignInError>(Arc::new(Refreshed {
-                        tokens: TokenSet::from_response(response),
-                        memberships: None,
-                    }))
+                    let tokens = TokenSet::from_response(response);
+                    Ok::<_, SignInError>(Arc::new(Refreshed { tokens, memberships: None }))
                 }
                 .await
                 .map_err(RefreshFailure::from);
@@ -497,13 +508,11 @@ impl EntraClient {
             })
             .await
             .clone();
-        if let Err(RefreshFailure::Unavailable(_)) = &outcome {
+        let stale = outcome.as_ref().is_ok_and(|refreshed| refreshed.tokens.needs_refresh());
+        if stale || matches!(outcome, Err(RefreshFailure::Unavailable(_))) {
             self.refreshes.forget(&caller, &purpose, &cell);
         }
-        let tokens = outcome?.tokens.clone();
-        let token = ResourceToken::of(&tokens);
-        self.on_behalf_of_tokens.keep(key, tokens);
-        Ok(token)
+        outcome
     }
 
     /// Every group `user` is a member of (directly or through nested groups), asked of Graph with
