@@ -15,6 +15,12 @@ async fn for_client(emulator: &entra_emulator::Emulator, scope: &str) -> (Status
     token_request(emulator, &[("grant_type", "client_credentials"), ("scope", scope)]).await
 }
 
+/// The emulator's API asked who calls, with the access token of the token response `body`.
+async fn api_me(emulator: &entra_emulator::Emulator, body: &serde_json::Value) -> reqwest::Response {
+    let url = format!("{}/me", emulator.api_endpoint(&client_id()));
+    http().get(url).bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap()
+}
+
 #[tokio::test]
 async fn an_application_gets_a_token_of_its_own_with_the_roles_granted_on_that_resource() {
     let emulator = emulator_with(|config| {
@@ -43,12 +49,7 @@ async fn an_application_gets_a_token_of_its_own_with_the_roles_granted_on_that_r
     assert_eq!(claims["iss"], format!("https://sts.windows.net/{}/", emulator.tenant_id()));
 
     // The emulator's API takes it: an application permission stands for the delegated one.
-    let me = http()
-        .get(format!("{}/me", emulator.api_endpoint(&client_id())))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let me = api_me(&emulator, &body).await;
     assert_eq!(me.status(), StatusCode::OK);
     let me: serde_json::Value = me.json().await.unwrap();
     assert_eq!(
@@ -79,13 +80,7 @@ async fn an_api_asking_for_v2_tokens_gets_them_for_applications_too() {
     assert_eq!(claims["iss"], format!("{}/v2.0", emulator.authority()));
     assert!(claims.get("roles").is_none(), "none granted: {claims}");
     // Without an application permission, the API refuses the application.
-    let me = http()
-        .get(format!("{}/me", emulator.api_endpoint(&client_id())))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), StatusCode::FORBIDDEN);
+    assert_eq!(api_me(&emulator, &body).await.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
