@@ -66,8 +66,30 @@ mod tests {
         assert!(tokens.kept(&key_of("caller.token", "Mail.Read")).is_none(), "other scopes");
         assert!(tokens.kept(&key_of("other.token", "User.Read")).is_none(), "another caller's token");
         assert_ne!(key_of("ab", "c"), key_of("a", "bc"), "token and scopes stay apart");
+        // Each caller's token has its own.
+        let other = key_of("other.token", "User.Read");
+        tokens.keep(other, TokenSet::for_tests(later + 1, None));
+        assert!(tokens.kept(&key).is_some() && tokens.kept(&other).is_some());
         tokens.keep(key, TokenSet::for_tests(1, None));
         assert!(tokens.kept(&key).is_none(), "due: not kept");
         assert!(tokens.0.lock().unwrap().values().all(|tokens| tokens.refresh_token.is_none()));
+    }
+
+    #[test]
+    fn when_full_the_due_tokens_go_first_then_all() {
+        let tokens = OnBehalfOfTokens::default();
+        let later = crate::clock::unix_now() + 3_600;
+        for n in 0..MAX_KEPT {
+            let expires_at = if n % 2 == 0 { 1 } else { later };
+            tokens.keep(key_of(&format!("caller-{n}"), "User.Read"), TokenSet::for_tests(expires_at, None));
+        }
+        tokens.keep(key_of("one-more", "User.Read"), TokenSet::for_tests(later, None));
+        assert_eq!(tokens.0.lock().unwrap().len(), MAX_KEPT / 2 + 1, "the due half went");
+        assert!(tokens.kept(&key_of("caller-1", "User.Read")).is_some());
+        for n in 0..MAX_KEPT {
+            tokens.keep(key_of(&format!("more-{n}"), "User.Read"), TokenSet::for_tests(later, None));
+        }
+        assert!(tokens.0.lock().unwrap().len() < MAX_KEPT, "none due: it started over");
+        assert!(tokens.kept(&key_of("caller-1", "User.Read")).is_none());
     }
 }
