@@ -217,16 +217,15 @@ async fn forward_request(state: AppState, request: Request) -> Response {
                 Err(Unavailable::Failed(response)) => return response,
             }
         }
-        Some((_, Proof::Token { .. })) if proxy.config.pass_tokens => {
-            match (&proxy.config.access_token_scopes, bearer::token(request.headers())) {
-                (Some(scopes), Some(token)) => match passed_tokens::on_behalf_of(&state, token, scopes).await {
-                    Ok(tokens) => Some(tokens),
-                    Err(_) if may_be_anonymous => None,
-                    Err(response) => return response,
-                },
-                _ => None,
-            }
-        }
+        // The scopes are only ever set with PROXY_PASS_TOKENS (see `config/proxy.rs`).
+        Some((_, Proof::Token { .. })) => match (&proxy.config.access_token_scopes, bearer::token(request.headers())) {
+            (Some(scopes), Some(token)) => match passed_tokens::on_behalf_of(&state, token, scopes).await {
+                Ok(tokens) => Some(tokens),
+                Err(_) if may_be_anonymous => None,
+                Err(response) => return response,
+            },
+            _ => None,
+        },
         _ => None,
     };
     // First what the client may not send goes (hop-by-hop headers and those `Connection` names,
