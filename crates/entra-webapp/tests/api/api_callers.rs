@@ -415,6 +415,12 @@ async fn a_callers_user_gets_the_app_behind_a_token_on_their_behalf() {
     let response = call(&unconsented, reqwest::Method::GET, "/api/orders", &token).await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
     assert!(challenge(&response).contains("insufficient_scope"), "{}", challenge(&response));
+    // Where anyone may come, it only means no token for the app behind.
+    let response = call(&unconsented, reqwest::Method::GET, "/public/page", &token).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let echoed: Value = response.json().await.unwrap();
+    assert!(passed(&echoed).is_none());
+    assert_eq!(echoed["headers"]["x-ms-client-principal-name"][0], ADELE, "the caller still");
 }
 
 #[tokio::test]
