@@ -112,3 +112,15 @@ async fn consent_missing_says_the_caller_must_get_it() {
     let error = client.on_behalf_of(&assertion, &mail).await.unwrap_err();
     assert!(matches!(&error, RefreshFailure::NeedsSignIn(why) if why.contains("65001")), "{error}");
 }
+
+#[tokio::test]
+async fn entra_unavailable_is_not_remembered_the_next_request_tries_again() {
+    let emulator = emulator(true).await;
+    let client = client(&emulator);
+    let assertion = adeles_token_for_the_api(&emulator).await;
+    let user_read: ResourceScopes = "User.Read".parse().unwrap();
+    emulator.faults().fail_token_requests(1, entra_emulator::TokenFailure::new("temporarily_unavailable", 90033));
+    let error = client.on_behalf_of(&assertion, &user_read).await.unwrap_err();
+    assert!(matches!(error, RefreshFailure::Unavailable(_)), "{error}");
+    client.on_behalf_of(&assertion, &user_read).await.expect("asked again, and given");
+}
