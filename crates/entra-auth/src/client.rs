@@ -25,7 +25,7 @@ use crate::on_behalf_of::{self, OnBehalfOfTokens};
 use crate::pending_sign_in::{PendingSignIn, authorization_url};
 use crate::refresh::{RefreshCoordinator, RefreshFailure, Refreshed};
 use crate::return_to::LocalPath;
-use crate::sign_in_options::{ResourceScopes, SignInOptions};
+use crate::sign_in_options::{GRAPH_RESOURCE, ResourceScopes, SignInOptions};
 use crate::token_endpoint::{TokenEndpoint, TokenError, TokenResponse};
 use crate::tokens::{ResourceToken, TokenSet};
 
@@ -589,7 +589,7 @@ fn graph_resource(endpoint: &Url) -> &'static str {
     const NATIONAL: [&str; 3] =
         ["https://graph.microsoft.us", "https://dod-graph.microsoft.us", "https://microsoftgraph.chinacloudapi.cn"];
     let origin = endpoint.origin().ascii_serialization();
-    NATIONAL.into_iter().find(|national| *national == origin).unwrap_or("https://graph.microsoft.com")
+    NATIONAL.into_iter().find(|national| *national == origin).unwrap_or(GRAPH_RESOURCE)
 }
 
 #[cfg(test)]

@@ -273,6 +273,12 @@ pub(crate) fn graph_signed_form(token: &str) -> Option<String> {
     Some(format!("{}.{rest}", URL_SAFE_NO_PAD.encode(signed)))
 }
 
+/// The issuers of access tokens for an app's API here: every tenant's, v1.0 and v2.0.
+pub(crate) fn api_token_issuers(state: &EmulatorState) -> Vec<String> {
+    let v1 = state.tenants.iter().map(|tenant| graph_token_issuer(*tenant));
+    v1.chain(state.tenants.iter().map(|tenant| state.issuer_for(*tenant))).collect()
+}
+
 /// The `iss` of Graph access tokens (v1.0 tokens) for a tenant.
 pub(crate) fn graph_token_issuer(tenant: Uuid) -> String {
     format!("https://sts.windows.net/{tenant}/")

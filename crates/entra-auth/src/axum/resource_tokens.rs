@@ -126,7 +126,7 @@ pub async fn resource_token(
         }
         Err(error) => return Err(error.into()),
     };
-    let token = ResourceToken { access_token: tokens.access_token.clone(), expires_at: tokens.expires_at };
+    let token = ResourceToken::of(&tokens);
     keep(session, scopes.resource(), tokens).await?;
     Ok(token)
 }

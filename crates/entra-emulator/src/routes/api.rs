@@ -16,7 +16,6 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::state::EmulatorState;
-use crate::tokens::graph_token_issuer;
 
 #[derive(Deserialize)]
 struct ApiClaims {
@@ -100,9 +99,7 @@ fn caller(state: &EmulatorState, app: &str, headers: &HeaderMap) -> Result<ApiCl
     let mut validation = Validation::new(Algorithm::RS256);
     // v1.0 tokens name the API by its Application ID URI, v2.0 ones by its client id.
     validation.set_audience(&[audience.as_str(), app]);
-    let v1 = state.tenants.iter().map(|tenant| graph_token_issuer(*tenant));
-    let issuers: Vec<String> = v1.chain(state.tenants.iter().map(|tenant| state.issuer_for(*tenant))).collect();
-    validation.set_issuer(&issuers);
+    validation.set_issuer(&crate::tokens::api_token_issuers(state));
     validation.validate_exp = false;
     let claims = match jsonwebtoken::decode::<ApiClaims>(token, &key, &validation) {
         Ok(data) => data.claims,

@@ -241,9 +241,7 @@ fn on_behalf_of(
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     let api = format!("api://{}", client.client_id);
     validation.set_audience(&[api.as_str(), client.client_id.as_str()]);
-    let v1 = state.tenants.iter().map(|tenant| tokens::graph_token_issuer(*tenant));
-    let issuers: Vec<String> = v1.chain(state.tenants.iter().map(|tenant| state.issuer_for(*tenant))).collect();
-    validation.set_issuer(&issuers);
+    validation.set_issuer(&crate::tokens::api_token_issuers(state));
     validation.validate_exp = false;
     let claims = jsonwebtoken::decode::<Assertion>(assertion, &key, &validation)
         .map_err(|_| invalid("[Reason - The assertion is not a token for this application.]"))?
