@@ -281,30 +281,13 @@ impl EntraClient {
         let Some(refresh_token) = &tokens.refresh_token else {
             return Err(RefreshFailure::NeedsSignIn("no refresh token was issued".to_owned()));
         };
-        let cell = self.refreshes.cell_for(refresh_token, "");
-        let outcome = cell
-            .get_or_init(|| async {
-                let outcome = match self.refresh(refresh_token, (object_id, tenant_id)).await {
-                    Ok(new) => {
-                        tracing::info!("access token refreshed");
-                        Ok(Arc::new(new))
-                    }
-                    Err(err) => Err(RefreshFailure::from(err)),
-                };
-                let label = match &outcome {
-                    Ok(_) => "refreshed",
-                    Err(RefreshFailure::NeedsSignIn(_)) => "sign_in_required",
-                    Err(RefreshFailure::Unavailable(_)) => "unavailable",
-                };
-                metrics::counter!("entra_token_refreshes_total", "outcome" => label).increment(1);
-                outcome
+        let refreshed = self
+            .refreshes
+            .share(refresh_token, "", "entra_token_refreshes_total", || {
+                self.refresh(refresh_token, (object_id, tenant_id))
             })
-            .await
-            .clone();
-        if let Err(RefreshFailure::Unavailable(_)) = &outcome {
-            self.refreshes.forget(refresh_token, "", &cell);
-        }
-        outcome.map(|new| Some((*new).clone()))
+            .await?;
+        Ok(Some((*refreshed).clone()))
     }
 
     /// Tokens for `scopes` (another resource, or more of the sign-in one) through the session's
@@ -318,37 +301,25 @@ impl EntraClient {
         scopes: &ResourceScopes,
     ) -> Result<TokenSet, RefreshFailure> {
         let purpose = scopes.to_scope_string();
-        let cell = self.refreshes.cell_for(refresh_token, &purpose);
-        let outcome = cell
-            .get_or_init(|| async {
-                let scope = format!("{purpose} offline_access");
-                let outcome = async {
-                    let provider = self.provider().await?;
-                    let response = self
-                        .with_client_auth(&provider, |endpoint| {
-                            let scope = scope.clone();
-                            async move { endpoint.refresh(refresh_token, &scope).await }
-                        })
-                        .await?;
-                    let mut tokens = TokenSet::from_response(response);
-                    tokens.id_token = None;
-                    if tokens.refresh_token.is_none() {
-                        tokens.refresh_token = Some(refresh_token.clone());
-                    }
-                    Ok::<_, SignInError>(Arc::new(Refreshed { tokens, memberships: None }))
-                }
-                .await
-                .map_err(RefreshFailure::from);
-                let label = if outcome.is_ok() { "issued" } else { "failed" };
-                metrics::counter!("entra_resource_tokens_total", "outcome" => label).increment(1);
-                outcome
-            })
-            .await
-            .clone();
-        if let Err(RefreshFailure::Unavailable(_)) = &outcome {
-            self.refreshes.forget(refresh_token, &purpose, &cell);
-        }
-        outcome.map(|refreshed| refreshed.tokens.clone())
+        let scope = format!("{purpose} offline_access");
+        let request = || async {
+            let provider = self.provider().await?;
+            let response = self
+                .with_client_auth(&provider, |endpoint| {
+                    let scope = scope.clone();
+                    async move { endpoint.refresh(refresh_token, &scope).await }
+                })
+                .await?;
+            let mut tokens = TokenSet::from_response(response);
+            tokens.id_token = None;
+            if tokens.refresh_token.is_none() {
+                tokens.refresh_token = Some(refresh_token.clone());
+            }
+            Ok(Refreshed { tokens, memberships: None })
+        };
+        let refreshed =
+            self.refreshes.share_fresh(refresh_token, &purpose, "entra_resource_tokens_total", request).await?;
+        Ok(refreshed.tokens.clone())
     }
 
     /// Redeems a refresh token for new tokens (the refresh token is replaced). A refreshed ID
@@ -386,6 +357,7 @@ impl EntraClient {
             // Entra sends a new one every time; if it ever does not, the old one is still ours.
             fresh.refresh_token = Some(refresh_token.clone());
         }
+        tracing::info!("access token refreshed");
         Ok(Refreshed { tokens: fresh, memberships })
     }
 
@@ -471,48 +443,21 @@ impl EntraClient {
         if let Some(token) = self.on_behalf_of_tokens.kept(&key) {
             return Ok(token);
         }
-        // The shared request is remembered a while for concurrent callers, longer than a token
-        // shorter-lived than that lasts: one found due is asked for again, once.
-        let mut refreshed = self.on_behalf_of_shared(assertion, &scope).await?;
-        if refreshed.tokens.needs_refresh() {
-            refreshed = self.on_behalf_of_shared(assertion, &scope).await?;
-        }
+        let caller = SecretString::from(assertion.to_owned());
+        let scope = scope.as_str();
+        let request = || async move {
+            let provider = self.provider().await?;
+            let response = self
+                .with_client_auth(&provider, |endpoint| async move { endpoint.on_behalf_of(assertion, scope).await })
+                .await?;
+            Ok(Refreshed { tokens: TokenSet::from_response(response), memberships: None })
+        };
+        let purpose = format!("on-behalf-of {scope}");
+        let refreshed =
+            self.refreshes.share_fresh(&caller, &purpose, "entra_on_behalf_of_tokens_total", request).await?;
         let token = ResourceToken::of(&refreshed.tokens);
         self.on_behalf_of_tokens.keep(key, refreshed.tokens.clone());
         Ok(token)
-    }
-
-    /// One on-behalf-of request for `assertion` and `scope`, shared by concurrent callers (see
-    /// `refresh.rs`); forgotten when Entra could not be asked or its token is already due.
-    async fn on_behalf_of_shared(&self, assertion: &str, scope: &str) -> Result<Arc<Refreshed>, RefreshFailure> {
-        let purpose = format!("on-behalf-of {scope}");
-        let caller = SecretString::from(assertion.to_owned());
-        let cell = self.refreshes.cell_for(&caller, &purpose);
-        let outcome = cell
-            .get_or_init(|| async {
-                let outcome = async {
-                    let provider = self.provider().await?;
-                    let response =
-                        self.with_client_auth(&provider, |endpoint| async move {
-                            endpoint.on_behalf_of(assertion, scope).await
-                        })
-                        .await?;
-                    let tokens = TokenSet::from_response(response);
-                    Ok::<_, SignInError>(Arc::new(Refreshed { tokens, memberships: None }))
-                }
-                .await
-                .map_err(RefreshFailure::from);
-                let label = if outcome.is_ok() { "issued" } else { "failed" };
-                metrics::counter!("entra_on_behalf_of_tokens_total", "outcome" => label).increment(1);
-                outcome
-            })
-            .await
-            .clone();
-        let stale = outcome.as_ref().is_ok_and(|refreshed| refreshed.tokens.needs_refresh());
-        if stale || matches!(outcome, Err(RefreshFailure::Unavailable(_))) {
-            self.refreshes.forget(&caller, &purpose, &cell);
-        }
-        outcome
     }
 
     /// Every group `user` is a member of (directly or through nested groups), asked of Graph with

@@ -1,7 +1,10 @@
-//! One refresh per refresh token: Entra rotates the refresh token at every use, so two requests
-//! of one session redeeming the same one at once would leave one of them with a dead token.
+//! One token request per secret and purpose at a time. Entra rotates the refresh token at every
+//! use, so two requests of one session redeeming the same one at once would leave one of them with
+//! a dead token; and concurrent callers presenting one access token for on-behalf-of need one
+//! token, not one each.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -82,21 +85,229 @@ fn key_of(refresh_token: &SecretString, purpose: &str) -> [u8; 32] {
 }
 
 impl RefreshCoordinator {
-    /// The shared cell for this refresh token; the first caller's refresh fills it.
-    pub(crate) fn cell_for(&self, refresh_token: &SecretString, purpose: &str) -> Arc<OnceCell<Outcome>> {
-        let key = key_of(refresh_token, purpose);
+    /// Runs `request` for `secret` (a refresh token, a caller's access token) and `purpose` (`""`
+    /// for the sign-in scopes, else what the token is for), or waits for the one already running
+    /// and shares its outcome; counted in `metric`. An outcome is kept [`REMEMBER_FOR`] for late
+    /// callers holding the same secret, except a failure to reach Entra, forgotten at once.
+    pub(crate) async fn share<F, Fut>(
+        &self,
+        secret: &SecretString,
+        purpose: &str,
+        metric: &'static str,
+        request: F,
+    ) -> Outcome
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Refreshed, SignInError>>,
+    {
+        self.run(secret, purpose, metric, &request).await.0
+    }
+
+    /// [`share`](Self::share) for a request that can be made again with the same secret (not a
+    /// refresh token, spent once redeemed): an outcome remembered longer than a short-lived token
+    /// lasts can hold one already due; it is forgotten and asked for again, once.
+    pub(crate) async fn share_fresh<F, Fut>(
+        &self,
+        secret: &SecretString,
+        purpose: &str,
+        metric: &'static str,
+        request: F,
+    ) -> Outcome
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Refreshed, SignInError>>,
+    {
+        let (outcome, cell) = self.run(secret, purpose, metric, &request).await;
+        if !outcome.as_ref().is_ok_and(|refreshed| refreshed.tokens.needs_refresh()) {
+            return outcome;
+        }
+        self.forget(secret, purpose, &cell);
+        let (outcome, cell) = self.run(secret, purpose, metric, &request).await;
+        if outcome.as_ref().is_ok_and(|refreshed| refreshed.tokens.needs_refresh()) {
+            // Due as issued (a lifetime this short): no late caller is to have it.
+            self.forget(secret, purpose, &cell);
+        }
+        outcome
+    }
+
+    async fn run<F, Fut>(
+        &self,
+        secret: &SecretString,
+        purpose: &str,
+        metric: &'static str,
+        request: &F,
+    ) -> (Outcome, Arc<OnceCell<Outcome>>)
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Refreshed, SignInError>>,
+    {
+        let cell = self.cell_for(secret, purpose);
+        let outcome = cell
+            .get_or_init(|| async {
+                let outcome = request().await.map(Arc::new).map_err(RefreshFailure::from);
+                let label = match &outcome {
+                    Ok(_) => "issued",
+                    Err(RefreshFailure::NeedsSignIn(_)) => "sign_in_required",
+                    Err(RefreshFailure::Unavailable(_)) => "unavailable",
+                };
+                metrics::counter!(metric, "outcome" => label).increment(1);
+                outcome
+            })
+            .await
+            .clone();
+        if let Err(RefreshFailure::Unavailable(_)) = &outcome {
+            self.forget(secret, purpose, &cell);
+        }
+        (outcome, cell)
+    }
+
+    /// The shared cell for this secret and purpose; the first caller's request fills it.
+    fn cell_for(&self, secret: &SecretString, purpose: &str) -> Arc<OnceCell<Outcome>> {
+        let key = key_of(secret, purpose);
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         cells.retain(|_, (created, _)| created.elapsed() < REMEMBER_FOR);
         cells.entry(key).or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new()))).1.clone()
     }
 
-    /// Forgets `cell` (a refresh that could not reach Entra): a transient failure must not outlive
-    /// itself, so the next request with this refresh token tries again.
-    pub(crate) fn forget(&self, refresh_token: &SecretString, purpose: &str, cell: &Arc<OnceCell<Outcome>>) {
-        let key = key_of(refresh_token, purpose);
+    /// Forgets `cell` (a request that could not reach Entra, a token already due): the next
+    /// request with this secret asks again.
+    fn forget(&self, secret: &SecretString, purpose: &str, cell: &Arc<OnceCell<Outcome>>) {
+        let key = key_of(secret, purpose);
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         if cells.get(&key).is_some_and(|(_, current)| Arc::ptr_eq(current, cell)) {
             cells.remove(&key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::sync::Semaphore;
+
+    use super::*;
+    use crate::clock::unix_now;
+
+    /// A request that counts itself and answers `answers[n]` the `n`th time: tokens expiring at
+    /// that Unix time (lifetime an hour: due within its last five minutes), or an error for 0.
+    struct Request {
+        made: AtomicUsize,
+        answers: Vec<Result<u64, fn() -> SignInError>>,
+        /// Held by the test until every concurrent caller waits on the shared request.
+        gate: Semaphore,
+    }
+
+    impl Request {
+        fn new(answers: Vec<Result<u64, fn() -> SignInError>>, open: bool) -> Self {
+            let gate = Semaphore::new(if open { Semaphore::MAX_PERMITS } else { 0 });
+            Self { made: AtomicUsize::new(0), answers, gate }
+        }
+
+        async fn make(&self) -> Result<Refreshed, SignInError> {
+            let n = self.made.fetch_add(1, Ordering::SeqCst);
+            let _open = self.gate.acquire().await.expect("gate open");
+            match self.answers[n] {
+                Ok(expires_at) => {
+                    Ok(Refreshed { tokens: TokenSet::for_tests(expires_at, Some("rt")), memberships: None })
+                }
+                Err(error) => Err(error()),
+            }
+        }
+
+        fn made(&self) -> usize {
+            self.made.load(Ordering::SeqCst)
+        }
+    }
+
+    fn secret(value: &str) -> SecretString {
+        SecretString::from(value.to_owned())
+    }
+
+    fn unreachable() -> SignInError {
+        SignInError::RefreshUnavailable("connection refused".to_owned())
+    }
+
+    fn refused() -> SignInError {
+        SignInError::InvalidIdToken(IdTokenError::BadSignature)
+    }
+
+    fn expiry(outcome: &Outcome) -> u64 {
+        outcome.as_ref().expect("tokens").tokens.expires_at
+    }
+
+    #[tokio::test]
+    async fn concurrent_callers_with_one_secret_share_one_request_and_late_ones_its_outcome() {
+        let coordinator = RefreshCoordinator::default();
+        let later = unix_now() + 3_600;
+        let request = Request::new(vec![Ok(later), Ok(later + 1)], false);
+        let rt = secret("rt-1");
+        let call = || coordinator.share(&rt, "", "test", || request.make());
+        let open = async {
+            // Opened once the first caller is inside the request and the others wait for it.
+            while request.made() == 0 {
+                tokio::task::yield_now().await;
+            }
+            request.gate.add_permits(Semaphore::MAX_PERMITS);
+        };
+        let (one, two, three, ()) = tokio::join!(call(), call(), call(), open);
+        assert_eq!(request.made(), 1);
+        assert!([one, two, three].iter().all(|outcome| expiry(outcome) == later));
+        let late = coordinator.share(&rt, "", "test", || request.make()).await;
+        assert_eq!((expiry(&late), request.made()), (later, 1), "a late caller with the old secret");
+        let other = coordinator.share(&rt, "Mail.Read", "test", || request.make()).await;
+        assert_eq!((expiry(&other), request.made()), (later + 1, 2), "another purpose has its own");
+    }
+
+    #[tokio::test]
+    async fn a_failure_to_reach_entra_is_forgotten_and_a_refusal_kept() {
+        let coordinator = RefreshCoordinator::default();
+        let later = unix_now() + 3_600;
+        let request = Request::new(vec![Err(unreachable), Ok(later)], true);
+        let rt = secret("rt-1");
+        let first = coordinator.share(&rt, "", "test", || request.make()).await;
+        assert!(matches!(first, Err(RefreshFailure::Unavailable(_))));
+        let second = coordinator.share(&rt, "", "test", || request.make()).await;
+        assert_eq!((expiry(&second), request.made()), (later, 2), "asked again");
+
+        let request = Request::new(vec![Err(refused), Ok(later)], true);
+        let dead = secret("rt-dead");
+        for _ in 0..2 {
+            let outcome = coordinator.share(&dead, "", "test", || request.make()).await;
+            assert!(matches!(outcome, Err(RefreshFailure::NeedsSignIn(_))));
+        }
+        assert_eq!(request.made(), 1, "a refusal is the answer for that secret");
+    }
+
+    #[tokio::test]
+    async fn a_due_token_is_asked_for_again_once_where_the_secret_can_be_used_again() {
+        let coordinator = RefreshCoordinator::default();
+        let (due, later) = (unix_now() + 60, unix_now() + 3_600);
+        let caller = secret("caller.token");
+        // A token remembered from a request some time ago, due by now.
+        let request = Request::new(vec![Ok(due), Ok(later), Ok(later + 1)], true);
+        let first = coordinator.share(&caller, "obo", "test", || request.make()).await;
+        assert_eq!(expiry(&first), due);
+        let fresh = coordinator.share_fresh(&caller, "obo", "test", || request.make()).await;
+        assert_eq!((expiry(&fresh), request.made()), (later, 2), "due: asked again");
+        let kept = coordinator.share_fresh(&caller, "obo", "test", || request.make()).await;
+        assert_eq!((expiry(&kept), request.made()), (later, 2), "the new one is shared");
+
+        // Due as issued: asked twice, handed out, not kept for the next caller.
+        let request = Request::new(vec![Ok(due), Ok(due + 1), Ok(later)], true);
+        let short = secret("short.lived");
+        let outcome = coordinator.share_fresh(&short, "obo", "test", || request.make()).await;
+        assert_eq!((expiry(&outcome), request.made()), (due + 1, 2));
+        let next = coordinator.share_fresh(&short, "obo", "test", || request.make()).await;
+        assert_eq!((expiry(&next), request.made()), (later, 3));
+
+        // A refresh token is spent once redeemed: `share` hands out what it got, due or not.
+        let request = Request::new(vec![Ok(due), Ok(later)], true);
+        let rt = secret("rt-1");
+        for _ in 0..2 {
+            let outcome = coordinator.share(&rt, "", "test", || request.make()).await;
+            assert_eq!(expiry(&outcome), due);
+        }
+        assert_eq!(request.made(), 1);
     }
 }
