@@ -341,7 +341,9 @@ trap 'rm -f "$settings_file"' EXIT
   printf '{\n'
   printf '  "WEBSITES_PORT": "%s",\n  "PORT": "%s",\n' "$port" "$port"
   printf '  "TENANT_ID": "%s",\n  "CLIENT_ID": "%s",\n' "$tenant_id" "$client_id"
-  printf '  "REDIRECT_URI": "%s/callback",\n  "POST_LOGOUT_REDIRECT_URI": "%s/",\n' "$site" "$site"
+  # The callback is where Entra returns after sign-out too (the app sends the browser on from
+  # there): one redirect URI to register. Set, so that a site deployed before keeps no other.
+  printf '  "REDIRECT_URI": "%s/callback",\n  "POST_LOGOUT_REDIRECT_URI": "%s/callback",\n' "$site" "$site"
   printf '  "TRUST_FORWARDED_HEADERS": "true",\n  "LOG_FORMAT": "json",\n'
   for ((i = 0; i < ${#credential_settings[@]}; i += 2)); do
     printf '  "%s": "%s",\n' "${credential_settings[i]}" "$(json_escape "${credential_settings[i + 1]}")"
@@ -381,7 +383,7 @@ redirect_uris=()
 while IFS= read -r uri; do
   [[ -n $uri ]] && redirect_uris+=("$uri")
 done <<<"$current_uris"
-wanted=("$site/callback" "$site/")
+wanted=("$site/callback")
 changed=false
 for uri in "${wanted[@]}"; do
   found=false

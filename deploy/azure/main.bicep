@@ -127,7 +127,8 @@ var commonSettings = {
   TENANT_ID: tenantId
   CLIENT_ID: clientId
   REDIRECT_URI: '${siteUrl}/callback'
-  POST_LOGOUT_REDIRECT_URI: '${siteUrl}/'
+  // Entra returns to the callback after sign-out too; the app sends the browser on from there.
+  POST_LOGOUT_REDIRECT_URI: '${siteUrl}/callback'
   SESSION_SECRET: sessionSecret
   // The Redis key goes apart from the URL: Azure Redis keys are base64 and may contain '/'.
   SESSION_STORE: enableRedis ? 'rediss://${redis.properties.hostName}:6380' : 'memory'

@@ -29,7 +29,7 @@ pub const DEFAULT_CLOCK_LEEWAY: Duration = Duration::from_secs(120);
 /// )
 /// .with_scopes(["User.Read"])
 /// .with_profile_at_sign_in(true);
-/// assert_eq!(config.post_logout_redirect_uri.as_str(), "https://app.example/");
+/// assert_eq!(config.post_logout_redirect_uri.as_str(), "https://app.example/callback");
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
@@ -51,7 +51,9 @@ pub struct EntraConfig {
     /// Whether sign-in loads the user's Graph profile (`GET /v1.0/me`, needs `User.Read`): then a
     /// Graph outage fails sign-in. Default: `false` (name and email come from the ID token).
     pub profile_at_sign_in: bool,
-    /// Where Entra sends the browser after sign-out. Default: the root of the redirect URI's site.
+    /// Where Entra sends the browser after sign-out (it must be a registered redirect URI).
+    /// Default: the redirect URI itself, which [`AuthRoutes`](crate::axum::AuthRoutes) serves as
+    /// the landing that goes on to the page the sign-out asked for.
     pub post_logout_redirect_uri: Url,
     /// Clock skew allowed on ID tokens. Default: [`DEFAULT_CLOCK_LEEWAY`].
     pub clock_leeway: Duration,
@@ -88,7 +90,6 @@ impl EntraConfig {
         redirect_uri: Url,
     ) -> Self {
         let mut post_logout_redirect_uri = redirect_uri.clone();
-        post_logout_redirect_uri.set_path("/");
         post_logout_redirect_uri.set_query(None);
         post_logout_redirect_uri.set_fragment(None);
         Self {
@@ -128,7 +129,8 @@ impl EntraConfig {
         self
     }
 
-    /// Sends the browser here after sign-out (register it on the app registration).
+    /// Sends the browser here after sign-out (register it on the app registration). Another URI
+    /// than the callback forgoes `return_to` on sign-out and the after-sign-out page.
     pub fn with_post_logout_redirect_uri(mut self, uri: Url) -> Self {
         self.post_logout_redirect_uri = uri;
         self

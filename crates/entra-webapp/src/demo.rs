@@ -24,8 +24,8 @@ pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
     // real sites' would be.
     let app_url = format!("http://localhost:{port}");
     let client = ClientRegistration {
-        // The site's root is where sign-out comes back to: Entra wants it among the redirect URIs.
-        redirect_uris: vec![format!("{app_url}/callback"), format!("{app_url}/")],
+        // Sign-out comes back to the callback too: one redirect URI, as on a real registration.
+        redirect_uris: vec![format!("{app_url}/callback")],
         ..ClientRegistration::default()
     };
     let emulator =

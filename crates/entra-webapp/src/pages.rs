@@ -20,11 +20,13 @@ pub struct HomePage {
 pub struct SignOutPage {
     pub signed_in: bool,
     pub csrf_token: String,
+    /// Where to land once signed out (the form's hidden `return_to`).
+    pub return_to: Option<String>,
 }
 
 /// Renders entra-auth's sign-out confirmation in the app's layout.
 pub fn sign_out_response(form: SignOutForm) -> Response {
-    SignOutPage { signed_in: form.signed_in, csrf_token: form.csrf_token }.into_response()
+    SignOutPage { signed_in: form.signed_in, csrf_token: form.csrf_token, return_to: form.return_to }.into_response()
 }
 
 /// Any failure a user sees.

@@ -100,6 +100,12 @@ impl Application {
             .session_idle_timeout(config.sessions.idle)
             .session_max_lifetime(config.sessions.max_lifetime)
             .front_channel_logout(Arc::new(store.clone()));
+        // In front of an app whose root may need sign-in, signing out ends on a page of ours that
+        // says so, as App Service authentication's does, not on a sign-in page.
+        let auth = match config.proxy {
+            Some(_) => auth.after_sign_out(proxy::signed_out_path()),
+            None => auth,
+        };
         let state = AppState::new(Shared {
             client: client.clone(),
             auth,
@@ -155,6 +161,7 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<(Router, Vec<St
             [
                 ("/.auth/login/aad", get(proxy::login)),
                 ("/.auth/logout", get(proxy::logout)),
+                (proxy::SIGNED_OUT_PATH, get(proxy::signed_out)),
                 ("/.auth/me", get(proxy::me)),
                 ("/.auth/refresh", get(proxy::refresh)),
                 ("/.auth/verify", get(proxy::verify)),

@@ -79,11 +79,12 @@ check "no client secret anywhere" lacks "$FAKE_AZ_STATE/settings.json" "CLIENT_S
 check "other credential settings removed" contains "$log" "appsettings delete --name app-test --resource-group rg-test --setting-names CLIENT_SECRET CLIENT_CERTIFICATE_THUMBPRINT"
 check "WEBSITES_PORT" contains "$log" '"WEBSITES_PORT": "8080"'
 check "REDIRECT_URI from defaultHostName" contains "$log" "\"REDIRECT_URI\": \"$site/callback\""
+check "back to the callback after sign-out" contains "$log" "\"POST_LOGOUT_REDIRECT_URI\": \"$site/callback\""
 check "forwarded headers trusted" contains "$log" '"TRUST_FORWARDED_HEADERS": "true"'
 check "HTTPS only" contains "$log" "--https-only true"
 check "health check" contains "$log" '"healthCheckPath": "/healthz"'
 check "Always On" contains "$log" "--always-on true"
-check "redirect URIs: union, old one kept" contains "$log" "az ad app update --id 3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 --web-redirect-uris http://localhost:5001/callback $site/callback $site/"
+check "redirect URIs: union, old one kept" contains "$log" "az ad app update --id 3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41 --web-redirect-uris http://localhost:5001/callback $site/callback"
 check "front-channel logout URL" contains "$log" "\"logoutUrl\":\"$site/logout\""
 check "prints the site" contains "$work/run1.out" "Deployed: $site"
 secret1=$(sed -n 's/.*"SESSION_SECRET": "\(.*\)".*/\1/p' "$FAKE_AZ_STATE/settings.json")
@@ -127,7 +128,7 @@ check "the managed identity setting is dropped" contains "$log" "--setting-names
 check "redirect URIs not rewritten" lacks "$log" "az ad app update"
 secret2=$(sed -n 's/.*"SESSION_SECRET": "\(.*\)".*/\1/p' "$FAKE_AZ_STATE/settings.json")
 check "session secret kept across runs" test "$secret1" == "$secret2"
-check "redirect URIs: nothing lost, no duplicates" test "$(sort "$FAKE_AZ_STATE/redirect_uris" | uniq | wc -l)" -eq 3 -a "$(wc -l <"$FAKE_AZ_STATE/redirect_uris")" -eq 3
+check "redirect URIs: nothing lost, no duplicates" test "$(sort "$FAKE_AZ_STATE/redirect_uris" | uniq | wc -l)" -eq 2 -a "$(wc -l <"$FAKE_AZ_STATE/redirect_uris")" -eq 2
 
 # 3. A certificate App Service loads; Redis with its key apart from the URL; a local build.
 : >"$FAKE_AZ_STATE/calls.log"

@@ -54,6 +54,9 @@ pub struct SignOutForm {
     pub action: String,
     /// Where to sign in again.
     pub sign_in_path: String,
+    /// The page to land on once signed out (`return_to` of the sign-out path), for the form's
+    /// hidden `return_to` field; `None` for the app's after-sign-out page.
+    pub return_to: Option<String>,
 }
 
 /// What the words of a failure depend on besides the error.
@@ -279,9 +282,11 @@ mod tests {
             csrf_token: "\"><script>".to_owned(),
             action: "/logout".to_owned(),
             sign_in_path: "/login".to_owned(),
+            return_to: Some("/bye?x=\"><script>".to_owned()),
         };
         let html = DefaultSignOutPage { form: &form }.render().unwrap();
         assert!(html.contains("value=\"&#34;&#62;&#60;script&#62;\"") && !html.contains("<script>"), "{html}");
+        assert!(html.contains("name=\"return_to\" value=\"/bye?x=&#34;&#62;&#60;script&#62;\""), "{html}");
         assert_eq!(default_error_page(page).status(), StatusCode::BAD_REQUEST);
     }
 }

@@ -2,6 +2,7 @@
 //! [`SignedInUser`] and [`AccessToken`] extractors, a require-sign-in middleware, front-channel
 //! logout over the app's [`EntraSessionIndex`], and the pages a user sees when something fails.
 
+mod after_sign_out;
 mod authorization;
 mod decoded;
 mod downstream;

@@ -16,6 +16,7 @@ use tower_http::add_extension::{AddExtension, AddExtensionLayer};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, Session, SessionManagerLayer, SessionStore};
 
+use crate::axum::after_sign_out::{self, AfterSignOut};
 use crate::axum::authorization::default_access_denied_page;
 use crate::axum::error_page::{
     ErrorPage, ErrorPageRenderer, PageContext, SignOutForm, SignOutPageRenderer, default_error_page,
@@ -62,6 +63,7 @@ pub struct AuthRoutes {
     session_idle_timeout: Duration,
     session_max_lifetime: Duration,
     front_channel: Option<Arc<dyn EntraSessionIndex>>,
+    after_sign_out: LocalPath,
 }
 
 impl AuthRoutes {
@@ -81,6 +83,7 @@ impl AuthRoutes {
             session_idle_timeout: DEFAULT_SESSION_IDLE_TIMEOUT,
             session_max_lifetime: DEFAULT_SESSION_MAX_LIFETIME,
             front_channel: None,
+            after_sign_out: LocalPath::root(),
         }
     }
 
@@ -110,11 +113,22 @@ impl AuthRoutes {
         self
     }
 
-    /// Whether a cookie of this name is one of ours (the session cookie, a pending sign-in):
-    /// a proxy must not pass them on.
+    /// Whether a cookie of this name is one of ours (the session cookie, a pending sign-in, the
+    /// page to land on after sign-out): a proxy must not pass them on.
     pub fn is_own_cookie(&self, name: &str) -> bool {
         let name = name.strip_prefix("__Host-").unwrap_or(name);
-        name == &*self.session_cookie_name || name.starts_with(crate::axum::pending::UNPREFIXED_NAME_START)
+        name == &*self.session_cookie_name
+            || name.starts_with(crate::axum::pending::UNPREFIXED_NAME_START)
+            || name == after_sign_out::UNPREFIXED_NAME
+    }
+
+    /// Where the browser lands after signing out when the sign-out named no page (`return_to`):
+    /// the root unless set (a proxy whose root needs sign-in shows a signed-out page instead).
+    /// Entra brings the browser back to the post-logout redirect URI; when that is the callback
+    /// (the default), the callback sends it on here.
+    pub fn after_sign_out(mut self, path: LocalPath) -> Self {
+        self.after_sign_out = path;
+        self
     }
 
     /// Renders failures in the app's own look (the words come in the [`ErrorPage`]).
@@ -163,6 +177,14 @@ impl AuthRoutes {
     /// satisfy rides along).
     pub fn sign_in_path(&self, return_to: &LocalPath, claims: Option<&str>) -> LocalPath {
         crate::axum::extract::sign_in_path(&self.login_path, return_to, claims)
+    }
+
+    /// Where to send someone to sign out and land on `return_to` once Entra has signed them out
+    /// too (`{logout}?return_to=...`: the confirmation page, whose form carries it).
+    pub fn sign_out_path(&self, return_to: &LocalPath) -> LocalPath {
+        let query =
+            url::form_urlencoded::Serializer::new(String::new()).append_pair("return_to", return_to.as_str()).finish();
+        LocalPath::parse(&format!("{}?{query}", self.logout_path)).unwrap_or_else(LocalPath::root)
     }
 
     /// Where to send a signed-in user to consent to `scopes` and come back to `return_to`.
@@ -238,6 +260,10 @@ impl AuthRoutes {
             .with_path("/")
             .with_expiry(Expiry::OnInactivity(tower_sessions::cookie::time::Duration::seconds(idle)));
         AuthLayer { sessions, context: AddExtensionLayer::new(self.context()) }
+    }
+
+    fn after_sign_out_cookie(&self) -> AfterSignOut {
+        AfterSignOut { secure: self.client.config().redirect_uri.scheme() == "https" }
     }
 
     fn pending_cookies(&self) -> PendingCookies<'_> {
@@ -342,6 +368,9 @@ async fn finish_sign_in(
     RawQuery(query): RawQuery,
 ) -> Response {
     let pairs = query_pairs(query.as_deref());
+    if ["state", "code", "error"].iter().all(|name| first(&pairs, name).is_none()) {
+        return signed_out_landing(&routes, &headers);
+    }
     let state = first(&pairs, "state").filter(|s| !s.is_empty());
     // The pending sign-in is taken out first, and its cookie removed whatever happens next:
     // success, a refusal, or a 5xx from Entra, the JWKS or Graph.
@@ -365,6 +394,17 @@ async fn finish_sign_in(
         Err(error) => routes.fail(error, &headers),
     };
     with_cookies(response, removal)
+}
+
+/// The callback as the post-logout redirect URI: on to the page the sign-out asked for, or the
+/// app's after-sign-out page.
+fn signed_out_landing(routes: &AuthRoutes, headers: &HeaderMap) -> Response {
+    let (asked, removal) = routes.after_sign_out_cookie().take(headers);
+    let to = asked.unwrap_or_else(|| routes.after_sign_out.clone());
+    with_cookies(
+        ([("cache-control", "no-store")], Redirect::to(to.as_str())).into_response(),
+        removal.into_iter().collect(),
+    )
 }
 
 /// The callback after the pending sign-in was found: check its age, look at what Entra said,
@@ -424,6 +464,8 @@ async fn complete(
 struct SignOutFields {
     #[serde(default)]
     csrf_token: String,
+    /// Where to land once signed out of Entra too (see `after_sign_out`).
+    return_to: Option<String>,
 }
 
 async fn sign_out(
@@ -447,7 +489,11 @@ async fn sign_out(
     }
     .await;
     match result {
-        Ok(url) => Redirect::to(url.as_str()).into_response(),
+        Ok(url) => {
+            let land_on = form.return_to.as_deref().and_then(LocalPath::parse);
+            let cookie = land_on.map(|path| routes.after_sign_out_cookie().remember(&path));
+            with_cookies(Redirect::to(url.as_str()).into_response(), cookie.into_iter().collect())
+        }
         Err(error) => routes.fail(error, &headers),
     }
 }
@@ -458,6 +504,8 @@ struct SignOutQuery {
     sid: Option<String>,
     /// The issuer of that Entra session, when Entra sends it.
     iss: Option<String>,
+    /// Where to land after signing out (the form carries it on).
+    return_to: Option<String>,
 }
 
 /// `GET {logout}`: the sign-out confirmation form; or, called by Entra with `sid`, front-channel
@@ -484,6 +532,7 @@ async fn sign_out_page(
             csrf_token,
             action: routes.logout_path.to_string(),
             sign_in_path: routes.login_path.to_string(),
+            return_to: query.return_to.as_deref().and_then(LocalPath::parse).map(|path| path.as_str().to_owned()),
         })
     }
     .await;

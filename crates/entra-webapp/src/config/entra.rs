@@ -113,7 +113,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<E
     if scopes.iter().any(|s| s.contains(',')) {
         problems.add("SCOPES", "separate scopes with spaces, not commas (e.g. 'User.Read Mail.Read').");
     }
-    // Unset: entra-auth's default, the root of the redirect URI's site.
+    // Unset: entra-auth's default, the redirect URI (the callback serves the landing).
     let post_logout_redirect_uri = match &settings.post_logout_redirect_uri {
         Some(value) if !value.trim().is_empty() => Some(
             problems

@@ -123,7 +123,11 @@ mod tests {
     #[test]
     fn valid_settings_parse_and_derive_the_post_logout_uri() {
         let config = valid().validate().unwrap();
-        assert_eq!(config.entra.post_logout_redirect_uri.as_str(), "https://app.example/");
+        assert_eq!(
+            config.entra.post_logout_redirect_uri.as_str(),
+            "https://app.example/callback",
+            "the callback, where sign-out lands"
+        );
         assert!(config.is_https());
     }
 

@@ -160,8 +160,8 @@ pub struct Settings {
     /// Address to listen on.
     #[arg(long = "bind-address", env = "BIND_ADDRESS", default_value = DEFAULT_BIND_ADDRESS)]
     pub bind_address: String,
-    /// Where Entra sends the browser after sign-out (default: the root of REDIRECT_URI's site).
-    /// Must be registered on the app registration.
+    /// Where Entra sends the browser after sign-out (default: REDIRECT_URI, whose callback sends
+    /// it on to the page the sign-out named). Must be a registered redirect URI.
     #[arg(long = "post-logout-redirect-uri", env = "POST_LOGOUT_REDIRECT_URI")]
     pub post_logout_redirect_uri: Option<String>,
     /// Secret(s) for sealing session records at rest, comma-separated (first seals, all open).

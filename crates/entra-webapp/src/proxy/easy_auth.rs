@@ -41,10 +41,40 @@ fn sign_in_returning_to(state: &AppState, return_to: Option<&str>) -> LocalPath 
     state.auth.sign_in_path(&return_to, None)
 }
 
-/// `GET /.auth/logout`: the sign-out confirmation (a GET that signed out would let any page sign
-/// the user out; the form is CSRF-protected).
-pub async fn logout() -> Response {
-    Redirect::to("/logout").into_response()
+/// Where the browser lands after signing out unless `/.auth/logout` named a page: App Service
+/// authentication's path for it.
+pub const SIGNED_OUT_PATH: &str = "/.auth/logout/complete";
+
+/// [`SIGNED_OUT_PATH`] as a path to redirect to.
+pub fn signed_out_path() -> LocalPath {
+    LocalPath::parse(SIGNED_OUT_PATH).unwrap_or_else(LocalPath::root)
+}
+
+#[derive(Deserialize)]
+pub struct LogoutQuery {
+    post_logout_redirect_uri: Option<String>,
+}
+
+/// `GET /.auth/logout?post_logout_redirect_uri=/path`: the sign-out confirmation (a GET that
+/// signed out would let any page sign the user out; the form is CSRF-protected), whose form
+/// carries the page to land on once signed out, when it is on this site; else
+/// [`SIGNED_OUT_PATH`].
+pub async fn logout(State(state): State<AppState>, Query(query): Query<LogoutQuery>) -> Response {
+    let site = &state.client.config().redirect_uri;
+    let land_on = query.post_logout_redirect_uri.as_deref().and_then(|raw| LocalPath::parse_on_site(raw, site));
+    Redirect::to(state.auth.sign_out_path(&land_on.unwrap_or_else(signed_out_path)).as_str()).into_response()
+}
+
+/// `GET /.auth/logout/complete`: where a sign-out ends unless it named a page; for someone still
+/// signed in, the sign-out confirmation.
+pub async fn signed_out(State(state): State<AppState>, session: Session) -> Response {
+    match current_user(&state, &session).await {
+        Ok(Some(_)) => Redirect::to(state.auth.sign_out_path(&signed_out_path()).as_str()).into_response(),
+        Ok(None) => {
+            crate::pages::SignOutPage { signed_in: false, csrf_token: String::new(), return_to: None }.into_response()
+        }
+        Err(response) => response,
+    }
 }
 
 fn not_signed_in() -> Response {

@@ -18,7 +18,7 @@ mod request_body;
 mod shared_caches;
 
 pub use dispatch::OwnOrProxied;
-pub use easy_auth::{login, logout, me, refresh, verify};
+pub use easy_auth::{SIGNED_OUT_PATH, login, logout, me, refresh, signed_out, signed_out_path, verify};
 pub use forward::{Forwarded, Outbound, Proxy, Upstream, UpstreamError};
 pub use handler::forward_service;
 pub use identity::{Claim, NAME_CLAIM_TYPE, ROLE_CLAIM_TYPE};

@@ -58,8 +58,11 @@ async fn callback_without_a_pending_sign_in_or_state_is_refused() {
     assert_error_page(&app, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
     let response = app.get("/callback?code=abc").await;
     assert_error_page(&app, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
-    let response = app.get("/callback").await;
+    let response = app.get("/callback?code=abc&error=").await;
     assert_error_page(&app, response, StatusCode::BAD_REQUEST, "cannot be completed").await;
+    // With none of state, code and error, it is where Entra sends the browser after sign-out.
+    let response = app.get("/callback").await;
+    assert_eq!((response.status(), location(&response)), (StatusCode::SEE_OTHER, "/".to_owned()));
 }
 
 #[tokio::test]

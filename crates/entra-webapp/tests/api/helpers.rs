@@ -367,6 +367,22 @@ impl TestApp {
         hidden_input(&self.page("/logout").await, "csrf_token").expect("csrf token on the sign-out page")
     }
 
+    /// Signs out with the button of the confirmation page at `confirmation` (its form's fields
+    /// posted), then goes where Entra sends the browser back: returns where that landing sends it
+    /// on.
+    pub async fn sign_out_from(&self, confirmation: &str) -> String {
+        let page = self.page(confirmation).await;
+        let mut fields = vec![("csrf_token", hidden_input(&page, "csrf_token").expect("a sign-out form"))];
+        fields.extend(hidden_input(&page, "return_to").map(|return_to| ("return_to", return_to)));
+        let response = self.browser.post(self.url("/logout")).form(&fields).send().await.unwrap();
+        let end_session = location(&response);
+        assert!(end_session.starts_with(&self.emulator.base_url()), "{end_session}");
+        let back = self.browser.get(&end_session).send().await.unwrap();
+        let landing = location(&back);
+        assert_eq!(landing, self.url("/callback"), "Entra sends the browser back to the callback");
+        location(&self.browser.get(&landing).send().await.unwrap())
+    }
+
     /// Signs out as the sign-out page's button does (its CSRF token posted); returns the answer.
     pub async fn sign_out(&self) -> reqwest::Response {
         let csrf = self.csrf_token().await;

@@ -191,7 +191,7 @@ async fn spoofed_identity_headers_and_our_cookies_never_reach_the_upstream() {
     // Signed in: our values replace the forged ones, and our cookies stay with us.
     let signed_in = app.sign_in(ADELE, ADELE_PASSWORD).await;
     let session = cookie_pair(&set_cookie(&signed_in, "entra-session=").expect("the proxy's session cookie"));
-    let cookie_header = format!("theirs=1; {session}; entra-signin.abc=x");
+    let cookie_header = format!("theirs=1; {session}; entra-signin.abc=x; entra-signed-out=L2J5ZQ");
     let mut with_cookie = spoofed.to_vec();
     with_cookie.push(("cookie", &cookie_header));
     let echoed = echo(&app, "/private", &with_cookie).await;
@@ -201,7 +201,7 @@ async fn spoofed_identity_headers_and_our_cookies_never_reach_the_upstream() {
     assert_eq!(header(&echoed, "x-forwarded-user"), Some(ADELE));
     let cookies = echoed["headers"]["cookie"].to_string();
     assert!(cookies.contains("theirs=1"), "{cookies}");
-    assert!(!cookies.contains("entra-session") && !cookies.contains("entra-signin"), "{cookies}");
+    assert!(!cookies.contains("entra-session") && !cookies.contains("entra-sign"), "{cookies}");
 }
 
 /// Underscore spellings of the headers the upstream trusts: WSGI, ASGI, Rack and PHP servers turn
@@ -322,7 +322,33 @@ async fn auth_me_has_easy_auths_shape_and_no_token() {
     let absolute = url::form_urlencoded::byte_serialize(app.url("/reports?week=2").as_bytes()).collect::<String>();
     let login = app.get(&format!("/.auth/login/aad?post_login_redirect_url={absolute}")).await;
     assert_eq!(location(&login), "/login?return_to=%2Freports%3Fweek%3D2");
-    assert_eq!(location(&app.get("/.auth/logout").await), "/logout");
+    assert_eq!(location(&app.get("/.auth/logout").await), "/logout?return_to=%2F.auth%2Flogout%2Fcomplete");
+}
+
+#[tokio::test]
+async fn easy_auth_sign_out_lands_on_the_page_it_names_or_a_signed_out_page_never_on_sign_in() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    app.sign_in_adele().await;
+    // By default, App Service's signed-out page (ours), not the app's root, which asks for sign-in.
+    let confirmation = location(&app.get("/.auth/logout").await);
+    assert_eq!(app.sign_out_from(&confirmation).await, "/.auth/logout/complete");
+    let page = app.get("/.auth/logout/complete").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("You are signed out"));
+
+    app.sign_in_adele().await;
+    let signed_in = app.get("/.auth/logout/complete").await;
+    assert_eq!(location(&signed_in), "/logout?return_to=%2F.auth%2Flogout%2Fcomplete", "still signed in: confirm");
+    let absolute = url::form_urlencoded::byte_serialize(app.url("/goodbye?from=app").as_bytes()).collect::<String>();
+    for asked in ["%2Fgoodbye%3Ffrom%3Dapp", absolute.as_str()] {
+        let confirmation = location(&app.get(&format!("/.auth/logout?post_logout_redirect_uri={asked}")).await);
+        assert_eq!(confirmation, "/logout?return_to=%2Fgoodbye%3Ffrom%3Dapp");
+        assert_eq!(app.sign_out_from(&confirmation).await, "/goodbye?from=app");
+        app.sign_in_adele().await;
+    }
+    let elsewhere = app.get("/.auth/logout?post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F").await;
+    assert_eq!(location(&elsewhere), "/logout?return_to=%2F.auth%2Flogout%2Fcomplete", "never another site");
 }
 
 #[tokio::test]

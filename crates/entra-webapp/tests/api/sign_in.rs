@@ -42,16 +42,45 @@ async fn full_sign_in_shows_welcome_and_email_then_sign_out_ends_both_sessions()
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let end_session = location(&response);
     assert!(end_session.starts_with(&format!("{}/oauth2/v2.0/logout", app.emulator.authority())), "{end_session}");
-    assert_eq!(query_param(&end_session, "post_logout_redirect_uri"), Some(app.url("/")));
+    // The callback is the post-logout redirect URI too: nothing more to register.
+    assert_eq!(query_param(&end_session, "post_logout_redirect_uri"), Some(app.url("/callback")));
     assert!(!app.is_signed_in().await, "signed out of the app");
 
     let back = app.browser.get(&end_session).send().await.unwrap();
-    assert_eq!(location(&back), app.url("/"), "Entra sends the browser back to the app");
+    assert_eq!(location(&back), app.url("/callback"), "Entra sends the browser back to the app");
+    let onward = app.browser.get(location(&back)).send().await.unwrap();
+    assert_eq!((onward.status(), location(&onward)), (StatusCode::SEE_OTHER, "/".to_owned()), "then home");
 
     let authorize = app.start_sign_in("/login").await;
     let page = app.browser.get(&authorize).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "signed out of Entra too: the password is asked again");
     assert!(page.text().await.unwrap().contains("idSIButton9"));
+}
+
+#[tokio::test]
+async fn signing_out_lands_on_the_page_it_names_when_that_is_on_this_site() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    let page = app.page("/logout?return_to=%2Fprofile%3Ftab%3D2").await;
+    assert_eq!(hidden_input(&page, "return_to").as_deref(), Some("/profile?tab=2"), "the form carries it on");
+    assert_eq!(app.sign_out_from("/logout?return_to=%2Fprofile%3Ftab%3D2").await, "/profile?tab=2");
+    assert!(!app.is_signed_in().await);
+    // The page is remembered for one landing only.
+    let again = app.get("/callback").await;
+    assert_eq!(location(&again), "/");
+
+    // Another site's address, in the link or posted to the form by hand, lands on the root.
+    app.sign_in_adele().await;
+    let page = app.page("/logout?return_to=https%3A%2F%2Fevil.example%2F").await;
+    assert_eq!(hidden_input(&page, "return_to"), None);
+    let csrf = app.csrf_token().await;
+    for planted in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
+        let form = [("csrf_token", csrf.as_str()), ("return_to", planted)];
+        let response = app.browser.post(app.url("/logout")).form(&form).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(set_cookie(&response, "entra-signed-out="), None, "{planted}");
+    }
+    assert_eq!(location(&app.get("/callback").await), "/");
 }
 
 #[tokio::test]

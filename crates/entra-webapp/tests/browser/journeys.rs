@@ -257,10 +257,12 @@ async fn through_the_proxy_a_user_signs_in_to_a_protected_upstream_page_and_sign
     assert_eq!(browser.url().await, app.url("/page"));
     browser.screenshot("proxy-upstream-page.png").await;
 
-    // Easy Auth's sign-out link leads to our confirmation; signing out ends both sessions.
+    // Easy Auth's sign-out link leads to our confirmation; signing out ends both sessions and
+    // ends on a page that says so (the app's pages would ask for sign-in at once).
     browser.click("#upstream-sign-out").await;
     browser.click("#sign-out").await;
-    browser.wait_for("input[name=loginfmt][type=email]").await;
+    browser.wait_for("#signed-out").await;
+    assert_eq!(browser.url().await, app.url("/.auth/logout/complete"));
     browser.goto(&app.url("/page")).await;
     browser.wait_for("input[name=loginfmt][type=email]").await;
     assert!(!browser.source().await.contains("Hello"), "the upstream page needs a new sign-in");
