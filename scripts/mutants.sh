@@ -73,7 +73,8 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/axum/pending.rs --file crates/entra-auth/src/memberships.rs \
         --file crates/entra-auth/src/sign_in_options.rs --file crates/entra-auth/src/jwt.rs \
         --file crates/entra-auth/src/bearer.rs --file crates/entra-auth/src/app_tokens.rs \
-        --file crates/entra-auth/src/on_behalf_of.rs
+        --file crates/entra-auth/src/on_behalf_of.rs --file crates/entra-auth/src/refresh.rs \
+        --file crates/entra-auth/src/axum/after_sign_out.rs
       ;;
     sessions)
       run sessions --package entra-webapp --test-package entra-webapp --cargo-arg=--test=api \
@@ -101,7 +102,7 @@ for slice in "${slices[@]}"; do
         --cargo-arg=--test=routes --cargo-arg=--test=graph_paging --cargo-arg=--test=app_tokens \
         --cargo-arg=--test=on_behalf_of --cargo-arg=--lib --file crates/entra-auth/src/client.rs \
         --file crates/entra-auth/src/graph.rs \
-        --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|front_channel_issuer|end_session_url|app_token|on_behalf_of|user_group_ids)|authorization_url|graph_resource|GraphClient::(member_group_ids|user_group_ids|group_ids_from|is_on_endpoint)' \
+        --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|fresh_tokens|tokens_for_scopes|front_channel_issuer|end_session_url|app_token|on_behalf_of|user_group_ids)|authorization_url|graph_resource|GraphClient::(member_group_ids|user_group_ids|group_ids_from|is_on_endpoint)' \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization|proxy|api_callers)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | binary_id(entra-auth::graph_paging) | binary_id(entra-auth::app_tokens) | binary_id(entra-auth::on_behalf_of) | (binary_id(entra-auth) & test(/^client::/))'
       ;;
     proxy)
