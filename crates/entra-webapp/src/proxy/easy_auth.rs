@@ -26,12 +26,25 @@ pub struct LoginQuery {
     /// Also spelt `post_login_redirect_url` in App Service's older documentation, which apps use.
     #[serde(alias = "post_login_redirect_url")]
     post_login_redirect_uri: Option<String>,
+    /// Passed on to our sign-in, which checks them and hands them to Entra, as App Service passes
+    /// its login parameters: a sign-in name, a domain (to skip home realm discovery), `prompt`.
+    login_hint: Option<String>,
+    domain_hint: Option<String>,
+    prompt: Option<String>,
 }
 
 /// `GET /.auth/login/aad?post_login_redirect_uri=/path`: sign in, then back to that path, or to
-/// that URL when it is on this site (`REDIRECT_URI`'s origin); anywhere else, the root.
+/// that URL when it is on this site (`REDIRECT_URI`'s origin); anywhere else, the root. With
+/// `login_hint`, `domain_hint` or `prompt`, which our sign-in checks (a bad one is its 400 page).
 pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
-    Redirect::to(sign_in_returning_to(&state, query.post_login_redirect_uri.as_deref()).as_str()).into_response()
+    let sign_in = sign_in_returning_to(&state, query.post_login_redirect_uri.as_deref());
+    let hints = [("login_hint", &query.login_hint), ("domain_hint", &query.domain_hint), ("prompt", &query.prompt)];
+    // Added to the sign-in path's own query (`return_to`); what comes out is checked as a path.
+    let query_start = sign_in.as_str().find('?').map_or(sign_in.as_str().len(), |at| at + 1);
+    let mut hinted = url::form_urlencoded::Serializer::for_suffix(sign_in.as_str().to_owned(), query_start);
+    hinted.extend_pairs(hints.iter().filter_map(|(name, value)| Some((name, value.as_deref()?))));
+    let to = LocalPath::parse(&hinted.finish()).unwrap_or(sign_in);
+    Redirect::to(to.as_str()).into_response()
 }
 
 /// Our sign-in path, coming back to `return_to` when it is on this site, else to the root.

@@ -322,6 +322,16 @@ async fn auth_me_has_easy_auths_shape_and_no_token() {
     let absolute = url::form_urlencoded::byte_serialize(app.url("/reports?week=2").as_bytes()).collect::<String>();
     let login = app.get(&format!("/.auth/login/aad?post_login_redirect_url={absolute}")).await;
     assert_eq!(location(&login), "/login?return_to=%2Freports%3Fweek%3D2");
+    // Login parameters go on to our sign-in, which checks them and passes them to Entra.
+    let hinted = app.get("/.auth/login/aad?domain_hint=contoso.com&prompt=select_account&login_hint=a%26b%40c.d").await;
+    let sign_in = location(&hinted);
+    assert_eq!(sign_in, "/login?return_to=%2F&login_hint=a%26b%40c.d&domain_hint=contoso.com&prompt=select_account");
+    let authorize = app.start_sign_in(&sign_in).await;
+    assert_eq!(query_param(&authorize, "domain_hint").as_deref(), Some("contoso.com"));
+    assert_eq!(query_param(&authorize, "prompt").as_deref(), Some("select_account"));
+    assert_eq!(query_param(&authorize, "login_hint").as_deref(), Some("a&b@c.d"));
+    let bad = location(&app.get("/.auth/login/aad?prompt=none%20please").await);
+    assert_eq!(app.get(&bad).await.status(), StatusCode::BAD_REQUEST, "checked by our sign-in: {bad}");
     assert_eq!(location(&app.get("/.auth/logout").await), "/logout?return_to=%2F.auth%2Flogout%2Fcomplete");
 }
 
