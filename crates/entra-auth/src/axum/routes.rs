@@ -490,8 +490,11 @@ async fn sign_out(
     .await;
     match result {
         Ok(url) => {
-            let land_on = form.return_to.as_deref().and_then(LocalPath::parse);
-            let cookie = land_on.map(|path| routes.after_sign_out_cookie().remember(&path));
+            // A page asked for by an earlier sign-out that never came back is forgotten.
+            let cookie = match form.return_to.as_deref().and_then(LocalPath::parse) {
+                Some(path) => Some(routes.after_sign_out_cookie().remember(&path)),
+                None => routes.after_sign_out_cookie().take(&headers).1,
+            };
             with_cookies(Redirect::to(url.as_str()).into_response(), cookie.into_iter().collect())
         }
         Err(error) => routes.fail(error, &headers),

@@ -68,6 +68,14 @@ async fn signing_out_lands_on_the_page_it_names_when_that_is_on_this_site() {
     // The page is remembered for one landing only.
     let again = app.get("/callback").await;
     assert_eq!(location(&again), "/");
+    // And for one sign-out: one abandoned at Entra leaves nothing for the next.
+    app.sign_in_adele().await;
+    let csrf = app.csrf_token().await;
+    let form = [("csrf_token", csrf.as_str()), ("return_to", "/profile")];
+    let abandoned = app.browser.post(app.url("/logout")).form(&form).send().await.unwrap();
+    assert!(set_cookie(&abandoned, "entra-signed-out=").is_some());
+    app.sign_in_adele().await;
+    assert_eq!(app.sign_out_from("/logout").await, "/");
 
     // Another site's address, in the link or posted to the form by hand, lands on the root.
     app.sign_in_adele().await;
