@@ -1,6 +1,7 @@
-//! A web API calling on as its caller (the on-behalf-of grant) against the emulator over TCP:
-//! Adele's token for the app's API traded for a Graph token as Adele, kept, one request for
-//! concurrent callers, and consent missing said as such.
+//! Tokens as the user, against the emulator over TCP. A web API calling on as its caller (the
+//! on-behalf-of grant): Adele's token for the app's API traded for a Graph token as Adele, kept,
+//! one request for concurrent callers, and consent missing said as such. And a token for another
+//! resource through a refresh token, never handed out due.
 
 #![allow(clippy::unwrap_used, reason = "a test fails on the spot")]
 
@@ -29,16 +30,21 @@ fn client(emulator: &Emulator) -> EntraClient {
 /// Adele signs in at the emulator to a client of the app's API (consenting when asked); her
 /// access token for the API, as that client would send it.
 async fn adeles_token_for_the_api(emulator: &Emulator) -> String {
+    let scope = format!("openid offline_access api://{DEFAULT_CLIENT_ID}/access_as_user");
+    adeles_tokens(emulator, &scope).await["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Adele signs in at the emulator for `scope` (consenting when asked): the token response.
+async fn adeles_tokens(emulator: &Emulator, scope: &str) -> serde_json::Value {
     let browser =
         reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let scope = format!("openid offline_access api://{DEFAULT_CLIENT_ID}/access_as_user");
     let mut authorize = url::Url::parse(&format!("{}/oauth2/v2.0/authorize", emulator.authority())).unwrap();
     authorize
         .query_pairs_mut()
         .append_pair("client_id", &DEFAULT_CLIENT_ID.to_string())
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", REDIRECT_URI)
-        .append_pair("scope", &scope)
+        .append_pair("scope", scope)
         .append_pair("state", "s");
     let page = browser.get(authorize).send().await.unwrap().text().await.unwrap();
     let ctx = |html: &str| {
@@ -59,9 +65,9 @@ async fn adeles_token_for_the_api(emulator: &Emulator) -> String {
         ("grant_type", "authorization_code".into()),
         ("code", code),
         ("redirect_uri", REDIRECT_URI.into()),
-        ("scope", scope),
+        ("scope", scope.to_owned()),
     ];
-    let tokens: serde_json::Value = browser
+    browser
         .post(format!("{}/oauth2/v2.0/token", emulator.authority()))
         .form(&form)
         .send()
@@ -69,8 +75,7 @@ async fn adeles_token_for_the_api(emulator: &Emulator) -> String {
         .unwrap()
         .json()
         .await
-        .unwrap();
-    tokens["access_token"].as_str().unwrap().to_owned()
+        .unwrap()
 }
 
 fn claims(token: &SecretString) -> serde_json::Value {
@@ -123,4 +128,30 @@ async fn entra_unavailable_is_not_remembered_the_next_request_tries_again() {
     let error = client.on_behalf_of(&assertion, &user_read).await.unwrap_err();
     assert!(matches!(error, RefreshFailure::Unavailable(_)), "{error}");
     client.on_behalf_of(&assertion, &user_read).await.expect("asked again, and given");
+}
+
+#[tokio::test]
+async fn a_resource_token_found_due_among_the_shared_outcomes_is_asked_for_again() {
+    // Tokens of two seconds: due once they expire.
+    let lifetime = std::time::Duration::from_secs(2);
+    let config =
+        EmulatorConfig { admin_consent: true, access_token_lifetime: Some(lifetime), ..EmulatorConfig::default() };
+    let emulator = Emulator::start(config).await.unwrap();
+    let client = client(&emulator);
+    let signed_in = adeles_tokens(&emulator, "openid offline_access User.Read").await;
+    let refresh_token = SecretString::from(signed_in["refresh_token"].as_str().unwrap().to_owned());
+    let api: ResourceScopes = format!("api://{DEFAULT_CLIENT_ID}/access_as_user").parse().unwrap();
+    let first = client.tokens_for_scopes(&refresh_token, &api).await.unwrap();
+    assert_eq!(claims(&first.access_token)["aud"], format!("api://{DEFAULT_CLIENT_ID}"));
+    // A request still holding the same refresh token shares the outcome while it is valid...
+    let before = emulator.token_requests_received();
+    let shared = client.tokens_for_scopes(&refresh_token, &api).await.unwrap();
+    assert_eq!(shared.access_token.expose_secret(), first.access_token.expose_secret());
+    assert_eq!(emulator.token_requests_received(), before);
+    // ...and not once it is due: Entra is asked again.
+    tokio::time::sleep(lifetime + std::time::Duration::from_millis(100)).await;
+    let later = client.tokens_for_scopes(&refresh_token, &api).await.unwrap();
+    assert_eq!(emulator.token_requests_received(), before + 1);
+    assert_ne!(later.access_token.expose_secret(), first.access_token.expose_secret());
+    assert!(!later.needs_refresh());
 }
