@@ -511,8 +511,8 @@ struct SignOutQuery {
     return_to: Option<String>,
 }
 
-/// `GET {logout}`: the sign-out confirmation form; or, called by Entra with `sid`, front-channel
-/// logout.
+/// `GET {logout}`: the sign-out confirmation form (for someone not signed in, the page `return_to`
+/// names, if any); or, called by Entra with `sid`, front-channel logout.
 async fn sign_out_page(
     State(routes): State<AuthRoutes>,
     session: Session,
@@ -540,6 +540,8 @@ async fn sign_out_page(
     }
     .await;
     match form {
+        // Nobody to sign out here: straight on to the page the sign-out would have ended on.
+        Ok(SignOutForm { signed_in: false, return_to: Some(path), .. }) => Redirect::to(&path).into_response(),
         Ok(form) => (routes.sign_out_page)(form),
         Err(error) => routes.fail(error, &headers),
     }

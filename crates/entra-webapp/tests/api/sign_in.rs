@@ -60,6 +60,11 @@ async fn full_sign_in_shows_welcome_and_email_then_sign_out_ends_both_sessions()
 #[tokio::test]
 async fn signing_out_lands_on_the_page_it_names_when_that_is_on_this_site() {
     let app = spawn_app().await;
+    // Nobody signed in: nothing to confirm, straight there (a foreign one is the page as always).
+    assert_eq!(location(&app.get("/logout?return_to=%2Fprofile%3Ftab%3D2").await), "/profile?tab=2");
+    let page = app.get("/logout?return_to=%2F%2Fevil.example%2F").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("You are signed out"));
     app.sign_in_adele().await;
     let page = app.page("/logout?return_to=%2Fprofile%3Ftab%3D2").await;
     assert_eq!(hidden_input(&page, "return_to").as_deref(), Some("/profile?tab=2"), "the form carries it on");
