@@ -38,7 +38,7 @@ emulator="http://127.0.0.1:$emulator_port"
 emulator_settings "$emulator"
 
 "$bin/entra-emulator" --bind "127.0.0.1:$emulator_port" --admin-consent \
-  --redirect-uri "$app/callback" --post-logout-redirect-uri "$app/" >"$work/emulator.log" 2>&1 &
+  --redirect-uri "$app/callback" >"$work/emulator.log" 2>&1 &
 pids+=($!)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no >"$work/redis.log" 2>&1 &
 pids+=($!)

@@ -22,7 +22,7 @@ emulator_port=$(free_port) upstream_port=$(free_port) proxy_port=$(free_port)
 proxy="http://127.0.0.1:$proxy_port"
 emulator="http://127.0.0.1:$emulator_port"
 "$bin/entra-emulator" --bind "127.0.0.1:$emulator_port" --admin-consent \
-  --redirect-uri "$proxy/callback" --post-logout-redirect-uri "$proxy/" >"$work/emulator.log" 2>&1 &
+  --redirect-uri "$proxy/callback" >"$work/emulator.log" 2>&1 &
 pids+=($!)
 emulator_settings "$emulator"
 env -i PATH="$PATH" "${app_settings[@]}" REDIRECT_URI="http://127.0.0.1:$upstream_port/callback" PORT="$upstream_port" \
