@@ -368,9 +368,15 @@ impl TestApp {
     }
 
     /// Signs out with the button of the confirmation page at `confirmation` (its form's fields
-    /// posted), then goes where Entra sends the browser back: returns where that landing sends it
-    /// on.
+    /// posted), then goes where Entra sends the browser back (the callback, `/callback` unless the
+    /// app's redirect URI says otherwise: see [`Self::sign_out_landing_at`]): returns where that
+    /// landing sends it on.
     pub async fn sign_out_from(&self, confirmation: &str) -> String {
+        self.sign_out_landing_at(confirmation, "/callback").await
+    }
+
+    /// [`Self::sign_out_from`] for an app whose callback is at `callback`.
+    pub async fn sign_out_landing_at(&self, confirmation: &str, callback: &str) -> String {
         let page = self.page(confirmation).await;
         let mut fields = vec![("csrf_token", hidden_input(&page, "csrf_token").expect("a sign-out form"))];
         fields.extend(hidden_input(&page, "return_to").map(|return_to| ("return_to", return_to)));
@@ -379,7 +385,7 @@ impl TestApp {
         assert!(end_session.starts_with(&self.emulator.base_url()), "{end_session}");
         let back = self.browser.get(&end_session).send().await.unwrap();
         let landing = location(&back);
-        assert_eq!(landing, self.url("/callback"), "Entra sends the browser back to the callback");
+        assert_eq!(landing, self.url(callback), "Entra sends the browser back to the callback");
         location(&self.browser.get(&landing).send().await.unwrap())
     }
 

@@ -978,6 +978,10 @@ async fn easy_auths_callback_path_can_be_the_redirect_uri() {
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&signed_in), "/reports");
     assert_eq!(header(&echo(&app, "/reports", &[]).await, "x-ms-client-principal-name"), Some(ADELE));
+    // Sign-out comes back to that callback too (the one URI registered) and ends on the
+    // signed-out page.
+    let confirmation = location(&app.get("/.auth/logout").await);
+    assert_eq!(app.sign_out_landing_at(&confirmation, EASY_AUTH_CALLBACK).await, "/.auth/logout/complete");
 }
 
 #[tokio::test]
