@@ -39,11 +39,14 @@ pub struct LoginQuery {
 pub async fn login(State(state): State<AppState>, Query(query): Query<LoginQuery>) -> Response {
     let sign_in = sign_in_returning_to(&state, query.post_login_redirect_uri.as_deref());
     let hints = [("login_hint", &query.login_hint), ("domain_hint", &query.domain_hint), ("prompt", &query.prompt)];
-    // Added to the sign-in path's own query (`return_to`); what comes out is checked as a path.
-    let query_start = sign_in.as_str().find('?').map_or(sign_in.as_str().len(), |at| at + 1);
-    let mut hinted = url::form_urlencoded::Serializer::for_suffix(sign_in.as_str().to_owned(), query_start);
-    hinted.extend_pairs(hints.iter().filter_map(|(name, value)| Some((name, value.as_deref()?))));
-    let to = LocalPath::parse(&hinted.finish()).unwrap_or(sign_in);
+    let hints = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(hints.iter().filter_map(|(name, value)| Some((name, value.as_deref()?))))
+        .finish();
+    // After the sign-in path's own query (`return_to`); what comes out is checked as a path.
+    let to = match hints.is_empty() {
+        true => sign_in,
+        false => LocalPath::parse(&format!("{sign_in}&{hints}")).unwrap_or(sign_in),
+    };
     Redirect::to(to.as_str()).into_response()
 }
 
