@@ -100,6 +100,16 @@ impl Application {
             .session_idle_timeout(config.sessions.idle)
             .session_max_lifetime(config.sessions.max_lifetime)
             .front_channel_logout(Arc::new(store.clone()));
+        let entra = &config.entra;
+        let (landing, callback) = (&entra.post_logout_redirect_uri, &entra.redirect_uri);
+        if landing.origin() != callback.origin() || landing.path() != callback.path() {
+            // Deliberate or left from a deployment made before the callback became the landing.
+            tracing::warn!(
+                post_logout_redirect_uri = %entra.post_logout_redirect_uri,
+                "POST_LOGOUT_REDIRECT_URI is not REDIRECT_URI: after sign-out Entra sends the browser there, so \
+                 /logout's return_to (and the proxy's /.auth/logout/complete) go unused; unset it to use them"
+            );
+        }
         // In front of an app whose root may need sign-in, signing out ends on a page of ours that
         // says so, as App Service authentication's does, not on a sign-in page.
         let auth = match config.proxy {

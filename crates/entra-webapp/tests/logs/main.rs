@@ -72,4 +72,15 @@ async fn no_secret_value_reaches_the_logs() {
             panic!("a secret value reached the logs: {}", &logs[at.saturating_sub(300)..at + 20]);
         }
     }
+
+    // Sign-out landing elsewhere than the callback (as deployments before it became the landing
+    // set it) is said once at start-up: return_to and the signed-out page then go unused.
+    const ELSEWHERE: &str = "POST_LOGOUT_REDIRECT_URI is not REDIRECT_URI";
+    assert!(!logs.contains(ELSEWHERE), "not by default");
+    let root: SettingsChange = Box::new(|settings, _| {
+        settings.post_logout_redirect_uri = Some("http://localhost:5001/".to_owned());
+    });
+    let _elsewhere = spawn_app_with(Options { settings_change: Some(root), ..Options::default() }).await;
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(logs.contains(ELSEWHERE), "{logs}");
 }
