@@ -114,7 +114,7 @@ pub async fn resource_token(
         .ok_or_else(|| RefreshFailure::NeedsSignIn("no refresh token was issued".to_owned()))?;
     let wanted = scopes.to_scope_string();
     let needed: ConsentNeeded = session.get(CONSENT_NEEDED_KEY).await.map_err(store_error)?.unwrap_or_default();
-    if needed.0.iter().any(|(asked, until)| *asked == wanted && *until > unix_now()) {
+    if needed.said_moments_ago(&wanted, unix_now()) {
         let why = "Entra asked for consent (or a new sign-in) moments ago";
         return Err(RefreshFailure::NeedsSignIn(why.to_owned()).into());
     }
@@ -129,6 +129,14 @@ pub async fn resource_token(
     let token = ResourceToken::of(&tokens);
     keep(session, scopes.resource(), tokens).await?;
     Ok(token)
+}
+
+impl ConsentNeeded {
+    /// Whether Entra said, less than [`CONSENT_NEEDED_REMEMBERED`] before `now`, that `wanted` needs
+    /// consent.
+    fn said_moments_ago(&self, wanted: &str, now: u64) -> bool {
+        self.0.iter().any(|(asked, until)| asked == wanted && *until > now)
+    }
 }
 
 /// Notes that Entra wants interaction for `wanted` (see [`CONSENT_NEEDED_REMEMBERED`]).
@@ -261,5 +269,15 @@ mod tests {
         let sign_in = session::tokens(&session).await.unwrap().unwrap();
         assert!(sign_in.needs_refresh() && sign_in.refresh_token.is_some());
         assert_eq!(resources(cached(&session).await.unwrap()), ["api://cd"]);
+    }
+
+    #[test]
+    fn what_entra_said_of_consent_holds_for_those_scopes_and_for_a_while_only() {
+        let needed = ConsentNeeded(vec![("Mail.Read".to_owned(), 1_030)]);
+        assert!(needed.said_moments_ago("Mail.Read", 1_000));
+        assert!(needed.said_moments_ago("Mail.Read", 1_029));
+        assert!(!needed.said_moments_ago("Mail.Read", 1_030), "no longer once the while is over");
+        assert!(!needed.said_moments_ago("Files.Read", 1_000), "other scopes are asked for");
+        assert!(!ConsentNeeded::default().said_moments_ago("Mail.Read", 1_000));
     }
 }

@@ -21,12 +21,13 @@ async fn proxy_passing_api_tokens(upstream: &Upstream, admin_consent: bool) -> T
         emulator_setup: Some(Box::new(move |config, _| config.admin_consent = admin_consent)),
         ..Options::default()
     };
-    let passing = |settings: &mut entra_webapp::config::Settings| {
-        settings.proxy_pass_tokens = "true".into();
-        // As Easy Auth's `scope=` login parameter is usually written: the sign-in's own scopes too.
-        settings.proxy_access_token_scopes = Some(format!("openid profile email offline_access {}", api_scope()));
-    };
-    proxy_with_options(upstream, passing, options).await
+    proxy_with_options(upstream, passing_api_tokens, options).await
+}
+
+fn passing_api_tokens(settings: &mut entra_webapp::config::Settings) {
+    settings.proxy_pass_tokens = "true".into();
+    // As Easy Auth's `scope=` login parameter is usually written: the sign-in's own scopes too.
+    settings.proxy_access_token_scopes = Some(format!("openid profile email offline_access {}", api_scope()));
 }
 
 fn claims(token: &str) -> Value {
@@ -113,6 +114,31 @@ async fn without_consent_a_browser_is_asked_for_it_and_other_requests_get_a_401(
     let echoed = echo(&app, "/orders?page=2", &[("accept", "text/html")]).await;
     assert_eq!(claims(&access_token(&echoed))["scp"], "access_as_user");
     assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE), "the same user");
+}
+
+/// What Entra said of consent is kept in the session, so instances sharing sessions (Redis) ask it
+/// once between them: each instance's own single-flight memory would not.
+#[tokio::test]
+async fn instances_sharing_sessions_ask_entra_once_for_a_consent_it_said_is_missing() {
+    const SECRET: &str = "passed-tokens-secret-passed-tokens-secret-01";
+    let upstream = upstream::start().await;
+    let redis = crate::redis_server::RedisServer::start();
+    let shared = |emulator: Option<&TestApp>| Options {
+        session_store: Some(redis.url()),
+        session_secret: Some(SECRET.to_owned()),
+        emulator: emulator.map(|a| a.emulator.clone()),
+        site_url: emulator.map(|a| a.base_url.clone()),
+        ..Options::default()
+    };
+    let a = proxy_with_options(&upstream, passing_api_tokens, shared(None)).await;
+    let b = proxy_with_options(&upstream, passing_api_tokens, shared(Some(&a))).await;
+    a.sign_in_adele().await;
+    let before = a.emulator.token_requests_received();
+    for instance in [&a, &b, &a, &b] {
+        let call = a.browser.get(instance.url("/api/orders")).header("accept", "application/json").send().await;
+        assert_eq!(call.unwrap().status(), StatusCode::UNAUTHORIZED, "{}", instance.base_url);
+    }
+    assert_eq!(a.emulator.token_requests_received(), before + 1, "B knew from the session");
 }
 
 #[tokio::test]
