@@ -280,4 +280,33 @@ mod tests {
         assert!(!needed.said_moments_ago("Files.Read", 1_000), "other scopes are asked for");
         assert!(!ConsentNeeded::default().said_moments_ago("Mail.Read", 1_000));
     }
+
+    async fn said(session: &Session) -> Vec<String> {
+        let needed: ConsentNeeded = session.get(CONSENT_NEEDED_KEY).await.unwrap().unwrap_or_default();
+        needed.0.into_iter().map(|(asked, _)| asked).collect()
+    }
+
+    #[tokio::test]
+    async fn what_entra_said_is_kept_once_per_scopes_bounded_and_forgotten_when_a_token_comes() {
+        let session = Session::new(None, Arc::new(MemoryStore::default()), None);
+        let stale = ConsentNeeded(vec![("api://old/x".to_owned(), 1)]);
+        remember_consent_needed(&session, stale, "api://a/x".to_owned()).await.unwrap();
+        assert_eq!(said(&session).await, ["api://a/x"], "what is over goes");
+        let current = || async { session.get::<ConsentNeeded>(CONSENT_NEEDED_KEY).await.unwrap().unwrap() };
+        remember_consent_needed(&session, current().await, "api://b/x".to_owned()).await.unwrap();
+        remember_consent_needed(&session, current().await, "api://a/x".to_owned()).await.unwrap();
+        assert_eq!(said(&session).await, ["api://b/x", "api://a/x"], "once per scopes, the latest last");
+        for n in 0..MAX_RESOURCE_TOKENS {
+            remember_consent_needed(&session, current().await, format!("api://{n}/x")).await.unwrap();
+        }
+        let kept = said(&session).await;
+        assert_eq!(kept.len(), MAX_RESOURCE_TOKENS, "bounded");
+        assert_eq!(kept.last().map(String::as_str), Some("api://7/x"), "the newest stay");
+
+        forget_consent_needed(&session, |asked| asked == "api://7/x").await.unwrap();
+        assert_eq!(said(&session).await.len(), MAX_RESOURCE_TOKENS - 1);
+        assert!(!said(&session).await.contains(&"api://7/x".to_owned()));
+        forget_consent_needed(&session, |_| true).await.unwrap();
+        assert!(session.get::<ConsentNeeded>(CONSENT_NEEDED_KEY).await.unwrap().is_none(), "nothing left");
+    }
 }
