@@ -292,6 +292,9 @@ mod tests {
         let stale = ConsentNeeded(vec![("api://old/x".to_owned(), 1)]);
         remember_consent_needed(&session, stale, "api://a/x".to_owned()).await.unwrap();
         assert_eq!(said(&session).await, ["api://a/x"], "what is over goes");
+        let until = session.get::<ConsentNeeded>(CONSENT_NEEDED_KEY).await.unwrap().unwrap().0[0].1;
+        let remembered = CONSENT_NEEDED_REMEMBERED.as_secs();
+        assert!((unix_now() + remembered - 1..=unix_now() + remembered).contains(&until), "for a while: {until}");
         let current = || async { session.get::<ConsentNeeded>(CONSENT_NEEDED_KEY).await.unwrap().unwrap() };
         remember_consent_needed(&session, current().await, "api://b/x".to_owned()).await.unwrap();
         remember_consent_needed(&session, current().await, "api://a/x".to_owned()).await.unwrap();
