@@ -74,7 +74,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-auth/src/sign_in_options.rs --file crates/entra-auth/src/jwt.rs \
         --file crates/entra-auth/src/bearer.rs --file crates/entra-auth/src/app_tokens.rs \
         --file crates/entra-auth/src/on_behalf_of.rs --file crates/entra-auth/src/refresh.rs \
-        --file crates/entra-auth/src/axum/after_sign_out.rs
+        --file crates/entra-auth/src/axum/after_sign_out.rs --file crates/entra-auth/src/axum/own_cookies.rs
       ;;
     sessions)
       run sessions --package entra-webapp --test-package entra-webapp --cargo-arg=--test=api \

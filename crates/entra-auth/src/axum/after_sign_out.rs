@@ -8,13 +8,11 @@
 
 use std::time::Duration;
 
-use axum::http::HeaderMap;
-use axum::http::HeaderValue;
-use axum::http::header::COOKIE;
+use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cookie::{Cookie, SameSite};
 
+use crate::axum::own_cookies;
 use crate::return_to::LocalPath;
 
 const HTTP_NAME: &str = "entra-signed-out";
@@ -37,20 +35,13 @@ impl AfterSignOut {
 
     /// The cookie that brings the browser to `return_to` once Entra has signed it out.
     pub(crate) fn remember(&self, return_to: &LocalPath) -> HeaderValue {
-        let value = URL_SAFE_NO_PAD.encode(return_to.as_str());
-        let max_age = cookie::time::Duration::seconds(i64::try_from(LIFETIME.as_secs()).unwrap_or(i64::MAX));
-        self.header(Cookie::build((self.name(), value)).max_age(max_age).build())
+        own_cookies::set(self.name(), URL_SAFE_NO_PAD.encode(return_to.as_str()), LIFETIME, self.secure)
     }
 
     /// The path this browser asked to land on, if it holds the cookie and it reads as a path of
     /// this site; and the cookie's removal.
     pub(crate) fn take(&self, request: &HeaderMap) -> (Option<LocalPath>, Option<HeaderValue>) {
-        let value = request
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
+        let value = own_cookies::in_request(request)
             .find(|cookie| cookie.name() == self.name())
             .map(|cookie| cookie.value().to_owned());
         let Some(value) = value else { return (None, None) };
@@ -59,18 +50,7 @@ impl AfterSignOut {
             .ok()
             .and_then(|path| String::from_utf8(path).ok())
             .and_then(|path| LocalPath::parse(&path));
-        let mut removal = Cookie::new(self.name(), "");
-        removal.make_removal();
-        (return_to, Some(self.header(removal)))
-    }
-
-    fn header(&self, mut cookie: Cookie<'_>) -> HeaderValue {
-        cookie.set_http_only(true);
-        cookie.set_same_site(SameSite::Lax);
-        cookie.set_secure(self.secure);
-        cookie.set_path("/");
-        // A name of ours and a base64url value: always a valid header value.
-        HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
+        (return_to, Some(own_cookies::removal(self.name(), self.secure)))
     }
 }
 

@@ -9,6 +9,7 @@ mod downstream;
 mod error_page;
 mod extract;
 mod front_channel;
+mod own_cookies;
 mod pending;
 mod policy;
 mod resource_tokens;

@@ -10,14 +10,13 @@
 
 use std::time::Duration;
 
-use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use cookie::{Cookie, SameSite};
 use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
+use crate::axum::own_cookies::{self, SetCookies};
 use crate::keys::{SealError, Sealer};
 use crate::pending_sign_in::PendingSignIn;
 use crate::secret::constant_time_eq;
@@ -38,9 +37,6 @@ pub(crate) struct PendingCookies<'a> {
     pub(crate) secure: bool,
     pub(crate) lifetime: Duration,
 }
-
-/// The cookie headers to send with a response.
-pub(crate) type SetCookies = Vec<HeaderValue>;
 
 impl PendingCookies<'_> {
     fn prefix(&self) -> &'static str {
@@ -70,9 +66,7 @@ impl PendingCookies<'_> {
         let name = self.name_for(pending.state.expose_secret());
         let plain = serde_json::to_vec(pending).map_err(|_| SealError)?;
         let sealed = URL_SAFE_NO_PAD.encode(self.sealer.seal(name.as_bytes(), &plain)?);
-        let max_age = cookie::time::Duration::seconds(i64::try_from(self.lifetime.as_secs()).unwrap_or(i64::MAX));
-        let cookie = self.base(Cookie::build((name, sealed)).max_age(max_age).build());
-        set_cookies.push(header(&cookie));
+        set_cookies.push(own_cookies::set(name, sealed, self.lifetime, self.secure));
         Ok(set_cookies)
     }
 
@@ -90,12 +84,7 @@ impl PendingCookies<'_> {
     }
 
     fn ours(&self, request: &HeaderMap) -> Vec<(String, String)> {
-        request
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(Cookie::split_parse)
-            .filter_map(Result::ok)
+        own_cookies::in_request(request)
             .filter(|cookie| cookie.name().starts_with(self.prefix()))
             .map(|cookie| (cookie.name().to_owned(), cookie.value().to_owned()))
             .collect()
@@ -108,37 +97,15 @@ impl PendingCookies<'_> {
     }
 
     fn removal(&self, name: String) -> HeaderValue {
-        let mut cookie = self.base(Cookie::new(name, ""));
-        cookie.make_removal();
-        header(&cookie)
+        own_cookies::removal(name, self.secure)
     }
-
-    fn base<'c>(&self, mut cookie: Cookie<'c>) -> Cookie<'c> {
-        cookie.set_http_only(true);
-        cookie.set_same_site(SameSite::Lax);
-        cookie.set_secure(self.secure);
-        cookie.set_path("/");
-        cookie
-    }
-}
-
-fn header(cookie: &Cookie<'_>) -> HeaderValue {
-    // Names are ASCII we chose; values are base64url: always a valid header value.
-    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-/// Adds `Set-Cookie` headers to a response.
-pub(crate) fn with_cookies(mut response: axum::response::Response, cookies: SetCookies) -> axum::response::Response {
-    for cookie in cookies {
-        if !cookie.is_empty() {
-            response.headers_mut().append(SET_COOKIE, cookie);
-        }
-    }
-    response
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header::COOKIE;
+    use cookie::Cookie;
+
     use super::*;
     use crate::keys::SessionKeys;
     use crate::return_to::LocalPath;
@@ -216,17 +183,6 @@ mod tests {
         assert_eq!(removed.len(), 2, "{set:?}");
         assert!(removed.iter().any(|v| v.starts_with(&format!("{expired_name}="))), "the expired one");
         assert!(removed.iter().any(|v| v.starts_with("entra-signin.garbage=")), "the unreadable one");
-    }
-
-    #[test]
-    fn with_cookies_appends_each_cookie_and_skips_empty_ones() {
-        let response = axum::response::IntoResponse::into_response("page");
-        let response = with_cookies(
-            response,
-            vec![HeaderValue::from_static("a=1"), HeaderValue::from_static(""), HeaderValue::from_static("b=2")],
-        );
-        let set: Vec<&str> = response.headers().get_all(SET_COOKIE).iter().map(|v| v.to_str().unwrap()).collect();
-        assert_eq!(set, ["a=1", "b=2"]);
     }
 
     #[test]

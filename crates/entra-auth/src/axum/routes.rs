@@ -24,7 +24,8 @@ use crate::axum::error_page::{
 };
 use crate::axum::extract::{AuthContext, DEFAULT_LOGIN_PATH};
 use crate::axum::front_channel::{self, EntraSessionIndex};
-use crate::axum::pending::{PendingCookies, with_cookies};
+use crate::axum::own_cookies::with_cookies;
+use crate::axum::pending::PendingCookies;
 use crate::axum::policy::{AccessDenied, AccessDeniedPage, AccessDeniedRenderer};
 use crate::axum::resource_tokens;
 use crate::axum::session::{self, SignedInUser};
