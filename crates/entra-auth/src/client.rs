@@ -21,9 +21,9 @@ use crate::graph::{GraphClient, GraphError, Profile};
 use crate::id_token::{self, Expectations, IdTokenClaims};
 use crate::jwks::JwksCache;
 use crate::memberships::{Memberships, claims_request, needs_graph_for_groups};
-use crate::on_behalf_of::{self, OnBehalfOfTokens};
+use crate::on_behalf_of::OnBehalfOfTokens;
 use crate::pending_sign_in::{PendingSignIn, authorization_url};
-use crate::refresh::{RefreshCoordinator, RefreshFailure, Refreshed};
+use crate::refresh::{self, RefreshCoordinator, RefreshFailure, Refreshed};
 use crate::return_to::LocalPath;
 use crate::sign_in_options::{GRAPH_RESOURCE, ResourceScopes, SignInOptions};
 use crate::token_endpoint::{TokenEndpoint, TokenError, TokenResponse};
@@ -439,7 +439,7 @@ impl EntraClient {
         scopes: &ResourceScopes,
     ) -> Result<ResourceToken, RefreshFailure> {
         let scope = scopes.to_scope_string();
-        let key = on_behalf_of::key_of(assertion, &scope);
+        let key = refresh::key_of(assertion, &scope);
         if let Some(token) = self.on_behalf_of_tokens.kept(&key) {
             return Ok(token);
         }

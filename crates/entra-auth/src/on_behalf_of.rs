@@ -7,25 +7,15 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use sha2::{Digest, Sha256};
-
 use crate::tokens::{ResourceToken, TokenSet};
 
 /// Tokens kept at most (one per caller's token and scopes); when full, the cache starts over.
 const MAX_KEPT: usize = 10_000;
 
-/// Obtained tokens, by [`key_of`] the caller's token and the scopes.
+/// Obtained tokens, by `refresh::key_of` the caller's token and the scopes (a hash: the cache
+/// holds no caller's token).
 #[derive(Default)]
 pub(crate) struct OnBehalfOfTokens(Mutex<HashMap<[u8; 32], TokenSet>>);
-
-/// The key of a caller's token and scopes: a hash, so the cache holds no caller's token.
-pub(crate) fn key_of(assertion: &str, scope: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(assertion.as_bytes());
-    hasher.update([0]);
-    hasher.update(scope.as_bytes());
-    hasher.finalize().into()
-}
 
 impl OnBehalfOfTokens {
     /// The kept token for `key` while it has time left.
@@ -54,6 +44,7 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
+    use crate::refresh::key_of;
 
     #[test]
     fn tokens_are_kept_by_the_callers_token_and_scopes_until_due() {

@@ -65,20 +65,20 @@ pub struct Refreshed {
 }
 
 type Outcome = Result<Arc<Refreshed>, RefreshFailure>;
-/// When the cell was made, and the cell every caller with this refresh token shares.
+/// When the cell was made, and the cell every caller with this secret and purpose shares.
 type SharedRefresh = (Instant, Arc<OnceCell<Outcome>>);
 
-/// In-flight and recent refreshes, by a hash of the refresh token they redeem.
+/// In-flight and recent token requests, by [`key_of`] the secret they present and their purpose.
 #[derive(Default)]
 pub(crate) struct RefreshCoordinator {
     cells: Mutex<HashMap<[u8; 32], SharedRefresh>>,
 }
 
-/// One refresh per refresh token and purpose (`""` for the sign-in scopes, else the scope string
-/// of another resource's token).
-fn key_of(refresh_token: &SecretString, purpose: &str) -> [u8; 32] {
+/// The key of a secret (a refresh token, a caller's access token) and what it is used for: a hash,
+/// so no map keyed by it holds the secret.
+pub(crate) fn key_of(secret: &str, purpose: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(refresh_token.expose_secret().as_bytes());
+    hasher.update(secret.as_bytes());
     hasher.update([0]);
     hasher.update(purpose.as_bytes());
     hasher.finalize().into()
@@ -117,13 +117,14 @@ impl RefreshCoordinator {
         F: Fn() -> Fut,
         Fut: Future<Output = Result<Refreshed, SignInError>>,
     {
+        let due = |outcome: &Outcome| outcome.as_ref().is_ok_and(|refreshed| refreshed.tokens.needs_refresh());
         let (outcome, cell) = self.run(secret, purpose, metric, &request).await;
-        if !outcome.as_ref().is_ok_and(|refreshed| refreshed.tokens.needs_refresh()) {
+        if !due(&outcome) {
             return outcome;
         }
         self.forget(secret, purpose, &cell);
         let (outcome, cell) = self.run(secret, purpose, metric, &request).await;
-        if outcome.as_ref().is_ok_and(|refreshed| refreshed.tokens.needs_refresh()) {
+        if due(&outcome) {
             // Due as issued (a lifetime this short): no late caller is to have it.
             self.forget(secret, purpose, &cell);
         }
@@ -163,7 +164,7 @@ impl RefreshCoordinator {
 
     /// The shared cell for this secret and purpose; the first caller's request fills it.
     fn cell_for(&self, secret: &SecretString, purpose: &str) -> Arc<OnceCell<Outcome>> {
-        let key = key_of(secret, purpose);
+        let key = key_of(secret.expose_secret(), purpose);
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         cells.retain(|_, (created, _)| created.elapsed() < REMEMBER_FOR);
         cells.entry(key).or_insert_with(|| (Instant::now(), Arc::new(OnceCell::new()))).1.clone()
@@ -172,7 +173,7 @@ impl RefreshCoordinator {
     /// Forgets `cell` (a request that could not reach Entra, a token already due): the next
     /// request with this secret asks again.
     fn forget(&self, secret: &SecretString, purpose: &str, cell: &Arc<OnceCell<Outcome>>) {
-        let key = key_of(secret, purpose);
+        let key = key_of(secret.expose_secret(), purpose);
         let mut cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
         if cells.get(&key).is_some_and(|(_, current)| Arc::ptr_eq(current, cell)) {
             cells.remove(&key);
