@@ -57,7 +57,7 @@ impl From<SignInError> for RefreshFailure {
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct Refreshed {
-    /// The new tokens (the old refresh token is spent: store these).
+    /// The new tokens (store these: their refresh token replaces the old one).
     pub tokens: TokenSet,
     /// Roles and groups as of this refresh; `None` when Entra sent no ID token, or Graph could not
     /// list the groups of an overage (the previous ones then stand until the next refresh).
@@ -103,9 +103,10 @@ impl RefreshCoordinator {
         self.run(secret, purpose, metric, &request).await.0
     }
 
-    /// [`share`](Self::share) for a request that can be made again with the same secret (not a
-    /// refresh token, spent once redeemed): an outcome remembered longer than a short-lived token
-    /// lasts can hold one already due; it is forgotten and asked for again, once.
+    /// [`share`](Self::share) for a request that may be made again with the same secret (a
+    /// resource's token, on-behalf-of), unlike a session's refresh, whose new refresh token every
+    /// late caller holding the old one must get and store: an outcome remembered longer than a
+    /// short-lived token lasts can hold one already due; it is forgotten and asked for again, once.
     pub(crate) async fn share_fresh<F, Fut>(
         &self,
         secret: &SecretString,
@@ -302,7 +303,7 @@ mod tests {
         let next = coordinator.share_fresh(&short, "obo", "test", || request.make()).await;
         assert_eq!((expiry(&next), request.made()), (later, 3));
 
-        // A refresh token is spent once redeemed: `share` hands out what it got, due or not.
+        // A session's refresh is shared, never made again: `share` hands out what it got, due or not.
         let request = Request::new(vec![Ok(due), Ok(later)], true);
         let rt = secret("rt-1");
         for _ in 0..2 {

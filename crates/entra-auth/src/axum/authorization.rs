@@ -11,7 +11,7 @@ use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use tower_sessions::Session;
 
-use crate::axum::error_page::ErrorPage;
+use crate::axum::error_page::{ErrorPage, request_id};
 use crate::axum::extract::{AuthContext, SignInRequired, sign_in_path};
 use crate::axum::policy::{AccessDenied, AccessDeniedPage, AccessPolicy};
 use crate::axum::session::{self, AccessTokenError, SignedInUser};
@@ -97,7 +97,7 @@ pub async fn require_access(State(policy): State<Arc<AccessPolicy>>, request: Re
         Err(AccessTokenError::Session(_)) => return SignInRequired::SessionUnavailable.into_response(),
         Err(error) => {
             tracing::warn!(error = %error, "cannot renew memberships");
-            let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+            let request_id = request_id(&parts.headers);
             let error = SignInError::RefreshUnavailable(error.to_string());
             return (context.error_page)(ErrorPage::for_sign_in_error(&error, request_id));
         }

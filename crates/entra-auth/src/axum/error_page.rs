@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use askama::Template;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 use crate::aadsts;
@@ -57,6 +57,11 @@ pub struct SignOutForm {
     /// The page to land on once signed out (`return_to` of the sign-out path), for the form's
     /// hidden `return_to` field; `None` for the app's after-sign-out page.
     pub return_to: Option<String>,
+}
+
+/// The request id an app's request-id layer set (`x-request-id`), or `-`: error pages quote it.
+pub(crate) fn request_id(headers: &HeaderMap) -> &str {
+    headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-")
 }
 
 /// What the words of a failure depend on besides the error.

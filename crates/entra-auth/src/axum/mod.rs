@@ -13,8 +13,11 @@ mod own_cookies;
 mod pending;
 mod policy;
 mod resource_tokens;
+mod route_config;
 mod routes;
 mod session;
+mod sign_in_routes;
+mod sign_out_routes;
 
 pub use authorization::{default_access_denied_page, require_access};
 pub use downstream::{DownstreamApi, DownstreamError};
@@ -33,8 +36,9 @@ pub use resource_tokens::{
 };
 pub use routes::{
     AuthLayer, AuthRoutes, DEFAULT_LOGOUT_PATH, DEFAULT_SESSION_COOKIE_NAME, DEFAULT_SESSION_IDLE_TIMEOUT,
-    DEFAULT_SESSION_MAX_LIFETIME, sign_out_csrf_token,
+    DEFAULT_SESSION_MAX_LIFETIME,
 };
 pub use session::{
     AccessTokenError, RecordFacts, SignedInUser, access_token, expire_access_token, signed_in_user_refreshed, tokens,
 };
+pub use sign_out_routes::sign_out_csrf_token;
