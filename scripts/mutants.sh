@@ -20,7 +20,7 @@
 #   ./scripts/mutants.sh front      what every request crosses first: header limits, request ids,
 #                                   error pages (and the 503 of a store outage), the server's
 #                                   connection cap and the hand-over of connections to the serving
-#                                   threads, likewise
+#                                   threads, and who may read /metrics, likewise
 #
 # Each slice runs only the tests that can kill a mutant of its files (test package and filter).
 # Results land in target/mutants/<slice>/mutants.out (missed.txt lists the survivors).
@@ -92,6 +92,8 @@ for slice in "${slices[@]}"; do
       run web --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \
         --cargo-arg=--test=routes --cargo-arg=--lib \
         --file crates/entra-auth/src/axum/session.rs --file crates/entra-auth/src/axum/routes.rs \
+        --file crates/entra-auth/src/axum/route_config.rs --file crates/entra-auth/src/axum/sign_in_routes.rs \
+        --file crates/entra-auth/src/axum/sign_out_routes.rs \
         --file crates/entra-auth/src/axum/extract.rs --file crates/entra-auth/src/axum/front_channel.rs \
         --file crates/entra-auth/src/axum/authorization.rs --file crates/entra-auth/src/axum/decoded.rs \
         --file crates/entra-auth/src/axum/resource_tokens.rs \
@@ -101,6 +103,7 @@ for slice in "${slices[@]}"; do
       run client --test-workspace=true --baseline=skip --timeout 180 --cargo-arg=--test=api --cargo-arg=--test=examples \
         --cargo-arg=--test=routes --cargo-arg=--test=graph_paging --cargo-arg=--test=app_tokens \
         --cargo-arg=--test=on_behalf_of --cargo-arg=--lib --file crates/entra-auth/src/client.rs \
+        --file crates/entra-auth/src/client/sign_in.rs --file crates/entra-auth/src/client/token_requests.rs \
         --file crates/entra-auth/src/graph.rs \
         --re 'EntraClient::(begin_sign_in|finish_sign_in|memberships|refresh|fresh_tokens|tokens_for_scopes|front_channel_issuer|end_session_url|app_token|on_behalf_of|user_group_ids)|authorization_url|graph_resource|GraphClient::(member_group_ids|user_group_ids|group_ids_from|is_on_endpoint)' \
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization|proxy|api_callers)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | binary_id(entra-auth::graph_paging) | binary_id(entra-auth::app_tokens) | binary_id(entra-auth::on_behalf_of) | (binary_id(entra-auth) & test(/^client::/))'
@@ -121,8 +124,10 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/guard.rs --file crates/entra-webapp/src/error.rs \
         --file crates/entra-webapp/src/request_id.rs --file crates/entra-webapp/src/startup.rs \
         --file crates/entra-webapp/src/workers.rs --file crates/entra-webapp/src/server.rs \
-        --re 'src/(guard|error|request_id|workers|server)\.rs|limit_headers' \
-        -- -E '(binary_id(entra-webapp::api) & (test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/) | test(/^proxy::(websockets_count|another_origins)/))) | (binary_id(entra-webapp) & test(/^(guard|error|request_id|workers)::/))'
+        --file crates/entra-webapp/src/metrics.rs --file crates/entra-webapp/src/config/metrics.rs \
+        --file crates/entra-webapp/src/bearer_header.rs \
+        --re 'src/(guard|error|request_id|workers|server|metrics|config/metrics|bearer_header)\.rs|limit_headers' \
+        -- -E '(binary_id(entra-webapp::api) & (test(/^(hardening|server_limits|failures|platform|http2|scale_out|refresh|downstream)::/) | test(/^proxy::(websockets_count|another_origins|metrics_)/))) | (binary_id(entra-webapp) & test(/^(guard|error|request_id|workers|bearer_header)::|^config::tests::a_metrics_token/))'
       ;;
     *)
       echo "unknown slice $slice (auth, sessions, web, client, proxy, front)" >&2

@@ -44,6 +44,10 @@ param clientSecret string = ''
 @description('Secret sealing session records (openssl rand -base64 48), or a Key Vault reference; no default: a placeholder must never be deployed.')
 param sessionSecret string
 
+@secure()
+@description('Serves /metrics to a scraper sending this as a bearer token (openssl rand -base64 32, at least 32 characters), or a Key Vault reference; empty: no /metrics.')
+param metricsToken string = ''
+
 @description('Create an Azure Cache for Redis and keep sessions there, for several instances and restarts.')
 param enableRedis bool = false
 
@@ -138,12 +142,14 @@ var commonSettings = {
 // Exactly one credential setting: the app refuses to start with none or several.
 var credentialSettings = credential == 'secret' ? { CLIENT_SECRET: clientSecret } : { MANAGED_IDENTITY_CLIENT_ID: identity.properties.clientId }
 var redisSettings = enableRedis ? { REDIS_PASSWORD: redis.listKeys().primaryKey } : {}
+// These settings replace the site's whole set: a token set by hand would go at the next deployment.
+var metricsSettings = empty(metricsToken) ? {} : { METRICS_TOKEN: metricsToken }
 
 // Settings reference the site's real host name, so they are a resource of their own.
 resource appSettings 'Microsoft.Web/sites/config@2023-12-01' = {
   parent: site
   name: 'appsettings'
-  properties: union(commonSettings, credentialSettings, redisSettings)
+  properties: union(commonSettings, credentialSettings, redisSettings, metricsSettings)
 }
 
 @description('The site. Register siteUrl/callback as a redirect URI and siteUrl/logout as the front-channel logout URL.')

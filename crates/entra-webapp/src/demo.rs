@@ -36,6 +36,7 @@ pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+    let metrics_token = random_token();
     let settings = Settings {
         tenant_id: Some(emulator.tenant_id().to_string()),
         client_id: Some(client.client_id.clone()),
@@ -50,6 +51,7 @@ pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
         // calls it, asking consent for it only then.
         downstream_api_url: Some(emulator.api_endpoint(&client.client_id)),
         downstream_api_scopes: Some(format!("api://{}/access_as_user", client.client_id)),
+        metrics_token: Some(metrics_token.clone()),
         ..Settings::default()
     };
     let config = match settings.validate() {
@@ -77,6 +79,7 @@ pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
         println!("    {:<24} password: {:<18} ({})", user.user_principal_name, user.password, user.display_name);
     }
     println!("  Emulated Entra ID tenant: {}   (Ctrl-C stops both)", emulator.authority());
+    println!("  Metrics: curl -H 'Authorization: Bearer {metrics_token}' {app_url}/metrics");
     println!();
     let result = shutdown::serve_until_signal(app).await;
     emulator.shutdown().await;
@@ -87,4 +90,13 @@ pub async fn run(port: u16, upstream: Option<String>) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A fresh `METRICS_TOKEN` for this run (printed for the person running the demo).
+fn random_token() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -1,6 +1,7 @@
 //! entra-webapp: a server-side web app that signs users in with Microsoft Entra ID, shows their
 //! Graph profile and signs them out. `main` only parses the command line and calls in here.
 
+mod bearer_header;
 pub mod cli;
 pub mod config;
 #[cfg(feature = "demo")]

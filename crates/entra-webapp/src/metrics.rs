@@ -1,13 +1,20 @@
 //! `/metrics` in Prometheus text format: sign-ins started/completed/failed by reason, token
-//! refreshes, Graph calls and their latency, sessions held in memory. Counts only, no identities.
+//! refreshes, Graph calls and their latency, sessions held in memory. Counts only, no identities,
+//! and still not for anyone who asks (how many people use the site, which attacks fail how):
+//! served only with `METRICS_TOKEN`, to scrapers that send it as a bearer token.
 
 use std::sync::OnceLock;
 
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
+use crate::bearer_header::bearer_token;
 use crate::sessions::AppSessionStore;
 use crate::state::AppState;
 
@@ -33,11 +40,33 @@ pub fn install() -> Option<PrometheusHandle> {
         .clone()
 }
 
-/// `GET /metrics`.
-pub async fn endpoint(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`, for a scraper sending `Authorization: Bearer {token}`; anything else gets a 401.
+pub fn route(token: &SecretString) -> MethodRouter<AppState> {
+    // Digests compared in constant time: neither the token's length nor where a guess goes wrong
+    // shows in the time taken.
+    let expected: [u8; 32] = Sha256::digest(token.expose_secret().as_bytes()).into();
+    get(move |State(state): State<AppState>, headers: HeaderMap| async move {
+        let presented = bearer_token(&headers).map(|token| Sha256::digest(token.as_bytes()));
+        match presented {
+            Some(digest) if bool::from(digest.as_slice().ct_eq(&expected)) => render(&state),
+            _ => unauthorized(),
+        }
+    })
+}
+
+fn render(state: &AppState) -> Response {
     if let AppSessionStore::Memory(store) = &state.store {
         metrics::gauge!("entra_webapp_sessions_active").set(store.len() as f64);
     }
     let body = install().map(|handle| handle.render()).unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, r#"Bearer realm="metrics""#)],
+        "/metrics needs METRICS_TOKEN as a bearer token: Authorization: Bearer <METRICS_TOKEN>\n",
+    )
+        .into_response()
 }

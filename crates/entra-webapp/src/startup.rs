@@ -198,9 +198,12 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<(Router, Vec<St
     let mut probes = vec![
         ("/healthz", get(routes::healthz)),
         ("/readyz", get(routes::readyz)),
-        ("/metrics", get(crate::metrics::endpoint)),
         ("/.auth/style.css", get(routes::stylesheet)),
     ];
+    // Without a token there is no `/metrics` (in proxy mode the path is the app behind's).
+    if let Some(token) = &config.metrics_token {
+        probes.push(("/metrics", crate::metrics::route(token)));
+    }
     if state.proxy.is_none() {
         probes.push(("/setup", get(routes::setup)));
         // `/static/` belongs to the app behind in proxy mode.

@@ -12,6 +12,7 @@ mod credential;
 mod entra;
 mod listener;
 mod logging;
+mod metrics;
 mod problems;
 mod proxy;
 mod sessions;
@@ -43,6 +44,8 @@ pub struct AppConfig {
     pub proxy: Option<ProxyConfig>,
     /// A downstream API called as the user (`DOWNSTREAM_API_URL`, `DOWNSTREAM_API_SCOPES`).
     pub downstream_api: Option<(url::Url, entra_auth::ResourceScopes)>,
+    /// The bearer token `/metrics` asks for (`METRICS_TOKEN`); no `/metrics` without one.
+    pub metrics_token: Option<secrecy::SecretString>,
 }
 
 impl AppConfig {
@@ -63,10 +66,11 @@ impl Settings {
         let access = access::validate(self, &mut problems);
         let proxy = proxy::validate(self, &mut problems);
         let downstream_api = entra::downstream_api(self, &mut problems);
+        let metrics_token = metrics::validate(self, &mut problems);
         if let (Some(listener), Some(Some(proxy))) = (&listener, &proxy) {
             proxy::refuse_own_address(&proxy.upstream, listener, &mut problems);
         }
-        match (entra, listener, sessions, logging, access, proxy, downstream_api) {
+        match (entra, listener, sessions, logging, access, proxy, downstream_api, metrics_token) {
             (
                 Some(entra),
                 Some(listener),
@@ -75,6 +79,7 @@ impl Settings {
                 Some(access),
                 Some(proxy),
                 Some(downstream_api),
+                Some(metrics_token),
             ) if problems.0.is_empty() => {
                 let entra = match &access.allowed_tenants {
                     Some(tenants) => entra.with_allowed_tenants(tenants.iter().copied()),
@@ -93,7 +98,7 @@ impl Settings {
                     }
                     None => entra,
                 };
-                Ok(AppConfig { entra, listener, sessions, logging, access, proxy, downstream_api })
+                Ok(AppConfig { entra, listener, sessions, logging, access, proxy, downstream_api, metrics_token })
             }
             _ => Err(ConfigErrors(problems.0)),
         }
@@ -444,6 +449,23 @@ mod tests {
             Settings { allowed_groups: Some("Sales".into()), allowed_roles: Some("Read\u{7f}er".into()), ..valid() };
         assert_eq!(variables(bad.validate().unwrap_err()), vec!["ALLOWED_ROLES", "ALLOWED_GROUPS"]);
         assert!(valid().validate().unwrap().access.policy.is_empty());
+    }
+
+    #[test]
+    fn a_metrics_token_is_long_and_fits_a_bearer_header() {
+        use secrecy::ExposeSecret;
+        let with = |token: &str| Settings { metrics_token: Some(token.into()), ..valid() };
+        assert!(valid().validate().unwrap().metrics_token.is_none(), "unset: no /metrics");
+        assert!(with("  ").validate().unwrap().metrics_token.is_none(), "blank is unset");
+        let token = "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGx5Cg==";
+        let config = with(&format!(" {token} ")).validate().unwrap();
+        assert_eq!(config.metrics_token.unwrap().expose_secret(), token);
+        assert!(with(&"a".repeat(32)).validate().is_ok(), "32 characters are enough");
+        for bad in ["short", &"a".repeat(31), &format!("{token} {token}"), &format!("{token}\"")] {
+            assert_eq!(variables(with(bad).validate().unwrap_err()), ["METRICS_TOKEN"], "{bad}");
+        }
+        let errors = with("@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/m)").validate();
+        assert!(errors.unwrap_err().to_string().contains("METRICS_TOKEN: is still a literal @Microsoft.KeyVault"));
     }
 
     #[test]

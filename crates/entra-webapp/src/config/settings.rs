@@ -194,6 +194,10 @@ pub struct Settings {
     /// Log filter, e.g. info or entra_auth=debug,info (read by the logger).
     #[arg(long = "rust-log", env = "RUST_LOG", default_value = DEFAULT_RUST_LOG)]
     pub rust_log: String,
+    /// Serves `/metrics` (Prometheus) to scrapers sending `Authorization: Bearer <this>`; unset,
+    /// there is no `/metrics` (in proxy mode the path is then the app behind's). Never logged.
+    #[arg(long = "metrics-token", env = "METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 impl Default for Settings {
@@ -245,6 +249,7 @@ impl Default for Settings {
             log_format: DEFAULT_LOG_FORMAT.to_owned(),
             trust_forwarded_headers: DEFAULT_TRUST_FORWARDED_HEADERS.to_owned(),
             rust_log: DEFAULT_RUST_LOG.to_owned(),
+            metrics_token: None,
         }
     }
 }

@@ -6,7 +6,7 @@
 //! itself, is not read, so neither is a page of another origin's request refused for it.
 
 use axum::http::StatusCode;
-use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::header::{self, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{Requirement, SignedInUser};
 use entra_auth::{AccessTokenClaims, BearerError, BearerPolicy};
@@ -49,13 +49,6 @@ pub(crate) async fn caller(
         }
     }
     Ok(Some((user, claims)))
-}
-
-/// The token of an `Authorization: Bearer` header (the scheme in any case, RFC 9110 §11.1).
-pub(crate) fn token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|token| !token.is_empty())
 }
 
 /// The answer to a request whose token was not accepted: 401 with RFC 6750's `invalid_token`
@@ -112,21 +105,6 @@ fn groups_unavailable() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_a_bearer_authorization_carries_a_token() {
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
-            token(&headers).map(str::to_owned)
-        };
-        assert_eq!(with("Bearer abc.def.ghi").as_deref(), Some("abc.def.ghi"));
-        assert_eq!(with("bearer  abc ").as_deref(), Some("abc"));
-        for other in ["Basic dXNlcjpwYXNz", "Bearer", "Bearer ", "Bearerabc", "abc"] {
-            assert_eq!(with(other), None, "{other}");
-        }
-        assert_eq!(token(&HeaderMap::new()), None);
-    }
 
     #[test]
     fn each_refusal_says_why_in_a_fixed_challenge_and_unavailable_keys_are_a_503() {

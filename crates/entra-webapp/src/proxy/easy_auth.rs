@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tower_sessions::Session;
 
+use crate::bearer_header::bearer_token;
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
@@ -104,7 +105,7 @@ fn not_signed_in() -> Response {
 pub async fn me(State(state): State<AppState>, session: Session, headers: HeaderMap) -> Response {
     let bearer_policy = state.proxy.as_ref().and_then(|proxy| proxy.config.bearer.as_ref());
     if let Some(policy) = bearer_policy
-        && let Some(token) = bearer::token(&headers)
+        && let Some(token) = bearer_token(&headers)
     {
         return match bearer::caller(&state, token, policy, false).await {
             Ok(Some((user, claims))) => me_answer(&state, &user, Some(claims.exp)),
@@ -206,7 +207,7 @@ pub async fn verify(State(state): State<AppState>, method: Method, headers: Head
     // An access token (the front end passes the request's `Authorization`) is judged alone, as
     // when the proxy forwards (see `bearer.rs`).
     let policy = state.proxy.as_ref().and_then(|proxy| proxy.config.bearer.as_ref());
-    if let Some((policy, token)) = policy.and_then(|policy| Some((policy, bearer::token(&headers)?))) {
+    if let Some((policy, token)) = policy.and_then(|policy| Some((policy, bearer_token(&headers)?))) {
         return match bearer::caller(&state, token, policy, false).await {
             Ok(Some((user, _))) => verified(&state, &user),
             Ok(None) => not_signed_in(),

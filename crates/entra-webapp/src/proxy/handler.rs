@@ -10,6 +10,7 @@ use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed}
 use entra_auth::{LocalPath, RefreshFailure, ResourceScopes, SignInError};
 use tower_sessions::Session;
 
+use crate::bearer_header::bearer_token;
 use crate::config::UnauthenticatedAction;
 use crate::error::AppError;
 use crate::proxy::bearer;
@@ -119,7 +120,7 @@ async fn caller(
     may_be_anonymous: bool,
 ) -> Result<Option<(SignedInUser, Proof)>, Response> {
     if let Some(policy) = &proxy.config.bearer
-        && let Some(token) = bearer::token(headers)
+        && let Some(token) = bearer_token(headers)
     {
         let caller = bearer::caller(state, token, policy, may_be_anonymous).await?;
         return Ok(caller.map(|(user, claims)| (user, Proof::Token { valid_for: claims.remaining() })));
@@ -218,7 +219,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
             }
         }
         // The scopes are only ever set with PROXY_PASS_TOKENS (see `config/proxy.rs`).
-        Some((_, Proof::Token { .. })) => match (&proxy.config.access_token_scopes, bearer::token(request.headers())) {
+        Some((_, Proof::Token { .. })) => match (&proxy.config.access_token_scopes, bearer_token(request.headers())) {
             (Some(scopes), Some(token)) => match passed_tokens::on_behalf_of(&state, token, scopes).await {
                 Ok(tokens) => Some(tokens),
                 Err(_) if may_be_anonymous => None,

@@ -100,12 +100,45 @@ async fn the_open_redirect_corpus_never_leaves_the_site_after_sign_in() {
     }
 }
 
+const METRICS_TOKEN: &str = "m3tr1cs-t0ken-for-the-scraper-0123456789";
+
 #[tokio::test]
-async fn metrics_count_sign_ins_refusals_and_graph_calls() {
-    let app = spawn_app().await;
+async fn metrics_count_sign_ins_refusals_and_graph_calls_for_the_scraper_with_the_token_only() {
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(|settings, _| settings.metrics_token = Some(METRICS_TOKEN.into()))),
+        ..Options::default()
+    })
+    .await;
     app.sign_in_adele().await;
     app.get("/callback?state=forged&code=x").await;
-    let metrics = app.page("/metrics").await;
+    let scrape = |authorization: Option<String>| {
+        let request = app.browser.get(app.url("/metrics"));
+        let request = match authorization {
+            Some(value) => request.header("authorization", value),
+            None => request,
+        };
+        async move { request.send().await.unwrap() }
+    };
+    // Signed in or not, without the token (or with another, or almost it) nobody reads them.
+    for authorization in [
+        None,
+        Some("Bearer wrong".to_owned()),
+        Some(format!("Bearer {}", &METRICS_TOKEN[..METRICS_TOKEN.len() - 1])),
+        Some(format!("Bearer {METRICS_TOKEN}x")),
+        Some(format!("Basic {METRICS_TOKEN}")),
+        Some(METRICS_TOKEN.to_owned()),
+    ] {
+        let response = scrape(authorization.clone()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(response.headers()["www-authenticate"], r#"Bearer realm="metrics""#);
+        let body = response.text().await.unwrap();
+        assert!(!body.contains("entra_"), "{authorization:?}: {body}");
+    }
+    let response = scrape(Some(format!("bearer {METRICS_TOKEN}"))).await;
+    assert_eq!(response.status(), StatusCode::OK, "the scheme's name in any case");
+    let response = scrape(Some(format!("Bearer {METRICS_TOKEN}"))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let metrics = response.text().await.unwrap();
     for name in [
         "entra_sign_ins_started_total",
         "entra_sign_ins_completed_total",
@@ -116,4 +149,13 @@ async fn metrics_count_sign_ins_refusals_and_graph_calls() {
     ] {
         assert!(metrics.contains(name), "{name} in {metrics}");
     }
+}
+
+#[tokio::test]
+async fn without_a_metrics_token_there_are_no_metrics() {
+    let app = spawn_app().await;
+    app.sign_in_adele().await;
+    let response = app.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(!response.text().await.unwrap().contains("entra_"));
 }

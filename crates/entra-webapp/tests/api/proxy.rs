@@ -401,6 +401,28 @@ async fn browsers_are_sent_to_sign_in_and_come_back_while_api_calls_get_401() {
 
 /// The status of `GET target` sent over a raw connection: HTTP clients (reqwest included) resolve
 /// dot segments before sending, an attacker's client does not.
+#[tokio::test]
+async fn metrics_are_ours_with_a_token_else_the_path_is_the_app_behinds_behind_sign_in() {
+    let upstream = upstream::start().await;
+    let app = proxy_with(&upstream, |_| {}).await;
+    let anonymous = app.browser.get(app.url("/metrics")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::SEE_OTHER, "the app's own path, which needs sign-in");
+    assert!(location(&anonymous).starts_with("/login?return_to=%2Fmetrics"), "{}", location(&anonymous));
+    app.sign_in_adele().await;
+    let echoed = echo(&app, "/metrics", &[("accept", HTML)]).await;
+    assert_eq!(echoed["path"], "/metrics");
+    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+
+    let token = "m3tr1cs-t0ken-for-the-scraper-0123456789";
+    let app = proxy_with(&upstream, move |settings| settings.metrics_token = Some(token.into())).await;
+    app.sign_in_adele().await;
+    let signed_in = app.get("/metrics").await;
+    assert_eq!(signed_in.status(), StatusCode::UNAUTHORIZED, "ours, and a session is not the token");
+    let scraped = app.browser.get(app.url("/metrics")).bearer_auth(token).send().await.unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
+    assert!(scraped.text().await.unwrap().contains("entra_sign_ins_completed_total"));
+}
+
 async fn raw_get_status(app: &TestApp, target: &str) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = app.base_url.trim_start_matches("http://").replace("localhost", "127.0.0.1");

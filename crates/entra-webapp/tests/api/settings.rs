@@ -161,6 +161,7 @@ fn serve_help_lists_every_setting() {
         "MAX_SESSIONS",
         "SESSION_IDLE_MINUTES",
         "TRUST_FORWARDED_HEADERS",
+        "METRICS_TOKEN",
     ] {
         assert!(help.contains(&format!("env: {variable}")), "{variable} in {help}");
     }

@@ -43,9 +43,14 @@ async fn no_secret_value_reaches_the_logs() {
 
     // Two seconds, not one: the emulator counts whole seconds, so a one-second token issued late
     // in a second was already expired when the page used it right after the refresh (a 502).
-    let app =
-        spawn_app_with(Options { access_token_lifetime: Some(Duration::from_secs(2)), ..Options::default() }).await;
-    let mut observed = Vec::new();
+    const METRICS_TOKEN: &str = "m3tr1cs-t0ken-for-the-scraper-0123456789";
+    let app = spawn_app_with(Options {
+        access_token_lifetime: Some(Duration::from_secs(2)),
+        settings_change: Some(Box::new(|settings, _| settings.metrics_token = Some(METRICS_TOKEN.into()))),
+        ..Options::default()
+    })
+    .await;
+    let mut observed = vec![METRICS_TOKEN.to_owned()];
     let authorize = app.start_sign_in("/login?return_to=/profile").await;
     for name in ["state", "nonce", "code_challenge"] {
         observed.push(query_param(&authorize, name).unwrap());
@@ -61,6 +66,8 @@ async fn no_secret_value_reaches_the_logs() {
     let csrf = app.csrf_token().await;
     observed.push(csrf.clone());
     app.browser.post(app.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap();
+    let scraped = app.browser.get(app.url("/metrics")).bearer_auth(METRICS_TOKEN).send().await.unwrap();
+    assert_eq!(scraped.status(), StatusCode::OK);
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("signed in") && logs.contains("access token refreshed"), "the capture works: {logs}");
