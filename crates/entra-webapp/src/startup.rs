@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Request as AxumRequest;
@@ -116,13 +117,14 @@ impl Application {
             Some(_) => auth.after_sign_out(proxy::signed_out_path()),
             None => auth,
         };
+        let proxy = config.proxy.clone().map(Proxy::new).transpose().context("cannot set up TLS to UPSTREAM_URL")?;
         let state = AppState::new(Shared {
             client: client.clone(),
             auth,
             store,
             trust_forwarded_headers: config.listener.trust_forwarded_headers,
             policy: Arc::new(config.access.policy.clone()),
-            proxy: config.proxy.clone().map(Proxy::new),
+            proxy,
             caller_groups: Default::default(),
             identity_headers: IdentityHeaderCache::new(
                 IDENTITY_HEADER_CACHE_USERS,

@@ -140,11 +140,39 @@ mod tests {
     fn proxy_settings_are_checked_and_each_bad_one_named() {
         let proxy = |upstream: &str| Settings { upstream_url: Some(upstream.into()), ..valid() };
         let config = proxy("http://127.0.0.1:8000").validate().unwrap();
-        assert_eq!(config.proxy.unwrap().upstream.as_str(), "http://127.0.0.1:8000/");
-        // Each breaks one rule only: http, no path, no query, no credentials (an http URL always
-        // has a host).
+        let proxied = config.proxy.unwrap();
+        assert_eq!(proxied.upstream.as_str(), "http://127.0.0.1:8000/");
+        assert!(proxied.pass_host_header, "the client's Host by default");
+        let tls = proxy("https://app.internal.example").validate().unwrap().proxy.unwrap();
+        assert_eq!(tls.upstream.port_or_known_default(), Some(443));
+        let own_host = Settings { proxy_pass_host_header: "false".into(), ..proxy("http://127.0.0.1:8000") };
+        assert!(!own_host.validate().unwrap().proxy.unwrap().pass_host_header);
+        let unclear = Settings { proxy_pass_host_header: "upstream".into(), ..proxy("http://127.0.0.1:8000") };
+        assert_eq!(variables(unclear.validate().unwrap_err()), vec!["PROXY_PASS_HOST_HEADER"]);
+        // A private CA for an https:// upstream: read at start-up, refused where it would do nothing.
+        let dir = tempfile::tempdir().unwrap();
+        let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_owned()]).unwrap();
+        let (ca_file, not_pem) = (dir.path().join("ca.pem"), dir.path().join("not.pem"));
+        std::fs::write(&ca_file, ca.cert.pem()).unwrap();
+        std::fs::write(&not_pem, "not a certificate").unwrap();
+        let with_ca = |upstream: &str, file: &std::path::Path| Settings {
+            upstream_ca_file: Some(file.to_string_lossy().into_owned()),
+            ..proxy(upstream)
+        };
+        let roots = with_ca("https://app.internal.example", &ca_file).validate().unwrap().proxy.unwrap().upstream_roots;
+        assert_eq!(roots.unwrap().len(), 1);
+        for (upstream, file) in [
+            ("http://127.0.0.1:8000", ca_file.as_path()),
+            ("https://app.internal.example", not_pem.as_path()),
+            ("https://app.internal.example", &dir.path().join("missing.pem")),
+        ] {
+            let errors = with_ca(upstream, file).validate().unwrap_err();
+            assert_eq!(variables(errors), vec!["UPSTREAM_CA_FILE"], "{upstream} {}", file.display());
+        }
+        // Each breaks one rule only: http(s), no path, no query, no credentials (an http URL
+        // always has a host).
         for bad in [
-            "https://127.0.0.1:8000",
+            "ftp://127.0.0.1:8000",
             "http://127.0.0.1:8000/app",
             "http://127.0.0.1:8000/?x=1",
             "http://user@127.0.0.1:8000",

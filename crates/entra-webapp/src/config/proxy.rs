@@ -1,4 +1,5 @@
-//! Proxy mode: `UPSTREAM_URL` and how requests reach it (`PROXY_ANONYMOUS_PATHS`,
+//! Proxy mode: `UPSTREAM_URL` and how requests reach it (`UPSTREAM_CA_FILE`, `PROXY_PASS_HOST_HEADER`,
+//! `PROXY_ANONYMOUS_PATHS`,
 //! `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_ACCESS_TOKEN_SCOPES`, `PROXY_TRUSTED_ORIGINS`,
 //! `PROXY_WEBSOCKET_CHECK_SECONDS`, `PROXY_PRINCIPAL_GROUPS`, `PROXY_PRINCIPAL_MAX_BYTES`,
 //! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
@@ -7,6 +8,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use entra_auth::{BearerPolicy, ResourceScopes};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use url::Url;
 use uuid::Uuid;
 
@@ -47,8 +50,13 @@ impl PathPattern {
 /// The proxy's configuration.
 #[derive(Clone, Debug)]
 pub struct ProxyConfig {
-    /// `http://host:port` of the app behind.
+    /// `http://host:port` (or `https://`) of the app behind.
     pub upstream: Url,
+    /// The only CAs trusted to sign an `https://` upstream's certificate (`UPSTREAM_CA_FILE`);
+    /// `None`: the system's (or `SSL_CERT_FILE`'s) and Mozilla's.
+    pub upstream_roots: Option<Vec<CertificateDer<'static>>>,
+    /// Send the client's `Host` to the app behind (else the upstream's own).
+    pub pass_host_header: bool,
     /// Reachable without a session.
     pub anonymous_paths: Vec<PathPattern>,
     /// Requests without a session elsewhere.
@@ -121,7 +129,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         return Some(None);
     };
     let upstream = problems.url("UPSTREAM_URL", upstream, "http://127.0.0.1:8080").filter(|url| {
-        let plain_origin = url.scheme() == "http"
+        let plain_origin = matches!(url.scheme(), "http" | "https")
             && url.host().is_some()
             && url.path() == "/"
             && url.query().is_none()
@@ -129,7 +137,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         if !plain_origin {
             problems.add(
                 "UPSTREAM_URL",
-                "must be http://host:port with no path, query or credentials (the app behind, on the same host or network; TLS is this proxy's side).",
+                "must be http://host:port or https://host:port, with no path, query or credentials (the app behind).",
             );
         }
         plain_origin
@@ -165,6 +173,8 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         }
     };
     let pass_tokens = problems.boolean("PROXY_PASS_TOKENS", &settings.proxy_pass_tokens);
+    let pass_host_header = problems.boolean("PROXY_PASS_HOST_HEADER", &settings.proxy_pass_host_header);
+    let upstream_roots = upstream_roots(settings, upstream.as_ref(), problems);
     let access_token_scopes = access_token_scopes(settings, pass_tokens, problems);
     let response_timeout = seconds("UPSTREAM_TIMEOUT_SECONDS", &settings.upstream_timeout_seconds, problems);
     let session_check = seconds("PROXY_WEBSOCKET_CHECK_SECONDS", &settings.proxy_websocket_check_seconds, problems);
@@ -178,6 +188,8 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
     let bearer = bearer_policy(settings, problems);
     Some(Some(ProxyConfig {
         upstream: upstream?,
+        upstream_roots,
+        pass_host_header,
         anonymous_paths,
         unauthenticated,
         pass_tokens,
@@ -189,6 +201,33 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         principal_max_bytes: principal_max_bytes?,
         bearer,
     }))
+}
+
+/// `UPSTREAM_CA_FILE`: the certificates of a PEM file, for an `https://` upstream only (with an
+/// `http://` one it would be a setting that does nothing).
+fn upstream_roots(
+    settings: &Settings,
+    upstream: Option<&Url>,
+    problems: &mut Problems,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let path = settings.upstream_ca_file.as_deref().map(str::trim).filter(|path| !path.is_empty())?;
+    if upstream.is_some_and(|upstream| upstream.scheme() != "https") {
+        problems.add("UPSTREAM_CA_FILE", "is only for an https:// UPSTREAM_URL; unset it, or use https.");
+        return None;
+    }
+    let certificates: Result<Vec<_>, _> =
+        CertificateDer::pem_file_iter(path).and_then(|certificates| certificates.collect());
+    match certificates {
+        Ok(certificates) if !certificates.is_empty() => Some(certificates),
+        Ok(_) => {
+            problems.add("UPSTREAM_CA_FILE", format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."));
+            None
+        }
+        Err(error) => {
+            problems.add("UPSTREAM_CA_FILE", format!("cannot read certificates from {path}: {error}."));
+            None
+        }
+    }
 }
 
 /// `PROXY_ACCESS_TOKEN_SCOPES`: one resource's scopes, only with `PROXY_PASS_TOKENS=true` (it
@@ -314,6 +353,8 @@ mod tests {
     fn only_plain_paths_are_anonymous() {
         let config = ProxyConfig {
             upstream: Url::parse("http://127.0.0.1:8000").unwrap(),
+            upstream_roots: None,
+            pass_host_header: true,
             anonymous_paths: vec![PathPattern::Prefix("/static/".into()), PathPattern::Exact("/health".into())],
             unauthenticated: UnauthenticatedAction::Redirect,
             pass_tokens: false,

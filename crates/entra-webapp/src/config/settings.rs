@@ -93,10 +93,21 @@ pub struct Settings {
     /// Default: no group needed.
     #[arg(long = "allowed-groups", env = "ALLOWED_GROUPS")]
     pub allowed_groups: Option<String>,
-    /// Proxy mode: the app to put sign-in in front of (http://host:port). Every request that is
-    /// not one of ours is forwarded there, with the signed-in user's identity headers.
+    /// Proxy mode: the app to put sign-in in front of (http://host:port, or https://host:port,
+    /// its certificate checked as for Entra: the system's CAs or SSL_CERT_FILE's). Every request
+    /// that is not one of ours is forwarded there, with the signed-in user's identity headers.
     #[arg(long = "upstream-url", env = "UPSTREAM_URL")]
     pub upstream_url: Option<String>,
+    /// Proxy mode, an https:// UPSTREAM_URL: a PEM file of the CA certificates that may sign the
+    /// upstream's certificate (a private CA), trusted for the upstream only and in place of the
+    /// system's CAs. Default: the system's CAs (or SSL_CERT_FILE's) and Mozilla's.
+    #[arg(long = "upstream-ca-file", env = "UPSTREAM_CA_FILE")]
+    pub upstream_ca_file: Option<String>,
+    /// Proxy mode: pass the client's Host header to the app behind (true), or send the
+    /// upstream's own, from UPSTREAM_URL (false: for an app that answers only to its own name,
+    /// such as another App Service or Container Apps site); X-Forwarded-Host has the client's.
+    #[arg(long = "proxy-pass-host-header", env = "PROXY_PASS_HOST_HEADER", default_value = "true")]
+    pub proxy_pass_host_header: String,
     /// Proxy mode: paths anyone may reach without signing in, comma-separated; a trailing * matches
     /// every path under it (/static/*, /api/public/*).
     #[arg(long = "proxy-anonymous-paths", env = "PROXY_ANONYMOUS_PATHS")]
@@ -226,6 +237,8 @@ impl Default for Settings {
             proxy_anonymous_paths: None,
             proxy_unauthenticated_action: DEFAULT_UNAUTHENTICATED_ACTION.to_owned(),
             proxy_pass_tokens: "false".to_owned(),
+            proxy_pass_host_header: "true".to_owned(),
+            upstream_ca_file: None,
             proxy_access_token_scopes: None,
             proxy_trusted_origins: None,
             proxy_principal_groups: None,

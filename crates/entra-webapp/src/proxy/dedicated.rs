@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
+use axum::http::Uri;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+
+use crate::proxy::upstream_tls::{self, UpstreamConnector};
 
 /// A client connection's upstream connection, once it has one. Shared by the clones of the
 /// connection's per-request extension; only one request of an HTTP/1.1 connection runs at a time.
@@ -24,13 +26,15 @@ use hyper_util::rt::TokioIo;
 pub struct DedicatedConnection(Arc<Mutex<Option<SendRequest<Body>>>>);
 
 impl DedicatedConnection {
-    /// Sends `request` on this connection's upstream connection, opening one (to `address`, within
-    /// `connect_timeout`) if there is none or the last one closed. A kept connection that turns out
-    /// to be closed before the request is written (the upstream's idle timeout) is replaced, once.
+    /// Sends `request` on this connection's upstream connection, opening one (to `origin`, by
+    /// `connector`, within `connect_timeout`) if there is none or the last one closed. A kept
+    /// connection that turns out to be closed before the request is written (the upstream's idle
+    /// timeout) is replaced, once.
     pub(crate) async fn send(
         &self,
         request: Request,
-        address: &str,
+        connector: &UpstreamConnector,
+        origin: &Uri,
         connect_timeout: Duration,
     ) -> Result<axum::http::Response<Incoming>, String> {
         let request = match self.take().filter(|sender| !sender.is_closed()) {
@@ -40,7 +44,7 @@ impl DedicatedConnection {
             },
             None => request,
         };
-        let sender = open(address, connect_timeout).await?;
+        let sender = open(connector, origin, connect_timeout).await?;
         self.send_on(sender, request).await.map_err(Unsent::into_reason)
     }
 
@@ -93,20 +97,15 @@ impl Unsent {
     }
 }
 
-/// A TCP connection to the upstream at `address` (`host:port`), made within `connect_timeout`.
-pub(crate) async fn connect(address: &str, connect_timeout: Duration) -> Result<tokio::net::TcpStream, String> {
-    match tokio::time::timeout(connect_timeout, tokio::net::TcpStream::connect(address)).await {
-        Err(_) => Err(format!("connecting took longer than {connect_timeout:?}")),
-        Ok(result) => result.map_err(|error| error.to_string()),
-    }
-}
-
-/// A new HTTP/1.1 connection to `address`, its task running on this thread (see `workers.rs`)
+/// A new HTTP/1.1 connection to `origin`, its task running on this thread (see `workers.rs`)
 /// until the sender is dropped or the upstream closes it.
-async fn open(address: &str, connect_timeout: Duration) -> Result<SendRequest<Body>, String> {
-    let stream = connect(address, connect_timeout).await?;
-    let _ = stream.set_nodelay(true);
-    let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.map_err(|error| error.to_string())?;
+async fn open(
+    connector: &UpstreamConnector,
+    origin: &Uri,
+    connect_timeout: Duration,
+) -> Result<SendRequest<Body>, String> {
+    let stream = upstream_tls::connect(connector, origin, connect_timeout).await?;
+    let (sender, connection) = http1::handshake(stream).await.map_err(|error| error.to_string())?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(error = %error, "upstream connection ended");

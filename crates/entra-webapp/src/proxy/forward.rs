@@ -16,13 +16,12 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use thread_local::ThreadLocal;
-use url::Url;
 
-use crate::proxy::dedicated::{self, DedicatedConnection};
+use crate::proxy::dedicated::DedicatedConnection;
 use crate::proxy::request_body;
+use crate::proxy::upstream_tls::{self, UpstreamConnector};
 
 /// Connecting to the upstream may take this long (then 502).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -71,10 +70,10 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    /// A proxy to `config.upstream`.
-    pub fn new(config: crate::config::ProxyConfig) -> Self {
-        let upstream = Upstream::new(config.upstream.clone(), config.response_timeout);
-        Self { config, upstream }
+    /// A proxy to `config.upstream`; fails only if TLS cannot be set up for an `https://` one.
+    pub fn new(config: crate::config::ProxyConfig) -> Result<Self, rustls::Error> {
+        let upstream = Upstream::new(&config)?;
+        Ok(Self { config, upstream })
     }
 }
 
@@ -148,12 +147,18 @@ impl Outbound {
 pub struct Upstream {
     /// One pool per serving thread: a pooled connection's task runs on the thread that opened
     /// it, so sharing one pool would wake another thread for every request (see `workers.rs`).
-    clients: ThreadLocal<Client<HttpConnector, Body>>,
-    /// `host:port`, for the connections of [`DedicatedConnection`] and the readiness probe.
-    address: String,
+    clients: ThreadLocal<Client<UpstreamConnector, Body>>,
+    /// Opens connections to the upstream (plain or TLS), for the pools, the connections of
+    /// [`DedicatedConnection`] and the readiness probe.
+    connector: UpstreamConnector,
+    /// The upstream's scheme and authority (what the connector connects to).
+    origin: Uri,
     /// The origin's scheme and authority, parsed once for every request's URI.
     scheme: Scheme,
     authority: Option<Authority>,
+    /// The `Host` the upstream gets: its own (`PROXY_PASS_HOST_HEADER=false`), or the client's
+    /// (`None`; the upstream's own only for a request that came without one, HTTP/1.0).
+    host: HostHeader,
     response_timeout: Duration,
     /// What this process adds to `Via` on every request it forwards (RFC 9110 §7.6.3), with a
     /// name of its own: a request that comes back carrying it went round in a loop.
@@ -161,17 +166,31 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// An upstream at `origin` (`http://host:port`).
-    pub fn new(origin: Url, response_timeout: Duration) -> Self {
-        let origin_uri = origin.as_str().parse::<Uri>().ok();
-        let scheme = origin_uri.as_ref().and_then(|uri| uri.scheme().cloned()).unwrap_or(Scheme::HTTP);
-        let authority = origin_uri.and_then(|uri| uri.authority().cloned());
-        let address =
-            format!("{}:{}", origin.host_str().unwrap_or_default(), origin.port_or_known_default().unwrap_or(80));
+    /// The upstream of `config`: at `upstream` (`http://host:port` or `https://host:port`, with
+    /// `upstream_roots`), sent the client's `Host` when `pass_host_header`, else its own.
+    pub fn new(config: &crate::config::ProxyConfig) -> Result<Self, rustls::Error> {
+        let origin_uri = config.upstream.as_str().parse::<Uri>().unwrap_or_default();
+        let scheme = origin_uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+        let authority = origin_uri.authority().cloned();
+        let connector = upstream_tls::connector(scheme.as_str(), config.upstream_roots.as_deref(), CONNECT_TIMEOUT)?;
+        let own_host = authority.as_ref().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
+        let host = match config.pass_host_header {
+            true => HostHeader::Clients { otherwise: own_host },
+            false => HostHeader::Upstreams(own_host),
+        };
         let name = uuid::Uuid::new_v4().simple().to_string();
         let via = HeaderValue::try_from(format!("1.1 entra-webapp-{}", &name[..12]))
             .unwrap_or(HeaderValue::from_static("1.1 entra-webapp"));
-        Self { clients: ThreadLocal::new(), address, scheme, authority, response_timeout, via }
+        Ok(Self {
+            clients: ThreadLocal::new(),
+            connector,
+            origin: origin_uri,
+            scheme,
+            authority,
+            host,
+            response_timeout: config.response_timeout,
+            via,
+        })
     }
 
     /// Whether a request already went through this proxy on its way here (see `via`).
@@ -184,18 +203,16 @@ impl Upstream {
     }
 
     /// This thread's client and pool.
-    fn client(&self) -> &Client<HttpConnector, Body> {
+    fn client(&self) -> &Client<UpstreamConnector, Body> {
         self.clients.get_or(|| {
-            let mut connector = HttpConnector::new();
-            connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-            connector.set_nodelay(true);
-            Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(connector)
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(self.connector.clone())
         })
     }
 
-    /// Whether the upstream accepts a connection now (for `/readyz`).
-    pub async fn is_reachable(&self) -> bool {
-        dedicated::connect(&self.address, CONNECT_TIMEOUT).await.is_ok()
+    /// Whether the upstream accepts a connection now, TLS handshake included (for `/readyz`);
+    /// if not, why.
+    pub async fn reachable(&self) -> Result<(), String> {
+        upstream_tls::connect(&self.connector, &self.origin, CONNECT_TIMEOUT).await.map(drop)
     }
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
@@ -218,20 +235,24 @@ impl Upstream {
             // The pool picks a connection by the URI's origin, then sends the path likewise.
             None => self.upstream_uri(path_and_query)?,
         };
-        // A request without `Host` (HTTP/1.0) gets the upstream's, as HTTP/1.1 requires.
-        if !parts.headers.contains_key(header::HOST)
-            && let Some(host) =
-                self.authority.as_ref().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok())
-        {
-            parts.headers.insert(header::HOST, host);
-        }
         // The upstream is spoken to in HTTP/1.1, whatever the client spoke (HTTP/2 included).
         parts.version = axum::http::Version::HTTP_11;
         if let Some(protocol) = &upgrade {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, protocol.clone());
         }
+        // `X-Forwarded-Host` says the client's `Host` before it may be replaced here.
         set_forwarded_headers(&mut parts.headers, &forwarded);
+        match &self.host {
+            HostHeader::Upstreams(Some(own)) => {
+                parts.headers.insert(header::HOST, own.clone());
+            }
+            // A request without `Host` (HTTP/1.0) gets the upstream's, as HTTP/1.1 requires.
+            HostHeader::Clients { otherwise: Some(own) } if !parts.headers.contains_key(header::HOST) => {
+                parts.headers.insert(header::HOST, own.clone());
+            }
+            _ => {}
+        }
         parts.headers.append(header::VIA, self.via.clone());
         // The upstream's time to answer starts once it has the whole request (see
         // `request_body.rs`); a request without a body has all been sent at once.
@@ -245,8 +266,8 @@ impl Upstream {
         let outbound = Request::from_parts(parts, body);
         let send = async {
             match dedicated {
-                Some(connection) => connection.send(outbound, &self.address, CONNECT_TIMEOUT).await,
-                None => self.client().request(outbound).await.map_err(|error| error.to_string()),
+                Some(connection) => connection.send(outbound, &self.connector, &self.origin, CONNECT_TIMEOUT).await,
+                None => self.client().request(outbound).await.map_err(|error| upstream_tls::reason(&error)),
             }
             .map_err(UpstreamError::Unreachable)
         };
@@ -316,6 +337,14 @@ impl Upstream {
             .build()
             .map_err(|_| UpstreamError::Unreachable("bad request URI".into()))
     }
+}
+
+/// Which `Host` the upstream gets (the upstream's own: its authority in `UPSTREAM_URL`).
+enum HostHeader {
+    /// The client's, as it came; the upstream's own for a request that had none.
+    Clients { otherwise: Option<HeaderValue> },
+    /// The upstream's own, always (an upstream that routes by its own name).
+    Upstreams(Option<HeaderValue>),
 }
 
 /// The options the `Connection` headers list (RFC 9110 §7.6.1), trimmed.

@@ -16,6 +16,7 @@ mod passed_tokens;
 mod redirects;
 mod request_body;
 mod shared_caches;
+mod upstream_tls;
 
 pub use dispatch::OwnOrProxied;
 pub use easy_auth::{SIGNED_OUT_PATH, login, logout, me, refresh, signed_out, signed_out_path, verify};

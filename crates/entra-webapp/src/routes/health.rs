@@ -27,8 +27,9 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else if !state.store.is_ready().await {
         Some("session store unreachable")
     } else if let Some(proxy) = &state.proxy
-        && !proxy.upstream.is_reachable().await
+        && let Err(reason) = proxy.upstream.reachable().await
     {
+        tracing::warn!(error = %reason, "upstream unreachable");
         Some("upstream unreachable")
     } else {
         None

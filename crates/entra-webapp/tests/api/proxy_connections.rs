@@ -96,6 +96,37 @@ async fn the_upstream_gets_a_path_in_the_request_line_and_a_host() {
     let echoed: Value = serde_json::from_str(body).unwrap();
     assert_eq!(echoed["target"], "/echo");
     assert_eq!(echoed["headers"]["host"][0], upstream.url.trim_start_matches("http://"), "the upstream's own");
+    assert!(echoed["headers"]["x-forwarded-host"].is_null(), "the client named no host: {echoed}");
+}
+
+/// An app that answers only to its own name (another site, an ingress routing by name) gets it,
+/// with the client's in `X-Forwarded-Host`.
+#[tokio::test]
+async fn with_pass_host_header_off_the_upstream_gets_its_own_host() {
+    let upstream = upstream::start().await;
+    let app = proxy_allowing_anonymous(upstream.url.clone(), |settings| {
+        settings.proxy_pass_host_header = "false".into();
+    })
+    .await;
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    for (client, version) in [(http1_client(), "HTTP/1.1, its own connection"), (http2, "HTTP/2, the pool")] {
+        let echoed: Value = client
+            .get(app.url("/echo"))
+            .header("x-forwarded-host", "forged.example")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            echoed["headers"]["host"],
+            serde_json::json!([upstream.url.trim_start_matches("http://")]),
+            "{version}"
+        );
+        let client_host = app.base_url.trim_start_matches("http://");
+        assert_eq!(echoed["headers"]["x-forwarded-host"], serde_json::json!([client_host]), "{version}");
+    }
 }
 
 #[tokio::test]

@@ -162,6 +162,8 @@ fn serve_help_lists_every_setting() {
         "SESSION_IDLE_MINUTES",
         "TRUST_FORWARDED_HEADERS",
         "METRICS_TOKEN",
+        "PROXY_PASS_HOST_HEADER",
+        "UPSTREAM_CA_FILE",
     ] {
         assert!(help.contains(&format!("env: {variable}")), "{variable} in {help}");
     }

@@ -193,7 +193,53 @@ async fn websocket(upgrade: WebSocketUpgrade) -> Response {
 
 /// Starts the upstream on a free loopback port.
 pub async fn start() -> Upstream {
-    let router = Router::new()
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let open_connections = Arc::new(AtomicUsize::new(0));
+    let listener = CountingListener { listener, open: open_connections.clone() };
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router().into_make_service_with_connect_info::<PeerAddress>()).await;
+    });
+    Upstream { url, open_connections, task }
+}
+
+/// Starts the same upstream speaking TLS only (`https://127.0.0.1:port`), its certificate for
+/// `names` signed by a CA of its own, whose certificate (PEM) it writes to `ca_file`.
+pub async fn start_tls(names: &[&str], ca_file: &std::path::Path) -> Upstream {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let open_connections = Arc::new(AtomicUsize::new(0));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls(names, ca_file)));
+    let listener = TlsListener { counting: CountingListener { listener, open: open_connections.clone() }, acceptor };
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router().into_make_service_with_connect_info::<PeerAddress>()).await;
+    });
+    Upstream { url, open_connections, task }
+}
+
+/// A CA of its own (written to `ca_file`) and a server certificate for `names` it signed.
+fn server_tls(names: &[&str], ca_file: &std::path::Path) -> rustls::ServerConfig {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "proxy tests' upstream CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert = CertificateParams::new(names).unwrap().signed_by(&server_key, &ca).unwrap();
+    std::fs::write(ca_file, ca.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![server_cert.der().clone()], key)
+        .unwrap()
+}
+
+/// The upstream's routes.
+fn router() -> Router {
+    Router::new()
         .route("/upload", post(upload))
         .route("/download/{megabytes}", get(download))
         .route("/slow", get(slow))
@@ -204,15 +250,7 @@ pub async fn start() -> Upstream {
         .route("/ws/whoami", get(websocket_whoami))
         .route("/acting-page", get(acting_page))
         .route("/redirect", get(redirect))
-        .fallback(echo);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let open_connections = Arc::new(AtomicUsize::new(0));
-    let listener = CountingListener { listener, open: open_connections.clone() };
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router.into_make_service_with_connect_info::<PeerAddress>()).await;
-    });
-    Upstream { url, open_connections, task }
+        .fallback(echo)
 }
 
 /// Where a connection comes from (axum knows it for its own listener only).
@@ -222,6 +260,38 @@ struct PeerAddress(SocketAddr);
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CountingListener>> for PeerAddress {
     fn connect_info(stream: axum::serve::IncomingStream<'_, CountingListener>) -> Self {
         Self(*stream.remote_addr())
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for PeerAddress {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+/// A counting listener whose connections have been through a TLS handshake.
+struct TlsListener {
+    counting: CountingListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<CountedStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (stream, address) = axum::serve::Listener::accept(&mut self.counting).await;
+            // A client that refuses the certificate ends the handshake: on to the next one.
+            let handshake = tokio::time::timeout(Duration::from_secs(5), self.acceptor.accept(stream)).await;
+            if let Ok(Ok(stream)) = handshake {
+                return (stream, address);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.counting.local_addr()
     }
 }
 

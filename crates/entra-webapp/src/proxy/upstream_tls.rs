@@ -1,0 +1,100 @@
+//! How the proxy connects to the app behind: TCP for `http://`, TLS (rustls) for `https://`, the
+//! server's certificate checked against `UPSTREAM_CA_FILE`'s CAs alone when it is set (a private
+//! CA, trusted for the upstream and nothing else), else the same roots as the app's calls to Entra
+//! and Graph (reqwest's): the system's (or `SSL_CERT_FILE`'s) and Mozilla's. One connector serves
+//! the pooled client and each client connection's own upstream connection.
+
+use std::time::Duration;
+
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::CertificateDer;
+use tower::ServiceExt;
+
+/// Opens connections to the upstream, plain or TLS as its URL says.
+pub(crate) type UpstreamConnector = HttpsConnector<HttpConnector>;
+
+/// A connection to the upstream, plain or TLS.
+pub(crate) type UpstreamStream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+
+/// A connector for an upstream whose scheme is `scheme`, trusting `own_roots` when given: the
+/// system's roots are read (once, here) only for `https` without them. TCP connects within
+/// `connect_timeout`, without Nagle's delay.
+pub(crate) fn connector(
+    scheme: &str,
+    own_roots: Option<&[CertificateDer<'static>]>,
+    connect_timeout: Duration,
+) -> Result<UpstreamConnector, rustls::Error> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(own_roots) = own_roots {
+        for root in own_roots {
+            roots.add(root.clone())?;
+        }
+    } else if scheme == "https" {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let native = rustls_native_certs::load_native_certs();
+        for error in &native.errors {
+            tracing::warn!(error = %error, "cannot read a trusted certificate (SSL_CERT_FILE or the system's store)");
+        }
+        let (added, ignored) = roots.add_parsable_certificates(native.certs);
+        tracing::debug!(added, ignored, "the system's trusted certificates, for the upstream");
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut tcp = HttpConnector::new();
+    tcp.enforce_http(false);
+    tcp.set_connect_timeout(Some(connect_timeout));
+    tcp.set_nodelay(true);
+    // HTTP/1.1 only (no ALPN): the upstream is spoken to in HTTP/1.1 whatever the client spoke.
+    Ok(HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp))
+}
+
+/// A connection to `origin` (the upstream's scheme and authority), TLS handshake included, made
+/// within `timeout`.
+pub(crate) async fn connect(
+    connector: &UpstreamConnector,
+    origin: &axum::http::Uri,
+    timeout: Duration,
+) -> Result<UpstreamStream, String> {
+    match tokio::time::timeout(timeout, connector.clone().oneshot(origin.clone())).await {
+        Err(_) => Err(format!("connecting took longer than {timeout:?}")),
+        Ok(result) => result.map_err(|error| reason(&*error)),
+    }
+}
+
+/// An error and its causes, `: `-separated: hyper's outermost words ("client error (Connect)")
+/// say little, the cause ("invalid peer certificate: UnknownIssuer") says what to fix.
+pub(crate) fn reason(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        let text = next.to_string();
+        if !words.contains(&text) {
+            words.push_str(": ");
+            words.push_str(&text);
+        }
+        cause = next.source();
+    }
+    words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn a_reason_names_every_cause_once() {
+        let inner = std::io::Error::other("invalid peer certificate: UnknownIssuer");
+        assert_eq!(reason(&Outer(inner)), "client error (Connect): invalid peer certificate: UnknownIssuer");
+        let plain = std::io::Error::other("connection refused");
+        assert_eq!(reason(&plain), "connection refused");
+    }
+}

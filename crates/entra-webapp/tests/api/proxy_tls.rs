@@ -1,0 +1,81 @@
+//! The proxy in front of an app that speaks TLS only (`https://` in `UPSTREAM_URL`): reached with
+//! the CA of `UPSTREAM_CA_FILE`, every way the proxy forwards; refused when its certificate is
+//! not one to trust, whatever it serves.
+
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+use crate::proxy::{echo, header, open_websocket, proxy_with_options, sign_in_keeping_proxy_cookie};
+use crate::upstream::{self, Upstream};
+
+const HTML: &str = "text/html,application/xhtml+xml";
+
+/// The app in front of `upstream`, trusting the CA of `ca_file` for it (when given).
+async fn proxy_trusting(upstream: &Upstream, ca_file: Option<&std::path::Path>) -> TestApp {
+    let ca_file = ca_file.map(|file| file.to_string_lossy().into_owned());
+    proxy_with_options(
+        upstream,
+        move |settings| {
+            settings.upstream_ca_file = ca_file;
+            settings.proxy_anonymous_paths = Some("/public/*".into());
+        },
+        Options::default(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_https_upstream_signed_by_the_named_ca_gets_every_request_and_the_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("upstream-ca.pem");
+    let upstream = upstream::start_tls(&["localhost", "127.0.0.1"], &ca_file).await;
+    assert!(upstream.url.starts_with("https://127.0.0.1:"));
+    let app = proxy_trusting(&upstream, Some(&ca_file)).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK, "the handshake succeeds");
+
+    // HTTP/1.1: the client connection's own upstream connection, over TLS.
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let echoed = echo(&app, "/reports?q=1", &[]).await;
+    assert_eq!(echoed["target"], "/reports?q=1");
+    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+    let upload = app.browser.post(app.url("/echo")).body(vec![b'x'; 1 << 20]).send().await.unwrap();
+    assert_eq!(upload.json::<Value>().await.unwrap()["body_length"], 1 << 20, "a body, whole");
+
+    // HTTP/2: the thread's pool, over TLS.
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let response = http2.get(app.url("/public/x")).send().await.unwrap();
+    assert_eq!((response.status(), response.version()), (StatusCode::OK, reqwest::Version::HTTP_2));
+    assert_eq!(response.json::<Value>().await.unwrap()["path"], "/public/x");
+
+    // An upgrade: the pool's connection, taken for good.
+    let mut socket = open_websocket(&app, &cookie).await;
+    socket.send(tokio_tungstenite::tungstenite::Message::text("over tls")).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    assert_eq!(reply.into_text().unwrap().as_str(), "echo: over tls");
+}
+
+#[tokio::test]
+async fn an_https_upstream_whose_certificate_is_not_trusted_or_not_its_own_gets_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, other_ca_file) = (dir.path().join("ca.pem"), dir.path().join("other-ca.pem"));
+    // Signed by a CA nobody named: not among the system's CAs either.
+    let unknown = upstream::start_tls(&["localhost", "127.0.0.1"], &ca_file).await;
+    // Signed by the named CA, for another name than the upstream's address.
+    let misnamed = upstream::start_tls(&["app.internal.example"], &other_ca_file).await;
+    for (upstream, trusted) in
+        [(&unknown, None), (&unknown, Some(other_ca_file.as_path())), (&misnamed, Some(&other_ca_file))]
+    {
+        let app = proxy_trusting(upstream, trusted).await;
+        let refused = app.browser.get(app.url("/public/page")).header("accept", HTML).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_GATEWAY, "{} trusting {trusted:?}", upstream.url);
+        assert!(refused.text().await.unwrap().contains("The app is not answering"));
+        let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+        let pooled = http2.get(app.url("/public/page")).send().await.unwrap();
+        assert_eq!(pooled.status(), StatusCode::BAD_GATEWAY, "the pool checks it too");
+        let ready = app.get("/readyz").await;
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
+    }
+}
