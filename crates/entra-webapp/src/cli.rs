@@ -35,8 +35,8 @@ pub struct DemoArgs {
     /// Port of the app (the emulator takes a free one).
     #[arg(long, env = "PORT", default_value_t = 5001)]
     pub port: u16,
-    /// Proxy mode: put the demo's sign-in in front of this app (http://host:port, or https:// with a certificate the system trusts) instead of
-    /// showing the built-in pages.
+    /// Proxy mode: put the demo's sign-in in front of this app (http://host:port, or https://
+    /// with a certificate the system trusts) instead of showing the built-in pages.
     #[arg(long, env = "UPSTREAM_URL")]
     pub upstream: Option<String>,
 }
