@@ -156,8 +156,7 @@ pub struct Upstream {
     /// The origin's scheme and authority, parsed once for every request's URI.
     scheme: Scheme,
     authority: Option<Authority>,
-    /// The `Host` the upstream gets: its own (`PROXY_PASS_HOST_HEADER=false`), or the client's
-    /// (`None`; the upstream's own only for a request that came without one, HTTP/1.0).
+    /// The `Host` the upstream gets (`PROXY_PASS_HOST_HEADER`).
     host: HostHeader,
     response_timeout: Duration,
     /// What this process adds to `Via` on every request it forwards (RFC 9110 §7.6.3), with a
