@@ -10,7 +10,6 @@
 //! instead, as do upgrades (WebSocket), which take a connection for good.
 
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -18,7 +17,7 @@ use axum::http::Uri;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 
-use crate::proxy::upstream_tls::{self, UpstreamConnector};
+use crate::proxy::upstream_tls::UpstreamConnector;
 
 /// A client connection's upstream connection, once it has one. Shared by the clones of the
 /// connection's per-request extension; only one request of an HTTP/1.1 connection runs at a time.
@@ -27,15 +26,13 @@ pub struct DedicatedConnection(Arc<Mutex<Option<SendRequest<Body>>>>);
 
 impl DedicatedConnection {
     /// Sends `request` on this connection's upstream connection, opening one (to `origin`, by
-    /// `connector`, within `connect_timeout`) if there is none or the last one closed. A kept
-    /// connection that turns out to be closed before the request is written (the upstream's idle
-    /// timeout) is replaced, once.
+    /// `connector`) if there is none or the last one closed. A kept connection that turns out to
+    /// be closed before the request is written (the upstream's idle timeout) is replaced, once.
     pub(crate) async fn send(
         &self,
         request: Request,
         connector: &UpstreamConnector,
         origin: &Uri,
-        connect_timeout: Duration,
     ) -> Result<axum::http::Response<Incoming>, String> {
         let request = match self.take().filter(|sender| !sender.is_closed()) {
             Some(kept) => match self.send_on(kept, request).await {
@@ -44,7 +41,7 @@ impl DedicatedConnection {
             },
             None => request,
         };
-        let sender = open(connector, origin, connect_timeout).await?;
+        let sender = open(connector, origin).await?;
         self.send_on(sender, request).await.map_err(Unsent::into_reason)
     }
 
@@ -99,12 +96,8 @@ impl Unsent {
 
 /// A new HTTP/1.1 connection to `origin`, its task running on this thread (see `workers.rs`)
 /// until the sender is dropped or the upstream closes it.
-async fn open(
-    connector: &UpstreamConnector,
-    origin: &Uri,
-    connect_timeout: Duration,
-) -> Result<SendRequest<Body>, String> {
-    let stream = upstream_tls::connect(connector, origin, connect_timeout).await?;
+async fn open(connector: &UpstreamConnector, origin: &Uri) -> Result<SendRequest<Body>, String> {
+    let stream = connector.connect(origin).await?;
     let (sender, connection) = http1::handshake(stream).await.map_err(|error| error.to_string())?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {

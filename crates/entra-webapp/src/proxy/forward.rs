@@ -23,7 +23,7 @@ use crate::proxy::dedicated::DedicatedConnection;
 use crate::proxy::request_body;
 use crate::proxy::upstream_tls::{self, UpstreamConnector};
 
-/// Connecting to the upstream may take this long (then 502).
+/// Connecting to the upstream, a TLS handshake included, may take this long (then 502).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Idle pooled connections are closed after this.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -171,7 +171,7 @@ impl Upstream {
         let origin_uri = config.upstream.as_str().parse::<Uri>().unwrap_or_default();
         let scheme = origin_uri.scheme().cloned().unwrap_or(Scheme::HTTP);
         let authority = origin_uri.authority().cloned();
-        let connector = upstream_tls::connector(scheme.as_str(), config.upstream_roots.as_deref(), CONNECT_TIMEOUT)?;
+        let connector = UpstreamConnector::new(scheme.as_str(), config.upstream_roots.as_deref(), CONNECT_TIMEOUT)?;
         let own_host = authority.as_ref().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
         let host = match config.pass_host_header {
             true => HostHeader::Clients { otherwise: own_host },
@@ -211,7 +211,7 @@ impl Upstream {
     /// Whether the upstream accepts a connection now, TLS handshake included (for `/readyz`);
     /// if not, why.
     pub async fn reachable(&self) -> Result<(), String> {
-        upstream_tls::connect(&self.connector, &self.origin, CONNECT_TIMEOUT).await.map(drop)
+        self.connector.connect(&self.origin).await.map(drop)
     }
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
@@ -265,7 +265,7 @@ impl Upstream {
         let outbound = Request::from_parts(parts, body);
         let send = async {
             match dedicated {
-                Some(connection) => connection.send(outbound, &self.connector, &self.origin, CONNECT_TIMEOUT).await,
+                Some(connection) => connection.send(outbound, &self.connector, &self.origin).await,
                 None => self.client().request(outbound).await.map_err(|error| upstream_tls::reason(&error)),
             }
             .map_err(UpstreamError::Unreachable)

@@ -4,65 +4,93 @@
 //! and Graph (reqwest's): the system's (or `SSL_CERT_FILE`'s) and Mozilla's. One connector serves
 //! the pooled client and each client connection's own upstream connection.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::http::Uri;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::CertificateDer;
-use tower::ServiceExt;
-
-/// Opens connections to the upstream, plain or TLS as its URL says.
-pub(crate) type UpstreamConnector = HttpsConnector<HttpConnector>;
+use tower::{Service, ServiceExt};
 
 /// A connection to the upstream, plain or TLS.
 pub(crate) type UpstreamStream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
-/// A connector for an upstream whose scheme is `scheme`, trusting `own_roots` when given: the
-/// system's roots are read (once, here) only for `https` without them. TCP connects within
-/// `connect_timeout`, without Nagle's delay.
-pub(crate) fn connector(
-    scheme: &str,
-    own_roots: Option<&[CertificateDer<'static>]>,
-    connect_timeout: Duration,
-) -> Result<UpstreamConnector, rustls::Error> {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Some(own_roots) = own_roots {
-        for root in own_roots {
-            roots.add(root.clone())?;
-        }
-    } else if scheme == "https" {
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let native = rustls_native_certs::load_native_certs();
-        for error in &native.errors {
-            tracing::warn!(error = %error, "cannot read a trusted certificate (SSL_CERT_FILE or the system's store)");
-        }
-        let (added, ignored) = roots.add_parsable_certificates(native.certs);
-        tracing::debug!(added, ignored, "the system's trusted certificates, for the upstream");
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let mut tcp = HttpConnector::new();
-    tcp.enforce_http(false);
-    tcp.set_connect_timeout(Some(connect_timeout));
-    tcp.set_nodelay(true);
-    // HTTP/1.1 only (no ALPN): the upstream is spoken to in HTTP/1.1 whatever the client spoke.
-    Ok(HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp))
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Opens connections to the upstream, plain or TLS as its URL says, each within a time limit
+/// that covers the TLS handshake too: an upstream that accepts TCP and then says nothing is
+/// "not answering" (502) after it, not after the response timeout.
+#[derive(Clone)]
+pub(crate) struct UpstreamConnector {
+    inner: HttpsConnector<HttpConnector>,
+    timeout: Duration,
 }
 
-/// A connection to `origin` (the upstream's scheme and authority), TLS handshake included, made
-/// within `timeout`.
-pub(crate) async fn connect(
-    connector: &UpstreamConnector,
-    origin: &axum::http::Uri,
-    timeout: Duration,
-) -> Result<UpstreamStream, String> {
-    match tokio::time::timeout(timeout, connector.clone().oneshot(origin.clone())).await {
-        Err(_) => Err(format!("connecting took longer than {timeout:?}")),
-        Ok(result) => result.map_err(|error| reason(&*error)),
+impl UpstreamConnector {
+    /// A connector for an upstream whose scheme is `scheme`, trusting `own_roots` when given: the
+    /// system's roots are read (once, here) only for `https` without them. Each connection is
+    /// made within `timeout`, without Nagle's delay.
+    pub(crate) fn new(
+        scheme: &str,
+        own_roots: Option<&[CertificateDer<'static>]>,
+        timeout: Duration,
+    ) -> Result<Self, rustls::Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        if let Some(own_roots) = own_roots {
+            for root in own_roots {
+                roots.add(root.clone())?;
+            }
+        } else if scheme == "https" {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            let native = rustls_native_certs::load_native_certs();
+            for error in &native.errors {
+                tracing::warn!(error = %error, "cannot read a trusted certificate (SSL_CERT_FILE or the system's store)");
+            }
+            let (added, ignored) = roots.add_parsable_certificates(native.certs);
+            tracing::debug!(added, ignored, "the system's trusted certificates, for the upstream");
+        }
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut tcp = HttpConnector::new();
+        tcp.enforce_http(false);
+        tcp.set_nodelay(true);
+        // HTTP/1.1 only (no ALPN): the upstream is spoken to in HTTP/1.1 whatever the client spoke.
+        let inner =
+            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
+        Ok(Self { inner, timeout })
+    }
+
+    /// A connection to `origin` (the upstream's scheme and authority), TLS handshake included.
+    pub(crate) async fn connect(&self, origin: &Uri) -> Result<UpstreamStream, String> {
+        self.clone().oneshot(origin.clone()).await.map_err(|error| reason(&*error))
+    }
+}
+
+impl Service<Uri> for UpstreamConnector {
+    type Response = UpstreamStream;
+    type Error = BoxError;
+    // Boxed once per connection opened, never per request.
+    type Future = Pin<Box<dyn Future<Output = Result<UpstreamStream, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, origin: Uri) -> Self::Future {
+        let (connecting, timeout) = (self.inner.call(origin), self.timeout);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(connected) => connected,
+                Err(_) => Err(format!("connecting took longer than {timeout:?}").into()),
+            }
+        })
     }
 }
 

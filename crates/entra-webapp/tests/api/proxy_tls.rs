@@ -79,3 +79,34 @@ async fn an_https_upstream_whose_certificate_is_not_trusted_or_not_its_own_gets_
         assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
     }
 }
+
+/// An upstream that takes connections and then says nothing: a TLS handshake that never ends is
+/// a failure to connect (502 after 5 s), on a connection of its own and through the pool alike,
+/// not an upstream slow to answer (504 after `UPSTREAM_TIMEOUT_SECONDS`).
+#[tokio::test]
+async fn an_https_upstream_that_never_finishes_the_handshake_is_not_answering() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((connection, _)) = listener.accept().await {
+            held.push(connection);
+        }
+    });
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(move |settings, _| {
+            settings.upstream_url = Some(url);
+            settings.proxy_anonymous_paths = Some("/public/*".into());
+            settings.upstream_timeout_seconds = "25".into();
+        })),
+        ..Options::default()
+    })
+    .await;
+    let http1 = reqwest::Client::builder().http1_only().build().unwrap();
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let (own, pooled) = tokio::join!(http1.get(app.url("/public/x")).send(), http2.get(app.url("/public/x")).send());
+    for (response, way) in [(own, "a connection of its own"), (pooled, "the pool")] {
+        assert_eq!(response.unwrap().status(), StatusCode::BAD_GATEWAY, "{way}");
+    }
+    silent.abort();
+}
