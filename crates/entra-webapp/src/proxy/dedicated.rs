@@ -41,7 +41,10 @@ impl DedicatedConnection {
             },
             None => request,
         };
-        let sender = open(connector, origin).await?;
+        // Boxed: opening is rare (once per client connection), and its state (a TLS connection
+        // being set up, kilobytes) would otherwise be part of every request's future, which the
+        // layers around it move (docs/PERFORMANCE.md).
+        let sender = Box::pin(open(connector, origin)).await?;
         self.send_on(sender, request).await.map_err(Unsent::into_reason)
     }
 
