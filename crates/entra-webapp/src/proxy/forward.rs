@@ -11,7 +11,7 @@ use std::time::Duration;
 use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::uri::{PathAndQuery, Scheme};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use hyper::upgrade::OnUpgrade;
@@ -151,13 +151,13 @@ pub struct Upstream {
     /// Opens connections to the upstream (plain or TLS), for the pools, the connections of
     /// [`DedicatedConnection`] and the readiness probe.
     connector: UpstreamConnector,
-    /// The upstream's scheme and authority (what the connector connects to).
+    /// The upstream's scheme and authority, parsed once: what the connector connects to and what
+    /// every pooled request's URI starts with.
     origin: Uri,
-    /// The origin's scheme and authority, parsed once for every request's URI.
-    scheme: Scheme,
-    authority: Option<Authority>,
-    /// The `Host` the upstream gets (`PROXY_PASS_HOST_HEADER`).
-    host: HostHeader,
+    /// The upstream's own `Host` (its authority in `UPSTREAM_URL`).
+    own_host: Option<HeaderValue>,
+    /// Pass the client's `Host` (`PROXY_PASS_HOST_HEADER`), else send `own_host`.
+    pass_host_header: bool,
     response_timeout: Duration,
     /// What this process adds to `Via` on every request it forwards (RFC 9110 §7.6.3), with a
     /// name of its own: a request that comes back carrying it went round in a loop.
@@ -168,25 +168,19 @@ impl Upstream {
     /// The upstream of `config`: at `upstream` (`http://host:port` or `https://host:port`, with
     /// `upstream_roots`), sent the client's `Host` when `pass_host_header`, else its own.
     pub fn new(config: &crate::config::ProxyConfig) -> Result<Self, rustls::Error> {
-        let origin_uri = config.upstream.as_str().parse::<Uri>().unwrap_or_default();
-        let scheme = origin_uri.scheme().cloned().unwrap_or(Scheme::HTTP);
-        let authority = origin_uri.authority().cloned();
-        let connector = UpstreamConnector::new(scheme.as_str(), config.upstream_roots.as_deref(), CONNECT_TIMEOUT)?;
-        let own_host = authority.as_ref().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
-        let host = match config.pass_host_header {
-            true => HostHeader::Clients { otherwise: own_host },
-            false => HostHeader::Upstreams(own_host),
-        };
+        let origin = config.upstream.as_str().parse::<Uri>().unwrap_or_default();
+        let connector =
+            UpstreamConnector::new(config.upstream.scheme(), config.upstream_roots.as_deref(), CONNECT_TIMEOUT)?;
+        let own_host = origin.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
         let name = uuid::Uuid::new_v4().simple().to_string();
         let via = HeaderValue::try_from(format!("1.1 entra-webapp-{}", &name[..12]))
             .unwrap_or(HeaderValue::from_static("1.1 entra-webapp"));
         Ok(Self {
             clients: ThreadLocal::new(),
             connector,
-            origin: origin_uri,
-            scheme,
-            authority,
-            host,
+            origin,
+            own_host,
+            pass_host_header: config.pass_host_header,
             response_timeout: config.response_timeout,
             via,
         })
@@ -242,15 +236,11 @@ impl Upstream {
         }
         // `X-Forwarded-Host` says the client's `Host` before it may be replaced here.
         set_forwarded_headers(&mut parts.headers, &forwarded);
-        match &self.host {
-            HostHeader::Upstreams(Some(own)) => {
-                parts.headers.insert(header::HOST, own.clone());
-            }
-            // A request without `Host` (HTTP/1.0) gets the upstream's, as HTTP/1.1 requires.
-            HostHeader::Clients { otherwise: Some(own) } if !parts.headers.contains_key(header::HOST) => {
-                parts.headers.insert(header::HOST, own.clone());
-            }
-            _ => {}
+        // A request without `Host` (HTTP/1.0) gets the upstream's too, as HTTP/1.1 requires.
+        if let Some(own) = &self.own_host
+            && (!self.pass_host_header || !parts.headers.contains_key(header::HOST))
+        {
+            parts.headers.insert(header::HOST, own.clone());
         }
         parts.headers.append(header::VIA, self.via.clone());
         // The upstream's time to answer starts once it has the whole request (see
@@ -328,22 +318,15 @@ impl Upstream {
 
     /// The upstream's origin with the request's path and query (already parsed: reused as is).
     fn upstream_uri(&self, path_and_query: PathAndQuery) -> Result<Uri, UpstreamError> {
-        let authority = self.authority.clone().ok_or_else(|| UpstreamError::Unreachable("no upstream host".into()))?;
+        let authority =
+            self.origin.authority().cloned().ok_or_else(|| UpstreamError::Unreachable("no upstream host".into()))?;
         Uri::builder()
-            .scheme(self.scheme.clone())
+            .scheme(self.origin.scheme().cloned().unwrap_or(Scheme::HTTP))
             .authority(authority)
             .path_and_query(path_and_query)
             .build()
             .map_err(|_| UpstreamError::Unreachable("bad request URI".into()))
     }
-}
-
-/// Which `Host` the upstream gets (the upstream's own: its authority in `UPSTREAM_URL`).
-enum HostHeader {
-    /// The client's, as it came; the upstream's own for a request that had none.
-    Clients { otherwise: Option<HeaderValue> },
-    /// The upstream's own, always (an upstream that routes by its own name).
-    Upstreams(Option<HeaderValue>),
 }
 
 /// The options the `Connection` headers list (RFC 9110 §7.6.1), trimmed.
