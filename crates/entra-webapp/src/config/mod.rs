@@ -17,6 +17,7 @@ mod problems;
 mod proxy;
 mod sessions;
 mod settings;
+mod upstream_tls;
 
 pub use access::AccessConfig;
 pub use listener::{ListenerConfig, ServerLimits};
@@ -216,6 +217,104 @@ mod tests {
         assert_eq!(variables(action.validate().unwrap_err()), vec!["PROXY_UNAUTHENTICATED_ACTION"]);
     }
 
+    #[test]
+    fn an_upstream_client_certificate_is_read_at_start_up_and_each_bad_one_named() {
+        use rcgen::{CertificateParams, KeyPair};
+        let dir = tempfile::tempdir().unwrap();
+        let file = |name: &str, contents: &[u8]| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, contents).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let certified = |algorithm| {
+            let key = KeyPair::generate_for(algorithm).unwrap();
+            (CertificateParams::new(vec!["proxy.test".to_owned()]).unwrap().self_signed(&key).unwrap(), key)
+        };
+        let (ecdsa, ecdsa_key) = certified(&rcgen::PKCS_ECDSA_P256_SHA256);
+        let (ed25519, ed25519_key) = certified(&rcgen::PKCS_ED25519);
+        let pkcs12 = |password: &str| {
+            use p12_keystore::{Certificate, KeyStore, KeyStoreEntry, PrivateKey, PrivateKeyChain};
+            let key = PrivateKey::from_der(&ecdsa_key.serialize_der()).unwrap();
+            let chain = PrivateKeyChain::new(b"1".to_vec(), key, [Certificate::from_der(ecdsa.der()).unwrap()]);
+            let mut store = KeyStore::new();
+            store.add_entry("proxy", KeyStoreEntry::PrivateKeyChain(chain));
+            store.writer(password).write().unwrap()
+        };
+        let both = file("both.pem", format!("{}{}", ecdsa.pem(), ecdsa_key.serialize_pem()).as_bytes());
+        let certificate_only = file("certificate.pem", ed25519.pem().as_bytes());
+        let key_only = file("key.pem", ed25519_key.serialize_pem().as_bytes());
+        let other_key = file("other-key.pem", ecdsa_key.serialize_pem().as_bytes());
+        let with_password = file("proxy.p12", &pkcs12("p4ss"));
+        let app_services = file("ABCDEF.p12", &pkcs12(""));
+        let missing = dir.path().join("missing.pem").to_string_lossy().into_owned();
+        let presenting = |upstream: &str, path: Option<&str>, key: Option<&str>, password: Option<&str>| Settings {
+            upstream_url: Some(upstream.into()),
+            upstream_client_certificate_path: path.map(str::to_owned),
+            upstream_client_certificate_key_path: key.map(str::to_owned),
+            upstream_client_certificate_password: password.map(str::to_owned),
+            ..valid()
+        };
+        let https = "https://app.internal.example";
+        for (path, key, password, chain) in [
+            (&both, None, None, ecdsa.der()),
+            (&certificate_only, Some(key_only.as_str()), None, ed25519.der()),
+            (&with_password, None, Some("p4ss"), ecdsa.der()),
+            (&app_services, None, None, ecdsa.der()),
+        ] {
+            let config = presenting(https, Some(path), key, password).validate().unwrap();
+            let presented = config.proxy.unwrap().upstream_client_certificate.expect(path);
+            assert_eq!(presented.cert, vec![chain.clone()], "{path}");
+        }
+        for (settings, variable, says) in [
+            (
+                presenting("http://127.0.0.1:8000", Some(&both), None, None),
+                "UPSTREAM_CLIENT_CERTIFICATE_PATH",
+                "https://",
+            ),
+            (presenting(https, None, Some(&key_only), None), "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH", "set both"),
+            (presenting(https, Some(&missing), None, None), "UPSTREAM_CLIENT_CERTIFICATE_PATH", "cannot read"),
+            (
+                presenting(https, Some(&certificate_only), Some(&missing), None),
+                "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH",
+                "cannot read",
+            ),
+            (
+                presenting(https, Some(&certificate_only), None, None),
+                "UPSTREAM_CLIENT_CERTIFICATE_PATH",
+                "holds no private key",
+            ),
+            (
+                presenting(https, Some(&certificate_only), Some(&other_key), None),
+                "UPSTREAM_CLIENT_CERTIFICATE_PATH",
+                "not the key",
+            ),
+            (
+                presenting(https, Some(&key_only), Some(&key_only), None),
+                "UPSTREAM_CLIENT_CERTIFICATE_PATH",
+                "no PEM certificate",
+            ),
+            (
+                presenting(https, Some(&with_password), None, Some("wrong")),
+                "UPSTREAM_CLIENT_CERTIFICATE_PATH",
+                "PASSWORD",
+            ),
+            (
+                presenting(
+                    https,
+                    Some(&with_password),
+                    None,
+                    Some("@Microsoft.KeyVault(SecretUri=https://v.vault.azure.net/secrets/p)"),
+                ),
+                "UPSTREAM_CLIENT_CERTIFICATE_PASSWORD",
+                "Key Vault",
+            ),
+        ] {
+            let errors = settings.validate().unwrap_err();
+            let text = errors.to_string();
+            assert_eq!(variables(errors), vec![variable], "{text}");
+            assert!(text.contains(says), "{text}");
+        }
+    }
     #[test]
     fn the_scopes_of_the_passed_access_token_are_one_resources_and_need_passing_tokens() {
         let scoped = |pass: &str, scopes: &str| Settings {

@@ -1,20 +1,22 @@
-//! Proxy mode: `UPSTREAM_URL` and how requests reach it (`UPSTREAM_CA_FILE`, `PROXY_PASS_HOST_HEADER`,
+//! Proxy mode: `UPSTREAM_URL` and how requests reach it (TLS in `upstream_tls.rs`, `PROXY_PASS_HOST_HEADER`,
 //! `PROXY_ANONYMOUS_PATHS`, `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_ACCESS_TOKEN_SCOPES`, `PROXY_TRUSTED_ORIGINS`,
 //! `PROXY_WEBSOCKET_CHECK_SECONDS`, `PROXY_PRINCIPAL_GROUPS`, `PROXY_PRINCIPAL_MAX_BYTES`,
 //! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use entra_auth::{BearerPolicy, ResourceScopes};
 use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use rustls::sign::CertifiedKey;
 use url::Url;
 use uuid::Uuid;
 
 use crate::config::listener::ListenerConfig;
 use crate::config::problems::Problems;
 use crate::config::settings::Settings;
+use crate::config::upstream_tls;
 
 /// What to do with a request that has no session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,9 @@ pub struct ProxyConfig {
     /// The only CAs trusted to sign an `https://` upstream's certificate (`UPSTREAM_CA_FILE`);
     /// `None`: the system's (or `SSL_CERT_FILE`'s) and Mozilla's.
     pub upstream_roots: Option<Vec<CertificateDer<'static>>>,
+    /// What the proxy presents to an `https://` upstream that asks for a client certificate
+    /// (`UPSTREAM_CLIENT_CERTIFICATE_PATH`); `None`: nothing.
+    pub upstream_client_certificate: Option<Arc<CertifiedKey>>,
     /// Send the client's `Host` to the app behind (else the upstream's own).
     pub pass_host_header: bool,
     /// Reachable without a session.
@@ -173,7 +178,8 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
     };
     let pass_tokens = problems.boolean("PROXY_PASS_TOKENS", &settings.proxy_pass_tokens);
     let pass_host_header = problems.boolean("PROXY_PASS_HOST_HEADER", &settings.proxy_pass_host_header);
-    let upstream_roots = upstream_roots(settings, upstream.as_ref(), problems);
+    let upstream_roots = upstream_tls::upstream_roots(settings, upstream.as_ref(), problems);
+    let upstream_client_certificate = upstream_tls::upstream_client_certificate(settings, upstream.as_ref(), problems);
     let access_token_scopes = access_token_scopes(settings, pass_tokens, problems);
     let response_timeout = seconds("UPSTREAM_TIMEOUT_SECONDS", &settings.upstream_timeout_seconds, problems);
     let session_check = seconds("PROXY_WEBSOCKET_CHECK_SECONDS", &settings.proxy_websocket_check_seconds, problems);
@@ -188,6 +194,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
     Some(Some(ProxyConfig {
         upstream: upstream?,
         upstream_roots,
+        upstream_client_certificate,
         pass_host_header,
         anonymous_paths,
         unauthenticated,
@@ -200,33 +207,6 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         principal_max_bytes: principal_max_bytes?,
         bearer,
     }))
-}
-
-/// `UPSTREAM_CA_FILE`: the certificates of a PEM file, for an `https://` upstream only (with an
-/// `http://` one it would be a setting that does nothing).
-fn upstream_roots(
-    settings: &Settings,
-    upstream: Option<&Url>,
-    problems: &mut Problems,
-) -> Option<Vec<CertificateDer<'static>>> {
-    let path = settings.upstream_ca_file.as_deref().map(str::trim).filter(|path| !path.is_empty())?;
-    if upstream.is_some_and(|upstream| upstream.scheme() != "https") {
-        problems.add("UPSTREAM_CA_FILE", "is only for an https:// UPSTREAM_URL; unset it, or use https.");
-        return None;
-    }
-    let certificates: Result<Vec<_>, _> =
-        CertificateDer::pem_file_iter(path).and_then(|certificates| certificates.collect());
-    match certificates {
-        Ok(certificates) if !certificates.is_empty() => Some(certificates),
-        Ok(_) => {
-            problems.add("UPSTREAM_CA_FILE", format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."));
-            None
-        }
-        Err(error) => {
-            problems.add("UPSTREAM_CA_FILE", format!("cannot read certificates from {path}: {error}."));
-            None
-        }
-    }
 }
 
 /// `PROXY_ACCESS_TOKEN_SCOPES`: one resource's scopes, only with `PROXY_PASS_TOKENS=true` (it
@@ -353,6 +333,7 @@ mod tests {
         let config = ProxyConfig {
             upstream: Url::parse("http://127.0.0.1:8000").unwrap(),
             upstream_roots: None,
+            upstream_client_certificate: None,
             pass_host_header: true,
             anonymous_paths: vec![PathPattern::Prefix("/static/".into()), PathPattern::Exact("/health".into())],
             unauthenticated: UnauthenticatedAction::Redirect,

@@ -103,6 +103,21 @@ pub struct Settings {
     /// system's CAs. Default: the system's CAs (or SSL_CERT_FILE's) and Mozilla's.
     #[arg(long = "upstream-ca-file", env = "UPSTREAM_CA_FILE")]
     pub upstream_ca_file: Option<String>,
+    /// Proxy mode, an https:// UPSTREAM_URL that asks for a client certificate (mutual TLS): the
+    /// certificate the proxy presents, a PKCS#12 (.pfx/.p12) file or PEM with the certificate (and
+    /// its chain) and the key (unless UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH names it).
+    #[arg(long = "upstream-client-certificate-path", env = "UPSTREAM_CLIENT_CERTIFICATE_PATH")]
+    pub upstream_client_certificate_path: Option<String>,
+    /// The PEM private key of UPSTREAM_CLIENT_CERTIFICATE_PATH, when in its own file.
+    #[arg(long = "upstream-client-certificate-key-path", env = "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH")]
+    pub upstream_client_certificate_key_path: Option<String>,
+    /// Password of a PKCS#12 UPSTREAM_CLIENT_CERTIFICATE_PATH. Never logged.
+    #[arg(
+        long = "upstream-client-certificate-password",
+        env = "UPSTREAM_CLIENT_CERTIFICATE_PASSWORD",
+        hide_env_values = true
+    )]
+    pub upstream_client_certificate_password: Option<String>,
     /// Proxy mode: pass the client's Host header to the app behind (true), or send the
     /// upstream's own, from UPSTREAM_URL (false: for an app that answers only to its own name,
     /// such as another App Service or Container Apps site); X-Forwarded-Host has the client's.
@@ -239,6 +254,9 @@ impl Default for Settings {
             proxy_pass_tokens: "false".to_owned(),
             proxy_pass_host_header: "true".to_owned(),
             upstream_ca_file: None,
+            upstream_client_certificate_path: None,
+            upstream_client_certificate_key_path: None,
+            upstream_client_certificate_password: None,
             proxy_access_token_scopes: None,
             proxy_trusted_origins: None,
             proxy_principal_groups: None,

@@ -17,7 +17,7 @@ use axum::http::Uri;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 
-use crate::proxy::upstream_tls::UpstreamConnector;
+use crate::proxy::upstream_tls::{self, UpstreamConnector};
 
 /// A client connection's upstream connection, once it has one. Shared by the clones of the
 /// connection's per-request extension; only one request of an HTTP/1.1 connection runs at a time.
@@ -66,7 +66,7 @@ impl DedicatedConnection {
             }
             Err(mut error) => match error.take_message() {
                 Some(request) => Err(Unsent::Returned(Box::new(request))),
-                None => Err(Unsent::Failed(error.into_error().to_string())),
+                None => Err(Unsent::Failed(upstream_tls::reason(&error.into_error()))),
             },
         }
     }
@@ -101,7 +101,7 @@ impl Unsent {
 /// until the sender is dropped or the upstream closes it.
 async fn open(connector: &UpstreamConnector, origin: &Uri) -> Result<SendRequest<Body>, String> {
     let stream = connector.connect(origin).await?;
-    let (sender, connection) = http1::handshake(stream).await.map_err(|error| error.to_string())?;
+    let (sender, connection) = http1::handshake(stream).await.map_err(|error| upstream_tls::reason(&error))?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {
             tracing::debug!(error = %error, "upstream connection ended");

@@ -169,8 +169,7 @@ impl Upstream {
     /// `upstream_roots`), sent the client's `Host` when `pass_host_header`, else its own.
     pub fn new(config: &crate::config::ProxyConfig) -> Result<Self, rustls::Error> {
         let origin = config.upstream.as_str().parse::<Uri>().unwrap_or_default();
-        let connector =
-            UpstreamConnector::new(config.upstream.scheme(), config.upstream_roots.as_deref(), CONNECT_TIMEOUT)?;
+        let connector = UpstreamConnector::new(config, CONNECT_TIMEOUT)?;
         let own_host = origin.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
         let name = uuid::Uuid::new_v4().simple().to_string();
         let via = HeaderValue::try_from(format!("1.1 entra-webapp-{}", &name[..12]))
@@ -202,10 +201,10 @@ impl Upstream {
         })
     }
 
-    /// Whether the upstream accepts a connection now, TLS handshake included (for `/readyz`);
-    /// if not, why.
+    /// Whether the upstream accepts a connection now, TLS handshake and client certificate
+    /// included (for `/readyz`); if not, why.
     pub async fn reachable(&self) -> Result<(), String> {
-        self.connector.connect(&self.origin).await.map(drop)
+        self.connector.check(&self.origin).await
     }
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,

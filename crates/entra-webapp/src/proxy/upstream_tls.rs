@@ -1,11 +1,13 @@
 //! How the proxy connects to the app behind: TCP for `http://`, TLS (rustls) for `https://`, the
 //! server's certificate checked against `UPSTREAM_CA_FILE`'s CAs alone when it is set (a private
 //! CA, trusted for the upstream and nothing else), else the same roots as the app's calls to Entra
-//! and Graph (reqwest's): the system's (or `SSL_CERT_FILE`'s) and Mozilla's. One connector serves
-//! the pooled client and each client connection's own upstream connection.
+//! and Graph (reqwest's): the system's (or `SSL_CERT_FILE`'s) and Mozilla's; presenting
+//! `UPSTREAM_CLIENT_CERTIFICATE_PATH`'s certificate to an upstream that asks for one (mutual TLS).
+//! One connector serves the pooled client and each client connection's own upstream connection.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,13 +15,21 @@ use axum::http::Uri;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::CertificateDer;
+use rustls::sign::SingleCertAndKey;
+use tokio::io::AsyncRead;
 use tower::{Service, ServiceExt};
+
+use crate::config::ProxyConfig;
 
 /// A connection to the upstream, plain or TLS.
 pub(crate) type UpstreamStream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How long the readiness check waits after a TLS 1.3 handshake for the upstream to accept or
+/// refuse the client (see [`UpstreamConnector::check`]): a round trip, with room, and well within
+/// the 1 s a Kubernetes readiness probe allows by default.
+const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 
 /// Opens connections to the upstream, plain or TLS as its URL says, each within a time limit
 /// that covers the TLS handshake too: an upstream that accepts TCP and then says nothing is
@@ -31,20 +41,17 @@ pub(crate) struct UpstreamConnector {
 }
 
 impl UpstreamConnector {
-    /// A connector for an upstream whose scheme is `scheme`, trusting `own_roots` when given: the
-    /// system's roots are read (once, here) only for `https` without them. Each connection is
-    /// made within `timeout`, without Nagle's delay.
-    pub(crate) fn new(
-        scheme: &str,
-        own_roots: Option<&[CertificateDer<'static>]>,
-        timeout: Duration,
-    ) -> Result<Self, rustls::Error> {
+    /// A connector for `config`'s upstream: TLS for `https`, trusting `upstream_roots` when
+    /// given (the system's roots are read, once, here only for `https` without them), presenting
+    /// `upstream_client_certificate` when the upstream asks for one. Each connection is made within
+    /// `timeout`, without Nagle's delay.
+    pub(crate) fn new(config: &ProxyConfig, timeout: Duration) -> Result<Self, rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
-        if let Some(own_roots) = own_roots {
+        if let Some(own_roots) = &config.upstream_roots {
             for root in own_roots {
                 roots.add(root.clone())?;
             }
-        } else if scheme == "https" {
+        } else if config.upstream.scheme() == "https" {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
             let native = rustls_native_certs::load_native_certs();
             for error in &native.errors {
@@ -53,11 +60,14 @@ impl UpstreamConnector {
             let (added, ignored) = roots.add_parsable_certificates(native.certs);
             tracing::debug!(added, ignored, "the system's trusted certificates, for the upstream");
         }
-        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let tls = match &config.upstream_client_certificate {
+            Some(certificate) => tls.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certificate.clone()))),
+            None => tls.with_no_client_auth(),
+        };
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
@@ -65,6 +75,37 @@ impl UpstreamConnector {
         let inner =
             HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
         Ok(Self { inner, timeout })
+    }
+
+    /// Whether `origin` accepts a connection now, TLS handshake included; if not, why. In TLS 1.3
+    /// the client's side of the handshake is over before the server has read the client's
+    /// certificate (or its absence), so a server that refuses it says so only just after: its
+    /// answer is awaited, the server's session tickets (sent once it accepted) or its alert, for up
+    /// to [`REFUSAL_WAIT`] (a server that sends neither is taken as accepting), or `/readyz` would
+    /// call ready an upstream that refuses every request.
+    pub(crate) async fn check(&self, origin: &Uri) -> Result<(), String> {
+        let MaybeHttpsStream::Https(tls) = self.connect(origin).await? else { return Ok(()) };
+        let mut tls = tls.into_inner();
+        if tls.get_ref().1.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+            return Ok(());
+        }
+        let accepted_or_refused = std::future::poll_fn(|cx| {
+            let mut byte = [0; 1];
+            let mut buffer = tokio::io::ReadBuf::new(&mut byte);
+            let read = Pin::new(&mut tls).poll_read(cx, &mut buffer);
+            if tls.get_ref().1.tls13_tickets_received() > 0 {
+                return Poll::Ready(Ok(()));
+            }
+            match read {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(())) if buffer.filled().is_empty() => {
+                    Poll::Ready(Err("the upstream closed the connection after the TLS handshake".to_owned()))
+                }
+                Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+                Poll::Ready(Err(error)) => Poll::Ready(Err(reason(&error))),
+            }
+        });
+        tokio::time::timeout(REFUSAL_WAIT, accepted_or_refused).await.unwrap_or(Ok(()))
     }
 
     /// A connection to `origin` (the upstream's scheme and authority), TLS handshake included.

@@ -1,6 +1,7 @@
 //! The proxy in front of an app that speaks TLS only (`https://` in `UPSTREAM_URL`): reached with
 //! the CA of `UPSTREAM_CA_FILE`, every way the proxy forwards; refused when its certificate is
-//! not one to trust, whatever it serves.
+//! not one to trust, whatever it serves; presenting `UPSTREAM_CLIENT_CERTIFICATE_PATH`'s certificate
+//! to an app that asks for one (mutual TLS), and refused by it without one it trusts.
 
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
@@ -109,4 +110,89 @@ async fn an_https_upstream_that_never_finishes_the_handshake_is_not_answering() 
         assert_eq!(response.unwrap().status(), StatusCode::BAD_GATEWAY, "{way}");
     }
     silent.abort();
+}
+
+/// A CA (its certificate written to `ca_file`) and a certificate it signed for clients named
+/// `name`, written with its key to `certificate_file` (PEM).
+fn client_certificate(ca_file: &std::path::Path, name: &str, certificate_file: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "clients' CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().unwrap();
+    let certificate = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(ca_file, ca.pem()).unwrap();
+    std::fs::write(certificate_file, format!("{}{}", certificate.pem(), key.serialize_pem())).unwrap();
+}
+
+/// The app in front of `upstream` (signed by the CA of `ca_file`), presenting the certificate
+/// of `certificate_file` when given.
+async fn proxy_presenting(
+    upstream: &Upstream,
+    ca_file: &std::path::Path,
+    certificate_file: Option<&std::path::Path>,
+) -> TestApp {
+    let ca_file = ca_file.to_string_lossy().into_owned();
+    let certificate_file = certificate_file.map(|file| file.to_string_lossy().into_owned());
+    proxy_with_options(
+        upstream,
+        move |settings| {
+            settings.upstream_ca_file = Some(ca_file);
+            settings.upstream_client_certificate_path = certificate_file;
+            settings.proxy_anonymous_paths = Some("/public/*".into());
+        },
+        Options::default(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_upstream_asking_for_a_client_certificate_gets_the_proxys_every_way_it_forwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca_file, client_ca_file, certificate_file] =
+        ["ca.pem", "client-ca.pem", "proxy.pem"].map(|name| dir.path().join(name));
+    client_certificate(&client_ca_file, "entra-webapp proxy", &certificate_file);
+    let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
+    let app = proxy_presenting(&upstream, &ca_file, Some(&certificate_file)).await;
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK, "the certificate is accepted");
+
+    // HTTP/1.1: the client connection's own upstream connection.
+    sign_in_keeping_proxy_cookie(&app).await;
+    let echoed = echo(&app, "/reports", &[]).await;
+    assert!(echoed["client_certificate"].as_str().unwrap().contains("CN=entra-webapp proxy"), "{echoed}");
+    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+
+    // HTTP/2: the thread's pool.
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let response = http2.get(app.url("/public/x")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let pooled: Value = response.json().await.unwrap();
+    assert!(pooled["client_certificate"].as_str().unwrap().contains("CN=entra-webapp proxy"), "{pooled}");
+}
+
+#[tokio::test]
+async fn an_upstream_asking_for_a_client_certificate_gets_nothing_from_a_proxy_without_one_it_trusts() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca_file, client_ca_file, other_ca_file, other_certificate_file] =
+        ["ca.pem", "client-ca.pem", "other-ca.pem", "other.pem"].map(|name| dir.path().join(name));
+    client_certificate(&client_ca_file, "entra-webapp proxy", &dir.path().join("proxy.pem"));
+    // The same name, from a CA the upstream does not trust.
+    client_certificate(&other_ca_file, "entra-webapp proxy", &other_certificate_file);
+    let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
+    for presented in [None, Some(other_certificate_file.as_path())] {
+        let app = proxy_presenting(&upstream, &ca_file, presented).await;
+        let refused = app.browser.get(app.url("/public/page")).header("accept", HTML).send().await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_GATEWAY, "presenting {presented:?}");
+        assert!(refused.text().await.unwrap().contains("The app is not answering"));
+        let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+        let pooled = http2.get(app.url("/public/page")).send().await.unwrap();
+        assert_eq!(pooled.status(), StatusCode::BAD_GATEWAY, "the pool, presenting {presented:?}");
+        let ready = app.get("/readyz").await;
+        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "presenting {presented:?}");
+        assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
+    }
 }

@@ -164,6 +164,9 @@ fn serve_help_lists_every_setting() {
         "METRICS_TOKEN",
         "PROXY_PASS_HOST_HEADER",
         "UPSTREAM_CA_FILE",
+        "UPSTREAM_CLIENT_CERTIFICATE_PATH",
+        "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH",
+        "UPSTREAM_CLIENT_CERTIFICATE_PASSWORD",
     ] {
         assert!(help.contains(&format!("env: {variable}")), "{variable} in {help}");
     }

@@ -42,12 +42,14 @@ impl Drop for Upstream {
 }
 
 /// Method, the request target as it came (a path, or a whole URI), path, query, every header
-/// (all values), the body's length and the connection's remote port (the proxy's end of it), as
-/// JSON; with each `cache-control` query parameter as a `Cache-Control` header of the answer (how
+/// (all values), the body's length, the connection's remote port (the proxy's end of it) and the
+/// subject of the certificate the proxy presented (over mutual TLS), as JSON; with each `cache-control` query parameter as a `Cache-Control` header of the answer (how
 /// the app behind says whether caches may keep it).
 async fn echo(request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let peer_port = parts.extensions.get::<ConnectInfo<PeerAddress>>().map(|info| info.0.0.port());
+    let peer = parts.extensions.get::<ConnectInfo<PeerAddress>>().map(|info| info.0.clone());
+    let peer_port = peer.as_ref().map(|peer| peer.address.port());
+    let client_certificate = peer.and_then(|peer| peer.client_certificate);
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (name, value) in &parts.headers {
         headers
@@ -64,6 +66,7 @@ async fn echo(request: Request) -> Response {
         "headers": headers,
         "body_length": body,
         "peer_port": peer_port,
+        "client_certificate": client_certificate,
     }))
     .into_response();
     for (name, value) in url::form_urlencoded::parse(parts.uri.query().unwrap_or_default().as_bytes()) {
@@ -206,10 +209,20 @@ pub async fn start() -> Upstream {
 /// Starts the same upstream speaking TLS only (`https://127.0.0.1:port`), its certificate for
 /// `names` signed by a CA of its own, whose certificate (PEM) it writes to `ca_file`.
 pub async fn start_tls(names: &[&str], ca_file: &std::path::Path) -> Upstream {
+    start_with_tls(server_tls(names, ca_file, None)).await
+}
+
+/// The same, asking every client for a certificate signed by a CA of `client_ca_file` (PEM), and
+/// refusing the handshake without one (mutual TLS).
+pub async fn start_mutual_tls(names: &[&str], ca_file: &std::path::Path, client_ca_file: &std::path::Path) -> Upstream {
+    start_with_tls(server_tls(names, ca_file, Some(client_ca_file))).await
+}
+
+async fn start_with_tls(tls: rustls::ServerConfig) -> Upstream {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     let open_connections = Arc::new(AtomicUsize::new(0));
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_tls(names, ca_file)));
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
     let listener = TlsListener { counting: CountingListener { listener, open: open_connections.clone() }, acceptor };
     let task = tokio::spawn(async move {
         let _ = axum::serve(listener, router().into_make_service_with_connect_info::<PeerAddress>()).await;
@@ -217,9 +230,15 @@ pub async fn start_tls(names: &[&str], ca_file: &std::path::Path) -> Upstream {
     Upstream { url, open_connections, task }
 }
 
-/// A CA of its own (written to `ca_file`) and a server certificate for `names` it signed.
-fn server_tls(names: &[&str], ca_file: &std::path::Path) -> rustls::ServerConfig {
+/// A CA of its own (written to `ca_file`) and a server certificate for `names` it signed; clients
+/// must present a certificate signed by a CA of `client_ca_file` when it is given.
+fn server_tls(
+    names: &[&str],
+    ca_file: &std::path::Path,
+    client_ca_file: Option<&std::path::Path>,
+) -> rustls::ServerConfig {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    use rustls::pki_types::pem::PemObject;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(DnType::CommonName, "proxy tests' upstream CA");
@@ -229,12 +248,24 @@ fn server_tls(names: &[&str], ca_file: &std::path::Path) -> rustls::ServerConfig
     let server_cert = CertificateParams::new(names).unwrap().signed_by(&server_key, &ca).unwrap();
     std::fs::write(ca_file, ca.pem()).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
-    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![server_cert.der().clone()], key)
-        .unwrap()
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder = match client_ca_file {
+        None => builder.with_no_client_auth(),
+        Some(client_ca_file) => {
+            let mut client_roots = rustls::RootCertStore::empty();
+            for certificate in rustls::pki_types::CertificateDer::pem_file_iter(client_ca_file).unwrap() {
+                client_roots.add(certificate.unwrap()).unwrap();
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    builder.with_single_cert(vec![server_cert.der().clone()], key).unwrap()
 }
 
 /// The upstream's routes.
@@ -254,18 +285,26 @@ fn router() -> Router {
 }
 
 /// Where a connection comes from (axum knows it for its own listener only).
-#[derive(Clone, Copy)]
-struct PeerAddress(SocketAddr);
+#[derive(Clone)]
+struct PeerAddress {
+    address: SocketAddr,
+    /// The subject of the client's certificate (mutual TLS).
+    client_certificate: Option<String>,
+}
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CountingListener>> for PeerAddress {
     fn connect_info(stream: axum::serve::IncomingStream<'_, CountingListener>) -> Self {
-        Self(*stream.remote_addr())
+        Self { address: *stream.remote_addr(), client_certificate: None }
     }
 }
 
 impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for PeerAddress {
     fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
-        Self(*stream.remote_addr())
+        let certificates = stream.io().get_ref().1.peer_certificates();
+        let client_certificate = certificates
+            .and_then(|chain| chain.first())
+            .map(|certificate| p12_keystore::Certificate::from_der(certificate).unwrap().subject().to_owned());
+        Self { address: *stream.remote_addr(), client_certificate }
     }
 }
 

@@ -1,0 +1,178 @@
+//! TLS to an `https://` upstream: the CAs trusted to sign its certificate (`UPSTREAM_CA_FILE`)
+//! and the certificate the proxy presents when it asks for one (mutual TLS:
+//! `UPSTREAM_CLIENT_CERTIFICATE_PATH`, `_KEY_PATH`, `_PASSWORD`). Both are read and checked at
+//! start-up, so a wrong file stops it naming the setting rather than failing every request.
+
+use std::sync::Arc;
+
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use url::Url;
+
+use crate::config::problems::Problems;
+use crate::config::settings::Settings;
+
+const CLIENT_CERTIFICATE: &str = "UPSTREAM_CLIENT_CERTIFICATE_PATH";
+const CLIENT_KEY: &str = "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH";
+
+/// A trimmed, non-empty setting.
+fn set(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+}
+
+/// Refuses `name` for an `http://` upstream: it would be a setting that does nothing.
+fn https_only(name: &'static str, upstream: Option<&Url>, problems: &mut Problems) -> bool {
+    if upstream.is_some_and(|upstream| upstream.scheme() != "https") {
+        problems.add(name, "is only for an https:// UPSTREAM_URL; unset it, or use https.");
+        return false;
+    }
+    true
+}
+
+/// `UPSTREAM_CA_FILE`: the certificates of a PEM file.
+pub(crate) fn upstream_roots(
+    settings: &Settings,
+    upstream: Option<&Url>,
+    problems: &mut Problems,
+) -> Option<Vec<CertificateDer<'static>>> {
+    let path = set(&settings.upstream_ca_file)?;
+    if !https_only("UPSTREAM_CA_FILE", upstream, problems) {
+        return None;
+    }
+    let certificates: Result<Vec<_>, _> =
+        CertificateDer::pem_file_iter(path).and_then(|certificates| certificates.collect());
+    match certificates {
+        Ok(certificates) if !certificates.is_empty() => Some(certificates),
+        Ok(_) => {
+            problems.add("UPSTREAM_CA_FILE", format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."));
+            None
+        }
+        Err(error) => {
+            problems.add("UPSTREAM_CA_FILE", format!("cannot read certificates from {path}: {error}."));
+            None
+        }
+    }
+}
+
+/// The certificate (with its chain) and private key the proxy presents to an upstream that asks
+/// for one: a PKCS#12 file (App Service writes those it loads to `/var/ssl/private/<thumbprint>.p12`,
+/// without a password), or PEM with the certificates and the key, or the key in a file of its own
+/// (Kubernetes' `tls.crt` and `tls.key`). RSA, ECDSA or Ed25519; the key must be the first
+/// certificate's.
+pub(crate) fn upstream_client_certificate(
+    settings: &Settings,
+    upstream: Option<&Url>,
+    problems: &mut Problems,
+) -> Option<Arc<CertifiedKey>> {
+    let Some(path) = set(&settings.upstream_client_certificate_path) else {
+        if set(&settings.upstream_client_certificate_key_path).is_some() {
+            problems.add(
+                CLIENT_KEY,
+                format!("is the key of {CLIENT_CERTIFICATE}, which is not set; set both, or neither."),
+            );
+        }
+        return None;
+    };
+    if !https_only(CLIENT_CERTIFICATE, upstream, problems) {
+        return None;
+    }
+    let read = |name: &'static str, path: &str, problems: &mut Problems| match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(error) => {
+            problems.add(name, format!("cannot read {path}: {error}."));
+            None
+        }
+    };
+    let bytes = read(CLIENT_CERTIFICATE, path, problems)?;
+    let (chain, key) = if is_pem(&bytes) {
+        let key_file = match set(&settings.upstream_client_certificate_key_path) {
+            Some(key_path) => Some((key_path, read(CLIENT_KEY, key_path, problems)?)),
+            None => None,
+        };
+        from_pem(path, &bytes, key_file.as_ref().map(|(path, bytes)| (*path, bytes.as_slice())))
+    } else {
+        if set(&settings.upstream_client_certificate_key_path).is_some() {
+            problems
+                .add(CLIENT_KEY, format!("is for a PEM {CLIENT_CERTIFICATE}; {path} is PKCS#12, which holds its key."));
+            return None;
+        }
+        let password = settings.upstream_client_certificate_password.as_deref().unwrap_or_default();
+        let password = problems.resolved("UPSTREAM_CLIENT_CERTIFICATE_PASSWORD", password)?;
+        from_pkcs12(path, &bytes, &password)
+    }
+    .map_err(|(name, problem)| problems.add(name, problem))
+    .ok()?;
+    let provider = rustls::crypto::ring::default_provider();
+    match CertifiedKey::from_der(chain, key, &provider) {
+        Ok(certified) => Some(Arc::new(certified)),
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            let key = set(&settings.upstream_client_certificate_key_path).filter(|_| is_pem(&bytes)).unwrap_or(path);
+            problems.add(
+                CLIENT_CERTIFICATE,
+                format!("the private key in {key} is not the key of the certificate in {path}."),
+            );
+            None
+        }
+        Err(error) => {
+            problems.add(CLIENT_CERTIFICATE, format!("cannot use the private key (RSA, ECDSA or Ed25519): {error}."));
+            None
+        }
+    }
+}
+
+fn is_pem(bytes: &[u8]) -> bool {
+    bytes.windows(10).any(|window| window == b"-----BEGIN")
+}
+
+type Problem = (&'static str, String);
+
+/// The certificates of `bytes` (read from `path`) and the key of `key_file`, or of `bytes` when
+/// there is no key file.
+fn from_pem(
+    path: &str,
+    bytes: &[u8],
+    key_file: Option<(&str, &[u8])>,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Problem> {
+    let chain = CertificateDer::pem_slice_iter(bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| (CLIENT_CERTIFICATE, format!("cannot read certificates from {path}: {error}.")))?;
+    if chain.is_empty() {
+        return Err((CLIENT_CERTIFICATE, format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----).")));
+    }
+    let (key_name, key_path, key_bytes) = match key_file {
+        Some((key_path, key_bytes)) => (CLIENT_KEY, key_path, key_bytes),
+        None => (CLIENT_CERTIFICATE, path, bytes),
+    };
+    let key = PrivateKeyDer::from_pem_slice(key_bytes).map_err(|error| match (error, key_file) {
+        (pem::Error::NoItemsFound, None) => (
+            CLIENT_CERTIFICATE,
+            format!("{path} holds no private key (-----BEGIN PRIVATE KEY-----): add it, or name the file that holds it in {CLIENT_KEY}."),
+        ),
+        (pem::Error::NoItemsFound, Some(_)) => {
+            (CLIENT_KEY, format!("{key_path} holds no private key (-----BEGIN PRIVATE KEY-----)."))
+        }
+        (error, _) => (key_name, format!("cannot read a private key from {key_path}: {error}.")),
+    })?;
+    Ok((chain, key))
+}
+
+/// The key and its certificates of a PKCS#12 (`.pfx`, `.p12`) file.
+fn from_pkcs12(
+    path: &str,
+    bytes: &[u8],
+    password: &str,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Problem> {
+    let store = p12_keystore::KeyStore::from_pkcs12(bytes, password, p12_keystore::Pkcs12ImportPolicy::Relaxed)
+        .map_err(|error| {
+            let problem = format!(
+                "{path} is neither PEM nor a PKCS#12 file it can open (wrong UPSTREAM_CLIENT_CERTIFICATE_PASSWORD?): {error}."
+            );
+            (CLIENT_CERTIFICATE, problem)
+        })?;
+    let Some((_, chain)) = store.private_key_chain().filter(|(_, chain)| !chain.certs().is_empty()) else {
+        return Err((CLIENT_CERTIFICATE, format!("{path} holds no private key with its certificate.")));
+    };
+    let certificates = chain.certs().iter().map(|certificate| CertificateDer::from(certificate.as_der().to_vec()));
+    Ok((certificates.collect(), PrivateKeyDer::Pkcs8(chain.key().as_der().to_vec().into())))
+}
