@@ -1,11 +1,15 @@
 //! Logs never contain tokens, secrets, codes, state, nonces or session ids: a whole sign-in,
-//! profile, refresh and sign-out with every log line captured, at debug level everywhere.
+//! profile, refresh and sign-out with every log line captured, at debug level everywhere. And
+//! they say what to fix: a warning given once at start-up, an upstream's TLS alert.
 
 #![allow(unreachable_pub, reason = "items of integration-test modules are crate-private by nature")]
 #![allow(clippy::unwrap_used, reason = "test helpers fail the test on the spot, like the tests they serve")]
 
 #[path = "../api/helpers.rs"]
 mod helpers;
+#[path = "../api/upstream.rs"]
+#[allow(dead_code, reason = "the proxy's upstream, of which these tests use one kind")]
+mod upstream;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -90,4 +94,31 @@ async fn no_secret_value_reaches_the_logs() {
     let _elsewhere = spawn_app_with(Options { settings_change: Some(root), ..Options::default() }).await;
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains(ELSEWHERE), "{logs}");
+
+    // An upstream that refuses the proxy for want of a client certificate: the 502's log line and
+    // /readyz's name the alert it sent, not just "connection error".
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, client_ca_file) = (dir.path().join("ca.pem"), dir.path().join("client-ca.pem"));
+    let client_ca = rcgen::generate_simple_self_signed(vec!["clients.test".to_owned()]).unwrap();
+    std::fs::write(&client_ca_file, client_ca.cert.pem()).unwrap();
+    let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
+    let (url, ca) = (upstream.url.clone(), ca_file.to_string_lossy().into_owned());
+    let proxy: SettingsChange = Box::new(move |settings, _| {
+        settings.upstream_url = Some(url);
+        settings.upstream_ca_file = Some(ca);
+        settings.proxy_anonymous_paths = Some("/public/*".into());
+    });
+    let proxy = spawn_app_with(Options { settings_change: Some(proxy), ..Options::default() }).await;
+    assert_eq!(proxy.get("/public/page").await.status(), StatusCode::BAD_GATEWAY);
+    assert_eq!(proxy.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for message in ["upstream failed", "upstream unreachable"] {
+        let said =
+            logs.lines().filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok()).find_map(|line| {
+                let fields = &line["fields"];
+                (fields["message"] == message).then(|| fields["error"].as_str().unwrap_or_default().to_owned())
+            });
+        let said = said.unwrap_or_else(|| panic!("no '{message}' line in {logs}"));
+        assert!(said.contains("received fatal alert: CertificateRequired"), "{message}: {said}");
+    }
 }
