@@ -26,6 +26,7 @@ pub use problems::{ConfigErrors, ConfigProblem};
 pub use proxy::{PathPattern, ProxyConfig, UnauthenticatedAction};
 pub use sessions::{SessionStoreConfig, SessionsConfig};
 pub use settings::Settings;
+pub use upstream_tls::{ClientCertificateFiles, FilesFingerprint, SettingProblem, UpstreamClientCertificate};
 
 use crate::config::problems::Problems;
 /// The validated configuration, by concern. Its `Debug` shows secrets as `[REDACTED]`.
@@ -263,7 +264,7 @@ mod tests {
         ] {
             let config = presenting(https, Some(path), key, password).validate().unwrap();
             let presented = config.proxy.unwrap().upstream_client_certificate.expect(path);
-            assert_eq!(presented.cert, vec![chain.clone()], "{path}");
+            assert_eq!(presented.loaded.cert, vec![chain.clone()], "{path}");
         }
         for (settings, variable, says) in [
             (

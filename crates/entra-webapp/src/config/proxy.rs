@@ -4,19 +4,17 @@
 //! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use entra_auth::{BearerPolicy, ResourceScopes};
 use rustls::pki_types::CertificateDer;
-use rustls::sign::CertifiedKey;
 use url::Url;
 use uuid::Uuid;
 
 use crate::config::listener::ListenerConfig;
 use crate::config::problems::Problems;
 use crate::config::settings::Settings;
-use crate::config::upstream_tls;
+use crate::config::upstream_tls::{self, UpstreamClientCertificate};
 
 /// What to do with a request that has no session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +56,7 @@ pub struct ProxyConfig {
     pub upstream_roots: Option<Vec<CertificateDer<'static>>>,
     /// What the proxy presents to an `https://` upstream that asks for a client certificate
     /// (`UPSTREAM_CLIENT_CERTIFICATE_PATH`); `None`: nothing.
-    pub upstream_client_certificate: Option<Arc<CertifiedKey>>,
+    pub upstream_client_certificate: Option<UpstreamClientCertificate>,
     /// Send the client's `Host` to the app behind (else the upstream's own).
     pub pass_host_header: bool,
     /// Reachable without a session.

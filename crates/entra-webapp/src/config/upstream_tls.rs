@@ -4,10 +4,12 @@
 //! start-up, so a wrong file stops it naming the setting rather than failing every request.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
+use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::config::problems::Problems;
@@ -55,67 +57,108 @@ pub(crate) fn upstream_roots(
     }
 }
 
-/// The certificate (with its chain) and private key the proxy presents to an upstream that asks
-/// for one: a PKCS#12 file (App Service writes those it loads to `/var/ssl/private/<thumbprint>.p12`,
-/// without a password), or PEM with the certificates and the key, or the key in a file of its own
-/// (Kubernetes' `tls.crt` and `tls.key`). RSA, ECDSA or Ed25519; the key must be the first
-/// certificate's.
+/// Where the certificate (with its chain) and private key the proxy presents to an upstream that
+/// asks for one are read from, at start-up and again when the files change (see
+/// `proxy/client_certificate.rs`): a PKCS#12 file (App Service writes those it loads to
+/// `/var/ssl/private/<thumbprint>.p12`, without a password), or PEM with the certificates and the
+/// key, or the key in a file of its own (Kubernetes' `tls.crt` and `tls.key`). RSA, ECDSA or
+/// Ed25519; the key must be the first certificate's.
+#[derive(Clone, Debug)]
+pub struct ClientCertificateFiles {
+    path: String,
+    key_path: Option<String>,
+    password: SecretString,
+}
+
+/// The files' modification times and sizes: a change says they may hold a renewed certificate.
+pub type FilesFingerprint = [Option<(SystemTime, u64)>; 2];
+
+/// The proxy's client certificate as read at start-up, and from where.
+#[derive(Clone, Debug)]
+pub struct UpstreamClientCertificate {
+    /// Where it is read again from once renewed.
+    pub files: ClientCertificateFiles,
+    /// What the files held at start-up.
+    pub loaded: Arc<CertifiedKey>,
+    /// The files as they were just before they were read.
+    pub loaded_from: FilesFingerprint,
+}
+
+impl ClientCertificateFiles {
+    /// The certificate file (for logs).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The files' modification times and sizes now (`None` for one that cannot be read).
+    pub fn fingerprint(&self) -> FilesFingerprint {
+        let of = |path: &str| std::fs::metadata(path).ok().and_then(|meta| Some((meta.modified().ok()?, meta.len())));
+        [of(&self.path), self.key_path.as_deref().and_then(of)]
+    }
+
+    /// The certificate and key the files hold now.
+    pub fn load(&self) -> Result<Arc<CertifiedKey>, SettingProblem> {
+        let path = self.path.as_str();
+        let read = |name: &'static str, path: &str| {
+            std::fs::read(path).map_err(|error| (name, format!("cannot read {path}: {error}.")))
+        };
+        let bytes = read(CLIENT_CERTIFICATE, path)?;
+        let (chain, key) = match (is_pem(&bytes), &self.key_path) {
+            (true, Some(key_path)) => from_pem(path, &bytes, Some((key_path, &read(CLIENT_KEY, key_path)?)))?,
+            (true, None) => from_pem(path, &bytes, None)?,
+            (false, Some(_)) => {
+                let problem = format!("is for a PEM {CLIENT_CERTIFICATE}; {path} is PKCS#12, which holds its key.");
+                return Err((CLIENT_KEY, problem));
+            }
+            (false, None) => from_pkcs12(path, &bytes, self.password.expose_secret())?,
+        };
+        let provider = rustls::crypto::ring::default_provider();
+        match CertifiedKey::from_der(chain, key, &provider) {
+            Ok(certified) => Ok(Arc::new(certified)),
+            Err(rustls::Error::InconsistentKeys(_)) => {
+                let key = self.key_path.as_deref().unwrap_or(path);
+                Err((
+                    CLIENT_CERTIFICATE,
+                    format!("the private key in {key} is not the key of the certificate in {path}."),
+                ))
+            }
+            Err(error) => {
+                Err((CLIENT_CERTIFICATE, format!("cannot use the private key (RSA, ECDSA or Ed25519): {error}.")))
+            }
+        }
+    }
+}
+
+/// `UPSTREAM_CLIENT_CERTIFICATE_PATH` (with `_KEY_PATH`, `_PASSWORD`), read once here so that a
+/// wrong file stops start-up.
 pub(crate) fn upstream_client_certificate(
     settings: &Settings,
     upstream: Option<&Url>,
     problems: &mut Problems,
-) -> Option<Arc<CertifiedKey>> {
+) -> Option<UpstreamClientCertificate> {
+    let key_path = set(&settings.upstream_client_certificate_key_path);
     let Some(path) = set(&settings.upstream_client_certificate_path) else {
-        if set(&settings.upstream_client_certificate_key_path).is_some() {
-            problems.add(
-                CLIENT_KEY,
-                format!("is the key of {CLIENT_CERTIFICATE}, which is not set; set both, or neither."),
-            );
+        if key_path.is_some() {
+            let problem = format!("is the key of {CLIENT_CERTIFICATE}, which is not set; set both, or neither.");
+            problems.add(CLIENT_KEY, problem);
         }
         return None;
     };
     if !https_only(CLIENT_CERTIFICATE, upstream, problems) {
         return None;
     }
-    let read = |name: &'static str, path: &str, problems: &mut Problems| match std::fs::read(path) {
-        Ok(bytes) => Some(bytes),
-        Err(error) => {
-            problems.add(name, format!("cannot read {path}: {error}."));
-            None
-        }
+    let password = settings.upstream_client_certificate_password.as_deref().unwrap_or_default();
+    let password = problems.resolved("UPSTREAM_CLIENT_CERTIFICATE_PASSWORD", password)?;
+    let files = ClientCertificateFiles {
+        path: path.to_owned(),
+        key_path: key_path.map(str::to_owned),
+        password: SecretString::from(password),
     };
-    let bytes = read(CLIENT_CERTIFICATE, path, problems)?;
-    let (chain, key) = if is_pem(&bytes) {
-        let key_file = match set(&settings.upstream_client_certificate_key_path) {
-            Some(key_path) => Some((key_path, read(CLIENT_KEY, key_path, problems)?)),
-            None => None,
-        };
-        from_pem(path, &bytes, key_file.as_ref().map(|(path, bytes)| (*path, bytes.as_slice())))
-    } else {
-        if set(&settings.upstream_client_certificate_key_path).is_some() {
-            problems
-                .add(CLIENT_KEY, format!("is for a PEM {CLIENT_CERTIFICATE}; {path} is PKCS#12, which holds its key."));
-            return None;
-        }
-        let password = settings.upstream_client_certificate_password.as_deref().unwrap_or_default();
-        let password = problems.resolved("UPSTREAM_CLIENT_CERTIFICATE_PASSWORD", password)?;
-        from_pkcs12(path, &bytes, &password)
-    }
-    .map_err(|(name, problem)| problems.add(name, problem))
-    .ok()?;
-    let provider = rustls::crypto::ring::default_provider();
-    match CertifiedKey::from_der(chain, key, &provider) {
-        Ok(certified) => Some(Arc::new(certified)),
-        Err(rustls::Error::InconsistentKeys(_)) => {
-            let key = set(&settings.upstream_client_certificate_key_path).filter(|_| is_pem(&bytes)).unwrap_or(path);
-            problems.add(
-                CLIENT_CERTIFICATE,
-                format!("the private key in {key} is not the key of the certificate in {path}."),
-            );
-            None
-        }
-        Err(error) => {
-            problems.add(CLIENT_CERTIFICATE, format!("cannot use the private key (RSA, ECDSA or Ed25519): {error}."));
+    let loaded_from = files.fingerprint();
+    match files.load() {
+        Ok(loaded) => Some(UpstreamClientCertificate { files, loaded, loaded_from }),
+        Err((name, problem)) => {
+            problems.add(name, problem);
             None
         }
     }
@@ -125,7 +168,8 @@ fn is_pem(bytes: &[u8]) -> bool {
     bytes.windows(10).any(|window| window == b"-----BEGIN")
 }
 
-type Problem = (&'static str, String);
+/// A setting to fix, and what is wrong with it.
+pub type SettingProblem = (&'static str, String);
 
 /// The certificates of `bytes` (read from `path`) and the key of `key_file`, or of `bytes` when
 /// there is no key file.
@@ -133,7 +177,7 @@ fn from_pem(
     path: &str,
     bytes: &[u8],
     key_file: Option<(&str, &[u8])>,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Problem> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), SettingProblem> {
     let chain = CertificateDer::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|error| (CLIENT_CERTIFICATE, format!("cannot read certificates from {path}: {error}.")))?;
@@ -162,7 +206,7 @@ fn from_pkcs12(
     path: &str,
     bytes: &[u8],
     password: &str,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Problem> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), SettingProblem> {
     let store = p12_keystore::KeyStore::from_pkcs12(bytes, password, p12_keystore::Pkcs12ImportPolicy::Relaxed)
         .map_err(|error| {
             let problem = format!(

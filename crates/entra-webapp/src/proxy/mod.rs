@@ -5,6 +5,7 @@
 
 mod bearer;
 pub(crate) mod caller_groups;
+mod client_certificate;
 pub mod cross_origin;
 pub(crate) mod dedicated;
 mod dispatch;

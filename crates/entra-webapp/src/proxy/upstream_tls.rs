@@ -2,7 +2,8 @@
 //! server's certificate checked against `UPSTREAM_CA_FILE`'s CAs alone when it is set (a private
 //! CA, trusted for the upstream and nothing else), else the same roots as the app's calls to Entra
 //! and Graph (reqwest's): the system's (or `SSL_CERT_FILE`'s) and Mozilla's; presenting
-//! `UPSTREAM_CLIENT_CERTIFICATE_PATH`'s certificate to an upstream that asks for one (mutual TLS).
+//! `UPSTREAM_CLIENT_CERTIFICATE_PATH`'s certificate, renewed in place, to an upstream that asks for
+//! one (mutual TLS).
 //! One connector serves the pooled client and each client connection's own upstream connection.
 
 use std::future::Future;
@@ -15,11 +16,11 @@ use axum::http::Uri;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioIo;
-use rustls::sign::SingleCertAndKey;
 use tokio::io::AsyncRead;
 use tower::{Service, ServiceExt};
 
 use crate::config::ProxyConfig;
+use crate::proxy::client_certificate::RenewableClientCertificate;
 
 /// A connection to the upstream, plain or TLS.
 pub(crate) type UpstreamStream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
@@ -65,7 +66,14 @@ impl UpstreamConnector {
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots);
         let tls = match &config.upstream_client_certificate {
-            Some(certificate) => tls.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(certificate.clone()))),
+            Some(certificate) => {
+                let mut tls = tls.with_client_cert_resolver(Arc::new(RenewableClientCertificate::new(certificate)));
+                // A resumed session presents no certificate: the server goes by the one of the
+                // session's first handshake, renewed or not, revoked or not. Full handshakes only
+                // (TLS 1.3 resumption saves a signature and a chain check, not the key exchange).
+                tls.resumption = rustls::client::Resumption::disabled();
+                tls
+            }
             None => tls.with_no_client_auth(),
         };
         let mut tcp = HttpConnector::new();

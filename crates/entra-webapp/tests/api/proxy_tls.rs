@@ -112,21 +112,38 @@ async fn an_https_upstream_that_never_finishes_the_handshake_is_not_answering() 
     silent.abort();
 }
 
+/// A CA of clients' certificates.
+struct ClientsCa(rcgen::CertifiedIssuer<'static, rcgen::KeyPair>);
+
+impl ClientsCa {
+    /// A new CA, its certificate written to `ca_file` (PEM).
+    fn new(ca_file: &std::path::Path) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, "clients' CA");
+        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        std::fs::write(ca_file, ca.pem()).unwrap();
+        Self(ca)
+    }
+
+    /// A certificate it signed for a client named `name`, written with its key to
+    /// `certificate_file` (PEM).
+    fn issue(&self, name: &str, certificate_file: &std::path::Path) {
+        use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, KeyPair};
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().unwrap();
+        let certificate = params.signed_by(&key, &self.0).unwrap();
+        std::fs::write(certificate_file, format!("{}{}", certificate.pem(), key.serialize_pem())).unwrap();
+    }
+}
+
 /// A CA (its certificate written to `ca_file`) and a certificate it signed for clients named
 /// `name`, written with its key to `certificate_file` (PEM).
 fn client_certificate(ca_file: &std::path::Path, name: &str, certificate_file: &std::path::Path) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(DnType::CommonName, "clients' CA");
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let key = KeyPair::generate().unwrap();
-    let certificate = params.signed_by(&key, &ca).unwrap();
-    std::fs::write(ca_file, ca.pem()).unwrap();
-    std::fs::write(certificate_file, format!("{}{}", certificate.pem(), key.serialize_pem())).unwrap();
+    ClientsCa::new(ca_file).issue(name, certificate_file);
 }
 
 /// The app in front of `upstream` (signed by the CA of `ca_file`), presenting the certificate
@@ -195,4 +212,37 @@ async fn an_upstream_asking_for_a_client_certificate_gets_nothing_from_a_proxy_w
         assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "presenting {presented:?}");
         assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
     }
+}
+
+/// Certificates for mutual TLS are short-lived and renewed in place: the proxy presents the
+/// renewed one from its next connection to the upstream, without a restart, and keeps the one it
+/// has when the file it finds cannot be used (half written, say).
+#[tokio::test]
+async fn a_client_certificate_renewed_in_place_is_presented_from_the_next_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let [ca_file, client_ca_file, certificate_file] =
+        ["ca.pem", "client-ca.pem", "proxy.pem"].map(|name| dir.path().join(name));
+    let clients_ca = ClientsCa::new(&client_ca_file);
+    clients_ca.issue("proxy before renewal", &certificate_file);
+    let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
+    let app = proxy_presenting(&upstream, &ca_file, Some(&certificate_file)).await;
+    // A new client connection each time: its own upstream connection, a new handshake.
+    let presented = || async {
+        let client = reqwest::Client::builder().http1_only().build().unwrap();
+        let response = client.get(app.url("/public/x")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let echoed: Value = response.json().await.unwrap();
+        echoed["client_certificate"].as_str().unwrap().to_owned()
+    };
+    assert!(presented().await.contains("CN=proxy before renewal"));
+
+    clients_ca.issue("proxy after renewal", &certificate_file);
+    // The files are looked at once a second at most.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(presented().await.contains("CN=proxy after renewal"), "renewed without a restart");
+
+    std::fs::write(&certificate_file, "-----BEGIN CERTIFICATE-----\nhalf writ").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(presented().await.contains("CN=proxy after renewal"), "the last good one, kept");
+    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
 }
