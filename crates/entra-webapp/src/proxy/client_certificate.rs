@@ -79,3 +79,71 @@ impl ResolvesClientCert for RenewableClientCertificate {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rcgen::{CertificateParams, DnType, KeyPair};
+
+    use super::*;
+    use crate::config::Settings;
+
+    /// A self-signed certificate for `name` into `certificate_file`, its key into `key_file`;
+    /// the certificate's DER.
+    fn issue(name: &str, certificate_file: &Path, key_file: &Path) -> Vec<u8> {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        let certificate = params.self_signed(&key).unwrap();
+        std::fs::write(certificate_file, certificate.pem()).unwrap();
+        std::fs::write(key_file, key.serialize_pem()).unwrap();
+        certificate.der().to_vec()
+    }
+
+    fn presented(renewable: &RenewableClientCertificate) -> Vec<u8> {
+        renewable.resolve(&[], &[]).unwrap().cert[0].to_vec()
+    }
+
+    /// As if the last look at the files were more than [`RECHECK`] ago.
+    fn let_a_second_pass(renewable: &RenewableClientCertificate) {
+        renewable.state.lock().unwrap().checked -= RECHECK;
+    }
+
+    #[test]
+    fn a_certificate_and_key_renewed_one_file_at_a_time_are_presented_once_they_match() {
+        let dir = tempfile::tempdir().unwrap();
+        let (certificate_file, key_file) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        let (key_only, certificate_only) = (dir.path().join("next.key"), dir.path().join("next.crt"));
+        let first = issue("a", &certificate_file, &key_file);
+        let settings = Settings {
+            tenant_id: Some("7e6b1c4a-2f0d-4a8e-9c3b-5d1e8f2a6b90".into()),
+            client_id: Some("3f1c9a2e-8b4d-4c6f-a1e7-0d5b2c8e9f41".into()),
+            client_secret: Some("s3cr3t".into()),
+            redirect_uri: Some("https://app.example/callback".into()),
+            upstream_url: Some("https://app.internal.example".into()),
+            upstream_client_certificate_path: Some(certificate_file.to_string_lossy().into_owned()),
+            upstream_client_certificate_key_path: Some(key_file.to_string_lossy().into_owned()),
+            ..Settings::default()
+        };
+        let certificate = settings.validate().unwrap().proxy.unwrap().upstream_client_certificate.unwrap();
+        let renewable = RenewableClientCertificate::new(&certificate);
+        assert_eq!(presented(&renewable), first);
+
+        // Renewed, but looked at within the second: not yet.
+        let second = issue("bb", &certificate_only, &key_only);
+        std::fs::copy(&certificate_only, &certificate_file).unwrap();
+        assert_eq!(presented(&renewable), first, "once a second at most");
+        // The certificate is there, its key not yet: the one before stays.
+        let_a_second_pass(&renewable);
+        assert_eq!(presented(&renewable), first, "a certificate without its key is not presented");
+        // Both there.
+        std::fs::copy(&key_only, &key_file).unwrap();
+        let_a_second_pass(&renewable);
+        assert_eq!(presented(&renewable), second);
+        // A key file gone: the certificate before stays.
+        std::fs::remove_file(&key_file).unwrap();
+        let_a_second_pass(&renewable);
+        assert_eq!(presented(&renewable), second, "nothing readable: the one before stays");
+    }
+}
