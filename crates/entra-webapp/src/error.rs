@@ -90,6 +90,16 @@ impl AppError {
                             "-",
                         );
                     }
+                    crate::proxy::forward::UpstreamError::UpgradeOverHttp2 => {
+                        return ErrorPage::new(
+                            StatusCode::NOT_IMPLEMENTED,
+                            "upstream_upgrade_over_http2",
+                            "WebSocket is not available here",
+                            "The app behind this sign-in is spoken to in HTTP/2, through which this sign-in passes no WebSocket.",
+                            "The site's administrator can set UPSTREAM_HTTP_VERSION=1.1 if the app needs WebSockets.",
+                            "-",
+                        );
+                    }
                     crate::proxy::forward::UpstreamError::Loop => {
                         return ErrorPage::new(
                             StatusCode::LOOP_DETECTED,

@@ -151,6 +151,11 @@ mod tests {
         assert!(!own_host.validate().unwrap().proxy.unwrap().pass_host_header);
         let unclear = Settings { proxy_pass_host_header: "upstream".into(), ..proxy("http://127.0.0.1:8000") };
         assert_eq!(variables(unclear.validate().unwrap_err()), vec!["PROXY_PASS_HOST_HEADER"]);
+        assert!(!proxied.upstream_http2, "HTTP/1.1 to the upstream by default");
+        let http2 = Settings { upstream_http_version: "2".into(), ..proxy("http://127.0.0.1:8000") };
+        assert!(http2.validate().unwrap().proxy.unwrap().upstream_http2);
+        let http3 = Settings { upstream_http_version: "3".into(), ..proxy("http://127.0.0.1:8000") };
+        assert_eq!(variables(http3.validate().unwrap_err()), vec!["UPSTREAM_HTTP_VERSION"]);
         // A private CA for an https:// upstream: read at start-up, refused where it would do nothing.
         let dir = tempfile::tempdir().unwrap();
         let ca = rcgen::generate_simple_self_signed(vec!["ca.test".to_owned()]).unwrap();

@@ -1,4 +1,4 @@
-//! Proxy mode: `UPSTREAM_URL` and how requests reach it (TLS in `upstream_tls.rs`, `PROXY_PASS_HOST_HEADER`,
+//! Proxy mode: `UPSTREAM_URL` and how requests reach it (TLS in `upstream_tls.rs`, `UPSTREAM_HTTP_VERSION`, `PROXY_PASS_HOST_HEADER`,
 //! `PROXY_ANONYMOUS_PATHS`, `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_ACCESS_TOKEN_SCOPES`, `PROXY_TRUSTED_ORIGINS`,
 //! `PROXY_WEBSOCKET_CHECK_SECONDS`, `PROXY_PRINCIPAL_GROUPS`, `PROXY_PRINCIPAL_MAX_BYTES`,
 //! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
@@ -59,6 +59,8 @@ pub struct ProxyConfig {
     pub upstream_client_certificate: Option<UpstreamClientCertificate>,
     /// Send the client's `Host` to the app behind (else the upstream's own).
     pub pass_host_header: bool,
+    /// Speak HTTP/2 to the app behind (`UPSTREAM_HTTP_VERSION=2`), else HTTP/1.1.
+    pub upstream_http2: bool,
     /// Reachable without a session.
     pub anonymous_paths: Vec<PathPattern>,
     /// Requests without a session elsewhere.
@@ -176,6 +178,14 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
     };
     let pass_tokens = problems.boolean("PROXY_PASS_TOKENS", &settings.proxy_pass_tokens);
     let pass_host_header = problems.boolean("PROXY_PASS_HOST_HEADER", &settings.proxy_pass_host_header);
+    let upstream_http2 = match settings.upstream_http_version.trim() {
+        "1.1" | "1" | "http/1.1" | "HTTP/1.1" => false,
+        "2" | "2.0" | "h2" | "HTTP/2" => true,
+        other => {
+            problems.add("UPSTREAM_HTTP_VERSION", format!("'{other}' is not 1.1 or 2."));
+            false
+        }
+    };
     let upstream_roots = upstream_tls::upstream_roots(settings, upstream.as_ref(), problems);
     let upstream_client_certificate = upstream_tls::upstream_client_certificate(settings, upstream.as_ref(), problems);
     let access_token_scopes = access_token_scopes(settings, pass_tokens, problems);
@@ -194,6 +204,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         upstream_roots,
         upstream_client_certificate,
         pass_host_header,
+        upstream_http2,
         anonymous_paths,
         unauthenticated,
         pass_tokens,
@@ -332,6 +343,7 @@ mod tests {
             upstream: Url::parse("http://127.0.0.1:8000").unwrap(),
             upstream_roots: None,
             upstream_client_certificate: None,
+            upstream_http2: false,
             pass_host_header: true,
             anonymous_paths: vec![PathPattern::Prefix("/static/".into()), PathPattern::Exact("/health".into())],
             unauthenticated: UnauthenticatedAction::Redirect,

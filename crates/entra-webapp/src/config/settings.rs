@@ -123,6 +123,11 @@ pub struct Settings {
     /// such as another App Service or Container Apps site); X-Forwarded-Host has the client's.
     #[arg(long = "proxy-pass-host-header", env = "PROXY_PASS_HOST_HEADER", default_value = "true")]
     pub proxy_pass_host_header: String,
+    /// Proxy mode: the HTTP version spoken to the app behind, 1.1 or 2 (HTTP/2: with prior
+    /// knowledge to an http:// UPSTREAM_URL, negotiated by TLS to an https:// one; for gRPC
+    /// services, which need it end to end). WebSocket needs 1.1.
+    #[arg(long = "upstream-http-version", env = "UPSTREAM_HTTP_VERSION", default_value = "1.1")]
+    pub upstream_http_version: String,
     /// Proxy mode: paths anyone may reach without signing in, comma-separated; a trailing * matches
     /// every path under it (/static/*, /api/public/*).
     #[arg(long = "proxy-anonymous-paths", env = "PROXY_ANONYMOUS_PATHS")]
@@ -253,6 +258,7 @@ impl Default for Settings {
             proxy_unauthenticated_action: DEFAULT_UNAUTHENTICATED_ACTION.to_owned(),
             proxy_pass_tokens: "false".to_owned(),
             proxy_pass_host_header: "true".to_owned(),
+            upstream_http_version: "1.1".to_owned(),
             upstream_ca_file: None,
             upstream_client_certificate_path: None,
             upstream_client_certificate_key_path: None,

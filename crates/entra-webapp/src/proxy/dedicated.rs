@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::Uri;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 
@@ -25,14 +24,13 @@ use crate::proxy::upstream_tls::{self, UpstreamConnector};
 pub struct DedicatedConnection(Arc<Mutex<Option<SendRequest<Body>>>>);
 
 impl DedicatedConnection {
-    /// Sends `request` on this connection's upstream connection, opening one (to `origin`, by
-    /// `connector`) if there is none or the last one closed. A kept connection that turns out to
+    /// Sends `request` on this connection's upstream connection, opening one (by `connector`)
+    /// if there is none or the last one closed. A kept connection that turns out to
     /// be closed before the request is written (the upstream's idle timeout) is replaced, once.
     pub(crate) async fn send(
         &self,
         request: Request,
         connector: &UpstreamConnector,
-        origin: &Uri,
     ) -> Result<axum::http::Response<Incoming>, String> {
         let request = match self.take().filter(|sender| !sender.is_closed()) {
             Some(kept) => match self.send_on(kept, request).await {
@@ -44,7 +42,7 @@ impl DedicatedConnection {
         // Boxed: opening is rare (once per client connection), and its state (a TLS connection
         // being set up, kilobytes) would otherwise be part of every request's future, which the
         // layers around it move (docs/PERFORMANCE.md).
-        let sender = Box::pin(open(connector, origin)).await?;
+        let sender = Box::pin(open(connector)).await?;
         self.send_on(sender, request).await.map_err(Unsent::into_reason)
     }
 
@@ -97,10 +95,10 @@ impl Unsent {
     }
 }
 
-/// A new HTTP/1.1 connection to `origin`, its task running on this thread (see `workers.rs`)
+/// A new HTTP/1.1 connection to the upstream, its task running on this thread (see `workers.rs`)
 /// until the sender is dropped or the upstream closes it.
-async fn open(connector: &UpstreamConnector, origin: &Uri) -> Result<SendRequest<Body>, String> {
-    let stream = connector.connect(origin).await?;
+async fn open(connector: &UpstreamConnector) -> Result<SendRequest<Body>, String> {
+    let stream = connector.connect().await?;
     let (sender, connection) = http1::handshake(stream).await.map_err(|error| upstream_tls::reason(&error))?;
     tokio::spawn(async move {
         if let Err(error) = connection.await {

@@ -1,7 +1,8 @@
 //! One request to the upstream and its answer back: bodies streamed both ways (never buffered),
 //! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections kept
 //! (each HTTP/1.1 client connection's own, see `dedicated.rs`; a pool per thread for the rest),
-//! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts.
+//! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts; HTTP/1.1 to
+//! the upstream, or HTTP/2 (`UPSTREAM_HTTP_VERSION=2`, for gRPC), whatever the client spoke.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -11,7 +12,7 @@ use std::time::Duration;
 use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use axum::http::uri::{PathAndQuery, Scheme};
+use axum::http::uri::{Authority, PathAndQuery, Scheme};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use hyper::upgrade::OnUpgrade;
@@ -59,6 +60,9 @@ pub enum UpstreamError {
     /// The request came back to this proxy: `UPSTREAM_URL` leads to the proxy itself.
     #[error("the request came back to this proxy: UPSTREAM_URL leads to the proxy itself")]
     Loop,
+    /// An upgrade (WebSocket) for an upstream spoken to in HTTP/2, which has none.
+    #[error("an upgrade (WebSocket) cannot reach an upstream spoken to in HTTP/2 (UPSTREAM_HTTP_VERSION=2)")]
+    UpgradeOverHttp2,
 }
 
 /// The proxy's parts, shared by every request.
@@ -96,6 +100,8 @@ pub struct Outbound {
     request: Request,
     /// The protocol of an HTTP/1.1 upgrade (WebSocket), asked for in the headers just removed.
     upgrade: Option<HeaderValue>,
+    /// The client said it reads trailers (`TE: trailers`, a header just removed).
+    accepts_trailers: bool,
     client_upgrade: Option<OnUpgrade>,
     forwarded: Forwarded,
     /// Completes when an upgraded connection must close (its session has ended).
@@ -110,9 +116,12 @@ impl Outbound {
     pub fn new(mut request: Request, forwarded: Forwarded) -> Self {
         let upgrade = upgrade_protocol(request.headers());
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
+        let accepts_trailers = request.headers().get(header::TE).is_some_and(|te| {
+            te.as_bytes().split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"trailers"))
+        });
         remove_hop_by_hop(request.headers_mut());
         remove_connection_facts(request.headers_mut(), forwarded.trust_incoming);
-        Self { request, upgrade, client_upgrade, forwarded, tunnel_ends: None }
+        Self { request, upgrade, accepts_trailers, client_upgrade, forwarded, tunnel_ends: None }
     }
 
     /// Its headers, for the identity to be set on.
@@ -158,6 +167,9 @@ pub struct Upstream {
     own_host: Option<HeaderValue>,
     /// Pass the client's `Host` (`PROXY_PASS_HOST_HEADER`), else send `own_host`.
     pass_host_header: bool,
+    /// Speak HTTP/2 to the upstream (`UPSTREAM_HTTP_VERSION=2`): every request through the pool,
+    /// side by side on one connection per thread.
+    http2: bool,
     response_timeout: Duration,
     /// What this process adds to `Via` on every request it forwards (RFC 9110 §7.6.3), with a
     /// name of its own: a request that comes back carrying it went round in a loop.
@@ -180,6 +192,7 @@ impl Upstream {
             origin,
             own_host,
             pass_host_header: config.pass_host_header,
+            http2: config.upstream_http2,
             response_timeout: config.response_timeout,
             via,
         })
@@ -197,41 +210,49 @@ impl Upstream {
     /// This thread's client and pool.
     fn client(&self) -> &Client<UpstreamConnector, Body> {
         self.clients.get_or(|| {
-            Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(self.connector.clone())
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+                .http2_only(self.http2)
+                .build(self.connector.clone())
         })
     }
 
     /// Whether the upstream accepts a connection now, TLS handshake and client certificate
     /// included (for `/readyz`); if not, why.
     pub async fn reachable(&self) -> Result<(), String> {
-        self.connector.check(&self.origin).await
+        self.connector.check().await
     }
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
     /// body streaming. An HTTP/1.1 client's request goes on its connection's `dedicated` one
-    /// when there is one; others (HTTP/2, upgrades) through this thread's pool.
+    /// when there is one; others (HTTP/2, upgrades, and every request to an HTTP/2 upstream)
+    /// through this thread's pool.
     pub async fn forward(
         &self,
         outbound: Outbound,
         dedicated: Option<&DedicatedConnection>,
     ) -> Result<Response, UpstreamError> {
-        let Outbound { request, upgrade, client_upgrade, forwarded, tunnel_ends } = outbound;
+        let Outbound { request, upgrade, accepts_trailers, client_upgrade, forwarded, tunnel_ends } = outbound;
+        if self.http2 && upgrade.is_some() {
+            return Err(UpstreamError::UpgradeOverHttp2);
+        }
         let (mut parts, body) = request.into_parts();
-        let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
+        let one_at_a_time = !self.http2 && parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
         let dedicated = dedicated.filter(|_| one_at_a_time);
         let path_and_query = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
-        parts.uri = match dedicated {
-            // The request line of a request on a connection carries the path only (origin form):
-            // many servers (Python's among them) take an absolute URI there for a path.
-            Some(_) => Uri::from(path_and_query),
-            // The pool picks a connection by the URI's origin, then sends the path likewise.
-            None => self.upstream_uri(path_and_query)?,
+        // The upstream is spoken to in one version, whatever the client spoke.
+        parts.version = match self.http2 {
+            true => axum::http::Version::HTTP_2,
+            false => axum::http::Version::HTTP_11,
         };
-        // The upstream is spoken to in HTTP/1.1, whatever the client spoke (HTTP/2 included).
-        parts.version = axum::http::Version::HTTP_11;
         if let Some(protocol) = &upgrade {
             parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
             parts.headers.insert(header::UPGRADE, protocol.clone());
+        }
+        // HTTP/2 allows `TE: trailers` alone, and gRPC servers want it (it says the client reads
+        // the trailers that carry a call's status).
+        if self.http2 && accepts_trailers {
+            parts.headers.insert(header::TE, HeaderValue::from_static("trailers"));
         }
         // `X-Forwarded-Host` says the client's `Host` before it may be replaced here.
         set_forwarded_headers(&mut parts.headers, &forwarded);
@@ -241,6 +262,20 @@ impl Upstream {
         {
             parts.headers.insert(header::HOST, own.clone());
         }
+        parts.uri = match (dedicated, self.http2) {
+            // The request line of a request on a connection carries the path only (origin form):
+            // many servers (Python's among them) take an absolute URI there for a path.
+            (Some(_), _) => Uri::from(path_and_query),
+            // The pool picks a connection by the URI's origin, then sends the path likewise.
+            (None, false) => self.upstream_uri(self.origin.authority().cloned(), path_and_query)?,
+            // HTTP/2 names the host in `:authority`, from the URI, and no other in `Host`
+            // (RFC 9113 §8.3.1); the connection still goes to the upstream (`upstream_tls.rs`).
+            (None, true) => {
+                let host = parts.headers.remove(header::HOST);
+                let host = host.and_then(|host| Authority::try_from(host.as_bytes()).ok());
+                self.upstream_uri(host.or_else(|| self.origin.authority().cloned()), path_and_query)?
+            }
+        };
         parts.headers.append(header::VIA, self.via.clone());
         // The upstream's time to answer starts once it has the whole request (see
         // `request_body.rs`); a request without a body has all been sent at once.
@@ -254,7 +289,7 @@ impl Upstream {
         let outbound = Request::from_parts(parts, body);
         let send = async {
             match dedicated {
-                Some(connection) => connection.send(outbound, &self.connector, &self.origin).await,
+                Some(connection) => connection.send(outbound, &self.connector).await,
                 None => self.client().request(outbound).await.map_err(|error| upstream_tls::reason(&error)),
             }
             .map_err(UpstreamError::Unreachable)
@@ -315,10 +350,10 @@ impl Upstream {
         Ok(Response::from_parts(parts, Body::new(body)))
     }
 
-    /// The upstream's origin with the request's path and query (already parsed: reused as is).
-    fn upstream_uri(&self, path_and_query: PathAndQuery) -> Result<Uri, UpstreamError> {
-        let authority =
-            self.origin.authority().cloned().ok_or_else(|| UpstreamError::Unreachable("no upstream host".into()))?;
+    /// The upstream's scheme, `authority` and the request's path and query (already parsed:
+    /// reused as is).
+    fn upstream_uri(&self, authority: Option<Authority>, path_and_query: PathAndQuery) -> Result<Uri, UpstreamError> {
+        let authority = authority.ok_or_else(|| UpstreamError::Unreachable("no upstream host".into()))?;
         Uri::builder()
             .scheme(self.origin.scheme().cloned().unwrap_or(Scheme::HTTP))
             .authority(authority)

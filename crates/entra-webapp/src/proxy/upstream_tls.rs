@@ -38,6 +38,9 @@ const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub(crate) struct UpstreamConnector {
     inner: HttpsConnector<HttpConnector>,
+    /// The upstream's scheme and authority: every connection goes there, whatever authority the
+    /// request it is for names (with HTTP/2, the client's `Host`).
+    origin: Uri,
     timeout: Duration,
 }
 
@@ -79,20 +82,25 @@ impl UpstreamConnector {
         let mut tcp = HttpConnector::new();
         tcp.enforce_http(false);
         tcp.set_nodelay(true);
-        // HTTP/1.1 only (no ALPN): the upstream is spoken to in HTTP/1.1 whatever the client spoke.
-        let inner =
-            HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http().enable_http1().wrap_connector(tcp);
-        Ok(Self { inner, timeout })
+        // One version, whatever the client spoke: HTTP/1.1 (no ALPN), or HTTP/2 (ALPN `h2` over
+        // TLS, prior knowledge without).
+        let builder = HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+        let inner = match config.upstream_http2 {
+            true => builder.enable_http2().wrap_connector(tcp),
+            false => builder.enable_http1().wrap_connector(tcp),
+        };
+        let origin = config.upstream.as_str().parse::<Uri>().unwrap_or_default();
+        Ok(Self { inner, origin, timeout })
     }
 
-    /// Whether `origin` accepts a connection now, TLS handshake included; if not, why. In TLS 1.3
+    /// Whether the upstream accepts a connection now, TLS handshake included; if not, why. In TLS 1.3
     /// the client's side of the handshake is over before the server has read the client's
     /// certificate (or its absence), so a server that refuses it says so only just after: its
     /// answer is awaited, the server's session tickets (sent once it accepted) or its alert, for up
     /// to [`REFUSAL_WAIT`] (a server that sends neither is taken as accepting), or `/readyz` would
     /// call ready an upstream that refuses every request.
-    pub(crate) async fn check(&self, origin: &Uri) -> Result<(), String> {
-        let MaybeHttpsStream::Https(tls) = self.connect(origin).await? else { return Ok(()) };
+    pub(crate) async fn check(&self) -> Result<(), String> {
+        let MaybeHttpsStream::Https(tls) = self.connect().await? else { return Ok(()) };
         let mut tls = tls.into_inner();
         if tls.get_ref().1.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
             return Ok(());
@@ -116,9 +124,9 @@ impl UpstreamConnector {
         tokio::time::timeout(REFUSAL_WAIT, accepted_or_refused).await.unwrap_or(Ok(()))
     }
 
-    /// A connection to `origin` (the upstream's scheme and authority), TLS handshake included.
-    pub(crate) async fn connect(&self, origin: &Uri) -> Result<UpstreamStream, String> {
-        self.clone().oneshot(origin.clone()).await.map_err(|error| reason(&*error))
+    /// A connection to the upstream, TLS handshake included.
+    pub(crate) async fn connect(&self) -> Result<UpstreamStream, String> {
+        self.clone().oneshot(self.origin.clone()).await.map_err(|error| reason(&*error))
     }
 }
 
@@ -132,8 +140,10 @@ impl Service<Uri> for UpstreamConnector {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, origin: Uri) -> Self::Future {
-        let (connecting, timeout) = (self.inner.call(origin), self.timeout);
+    /// A connection to the upstream, for a request to `_destination`: the pool keys its
+    /// connections by the request's authority, which with HTTP/2 is the client's `Host`.
+    fn call(&mut self, _destination: Uri) -> Self::Future {
+        let (connecting, timeout) = (self.inner.call(self.origin.clone()), self.timeout);
         Box::pin(async move {
             match tokio::time::timeout(timeout, connecting).await {
                 Ok(connected) => connected,

@@ -235,6 +235,20 @@ impl TestApp {
         self.browser.get(self.url(path)).send().await.expect("request")
     }
 
+    /// `/readyz`'s answer once the tenant's metadata has loaded (in a task started with the app,
+    /// so a probe right after start-up may come first and say only that): status and text.
+    pub async fn readiness(&self) -> (StatusCode, String) {
+        for _ in 0..100 {
+            let response = self.get("/readyz").await;
+            let (status, text) = (response.status(), response.text().await.expect("body"));
+            if text != "not ready: identity provider metadata not loaded" {
+                return (status, text);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the tenant's metadata did not load within 10 s");
+    }
+
     pub async fn page(&self, path: &str) -> String {
         self.get(path).await.text().await.expect("body")
     }

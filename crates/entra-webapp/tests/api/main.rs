@@ -24,6 +24,7 @@ mod passed_tokens;
 mod platform;
 mod proxy;
 mod proxy_connections;
+mod proxy_http2;
 mod proxy_tls;
 mod python_upstream;
 mod refresh;

@@ -34,7 +34,7 @@ async fn an_https_upstream_signed_by_the_named_ca_gets_every_request_and_the_ide
     let upstream = upstream::start_tls(&["localhost", "127.0.0.1"], &ca_file).await;
     assert!(upstream.url.starts_with("https://127.0.0.1:"));
     let app = proxy_trusting(&upstream, Some(&ca_file)).await;
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK, "the handshake succeeds");
+    assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()), "the handshake succeeds");
 
     // HTTP/1.1: the client connection's own upstream connection, over TLS.
     let cookie = sign_in_keeping_proxy_cookie(&app).await;
@@ -75,9 +75,8 @@ async fn an_https_upstream_whose_certificate_is_not_trusted_or_not_its_own_gets_
         let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
         let pooled = http2.get(app.url("/public/page")).send().await.unwrap();
         assert_eq!(pooled.status(), StatusCode::BAD_GATEWAY, "the pool checks it too");
-        let ready = app.get("/readyz").await;
-        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
+        let not_ready = (StatusCode::SERVICE_UNAVAILABLE, "not ready: upstream unreachable".to_owned());
+        assert_eq!(app.readiness().await, not_ready);
     }
 }
 
@@ -175,7 +174,7 @@ async fn an_upstream_asking_for_a_client_certificate_gets_the_proxys_every_way_i
     client_certificate(&client_ca_file, "entra-webapp proxy", &certificate_file);
     let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
     let app = proxy_presenting(&upstream, &ca_file, Some(&certificate_file)).await;
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK, "the certificate is accepted");
+    assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()), "the certificate is accepted");
 
     // HTTP/1.1: the client connection's own upstream connection.
     sign_in_keeping_proxy_cookie(&app).await;
@@ -208,9 +207,8 @@ async fn an_upstream_asking_for_a_client_certificate_gets_nothing_from_a_proxy_w
         let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
         let pooled = http2.get(app.url("/public/page")).send().await.unwrap();
         assert_eq!(pooled.status(), StatusCode::BAD_GATEWAY, "the pool, presenting {presented:?}");
-        let ready = app.get("/readyz").await;
-        assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE, "presenting {presented:?}");
-        assert_eq!(ready.text().await.unwrap(), "not ready: upstream unreachable");
+        let not_ready = (StatusCode::SERVICE_UNAVAILABLE, "not ready: upstream unreachable".to_owned());
+        assert_eq!(app.readiness().await, not_ready, "presenting {presented:?}");
     }
 }
 
@@ -244,5 +242,5 @@ async fn a_client_certificate_renewed_in_place_is_presented_from_the_next_connec
     std::fs::write(&certificate_file, "-----BEGIN CERTIFICATE-----\nhalf writ").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert!(presented().await.contains("CN=proxy after renewal"), "the last good one, kept");
-    assert_eq!(app.get("/readyz").await.status(), StatusCode::OK);
+    assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()));
 }

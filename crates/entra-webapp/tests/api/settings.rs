@@ -165,6 +165,7 @@ fn serve_help_lists_every_setting() {
         "PROXY_PASS_HOST_HEADER",
         "UPSTREAM_CA_FILE",
         "UPSTREAM_CLIENT_CERTIFICATE_PATH",
+        "UPSTREAM_HTTP_VERSION",
         "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH",
         "UPSTREAM_CLIENT_CERTIFICATE_PASSWORD",
     ] {

@@ -41,7 +41,7 @@ impl Drop for Upstream {
     }
 }
 
-/// Method, the request target as it came (a path, or a whole URI), path, query, every header
+/// HTTP version, method, the request target as it came (a path, or a whole URI), path, query, every header
 /// (all values), the body's length, the connection's remote port (the proxy's end of it) and the
 /// subject of the certificate the proxy presented (over mutual TLS), as JSON; with each `cache-control` query parameter as a `Cache-Control` header of the answer (how
 /// the app behind says whether caches may keep it).
@@ -59,6 +59,7 @@ async fn echo(request: Request) -> Response {
     }
     let body = axum::body::to_bytes(body, 1 << 20).await.map(|b| b.len()).unwrap_or(usize::MAX);
     let mut response = axum::Json(json!({
+        "version": format!("{:?}", parts.version),
         "method": parts.method.as_str(),
         "target": parts.uri.to_string(),
         "path": parts.uri.path(),
@@ -73,6 +74,23 @@ async fn echo(request: Request) -> Response {
         if name == "cache-control" {
             response.headers_mut().append("cache-control", value.parse().unwrap());
         }
+    }
+    response
+}
+
+/// As a gRPC server answers: the request's body back, then trailers (`grpc-status: 0`), and the
+/// `TE` it received in `x-received-te`.
+async fn trailers(request: Request) -> Response {
+    let received_te = request.headers().get("te").cloned();
+    let body = axum::body::to_bytes(request.into_body(), 1 << 20).await.unwrap();
+    let mut trailers = axum::http::HeaderMap::new();
+    trailers.insert("grpc-status", axum::http::HeaderValue::from_static("0"));
+    trailers.insert("grpc-message", axum::http::HeaderValue::from_static("done"));
+    let frames =
+        [Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(body)), Ok(hyper::body::Frame::trailers(trailers))];
+    let mut response = Body::new(http_body_util::StreamBody::new(futures::stream::iter(frames))).into_response();
+    if let Some(te) = received_te {
+        response.headers_mut().insert("x-received-te", te);
     }
     response
 }
@@ -265,7 +283,10 @@ fn server_tls(
             builder.with_client_cert_verifier(verifier)
         }
     };
-    builder.with_single_cert(vec![server_cert.der().clone()], key).unwrap()
+    let mut tls = builder.with_single_cert(vec![server_cert.der().clone()], key).unwrap();
+    // HTTP/2 for a client that offers it (ALPN), else HTTP/1.1.
+    tls.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    tls
 }
 
 /// The upstream's routes.
@@ -281,6 +302,7 @@ fn router() -> Router {
         .route("/ws/whoami", get(websocket_whoami))
         .route("/acting-page", get(acting_page))
         .route("/redirect", get(redirect))
+        .route("/trailers", post(trailers))
         .fallback(echo)
 }
 

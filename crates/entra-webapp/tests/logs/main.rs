@@ -110,7 +110,7 @@ async fn no_secret_value_reaches_the_logs() {
     });
     let proxy = spawn_app_with(Options { settings_change: Some(proxy), ..Options::default() }).await;
     assert_eq!(proxy.get("/public/page").await.status(), StatusCode::BAD_GATEWAY);
-    assert_eq!(proxy.get("/readyz").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(proxy.readiness().await.0, StatusCode::SERVICE_UNAVAILABLE);
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     for message in ["upstream failed", "upstream unreachable"] {
         let said =

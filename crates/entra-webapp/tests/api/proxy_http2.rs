@@ -1,0 +1,133 @@
+//! The proxy speaking HTTP/2 to the app behind (`UPSTREAM_HTTP_VERSION=2`), as gRPC services
+//! need: with prior knowledge to an `http://` upstream, negotiated by TLS (ALPN) to an
+//! `https://` one; the client's `Host` as `:authority`, `TE: trailers` passed, trailers back;
+//! WebSocket refused with a page that says why.
+
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+use crate::proxy::{echo, header, proxy_with_options, sign_in_keeping_proxy_cookie, websocket_request};
+use crate::upstream::{self, Upstream};
+
+/// The app in front of `upstream`, speaking HTTP/2 to it, `/public/*` and `/trailers` open to
+/// anyone.
+async fn proxy_http2(
+    upstream: &Upstream,
+    change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
+) -> TestApp {
+    proxy_with_options(
+        upstream,
+        move |settings| {
+            settings.upstream_http_version = "2".into();
+            settings.proxy_anonymous_paths = Some("/public/*, /trailers".into());
+            change(settings);
+        },
+        Options::default(),
+    )
+    .await
+}
+
+/// The app's `host:port`, as its clients name it.
+fn host_of(app: &TestApp) -> String {
+    app.base_url.trim_start_matches("http://").to_owned()
+}
+
+#[tokio::test]
+async fn an_http2_upstream_gets_every_request_in_http2_with_the_clients_host_as_its_authority() {
+    let upstream = upstream::start().await;
+    let app = proxy_http2(&upstream, |_| {}).await;
+    assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()));
+
+    // An HTTP/1.1 client, signed in: the identity, in HTTP/2.
+    sign_in_keeping_proxy_cookie(&app).await;
+    let echoed = echo(&app, "/reports?q=1", &[]).await;
+    assert_eq!(echoed["version"], "HTTP/2.0");
+    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+    let authority = format!("http://{}/reports?q=1", host_of(&app));
+    assert_eq!(echoed["target"], authority, "the client's Host, as :authority");
+    assert_eq!(header(&echoed, "host"), None, "and no Host header besides (RFC 9113 §8.3.1)");
+    assert_eq!(header(&echoed, "x-forwarded-host"), Some(host_of(&app).as_str()));
+    let upload = app.browser.post(app.url("/echo")).body(vec![b'x'; 1 << 20]).send().await.unwrap();
+    assert_eq!(upload.json::<Value>().await.unwrap()["body_length"], 1 << 20, "a body, whole");
+
+    // Requests side by side, from clients of both versions.
+    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+    let answers = futures::future::join_all((0..20).map(|n| {
+        let client = if n % 2 == 0 { &http2 } else { &app.browser };
+        client.get(app.url(&format!("/public/{n}"))).send()
+    }))
+    .await;
+    for (n, answer) in answers.into_iter().enumerate() {
+        let echoed: Value = answer.unwrap().json().await.unwrap();
+        assert_eq!(
+            (echoed["version"].as_str(), echoed["path"].as_str()),
+            (Some("HTTP/2.0"), Some(format!("/public/{n}").as_str()))
+        );
+    }
+
+    // The upstream's own name, when asked.
+    let own = proxy_http2(&upstream, |settings| settings.proxy_pass_host_header = "false".into()).await;
+    let echoed: Value = own.browser.get(own.url("/public/x")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(echoed["target"], format!("{}/public/x", upstream.url));
+    assert_eq!(header(&echoed, "x-forwarded-host"), Some(host_of(&own).as_str()));
+}
+
+/// What a gRPC call needs of the proxy: `TE: trailers` to the server, the trailers (the call's
+/// status) back to the client.
+#[tokio::test]
+async fn a_grpc_like_call_passes_te_trailers_one_way_and_the_trailers_the_other() {
+    let upstream = upstream::start().await;
+    let app = proxy_http2(&upstream, |_| {}).await;
+    let tcp = tokio::net::TcpStream::connect(app.base_url.trim_start_matches("http://")).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(connection);
+    let request = hyper::Request::post(app.url("/trailers"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Full::new(Bytes::from_static(b"\0\0\0\0\x05hello")))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers().get("x-received-te").map(|v| v.to_str().unwrap()),
+        Some("trailers"),
+        "TE: trailers reached the server: {response:?}"
+    );
+    let collected = response.into_body().collect().await.unwrap();
+    let trailers = collected.trailers().cloned().expect("the trailers came back");
+    assert_eq!(
+        (&trailers["grpc-status"], &trailers["grpc-message"]),
+        (&"0".parse().unwrap(), &"done".parse().unwrap())
+    );
+    assert_eq!(collected.to_bytes(), Bytes::from_static(b"\0\0\0\0\x05hello"));
+}
+
+#[tokio::test]
+async fn a_websocket_to_an_http2_upstream_is_refused_with_a_page_that_says_why() {
+    let upstream = upstream::start().await;
+    let app = proxy_http2(&upstream, |_| {}).await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let refused = tokio_tungstenite::connect_async(websocket_request(&app, "/ws", &[("cookie", &cookie)])).await;
+    let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = refused else { panic!("not upgraded") };
+    assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
+    let page = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
+    assert!(page.contains("UPSTREAM_HTTP_VERSION=1.1"), "{page}");
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_spoken_to_in_http2_once_tls_agreed_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    let upstream = upstream::start_tls(&["127.0.0.1"], &ca_file).await;
+    let ca = ca_file.to_string_lossy().into_owned();
+    let app = proxy_http2(&upstream, move |settings| settings.upstream_ca_file = Some(ca)).await;
+    assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()));
+    let echoed: Value = app.browser.get(app.url("/public/x")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(echoed["version"], "HTTP/2.0", "ALPN h2");
+    assert_eq!(echoed["target"], format!("https://{}/public/x", host_of(&app)));
+}
