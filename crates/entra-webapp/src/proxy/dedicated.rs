@@ -8,6 +8,12 @@
 //! The cost: an idle kept-alive client holds an idle upstream connection (at most one per client
 //! connection). HTTP/2 clients multiplex requests on one connection and use the thread's pool
 //! instead, as do upgrades (WebSocket), which take a connection for good.
+//!
+//! To an HTTP/2 upstream (`UPSTREAM_HTTP_VERSION=2`) every client connection, of either version,
+//! has its own HTTP/2 connection (`multiplexed.rs`) the same way: its requests side by side on it,
+//! and no other client's. A client that reads its answers slowly then holds up only its own (an
+//! HTTP/2 connection's flow-control window is shared by its streams), and the `:authority` of each
+//! request, the client's `Host`, never opens another connection (a pool keys by it).
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -16,14 +22,32 @@ use axum::extract::Request;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 
+use crate::proxy::multiplexed::{MultiplexedConnection, Unsent};
 use crate::proxy::upstream_tls::{self, UpstreamConnector};
 
-/// A client connection's upstream connection, once it has one. Shared by the clones of the
-/// connection's per-request extension; only one request of an HTTP/1.1 connection runs at a time.
+/// A client connection's upstream connection, once it has one: HTTP/1.1, or HTTP/2 to an HTTP/2
+/// upstream. Shared by the clones of the connection's per-request extension; only one request of
+/// an HTTP/1.1 connection runs at a time.
 #[derive(Clone, Debug, Default)]
-pub struct DedicatedConnection(Arc<Mutex<Option<SendRequest<Body>>>>);
+pub struct DedicatedConnection(Arc<Own>);
+
+#[derive(Debug, Default)]
+struct Own {
+    http1: Mutex<Option<SendRequest<Body>>>,
+    http2: MultiplexedConnection,
+}
 
 impl DedicatedConnection {
+    /// Sends `request` on this client connection's HTTP/2 upstream connection (see
+    /// `multiplexed.rs`).
+    pub(crate) async fn send_multiplexed(
+        &self,
+        request: Request,
+        connector: &UpstreamConnector,
+    ) -> Result<axum::http::Response<Incoming>, String> {
+        self.0.http2.send(request, connector).await
+    }
+
     /// Sends `request` on this connection's upstream connection, opening one (by `connector`)
     /// if there is none or the last one closed. A kept connection that turns out to
     /// be closed before the request is written (the upstream's idle timeout) is replaced, once.
@@ -70,28 +94,11 @@ impl DedicatedConnection {
     }
 
     fn take(&self) -> Option<SendRequest<Body>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.0.http1.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 
     fn put_back(&self, sender: SendRequest<Body>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
-    }
-}
-
-/// Why a request is not on its way.
-enum Unsent {
-    /// The connection had closed before the request was written: the request, to try again.
-    Returned(Box<Request>),
-    /// The connection broke once the request was on its way.
-    Failed(String),
-}
-
-impl Unsent {
-    fn into_reason(self) -> String {
-        match self {
-            Self::Returned(_) => "the upstream closed the connection".to_owned(),
-            Self::Failed(reason) => reason,
-        }
+        *self.0.http1.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender);
     }
 }
 

@@ -1,6 +1,7 @@
 //! One request to the upstream and its answer back: bodies streamed both ways (never buffered),
 //! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections kept
-//! (each HTTP/1.1 client connection's own, see `dedicated.rs`; a pool per thread for the rest),
+//! (each HTTP/1.1 client connection's own, see `dedicated.rs`; a pool per thread for the rest;
+//! to an HTTP/2 upstream, each client connection's own HTTP/2 connection, `multiplexed.rs`),
 //! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts; HTTP/1.1 to
 //! the upstream, or HTTP/2 (`UPSTREAM_HTTP_VERSION=2`, for gRPC), whatever the client spoke.
 
@@ -21,6 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use thread_local::ThreadLocal;
 
 use crate::proxy::dedicated::DedicatedConnection;
+use crate::proxy::multiplexed::MultiplexedConnection;
 use crate::proxy::request_body;
 use crate::proxy::upstream_tls::{self, UpstreamConnector};
 
@@ -167,8 +169,8 @@ pub struct Upstream {
     own_host: Option<HeaderValue>,
     /// Pass the client's `Host` (`PROXY_PASS_HOST_HEADER`), else send `own_host`.
     pass_host_header: bool,
-    /// Speak HTTP/2 to the upstream (`UPSTREAM_HTTP_VERSION=2`): every request through the pool,
-    /// side by side on one connection per thread.
+    /// Speak HTTP/2 to the upstream (`UPSTREAM_HTTP_VERSION=2`): every request on its client
+    /// connection's own HTTP/2 connection (see `dedicated.rs`).
     http2: bool,
     response_timeout: Duration,
     /// What this process adds to `Via` on every request it forwards (RFC 9110 §7.6.3), with a
@@ -210,10 +212,7 @@ impl Upstream {
     /// This thread's client and pool.
     fn client(&self) -> &Client<UpstreamConnector, Body> {
         self.clients.get_or(|| {
-            Client::builder(TokioExecutor::new())
-                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-                .http2_only(self.http2)
-                .build(self.connector.clone())
+            Client::builder(TokioExecutor::new()).pool_idle_timeout(POOL_IDLE_TIMEOUT).build(self.connector.clone())
         })
     }
 
@@ -225,8 +224,8 @@ impl Upstream {
 
     /// Forwards `outbound` (identity headers already set) and returns the upstream's answer,
     /// body streaming. An HTTP/1.1 client's request goes on its connection's `dedicated` one
-    /// when there is one; others (HTTP/2, upgrades, and every request to an HTTP/2 upstream)
-    /// through this thread's pool.
+    /// when there is one; others (HTTP/2, upgrades) through this thread's pool. To an HTTP/2
+    /// upstream, every request goes on its client connection's own HTTP/2 connection.
     pub async fn forward(
         &self,
         outbound: Outbound,
@@ -237,8 +236,8 @@ impl Upstream {
             return Err(UpstreamError::UpgradeOverHttp2);
         }
         let (mut parts, body) = request.into_parts();
-        let one_at_a_time = !self.http2 && parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
-        let dedicated = dedicated.filter(|_| one_at_a_time);
+        let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
+        let dedicated = dedicated.filter(|_| one_at_a_time || self.http2);
         let path_and_query = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         // The upstream is spoken to in one version, whatever the client spoke.
         parts.version = match self.http2 {
@@ -265,12 +264,12 @@ impl Upstream {
         parts.uri = match (dedicated, self.http2) {
             // The request line of a request on a connection carries the path only (origin form):
             // many servers (Python's among them) take an absolute URI there for a path.
-            (Some(_), _) => Uri::from(path_and_query),
+            (Some(_), false) => Uri::from(path_and_query),
             // The pool picks a connection by the URI's origin, then sends the path likewise.
             (None, false) => self.upstream_uri(self.origin.authority().cloned(), path_and_query)?,
             // HTTP/2 names the host in `:authority`, from the URI, and no other in `Host`
-            // (RFC 9113 §8.3.1); the connection still goes to the upstream (`upstream_tls.rs`).
-            (None, true) => {
+            // (RFC 9113 §8.3.1); the connection is the upstream's whatever it names.
+            (_, true) => {
                 let host = parts.headers.remove(header::HOST);
                 let host = host.and_then(|host| Authority::try_from(host.as_bytes()).ok());
                 self.upstream_uri(host.or_else(|| self.origin.authority().cloned()), path_and_query)?
@@ -288,9 +287,12 @@ impl Upstream {
         };
         let outbound = Request::from_parts(parts, body);
         let send = async {
-            match dedicated {
-                Some(connection) => connection.send(outbound, &self.connector).await,
-                None => self.client().request(outbound).await.map_err(|error| upstream_tls::reason(&error)),
+            match (dedicated, self.http2) {
+                (Some(connection), false) => connection.send(outbound, &self.connector).await,
+                (Some(connection), true) => connection.send_multiplexed(outbound, &self.connector).await,
+                // Not from a client connection of ours: a connection for this request alone.
+                (None, true) => MultiplexedConnection::default().send(outbound, &self.connector).await,
+                (None, false) => self.client().request(outbound).await.map_err(|error| upstream_tls::reason(&error)),
             }
             .map_err(UpstreamError::Unreachable)
         };

@@ -13,6 +13,7 @@ mod easy_auth;
 pub mod forward;
 mod handler;
 pub(crate) mod identity;
+mod multiplexed;
 mod passed_tokens;
 mod redirects;
 mod request_body;

@@ -38,8 +38,7 @@ const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub(crate) struct UpstreamConnector {
     inner: HttpsConnector<HttpConnector>,
-    /// The upstream's scheme and authority: every connection goes there, whatever authority the
-    /// request it is for names (with HTTP/2, the client's `Host`).
+    /// The upstream's scheme and authority: every connection goes there.
     origin: Uri,
     timeout: Duration,
 }
@@ -140,8 +139,7 @@ impl Service<Uri> for UpstreamConnector {
         self.inner.poll_ready(cx)
     }
 
-    /// A connection to the upstream, for a request to `_destination`: the pool keys its
-    /// connections by the request's authority, which with HTTP/2 is the client's `Host`.
+    /// A connection to the upstream, for the pool (whose requests' URIs name its origin).
     fn call(&mut self, _destination: Uri) -> Self::Future {
         let (connecting, timeout) = (self.inner.call(self.origin.clone()), self.timeout);
         Box::pin(async move {

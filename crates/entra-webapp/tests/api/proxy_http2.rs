@@ -131,3 +131,31 @@ async fn an_https_upstream_is_spoken_to_in_http2_once_tls_agreed_on_it() {
     assert_eq!(echoed["version"], "HTTP/2.0", "ALPN h2");
     assert_eq!(echoed["target"], format!("https://{}/public/x", host_of(&app)));
 }
+
+/// Each request names its own `Host`, so its own `:authority`: a pool, keyed by it, would open an
+/// upstream connection per made-up name. A client connection's requests share its one upstream
+/// connection, whatever they name, and another client connection has its own.
+#[tokio::test]
+async fn requests_naming_many_hosts_share_their_client_connections_upstream_connection() {
+    let upstream = upstream::start().await;
+    let app = proxy_http2(&upstream, |_| {}).await;
+    for client in [
+        reqwest::Client::builder().http1_only().build().unwrap(),
+        reqwest::Client::builder().http2_prior_knowledge().build().unwrap(),
+    ] {
+        let mut upstream_ports = std::collections::BTreeSet::new();
+        for n in 0..20 {
+            let request = client.get(app.url("/public/x")).header("host", format!("made-up-{n}.example"));
+            let echoed: Value = request.send().await.unwrap().json().await.unwrap();
+            assert_eq!(echoed["target"], format!("http://made-up-{n}.example/public/x"));
+            upstream_ports.insert(echoed["peer_port"].as_u64().unwrap());
+        }
+        assert_eq!(upstream_ports.len(), 1, "one upstream connection for the client connection: {upstream_ports:?}");
+    }
+    let (first, second, app) = (reqwest::Client::new(), reqwest::Client::new(), &app);
+    let port = |client: &reqwest::Client| {
+        let request = client.get(app.url("/public/x")).send();
+        async move { request.await.unwrap().json::<Value>().await.unwrap()["peer_port"].as_u64().unwrap() }
+    };
+    assert_ne!(port(&first).await, port(&second).await, "each client connection its own");
+}
