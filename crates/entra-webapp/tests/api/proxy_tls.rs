@@ -172,22 +172,29 @@ async fn an_upstream_asking_for_a_client_certificate_gets_the_proxys_every_way_i
     let [ca_file, client_ca_file, certificate_file] =
         ["ca.pem", "client-ca.pem", "proxy.pem"].map(|name| dir.path().join(name));
     client_certificate(&client_ca_file, "entra-webapp proxy", &certificate_file);
-    let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
-    let app = proxy_presenting(&upstream, &ca_file, Some(&certificate_file)).await;
-    assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()), "the certificate is accepted");
+    // TLS 1.3, then 1.2 (where the certificate is asked for within the handshake: older servers).
+    for tls_1_2 in [false, true] {
+        let upstream = match tls_1_2 {
+            false => upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await,
+            true => upstream::start_mutual_tls_1_2(&["127.0.0.1"], &ca_file, &client_ca_file).await,
+        };
+        let app = proxy_presenting(&upstream, &ca_file, Some(&certificate_file)).await;
+        let ready = (StatusCode::OK, "ready".to_owned());
+        assert_eq!(app.readiness().await, ready, "the certificate is accepted (TLS 1.2: {tls_1_2})");
 
-    // HTTP/1.1: the client connection's own upstream connection.
-    sign_in_keeping_proxy_cookie(&app).await;
-    let echoed = echo(&app, "/reports", &[]).await;
-    assert!(echoed["client_certificate"].as_str().unwrap().contains("CN=entra-webapp proxy"), "{echoed}");
-    assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
+        // HTTP/1.1: the client connection's own upstream connection.
+        sign_in_keeping_proxy_cookie(&app).await;
+        let echoed = echo(&app, "/reports", &[]).await;
+        assert!(echoed["client_certificate"].as_str().unwrap().contains("CN=entra-webapp proxy"), "{echoed}");
+        assert_eq!(header(&echoed, "x-ms-client-principal-name"), Some(ADELE));
 
-    // HTTP/2: the thread's pool.
-    let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
-    let response = http2.get(app.url("/public/x")).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let pooled: Value = response.json().await.unwrap();
-    assert!(pooled["client_certificate"].as_str().unwrap().contains("CN=entra-webapp proxy"), "{pooled}");
+        // HTTP/2: the thread's pool.
+        let http2 = reqwest::Client::builder().http2_prior_knowledge().build().unwrap();
+        let response = http2.get(app.url("/public/x")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let pooled: Value = response.json().await.unwrap();
+        assert!(pooled["client_certificate"].as_str().unwrap().contains("CN=entra-webapp proxy"), "{pooled}");
+    }
 }
 
 #[tokio::test]

@@ -227,13 +227,22 @@ pub async fn start() -> Upstream {
 /// Starts the same upstream speaking TLS only (`https://127.0.0.1:port`), its certificate for
 /// `names` signed by a CA of its own, whose certificate (PEM) it writes to `ca_file`.
 pub async fn start_tls(names: &[&str], ca_file: &std::path::Path) -> Upstream {
-    start_with_tls(server_tls(names, ca_file, None)).await
+    start_with_tls(server_tls(names, ca_file, None, rustls::DEFAULT_VERSIONS)).await
 }
 
 /// The same, asking every client for a certificate signed by a CA of `client_ca_file` (PEM), and
 /// refusing the handshake without one (mutual TLS).
 pub async fn start_mutual_tls(names: &[&str], ca_file: &std::path::Path, client_ca_file: &std::path::Path) -> Upstream {
-    start_with_tls(server_tls(names, ca_file, Some(client_ca_file))).await
+    start_with_tls(server_tls(names, ca_file, Some(client_ca_file), rustls::DEFAULT_VERSIONS)).await
+}
+
+/// The same in TLS 1.2 only (where the client's certificate is part of the handshake proper).
+pub async fn start_mutual_tls_1_2(
+    names: &[&str],
+    ca_file: &std::path::Path,
+    client_ca_file: &std::path::Path,
+) -> Upstream {
+    start_with_tls(server_tls(names, ca_file, Some(client_ca_file), &[&rustls::version::TLS12])).await
 }
 
 async fn start_with_tls(tls: rustls::ServerConfig) -> Upstream {
@@ -249,11 +258,12 @@ async fn start_with_tls(tls: rustls::ServerConfig) -> Upstream {
 }
 
 /// A CA of its own (written to `ca_file`) and a server certificate for `names` it signed; clients
-/// must present a certificate signed by a CA of `client_ca_file` when it is given.
+/// must present a certificate signed by a CA of `client_ca_file` when it is given; TLS `versions`.
 fn server_tls(
     names: &[&str],
     ca_file: &std::path::Path,
     client_ca_file: Option<&std::path::Path>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> rustls::ServerConfig {
     use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
     use rustls::pki_types::pem::PemObject;
@@ -268,7 +278,7 @@ fn server_tls(
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(server_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder =
-        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_protocol_versions(versions).unwrap();
     let builder = match client_ca_file {
         None => builder.with_no_client_auth(),
         Some(client_ca_file) => {
