@@ -13,13 +13,20 @@ use crate::upstream::{self, Upstream};
 
 const HTML: &str = "text/html,application/xhtml+xml";
 
-/// The app in front of `upstream`, trusting the CA of `ca_file` for it (when given).
-async fn proxy_trusting(upstream: &Upstream, ca_file: Option<&std::path::Path>) -> TestApp {
-    let ca_file = ca_file.map(|file| file.to_string_lossy().into_owned());
+/// The app in front of `upstream`, trusting the CA of `ca_file` for it (when given), and
+/// presenting the certificate of `certificate_file` (when given); `/public/*` open to anyone.
+async fn proxy_over_tls(
+    upstream: &Upstream,
+    ca_file: Option<&std::path::Path>,
+    certificate_file: Option<&std::path::Path>,
+) -> TestApp {
+    let [ca_file, certificate_file] =
+        [ca_file, certificate_file].map(|file| file.map(|file| file.to_string_lossy().into_owned()));
     proxy_with_options(
         upstream,
         move |settings| {
             settings.upstream_ca_file = ca_file;
+            settings.upstream_client_certificate_path = certificate_file;
             settings.proxy_anonymous_paths = Some("/public/*".into());
         },
         Options::default(),
@@ -33,7 +40,7 @@ async fn an_https_upstream_signed_by_the_named_ca_gets_every_request_and_the_ide
     let ca_file = dir.path().join("upstream-ca.pem");
     let upstream = upstream::start_tls(&["localhost", "127.0.0.1"], &ca_file).await;
     assert!(upstream.url.starts_with("https://127.0.0.1:"));
-    let app = proxy_trusting(&upstream, Some(&ca_file)).await;
+    let app = proxy_over_tls(&upstream, Some(&ca_file), None).await;
     assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()), "the handshake succeeds");
 
     // HTTP/1.1: the client connection's own upstream connection, over TLS.
@@ -68,7 +75,7 @@ async fn an_https_upstream_whose_certificate_is_not_trusted_or_not_its_own_gets_
     for (upstream, trusted) in
         [(&unknown, None), (&unknown, Some(other_ca_file.as_path())), (&misnamed, Some(&other_ca_file))]
     {
-        let app = proxy_trusting(upstream, trusted).await;
+        let app = proxy_over_tls(upstream, trusted, None).await;
         let refused = app.browser.get(app.url("/public/page")).header("accept", HTML).send().await.unwrap();
         assert_eq!(refused.status(), StatusCode::BAD_GATEWAY, "{} trusting {trusted:?}", upstream.url);
         assert!(refused.text().await.unwrap().contains("The app is not answering"));
@@ -145,27 +152,6 @@ fn client_certificate(ca_file: &std::path::Path, name: &str, certificate_file: &
     ClientsCa::new(ca_file).issue(name, certificate_file);
 }
 
-/// The app in front of `upstream` (signed by the CA of `ca_file`), presenting the certificate
-/// of `certificate_file` when given.
-async fn proxy_presenting(
-    upstream: &Upstream,
-    ca_file: &std::path::Path,
-    certificate_file: Option<&std::path::Path>,
-) -> TestApp {
-    let ca_file = ca_file.to_string_lossy().into_owned();
-    let certificate_file = certificate_file.map(|file| file.to_string_lossy().into_owned());
-    proxy_with_options(
-        upstream,
-        move |settings| {
-            settings.upstream_ca_file = Some(ca_file);
-            settings.upstream_client_certificate_path = certificate_file;
-            settings.proxy_anonymous_paths = Some("/public/*".into());
-        },
-        Options::default(),
-    )
-    .await
-}
-
 #[tokio::test]
 async fn an_upstream_asking_for_a_client_certificate_gets_the_proxys_every_way_it_forwards() {
     let dir = tempfile::tempdir().unwrap();
@@ -178,7 +164,7 @@ async fn an_upstream_asking_for_a_client_certificate_gets_the_proxys_every_way_i
             false => upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await,
             true => upstream::start_mutual_tls_1_2(&["127.0.0.1"], &ca_file, &client_ca_file).await,
         };
-        let app = proxy_presenting(&upstream, &ca_file, Some(&certificate_file)).await;
+        let app = proxy_over_tls(&upstream, Some(&ca_file), Some(&certificate_file)).await;
         let ready = (StatusCode::OK, "ready".to_owned());
         assert_eq!(app.readiness().await, ready, "the certificate is accepted (TLS 1.2: {tls_1_2})");
 
@@ -207,7 +193,7 @@ async fn an_upstream_asking_for_a_client_certificate_gets_nothing_from_a_proxy_w
     client_certificate(&other_ca_file, "entra-webapp proxy", &other_certificate_file);
     let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
     for presented in [None, Some(other_certificate_file.as_path())] {
-        let app = proxy_presenting(&upstream, &ca_file, presented).await;
+        let app = proxy_over_tls(&upstream, Some(&ca_file), presented).await;
         let refused = app.browser.get(app.url("/public/page")).header("accept", HTML).send().await.unwrap();
         assert_eq!(refused.status(), StatusCode::BAD_GATEWAY, "presenting {presented:?}");
         assert!(refused.text().await.unwrap().contains("The app is not answering"));
@@ -230,7 +216,7 @@ async fn a_client_certificate_renewed_in_place_is_presented_from_the_next_connec
     let clients_ca = ClientsCa::new(&client_ca_file);
     clients_ca.issue("proxy before renewal", &certificate_file);
     let upstream = upstream::start_mutual_tls(&["127.0.0.1"], &ca_file, &client_ca_file).await;
-    let app = proxy_presenting(&upstream, &ca_file, Some(&certificate_file)).await;
+    let app = proxy_over_tls(&upstream, Some(&ca_file), Some(&certificate_file)).await;
     // A new client connection each time: its own upstream connection, a new handshake.
     let presented = || async {
         let client = reqwest::Client::builder().http1_only().build().unwrap();
