@@ -237,3 +237,25 @@ async fn a_client_certificate_renewed_in_place_is_presented_from_the_next_connec
     assert!(presented().await.contains("CN=proxy after renewal"), "the last good one, kept");
     assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()));
 }
+
+/// In TLS 1.3 a server may refuse a client only after the handshake, and one that does may just
+/// hang up: `/readyz` waits for the server's word after the handshake, and a hang-up is "not
+/// ready".
+#[tokio::test]
+async fn an_https_upstream_that_hangs_up_after_the_handshake_is_not_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    let (url, hanging_up) = upstream::start_hanging_up_after_the_handshake(&["127.0.0.1"], &ca_file).await;
+    let ca = ca_file.to_string_lossy().into_owned();
+    let app = spawn_app_with(Options {
+        settings_change: Some(Box::new(move |settings, _| {
+            settings.upstream_url = Some(url);
+            settings.upstream_ca_file = Some(ca);
+        })),
+        ..Options::default()
+    })
+    .await;
+    let not_ready = (StatusCode::SERVICE_UNAVAILABLE, "not ready: upstream unreachable".to_owned());
+    assert_eq!(app.readiness().await, not_ready);
+    hanging_up.abort();
+}

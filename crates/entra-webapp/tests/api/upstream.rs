@@ -245,6 +245,29 @@ pub async fn start_mutual_tls_1_2(
     start_with_tls(server_tls(names, ca_file, Some(client_ca_file), &[&rustls::version::TLS12])).await
 }
 
+/// An upstream that completes each TLS handshake (TLS 1.3, no session tickets) and then hangs up
+/// at once, saying so (`close_notify`): as a server does that refuses a client after the
+/// handshake without an alert. Its URL; it stops when the task is aborted.
+pub async fn start_hanging_up_after_the_handshake(
+    names: &[&str],
+    ca_file: &std::path::Path,
+) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let mut tls = server_tls(names, ca_file, None, &[&rustls::version::TLS13]);
+    tls.send_tls13_tickets = 0;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            if let Ok(mut stream) = acceptor.accept(stream).await {
+                let _ = stream.shutdown().await;
+            }
+        }
+    });
+    (url, task)
+}
+
 async fn start_with_tls(tls: rustls::ServerConfig) -> Upstream {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
