@@ -159,3 +159,31 @@ async fn requests_naming_many_hosts_share_their_client_connections_upstream_conn
     };
     assert_ne!(port(&first).await, port(&second).await, "each client connection its own");
 }
+
+/// `TE` is hop-by-hop: an HTTP/1.1 upstream never gets the client's; an HTTP/2 one gets
+/// `TE: trailers` when, and only when, the client said it reads trailers.
+#[tokio::test]
+async fn te_trailers_reaches_an_http2_upstream_only_from_a_client_that_sent_it() {
+    let upstream = upstream::start().await;
+    let http11 = proxy_with_options(
+        &upstream,
+        |settings| settings.proxy_anonymous_paths = Some("/public/*".into()),
+        Options::default(),
+    )
+    .await;
+    let http2 = proxy_http2(&upstream, |_| {}).await;
+    for (app, te, expected) in [
+        (&http11, Some("trailers"), None),
+        (&http2, None, None),
+        (&http2, Some("gzip"), None),
+        (&http2, Some("gzip, trailers"), Some("trailers")),
+    ] {
+        let request = app.browser.get(app.url("/public/x"));
+        let request = match te {
+            Some(te) => request.header("te", te),
+            None => request,
+        };
+        let echoed: Value = request.send().await.unwrap().json().await.unwrap();
+        assert_eq!(header(&echoed, "te"), expected, "TE {te:?} to HTTP/{}", echoed["version"]);
+    }
+}
