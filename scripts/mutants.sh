@@ -109,7 +109,7 @@ for slice in "${slices[@]}"; do
         -- -E '(binary_id(entra-webapp::api) & test(/^(sign_in|failures|front_channel|credentials|refresh|authorization|proxy|api_callers)::/)) | binary_id(entra-auth::examples) | binary_id(entra-auth::routes) | binary_id(entra-auth::graph_paging) | binary_id(entra-auth::app_tokens) | binary_id(entra-auth::on_behalf_of) | (binary_id(entra-auth) & test(/^client::/))'
       ;;
     proxy)
-      run proxy --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
+      run proxy --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api --cargo-arg=--test=logs \
         --file crates/entra-webapp/src/proxy/identity.rs --file crates/entra-webapp/src/proxy/forward.rs \
         --file crates/entra-webapp/src/proxy/handler.rs --file crates/entra-webapp/src/proxy/easy_auth.rs \
         --file crates/entra-webapp/src/proxy/dedicated.rs --file crates/entra-webapp/src/proxy/dispatch.rs \
@@ -119,7 +119,7 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/proxy/passed_tokens.rs --file crates/entra-webapp/src/proxy/caller_groups.rs \
         --file crates/entra-webapp/src/proxy/upstream_tls.rs --file crates/entra-webapp/src/config/upstream_tls.rs \
         --file crates/entra-webapp/src/proxy/client_certificate.rs --file crates/entra-webapp/src/proxy/multiplexed.rs \
-        -- -E '(binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|proxy_tls|proxy_http2|python_upstream|http2|nginx_forward_auth|many_groups|shared_cache|api_callers|passed_tokens)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::(proxy_|an_upstream_|the_principals_|bearer_callers_|the_scopes_of_the_passed_))/))'
+        -- -E 'binary_id(entra-webapp::logs) | (binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|proxy_tls|proxy_http2|python_upstream|http2|nginx_forward_auth|many_groups|shared_cache|api_callers|passed_tokens)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::(proxy_|an_upstream_|the_principals_|bearer_callers_|the_scopes_of_the_passed_))/))'
       ;;
     front)
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \
