@@ -10,13 +10,9 @@ use secrecy::SecretString;
 use url::Url;
 
 use crate::config::problems::Problems;
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, set};
 
 const CREDENTIAL_SETTINGS: &str = "CLIENT_SECRET, CLIENT_CERTIFICATE_PATH, CLIENT_CERTIFICATE_THUMBPRINT, MANAGED_IDENTITY_CLIENT_ID or AZURE_FEDERATED_TOKEN_FILE";
-
-fn set(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
-}
 
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<ClientCredential> {
     let candidates = [

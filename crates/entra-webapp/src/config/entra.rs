@@ -4,20 +4,18 @@
 use entra_auth::{Authority, EntraConfig, Tenant};
 
 use crate::config::problems::Problems;
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, set};
 
 /// `DOWNSTREAM_API_URL` and `DOWNSTREAM_API_SCOPES`: both or neither.
 pub(crate) fn downstream_api(
     settings: &Settings,
     problems: &mut Problems,
 ) -> Option<Option<(url::Url, entra_auth::ResourceScopes)>> {
-    let set =
-        |value: &Option<String>| value.as_deref().map(str::trim).filter(|value| !value.is_empty()).map(str::to_owned);
     match (set(&settings.downstream_api_url), set(&settings.downstream_api_scopes)) {
         (None, None) => Some(None),
         (Some(url), Some(scopes)) => {
             let url = problems
-                .url("DOWNSTREAM_API_URL", &url, "https://api.example/v1")
+                .url("DOWNSTREAM_API_URL", url, "https://api.example/v1")
                 .filter(|url| problems.https_unless_loopback("DOWNSTREAM_API_URL", url));
             let scopes = match scopes.parse::<entra_auth::ResourceScopes>() {
                 Ok(scopes) => Some(scopes),

@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 
 use crate::config::problems::Problems;
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, set};
 
 /// Shorter tokens could be guessed; `openssl rand -base64 32` prints 44 characters.
 const MIN_TOKEN_CHARS: usize = 32;
@@ -11,7 +11,7 @@ const MIN_TOKEN_CHARS: usize = 32;
 /// The bearer token a scraper must send for `/metrics`; `None` (unset) serves no `/metrics` at
 /// all: counts of sign-ins, failures by reason and active sessions are not for anyone who asks.
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<Option<SecretString>> {
-    let Some(token) = settings.metrics_token.as_deref().map(str::trim).filter(|token| !token.is_empty()) else {
+    let Some(token) = set(&settings.metrics_token) else {
         return Some(None);
     };
     let token = problems.resolved("METRICS_TOKEN", token)?;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::config::listener::ListenerConfig;
 use crate::config::problems::Problems;
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, set};
 use crate::config::upstream_tls::{self, UpstreamClientCertificate};
 
 /// What to do with a request that has no session.
@@ -129,7 +129,7 @@ pub(crate) fn refuse_own_address(upstream: &Url, listener: &ListenerConfig, prob
 }
 
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<Option<ProxyConfig>> {
-    let Some(upstream) = settings.upstream_url.as_deref().map(str::trim).filter(|value| !value.is_empty()) else {
+    let Some(upstream) = set(&settings.upstream_url) else {
         return Some(None);
     };
     let upstream = problems.url("UPSTREAM_URL", upstream, "http://127.0.0.1:8080").filter(|url| {
@@ -221,7 +221,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
 /// `PROXY_ACCESS_TOKEN_SCOPES`: one resource's scopes, only with `PROXY_PASS_TOKENS=true` (it
 /// says what the passed token is for; without passing it would be a setting that does nothing).
 fn access_token_scopes(settings: &Settings, pass_tokens: bool, problems: &mut Problems) -> Option<ResourceScopes> {
-    let value = settings.proxy_access_token_scopes.as_deref().map(str::trim).filter(|value| !value.is_empty())?;
+    let value = set(&settings.proxy_access_token_scopes)?;
     if !pass_tokens {
         problems.add(
             "PROXY_ACCESS_TOKEN_SCOPES",

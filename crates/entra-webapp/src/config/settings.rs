@@ -231,6 +231,11 @@ pub struct Settings {
     pub metrics_token: Option<String>,
 }
 
+/// A setting's value when it is set: trimmed, and not empty (an empty app setting is unset).
+pub(crate) fn set(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
+}
+
 impl Default for Settings {
     /// Nothing set: the documented defaults, no required value.
     fn default() -> Self {

@@ -13,15 +13,10 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::config::problems::Problems;
-use crate::config::settings::Settings;
+use crate::config::settings::{Settings, set};
 
 const CLIENT_CERTIFICATE: &str = "UPSTREAM_CLIENT_CERTIFICATE_PATH";
 const CLIENT_KEY: &str = "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH";
-
-/// A trimmed, non-empty setting.
-fn set(value: &Option<String>) -> Option<&str> {
-    value.as_deref().map(str::trim).filter(|value| !value.is_empty())
-}
 
 /// Refuses `name` for an `http://` upstream: it would be a setting that does nothing.
 fn https_only(name: &'static str, upstream: Option<&Url>, problems: &mut Problems) -> bool {
