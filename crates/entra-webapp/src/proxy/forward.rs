@@ -160,11 +160,8 @@ pub struct Upstream {
     /// it, so sharing one pool would wake another thread for every request (see `workers.rs`).
     clients: ThreadLocal<Client<UpstreamConnector, Body>>,
     /// Opens connections to the upstream (plain or TLS), for the pools, the connections of
-    /// [`DedicatedConnection`] and the readiness probe.
+    /// [`DedicatedConnection`] and the readiness probe; it holds the upstream's origin.
     connector: UpstreamConnector,
-    /// The upstream's scheme and authority, parsed once: what the connector connects to and what
-    /// every pooled request's URI starts with.
-    origin: Uri,
     /// The upstream's own `Host` (its authority in `UPSTREAM_URL`).
     own_host: Option<HeaderValue>,
     /// Pass the client's `Host` (`PROXY_PASS_HOST_HEADER`), else send `own_host`.
@@ -182,16 +179,15 @@ impl Upstream {
     /// The upstream of `config`: at `upstream` (`http://host:port` or `https://host:port`, with
     /// `upstream_roots`), sent the client's `Host` when `pass_host_header`, else its own.
     pub fn new(config: &crate::config::ProxyConfig) -> Result<Self, rustls::Error> {
-        let origin = config.upstream.as_str().parse::<Uri>().unwrap_or_default();
         let connector = UpstreamConnector::new(config, CONNECT_TIMEOUT)?;
-        let own_host = origin.authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
+        let own_host =
+            connector.origin().authority().and_then(|authority| HeaderValue::from_str(authority.as_str()).ok());
         let name = uuid::Uuid::new_v4().simple().to_string();
         let via = HeaderValue::try_from(format!("1.1 entra-webapp-{}", &name[..12]))
             .unwrap_or(HeaderValue::from_static("1.1 entra-webapp"));
         Ok(Self {
             clients: ThreadLocal::new(),
             connector,
-            origin,
             own_host,
             pass_host_header: config.pass_host_header,
             http2: config.upstream_http2,
@@ -266,13 +262,13 @@ impl Upstream {
             // many servers (Python's among them) take an absolute URI there for a path.
             (Some(_), false) => Uri::from(path_and_query),
             // The pool picks a connection by the URI's origin, then sends the path likewise.
-            (None, false) => self.upstream_uri(self.origin.authority().cloned(), path_and_query)?,
+            (None, false) => self.upstream_uri(self.connector.origin().authority().cloned(), path_and_query)?,
             // HTTP/2 names the host in `:authority`, from the URI, and no other in `Host`
             // (RFC 9113 §8.3.1); the connection is the upstream's whatever it names.
             (_, true) => {
                 let host = parts.headers.remove(header::HOST);
                 let host = host.and_then(|host| Authority::try_from(host.as_bytes()).ok());
-                self.upstream_uri(host.or_else(|| self.origin.authority().cloned()), path_and_query)?
+                self.upstream_uri(host.or_else(|| self.connector.origin().authority().cloned()), path_and_query)?
             }
         };
         parts.headers.append(header::VIA, self.via.clone());
@@ -357,7 +353,7 @@ impl Upstream {
     fn upstream_uri(&self, authority: Option<Authority>, path_and_query: PathAndQuery) -> Result<Uri, UpstreamError> {
         let authority = authority.ok_or_else(|| UpstreamError::Unreachable("no upstream host".into()))?;
         Uri::builder()
-            .scheme(self.origin.scheme().cloned().unwrap_or(Scheme::HTTP))
+            .scheme(self.connector.origin().scheme().cloned().unwrap_or(Scheme::HTTP))
             .authority(authority)
             .path_and_query(path_and_query)
             .build()

@@ -38,7 +38,8 @@ const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub(crate) struct UpstreamConnector {
     inner: HttpsConnector<HttpConnector>,
-    /// The upstream's scheme and authority: every connection goes there.
+    /// The upstream's scheme and authority, parsed once: where every connection goes, and what
+    /// every pooled request's URI starts with.
     origin: Uri,
     timeout: Duration,
 }
@@ -121,6 +122,11 @@ impl UpstreamConnector {
             }
         });
         tokio::time::timeout(REFUSAL_WAIT, accepted_or_refused).await.unwrap_or(Ok(()))
+    }
+
+    /// The upstream's scheme and authority.
+    pub(crate) fn origin(&self) -> &Uri {
+        &self.origin
     }
 
     /// A connection to the upstream, TLS handshake included.
