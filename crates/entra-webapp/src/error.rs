@@ -94,9 +94,29 @@ impl AppError {
                         return ErrorPage::new(
                             StatusCode::NOT_IMPLEMENTED,
                             "upstream_upgrade_over_http2",
+                            "This upgrade is not available here",
+                            "The app behind this sign-in is spoken to in HTTP/2, through which this sign-in passes WebSockets but no other upgrade.",
+                            "The site's administrator can set UPSTREAM_HTTP_VERSION=1.1 if the app needs this protocol.",
+                            "-",
+                        );
+                    }
+                    crate::proxy::forward::UpstreamError::NotAWebSocketHandshake => {
+                        return ErrorPage::new(
+                            StatusCode::BAD_REQUEST,
+                            "websocket_handshake",
+                            "Not a WebSocket handshake",
+                            "This request asks for a WebSocket without the Sec-WebSocket-Key every WebSocket client sends.",
+                            "Open the WebSocket with a WebSocket client (a browser's WebSocket API, for one).",
+                            "-",
+                        );
+                    }
+                    crate::proxy::forward::UpstreamError::NoWebSocketOverHttp2 => {
+                        return ErrorPage::new(
+                            StatusCode::BAD_GATEWAY,
+                            "upstream_no_websocket_over_http2",
                             "WebSocket is not available here",
-                            "The app behind this sign-in is spoken to in HTTP/2, through which this sign-in passes no WebSocket.",
-                            "The site's administrator can set UPSTREAM_HTTP_VERSION=1.1 if the app needs WebSockets.",
+                            "The app behind this sign-in is spoken to in HTTP/2 and does not take WebSockets that way (RFC 8441).",
+                            "The site's administrator can turn on WebSockets over HTTP/2 in the app, or set UPSTREAM_HTTP_VERSION=1.1.",
                             "-",
                         );
                     }

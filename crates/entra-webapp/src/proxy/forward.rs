@@ -2,8 +2,9 @@
 //! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections kept
 //! (each HTTP/1.1 client connection's own, see `dedicated.rs`; a pool per thread for the rest;
 //! to an HTTP/2 upstream, each client connection's own HTTP/2 connection, `multiplexed.rs`),
-//! WebSocket (any HTTP/1.1 upgrade) passed through, connect and response timeouts; HTTP/1.1 to
-//! the upstream, or HTTP/2 (`UPSTREAM_HTTP_VERSION=2`, for gRPC), whatever the client spoke.
+//! WebSocket (any HTTP/1.1 upgrade; to an HTTP/2 upstream, WebSocket as RFC 8441 has it, see
+//! `websocket_over_http2.rs`) passed through, connect and response timeouts; HTTP/1.1 to the
+//! upstream, or HTTP/2 (`UPSTREAM_HTTP_VERSION=2`, for gRPC), whatever the client spoke.
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -24,7 +25,9 @@ use thread_local::ThreadLocal;
 use crate::proxy::dedicated::DedicatedConnection;
 use crate::proxy::multiplexed::MultiplexedConnection;
 use crate::proxy::request_body;
+pub use crate::proxy::upstream_error::UpstreamError;
 use crate::proxy::upstream_tls::{self, UpstreamConnector};
+use crate::proxy::websocket_over_http2::{self, Handshake};
 
 /// Connecting to the upstream, a TLS handshake included, may take this long (then 502).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,26 +49,6 @@ const HOP_BY_HOP: [HeaderName; 8] = [
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
-
-/// Why the upstream gave no answer.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    /// Refused, unreachable, or the connection broke before an answer.
-    #[error("the upstream is unreachable: {0}")]
-    Unreachable(String),
-    /// No response headers within the timeout.
-    #[error("the upstream did not answer within {0:?}")]
-    Timeout(Duration),
-    /// The client stopped sending its request body for this long (then the request is dropped).
-    #[error("the client sent nothing of its request body for {0:?}")]
-    ClientStalled(Duration),
-    /// The request came back to this proxy: `UPSTREAM_URL` leads to the proxy itself.
-    #[error("the request came back to this proxy: UPSTREAM_URL leads to the proxy itself")]
-    Loop,
-    /// An upgrade (WebSocket) for an upstream spoken to in HTTP/2, which has none.
-    #[error("an upgrade (WebSocket) cannot reach an upstream spoken to in HTTP/2 (UPSTREAM_HTTP_VERSION=2)")]
-    UpgradeOverHttp2,
-}
 
 /// The proxy's parts, shared by every request.
 pub struct Proxy {
@@ -228,9 +211,11 @@ impl Upstream {
         dedicated: Option<&DedicatedConnection>,
     ) -> Result<Response, UpstreamError> {
         let Outbound { request, upgrade, accepts_trailers, client_upgrade, forwarded, tunnel_ends } = outbound;
-        if self.http2 && upgrade.is_some() {
-            return Err(UpstreamError::UpgradeOverHttp2);
-        }
+        // To an HTTP/2 upstream a WebSocket goes as an extended CONNECT, answered here.
+        let websocket = match (&upgrade, self.http2) {
+            (Some(protocol), true) => Some(Handshake::of(protocol, request.headers())?),
+            _ => None,
+        };
         let (mut parts, body) = request.into_parts();
         let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
         let dedicated = dedicated.filter(|_| one_at_a_time || self.http2);
@@ -240,9 +225,13 @@ impl Upstream {
             true => axum::http::Version::HTTP_2,
             false => axum::http::Version::HTTP_11,
         };
-        if let Some(protocol) = &upgrade {
-            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            parts.headers.insert(header::UPGRADE, protocol.clone());
+        match (&upgrade, &websocket) {
+            (_, Some(handshake)) => handshake.to_connect(&mut parts),
+            (Some(protocol), None) => {
+                parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                parts.headers.insert(header::UPGRADE, protocol.clone());
+            }
+            (None, None) => {}
         }
         // HTTP/2 allows `TE: trailers` alone, and gRPC servers want it (it says the client reads
         // the trailers that carry a call's status).
@@ -283,6 +272,10 @@ impl Upstream {
         };
         let outbound = Request::from_parts(parts, body);
         let send = async {
+            if websocket.is_some() {
+                // Boxed: rare, and its state would otherwise be part of every request's future.
+                return Box::pin(websocket_over_http2::send(outbound, &self.connector)).await;
+            }
             match (dedicated, self.http2) {
                 (Some(connection), false) => connection.send(outbound, &self.connector).await,
                 (Some(connection), true) => connection.send_multiplexed(outbound, &self.connector).await,
@@ -309,37 +302,25 @@ impl Upstream {
                 }
             }
         };
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS
-            && let Some(client_upgrade) = client_upgrade
-        {
-            let upstream_upgrade = hyper::upgrade::on(&mut response);
-            tokio::spawn(async move {
-                let (Ok(client), Ok(upstream)) = tokio::join!(client_upgrade, upstream_upgrade) else {
-                    tracing::debug!("upgrade did not complete");
-                    return;
-                };
-                let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-                let ends = async {
-                    match tunnel_ends {
-                        Some(ends) => ends.await,
-                        None => std::future::pending().await,
-                    }
-                };
-                tokio::select! {
-                    copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-                        if let Err(err) = copied {
-                            tracing::debug!(error = %err, "upgraded connection ended");
-                        }
-                    }
-                    () = ends => tracing::info!("upgraded connection closed: its session has ended, or the server stops"),
-                }
-            });
+        // Upgraded: the upstream switched (HTTP/1.1's 101), or opened the stream (HTTP/2's 2xx to
+        // a CONNECT); any other answer is passed on (the handshake failed, and the client sees why).
+        let opened = match &websocket {
+            Some(_) => response.status().is_success(),
+            None => response.status() == StatusCode::SWITCHING_PROTOCOLS,
+        };
+        if opened && let Some(client_upgrade) = client_upgrade {
+            tunnel(client_upgrade, hyper::upgrade::on(&mut response), tunnel_ends);
             let (mut parts, _) = response.into_parts();
             let protocol = parts.headers.get(header::UPGRADE).cloned();
             remove_hop_by_hop(&mut parts.headers);
-            parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-            if let Some(protocol) = protocol {
-                parts.headers.insert(header::UPGRADE, protocol);
+            match (&websocket, protocol) {
+                (Some(handshake), _) => handshake.switch_protocols(&mut parts),
+                (None, protocol) => {
+                    parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+                    if let Some(protocol) = protocol {
+                        parts.headers.insert(header::UPGRADE, protocol);
+                    }
+                }
             }
             return Ok(Response::from_parts(parts, Body::empty()));
         }
@@ -359,6 +340,33 @@ impl Upstream {
             .build()
             .map_err(|_| UpstreamError::Unreachable("bad request URI".into()))
     }
+}
+
+/// Carries bytes both ways between the client's upgraded connection and the upstream's (an
+/// upgraded HTTP/1.1 connection, or an HTTP/2 stream) once both are ready, until either closes or
+/// `ends` completes.
+fn tunnel(client: OnUpgrade, upstream: OnUpgrade, ends: Option<TunnelEnd>) {
+    tokio::spawn(async move {
+        let (Ok(client), Ok(upstream)) = tokio::join!(client, upstream) else {
+            tracing::debug!("upgrade did not complete");
+            return;
+        };
+        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+        let ends = async {
+            match ends {
+                Some(ends) => ends.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+                if let Err(err) = copied {
+                    tracing::debug!(error = %err, "upgraded connection ended");
+                }
+            }
+            () = ends => tracing::info!("upgraded connection closed: its session has ended, or the server stops"),
+        }
+    });
 }
 
 /// The options the `Connection` headers list (RFC 9110 §7.6.1), trimmed.

@@ -18,7 +18,9 @@ mod passed_tokens;
 mod redirects;
 mod request_body;
 mod shared_caches;
+mod upstream_error;
 mod upstream_tls;
+mod websocket_over_http2;
 
 pub use dispatch::OwnOrProxied;
 pub use easy_auth::{SIGNED_OUT_PATH, login, logout, me, refresh, signed_out, signed_out_path, verify};

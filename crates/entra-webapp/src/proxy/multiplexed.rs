@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::TokioExecutor;
 
-use crate::proxy::upstream_tls::{self, UpstreamConnector};
+use crate::proxy::upstream_tls::{self, UpstreamConnector, UpstreamStream};
 
 /// The connection, once there is one (a handle to it: clones send on the same connection).
 #[derive(Debug, Default)]
@@ -58,9 +58,7 @@ impl MultiplexedConnection {
 
     /// A new connection, which becomes this one; its task runs on this thread.
     async fn open(&self, connector: &UpstreamConnector) -> Result<SendRequest<Body>, String> {
-        let stream = connector.connect().await?;
-        let (sender, connection) =
-            http2::handshake(TokioExecutor::new(), stream).await.map_err(|error| upstream_tls::reason(&error))?;
+        let (sender, connection) = handshake(connector).await?;
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(error = %error, "upstream HTTP/2 connection ended");
@@ -69,6 +67,15 @@ impl MultiplexedConnection {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(sender.clone());
         Ok(sender)
     }
+}
+
+/// A new HTTP/2 connection to the upstream: the handle requests are sent with, and the
+/// connection, which must be polled (run as a task) for them to go.
+pub(crate) async fn handshake(
+    connector: &UpstreamConnector,
+) -> Result<(SendRequest<Body>, http2::Connection<UpstreamStream, Body, TokioExecutor>), String> {
+    let stream = connector.connect().await?;
+    http2::handshake(TokioExecutor::new(), stream).await.map_err(|error| upstream_tls::reason(&error))
 }
 
 /// Why a request is not on its way.

@@ -1,16 +1,22 @@
 //! The proxy speaking HTTP/2 to the app behind (`UPSTREAM_HTTP_VERSION=2`), as gRPC services
 //! need: with prior knowledge to an `http://` upstream, negotiated by TLS (ALPN) to an
 //! `https://` one; the client's `Host` as `:authority`, `TE: trailers` passed, trailers back;
-//! WebSocket refused with a page that says why.
+//! WebSocket as RFC 8441's extended CONNECT, and pages that say why when it cannot go.
+
+use std::time::Duration;
 
 use axum::body::Bytes;
+use futures::StreamExt;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::helpers::*;
-use crate::proxy::{echo, header, proxy_with_options, sign_in_keeping_proxy_cookie, websocket_request};
+use crate::proxy::{
+    closes_within, echo, echoes, header, open_websocket, proxy_with_options, sign_in_keeping_proxy_cookie,
+    websocket_request,
+};
 use crate::upstream::{self, Upstream};
 
 /// The app in front of `upstream`, speaking HTTP/2 to it, `/public/*` and `/trailers` open to
@@ -107,16 +113,90 @@ async fn a_grpc_like_call_passes_te_trailers_one_way_and_the_trailers_the_other(
     assert_eq!(collected.to_bytes(), Bytes::from_static(b"\0\0\0\0\x05hello"));
 }
 
+/// HTTP/2 has no `Upgrade`: a browser's WebSocket reaches an HTTP/2 upstream as RFC 8441's
+/// extended CONNECT, the handshake answered by the proxy (the `Sec-WebSocket-Accept` the client
+/// checks), the subprotocol the app chose passed back, the user's identity on it; and the socket
+/// still ends with its session.
 #[tokio::test]
-async fn a_websocket_to_an_http2_upstream_is_refused_with_a_page_that_says_why() {
+async fn a_websocket_reaches_an_http2_upstream_as_an_extended_connect_and_ends_with_its_session() {
     let upstream = upstream::start().await;
-    let app = proxy_http2(&upstream, |_| {}).await;
+    let app = proxy_http2(&upstream, |settings| settings.proxy_websocket_check_seconds = "1".into()).await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let offered = [("cookie", cookie.as_str()), ("sec-websocket-protocol", "chat.v1, chat.v2")];
+    let opened = tokio_tungstenite::connect_async(websocket_request(&app, "/ws/received", &offered)).await;
+    let (mut socket, response) = opened.expect("upgraded through the proxy");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v2", "the app's choice");
+
+    let received = socket.next().await.unwrap().unwrap();
+    let received: Value = serde_json::from_str(received.to_text().unwrap()).unwrap();
+    assert_eq!(
+        (received["version"].as_str(), received["method"].as_str(), received["protocol"].as_str()),
+        (Some("HTTP/2.0"), Some("CONNECT"), Some("websocket")),
+        "{received}"
+    );
+    assert_eq!(header(&received, "x-ms-client-principal-name"), Some(ADELE));
+    assert_eq!(header(&received, "sec-websocket-version"), Some("13"));
+    assert_eq!(header(&received, "sec-websocket-protocol"), Some("chat.v1, chat.v2"));
+    for name in ["sec-websocket-key", "upgrade", "connection", "host", "cookie"] {
+        assert_eq!(header(&received, name), None, "{name} stays with the proxy: {received}");
+    }
+    for text in ["hello", "again"] {
+        assert!(echoes(&mut socket, text).await, "{text}");
+    }
+
+    assert_eq!(app.sign_out().await.status(), StatusCode::SEE_OTHER);
+    assert!(closes_within(&mut socket, Duration::from_secs(10)).await, "closed after sign-out");
+}
+
+/// What cannot go through says why: a WebSocket to an HTTP/2 upstream that does not take them
+/// (502, with no wait beyond its SETTINGS), an upgrade to another protocol (501), a WebSocket
+/// handshake without its key (400); and the app's own refusal of a handshake reaches the client as
+/// the app gave it.
+#[tokio::test]
+async fn what_cannot_reach_an_http2_upstream_as_a_websocket_gets_an_answer_that_says_why() {
+    let without_websockets = upstream::start_http2_without_websockets().await;
+    let app = proxy_http2(&without_websockets, |_| {}).await;
     let cookie = sign_in_keeping_proxy_cookie(&app).await;
     let refused = tokio_tungstenite::connect_async(websocket_request(&app, "/ws", &[("cookie", &cookie)])).await;
     let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = refused else { panic!("not upgraded") };
-    assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let page = String::from_utf8(response.body().clone().unwrap_or_default()).unwrap();
+    assert!(page.contains("RFC 8441") && page.contains("UPSTREAM_HTTP_VERSION=1.1"), "{page}");
+    let echoed = echo(&app, "/still-there", &[]).await;
+    assert_eq!(echoed["version"], "HTTP/2.0", "its other requests still go");
+
+    let upstream = upstream::start().await;
+    let app = proxy_http2(&upstream, |_| {}).await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    // The app has no socket at /page: its 405 to the CONNECT is the client's answer.
+    let refused = tokio_tungstenite::connect_async(websocket_request(&app, "/page", &[("cookie", &cookie)])).await;
+    let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = refused else { panic!("not upgraded") };
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let upgrade = |protocol: &'static str, key: Option<&'static str>| {
+        let request = app
+            .browser
+            .get(app.url("/ws"))
+            .header("connection", "upgrade")
+            .header("upgrade", protocol)
+            .header("sec-websocket-version", "13");
+        let request = match key {
+            Some(key) => request.header("sec-websocket-key", key),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, page) = upgrade("foo/1", Some("dGhlIHNhbXBsZSBub25jZQ==")).await;
+    assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
     assert!(page.contains("UPSTREAM_HTTP_VERSION=1.1"), "{page}");
+    for key in [None, Some("c2hvcnQ=")] {
+        let (status, page) = upgrade("websocket", key).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{key:?}");
+        assert!(page.contains("Sec-WebSocket-Key"), "{page}");
+    }
 }
 
 #[tokio::test]
@@ -130,6 +210,10 @@ async fn an_https_upstream_is_spoken_to_in_http2_once_tls_agreed_on_it() {
     let echoed: Value = app.browser.get(app.url("/public/x")).send().await.unwrap().json().await.unwrap();
     assert_eq!(echoed["version"], "HTTP/2.0", "ALPN h2");
     assert_eq!(echoed["target"], format!("https://{}/public/x", host_of(&app)));
+    // A WebSocket too, on a TLS connection of its own.
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let mut socket = open_websocket(&app, &cookie).await;
+    assert!(echoes(&mut socket, "over TLS").await);
 }
 
 /// Each request names its own `Host`, so its own `:authority`: a pool, keyed by it, would open an

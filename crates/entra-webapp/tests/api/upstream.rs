@@ -198,16 +198,43 @@ socket.onerror = () => show("refused");
 }
 
 async fn websocket(upgrade: WebSocketUpgrade) -> Response {
-    upgrade.on_upgrade(|mut socket| async move {
-        while let Some(Ok(message)) = socket.recv().await {
-            let reply = match message {
-                Message::Text(text) => Message::Text(format!("echo: {text}").into()),
-                Message::Close(_) => break,
-                other => other,
-            };
-            if socket.send(reply).await.is_err() {
-                break;
-            }
+    upgrade.on_upgrade(echo_messages)
+}
+
+/// Answers each text message with `echo: ` and the text, other messages with themselves.
+async fn echo_messages(mut socket: axum::extract::ws::WebSocket) {
+    while let Some(Ok(message)) = socket.recv().await {
+        let reply = match message {
+            Message::Text(text) => Message::Text(format!("echo: {text}").into()),
+            Message::Close(_) => break,
+            other => other,
+        };
+        if socket.send(reply).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// A socket whose first message says what its handshake carried (JSON: the HTTP version, method,
+/// RFC 8441's `:protocol` for an extended CONNECT, the headers), then echoes as `/ws` does. It
+/// speaks `chat.v2` when the client offers it.
+async fn websocket_received(upgrade: WebSocketUpgrade, request: axum::http::request::Parts) -> Response {
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &request.headers {
+        headers
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let received = json!({
+        "version": format!("{:?}", request.version),
+        "method": request.method.as_str(),
+        "protocol": request.extensions.get::<hyper::ext::Protocol>().map(|protocol| protocol.as_str().to_owned()),
+        "headers": headers,
+    });
+    upgrade.protocols(["chat.v2"]).on_upgrade(|mut socket| async move {
+        if socket.send(Message::Text(received.to_string().into())).await.is_ok() {
+            echo_messages(socket).await;
         }
     })
 }
@@ -222,6 +249,25 @@ pub async fn start() -> Upstream {
         let _ = axum::serve(listener, router().into_make_service_with_connect_info::<PeerAddress>()).await;
     });
     Upstream { url, open_connections, task }
+}
+
+/// Starts the same upstream speaking HTTP/2 only, with prior knowledge (h2c), without allowing
+/// WebSockets over HTTP/2 (RFC 8441's `SETTINGS_ENABLE_CONNECT_PROTOCOL` is not sent), as many
+/// HTTP/2 servers are by default. (Its open connections are not counted.)
+pub async fn start_http2_without_websockets() -> Upstream {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let service = hyper_util::service::TowerToHyperService::new(router());
+    let task = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = service.clone();
+            tokio::spawn(async move {
+                let server = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+                let _ = server.serve_connection(hyper_util::rt::TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    Upstream { url, open_connections: Arc::new(AtomicUsize::new(0)), task }
 }
 
 /// Starts the same upstream speaking TLS only (`https://127.0.0.1:port`), its certificate for
@@ -331,8 +377,10 @@ fn router() -> Router {
         .route("/close", get(close))
         .route("/set-cookies", get(set_cookies))
         .route("/page", get(page))
-        .route("/ws", get(websocket))
-        .route("/ws/whoami", get(websocket_whoami))
+        // GET for HTTP/1.1's upgrade, CONNECT for HTTP/2's (RFC 8441).
+        .route("/ws", get(websocket).connect(websocket))
+        .route("/ws/whoami", get(websocket_whoami).connect(websocket_whoami))
+        .route("/ws/received", get(websocket_received).connect(websocket_received))
         .route("/acting-page", get(acting_page))
         .route("/redirect", get(redirect))
         .route("/trailers", post(trailers))
