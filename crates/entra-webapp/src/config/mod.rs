@@ -26,7 +26,9 @@ pub use problems::{ConfigErrors, ConfigProblem};
 pub use proxy::{PathPattern, ProxyConfig, UnauthenticatedAction};
 pub use sessions::{SessionStoreConfig, SessionsConfig};
 pub use settings::Settings;
-pub use upstream_tls::{ClientCertificateFiles, FilesFingerprint, SettingProblem, UpstreamClientCertificate};
+pub use upstream_tls::{
+    CaFile, ClientCertificateFiles, FilesFingerprint, SettingProblem, UpstreamClientCertificate, UpstreamRoots,
+};
 
 use crate::config::problems::Problems;
 /// The validated configuration, by concern. Its `Debug` shows secrets as `[REDACTED]`.
@@ -167,7 +169,7 @@ mod tests {
             ..proxy(upstream)
         };
         let roots = with_ca("https://app.internal.example", &ca_file).validate().unwrap().proxy.unwrap().upstream_roots;
-        assert_eq!(roots.unwrap().len(), 1);
+        assert_eq!(roots.unwrap().loaded.len(), 1);
         for (upstream, file) in [
             ("http://127.0.0.1:8000", ca_file.as_path()),
             ("https://app.internal.example", not_pem.as_path()),

@@ -7,14 +7,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use entra_auth::{BearerPolicy, ResourceScopes};
-use rustls::pki_types::CertificateDer;
 use url::Url;
 use uuid::Uuid;
 
 use crate::config::listener::ListenerConfig;
 use crate::config::problems::Problems;
 use crate::config::settings::{Settings, set};
-use crate::config::upstream_tls::{self, UpstreamClientCertificate};
+use crate::config::upstream_tls::{self, UpstreamClientCertificate, UpstreamRoots};
 
 /// What to do with a request that has no session.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +52,7 @@ pub struct ProxyConfig {
     pub upstream: Url,
     /// The only CAs trusted to sign an `https://` upstream's certificate (`UPSTREAM_CA_FILE`);
     /// `None`: the system's (or `SSL_CERT_FILE`'s) and Mozilla's.
-    pub upstream_roots: Option<Vec<CertificateDer<'static>>>,
+    pub upstream_roots: Option<UpstreamRoots>,
     /// What the proxy presents to an `https://` upstream that asks for a client certificate
     /// (`UPSTREAM_CLIENT_CERTIFICATE_PATH`); `None`: nothing.
     pub upstream_client_certificate: Option<UpstreamClientCertificate>,

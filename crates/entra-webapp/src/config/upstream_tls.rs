@@ -1,7 +1,8 @@
 //! TLS to an `https://` upstream: the CAs trusted to sign its certificate (`UPSTREAM_CA_FILE`)
 //! and the certificate the proxy presents when it asks for one (mutual TLS:
 //! `UPSTREAM_CLIENT_CERTIFICATE_PATH`, `_KEY_PATH`, `_PASSWORD`). Both are read and checked at
-//! start-up, so a wrong file stops it naming the setting rather than failing every request.
+//! start-up, so a wrong file stops it naming the setting rather than failing every request, and
+//! read again by the proxy when they change (`proxy/renewed.rs`).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -15,6 +16,7 @@ use url::Url;
 use crate::config::problems::Problems;
 use crate::config::settings::{Settings, set};
 
+const CA_FILE: &str = "UPSTREAM_CA_FILE";
 const CLIENT_CERTIFICATE: &str = "UPSTREAM_CLIENT_CERTIFICATE_PATH";
 const CLIENT_KEY: &str = "UPSTREAM_CLIENT_CERTIFICATE_KEY_PATH";
 
@@ -27,29 +29,70 @@ fn https_only(name: &'static str, upstream: Option<&Url>, problems: &mut Problem
     true
 }
 
-/// `UPSTREAM_CA_FILE`: the certificates of a PEM file.
+/// `UPSTREAM_CA_FILE`: the certificates of a PEM file, read once here so that a wrong file stops
+/// start-up.
 pub(crate) fn upstream_roots(
     settings: &Settings,
     upstream: Option<&Url>,
     problems: &mut Problems,
-) -> Option<Vec<CertificateDer<'static>>> {
+) -> Option<UpstreamRoots> {
     let path = set(&settings.upstream_ca_file)?;
-    if !https_only("UPSTREAM_CA_FILE", upstream, problems) {
+    if !https_only(CA_FILE, upstream, problems) {
         return None;
     }
-    let certificates: Result<Vec<_>, _> =
-        CertificateDer::pem_file_iter(path).and_then(|certificates| certificates.collect());
-    match certificates {
-        Ok(certificates) if !certificates.is_empty() => Some(certificates),
-        Ok(_) => {
-            problems.add("UPSTREAM_CA_FILE", format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."));
-            None
-        }
-        Err(error) => {
-            problems.add("UPSTREAM_CA_FILE", format!("cannot read certificates from {path}: {error}."));
+    let file = CaFile { path: path.to_owned() };
+    let loaded_from = file.fingerprint();
+    match file.load() {
+        Ok(loaded) => Some(UpstreamRoots { file, loaded, loaded_from }),
+        Err((name, problem)) => {
+            problems.add(name, problem);
             None
         }
     }
+}
+
+/// Where the CAs trusted to sign an `https://` upstream's certificate are read from
+/// (`UPSTREAM_CA_FILE`, PEM), at start-up and again when the file changes (see
+/// `proxy/renewed.rs`): a private CA's bundle is renewed in place too (cert-manager's
+/// `ca.crt`, a mounted ConfigMap), the new CA added before the upstream's certificate moves to it.
+#[derive(Clone, Debug)]
+pub struct CaFile {
+    path: String,
+}
+
+impl CaFile {
+    /// The file (for logs).
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The file's modification time and size now (`None` if it cannot be read).
+    pub fn fingerprint(&self) -> FilesFingerprint {
+        [file_fingerprint(&self.path), None]
+    }
+
+    /// The certificates the file holds now, at least one.
+    pub fn load(&self) -> Result<Vec<CertificateDer<'static>>, SettingProblem> {
+        let path = self.path.as_str();
+        let certificates: Result<Vec<_>, _> =
+            CertificateDer::pem_file_iter(path).and_then(|certificates| certificates.collect());
+        match certificates {
+            Ok(certificates) if !certificates.is_empty() => Ok(certificates),
+            Ok(_) => Err((CA_FILE, format!("{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)."))),
+            Err(error) => Err((CA_FILE, format!("cannot read certificates from {path}: {error}."))),
+        }
+    }
+}
+
+/// The CAs trusted for the upstream as read at start-up, and from where.
+#[derive(Clone, Debug)]
+pub struct UpstreamRoots {
+    /// Where they are read again from once renewed.
+    pub file: CaFile,
+    /// What the file held at start-up.
+    pub loaded: Vec<CertificateDer<'static>>,
+    /// The file as it was just before it was read.
+    pub loaded_from: FilesFingerprint,
 }
 
 /// Where the certificate (with its chain) and private key the proxy presents to an upstream that
@@ -67,6 +110,11 @@ pub struct ClientCertificateFiles {
 
 /// The files' modification times and sizes: a change says they may hold a renewed certificate.
 pub type FilesFingerprint = [Option<(SystemTime, u64)>; 2];
+
+/// A file's modification time and size now (`None` if it cannot be read).
+fn file_fingerprint(path: &str) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path).ok().and_then(|meta| Some((meta.modified().ok()?, meta.len())))
+}
 
 /// The proxy's client certificate as read at start-up, and from where.
 #[derive(Clone, Debug)]
@@ -87,8 +135,7 @@ impl ClientCertificateFiles {
 
     /// The files' modification times and sizes now (`None` for one that cannot be read).
     pub fn fingerprint(&self) -> FilesFingerprint {
-        let of = |path: &str| std::fs::metadata(path).ok().and_then(|meta| Some((meta.modified().ok()?, meta.len())));
-        [of(&self.path), self.key_path.as_deref().and_then(of)]
+        [file_fingerprint(&self.path), self.key_path.as_deref().and_then(file_fingerprint)]
     }
 
     /// The certificate and key the files hold now.

@@ -3,80 +3,49 @@
 //! (cert-manager, a service mesh, App Service's Key Vault certificates), and a proxy that kept
 //! presenting the expired one would be refused by the upstream until restarted.
 
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use rustls::SignatureScheme;
 use rustls::client::ResolvesClientCert;
 use rustls::sign::CertifiedKey;
 
-use crate::config::{ClientCertificateFiles, FilesFingerprint, UpstreamClientCertificate};
+use crate::config::{ClientCertificateFiles, FilesFingerprint, SettingProblem, UpstreamClientCertificate};
+use crate::proxy::renewed::{RenewableFiles, Renewed};
 
-/// The files are looked at no more often than this (on a new connection to the upstream).
-const RECHECK: Duration = Duration::from_secs(1);
-
-/// Presents the latest certificate its files held: on a new connection to the upstream, at most
-/// once per [`RECHECK`], the files' modification times and sizes are compared with those last
-/// read; when they changed, the files are read again. A renewed file that cannot be used (half
-/// written, a key of another certificate) is logged once and the previous certificate kept.
+/// Presents the latest certificate its files held (see [`Renewed`]).
 #[derive(Debug)]
-pub(crate) struct RenewableClientCertificate {
-    files: ClientCertificateFiles,
-    state: Mutex<State>,
-}
-
-#[derive(Debug)]
-struct State {
-    current: Arc<CertifiedKey>,
-    /// The files as last read, whether what they held could be used or not.
-    seen: FilesFingerprint,
-    checked: Instant,
-}
+pub(crate) struct RenewableClientCertificate(Renewed<ClientCertificateFiles>);
 
 impl RenewableClientCertificate {
     pub(crate) fn new(certificate: &UpstreamClientCertificate) -> Self {
-        let state =
-            State { current: certificate.loaded.clone(), seen: certificate.loaded_from, checked: Instant::now() };
-        Self { files: certificate.files.clone(), state: Mutex::new(state) }
-    }
-
-    /// The certificate to present now, read again first if its files changed. (A look at two
-    /// files' metadata once a second at most, and rarely a read of a few kilobytes: done in place,
-    /// on the thread opening the connection, rather than by a task of its own.)
-    fn current(&self) -> Arc<CertifiedKey> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.checked.elapsed() >= RECHECK {
-            state.checked = Instant::now();
-            let now = self.files.fingerprint();
-            if now != state.seen {
-                state.seen = now;
-                match self.files.load() {
-                    Ok(renewed) => {
-                        tracing::info!(
-                            path = self.files.path(),
-                            "upstream client certificate renewed: presenting the new one"
-                        );
-                        state.current = renewed;
-                    }
-                    Err((setting, problem)) => tracing::warn!(
-                        setting,
-                        problem,
-                        "the changed upstream client certificate cannot be used: still presenting the previous one"
-                    ),
-                }
-            }
-        }
-        state.current.clone()
+        Self(Renewed::new(certificate.files.clone(), certificate.loaded.clone(), certificate.loaded_from))
     }
 }
 
 impl ResolvesClientCert for RenewableClientCertificate {
     fn resolve(&self, _root_hints: &[&[u8]], _schemes: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
-        Some(self.current())
+        Some(self.0.current())
     }
 
     fn has_certs(&self) -> bool {
         true
+    }
+}
+
+impl RenewableFiles for ClientCertificateFiles {
+    type Made = Arc<CertifiedKey>;
+    const WHAT: &'static str = "upstream client certificate";
+
+    fn path(&self) -> &str {
+        ClientCertificateFiles::path(self)
+    }
+
+    fn fingerprint(&self) -> FilesFingerprint {
+        ClientCertificateFiles::fingerprint(self)
+    }
+
+    fn make(&self) -> Result<Self::Made, SettingProblem> {
+        self.load()
     }
 }
 
@@ -105,11 +74,6 @@ mod tests {
         renewable.resolve(&[], &[]).unwrap().cert[0].to_vec()
     }
 
-    /// As if the last look at the files were more than [`RECHECK`] ago.
-    fn let_a_second_pass(renewable: &RenewableClientCertificate) {
-        renewable.state.lock().unwrap().checked -= RECHECK;
-    }
-
     #[test]
     fn a_certificate_and_key_renewed_one_file_at_a_time_are_presented_once_they_match() {
         let dir = tempfile::tempdir().unwrap();
@@ -135,15 +99,15 @@ mod tests {
         std::fs::copy(&certificate_only, &certificate_file).unwrap();
         assert_eq!(presented(&renewable), first, "once a second at most");
         // The certificate is there, its key not yet: the one before stays.
-        let_a_second_pass(&renewable);
+        renewable.0.let_a_second_pass();
         assert_eq!(presented(&renewable), first, "a certificate without its key is not presented");
         // Both there.
         std::fs::copy(&key_only, &key_file).unwrap();
-        let_a_second_pass(&renewable);
+        renewable.0.let_a_second_pass();
         assert_eq!(presented(&renewable), second);
         // A key file gone: the certificate before stays.
         std::fs::remove_file(&key_file).unwrap();
-        let_a_second_pass(&renewable);
+        renewable.0.let_a_second_pass();
         assert_eq!(presented(&renewable), second, "nothing readable: the one before stays");
     }
 }

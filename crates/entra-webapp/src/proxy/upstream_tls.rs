@@ -21,6 +21,7 @@ use tower::{Service, ServiceExt};
 
 use crate::config::ProxyConfig;
 use crate::proxy::client_certificate::RenewableClientCertificate;
+use crate::proxy::trusted_cas::RenewableTrustedCas;
 
 /// A connection to the upstream, plain or TLS.
 pub(crate) type UpstreamStream = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
@@ -50,24 +51,13 @@ impl UpstreamConnector {
     /// `upstream_client_certificate` when the upstream asks for one. Each connection is made within
     /// `timeout`, without Nagle's delay.
     pub(crate) fn new(config: &ProxyConfig, timeout: Duration) -> Result<Self, rustls::Error> {
-        let mut roots = rustls::RootCertStore::empty();
-        if let Some(own_roots) = &config.upstream_roots {
-            for root in own_roots {
-                roots.add(root.clone())?;
-            }
-        } else if config.upstream.scheme() == "https" {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            let native = rustls_native_certs::load_native_certs();
-            for error in &native.errors {
-                tracing::warn!(error = %error, "cannot read a trusted certificate (SSL_CERT_FILE or the system's store)");
-            }
-            let (added, ignored) = roots.add_parsable_certificates(native.certs);
-            tracing::debug!(added, ignored, "the system's trusted certificates, for the upstream");
-        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
+        let tls = rustls::ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
+        let tls = match &config.upstream_roots {
+            // The file's CAs, read again when it changes.
+            Some(roots) => tls.dangerous().with_custom_certificate_verifier(Arc::new(RenewableTrustedCas::new(roots)?)),
+            None => tls.with_root_certificates(public_roots(config)),
+        };
         let tls = match &config.upstream_client_certificate {
             Some(certificate) => {
                 let mut tls = tls.with_client_cert_resolver(Arc::new(RenewableClientCertificate::new(certificate)));
@@ -133,6 +123,22 @@ impl UpstreamConnector {
     pub(crate) async fn connect(&self) -> Result<UpstreamStream, String> {
         self.clone().oneshot(self.origin.clone()).await.map_err(|error| reason(&*error))
     }
+}
+
+/// The CAs trusted for an `https://` upstream without `UPSTREAM_CA_FILE`: the system's (or
+/// `SSL_CERT_FILE`'s) and Mozilla's, read once (none for `http://`).
+fn public_roots(config: &ProxyConfig) -> rustls::RootCertStore {
+    let mut roots = rustls::RootCertStore::empty();
+    if config.upstream.scheme() == "https" {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let native = rustls_native_certs::load_native_certs();
+        for error in &native.errors {
+            tracing::warn!(error = %error, "cannot read a trusted certificate (SSL_CERT_FILE or the system's store)");
+        }
+        let (added, ignored) = roots.add_parsable_certificates(native.certs);
+        tracing::debug!(added, ignored, "the system's trusted certificates, for the upstream");
+    }
+    roots
 }
 
 impl Service<Uri> for UpstreamConnector {

@@ -238,6 +238,48 @@ async fn a_client_certificate_renewed_in_place_is_presented_from_the_next_connec
     assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()));
 }
 
+/// A private CA's bundle is renewed in place too: the new CA added to `UPSTREAM_CA_FILE`, the
+/// upstream's certificate moves to it, the old CA leaves. The proxy trusts the file's latest CAs
+/// from its next connection, without a restart, and keeps those it has when the file it finds
+/// cannot be used.
+#[tokio::test]
+async fn cas_renewed_in_place_are_trusted_from_the_next_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let [old_ca, new_ca, trusted] = ["old-ca.pem", "new-ca.pem", "trusted.pem"].map(|name| dir.path().join(name));
+    let upstream = upstream::start_tls(&["127.0.0.1"], &old_ca).await;
+    std::fs::copy(&old_ca, &trusted).unwrap();
+    let app = proxy_over_tls(&upstream, Some(&trusted), None).await;
+    // A new client connection each time: its own upstream connection, a new handshake.
+    let status = || async {
+        let client = reqwest::Client::builder().http1_only().build().unwrap();
+        client.get(app.url("/public/x")).send().await.unwrap().status()
+    };
+    assert_eq!(status().await, StatusCode::OK);
+
+    // The upstream moves to a certificate of a CA the file does not name yet: refused.
+    let url = upstream.url.clone();
+    drop(upstream);
+    let upstream = upstream::start_tls_at(&url, &["127.0.0.1"], &new_ca).await;
+    assert_eq!(status().await, StatusCode::BAD_GATEWAY, "a CA the file does not name");
+
+    // The bundle gains the new CA (as its renewal would add it), then loses the old one.
+    let bundle = [std::fs::read_to_string(&old_ca).unwrap(), std::fs::read_to_string(&new_ca).unwrap()].concat();
+    std::fs::write(&trusted, bundle).unwrap();
+    // The file is looked at once a second at most.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(status().await, StatusCode::OK, "trusted without a restart");
+    std::fs::copy(&new_ca, &trusted).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(status().await, StatusCode::OK);
+    assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()));
+
+    // Half written: the CAs before are kept.
+    std::fs::write(&trusted, "-----BEGIN CERTIFICATE-----\nhalf writ").unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(status().await, StatusCode::OK, "the last good CAs, kept");
+    drop(upstream);
+}
+
 /// In TLS 1.3 a server may refuse a client only after the handshake, and one that does may just
 /// hang up: `/readyz` waits for the server's word after the handshake, and a hang-up is "not
 /// ready".

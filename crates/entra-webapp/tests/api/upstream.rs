@@ -276,6 +276,13 @@ pub async fn start_tls(names: &[&str], ca_file: &std::path::Path) -> Upstream {
     start_with_tls(server_tls(names, ca_file, None, rustls::DEFAULT_VERSIONS)).await
 }
 
+/// The same at `url` (`https://host:port`, given up by an upstream stopped before): the same
+/// server with a certificate of another CA, as after a move to a new CA.
+pub async fn start_tls_at(url: &str, names: &[&str], ca_file: &std::path::Path) -> Upstream {
+    let address = url.trim_start_matches("https://");
+    start_with_tls_at(server_tls(names, ca_file, None, rustls::DEFAULT_VERSIONS), address).await
+}
+
 /// The same, asking every client for a certificate signed by a CA of `client_ca_file` (PEM), and
 /// refusing the handshake without one (mutual TLS).
 pub async fn start_mutual_tls(names: &[&str], ca_file: &std::path::Path, client_ca_file: &std::path::Path) -> Upstream {
@@ -315,7 +322,20 @@ pub async fn start_hanging_up_after_the_handshake(
 }
 
 async fn start_with_tls(tls: rustls::ServerConfig) -> Upstream {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    start_with_tls_at(tls, "127.0.0.1:0").await
+}
+
+async fn start_with_tls_at(tls: rustls::ServerConfig, address: &str) -> Upstream {
+    // An upstream stopped just before gives its port up once its task has been dropped.
+    let mut listener = tokio::net::TcpListener::bind(address).await;
+    for _ in 0..50 {
+        if listener.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        listener = tokio::net::TcpListener::bind(address).await;
+    }
+    let listener = listener.unwrap();
     let url = format!("https://{}", listener.local_addr().unwrap());
     let open_connections = Arc::new(AtomicUsize::new(0));
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
