@@ -14,6 +14,7 @@ use entra_auth::axum::{AccessTokenError, AccessTokenRejection, ErrorPage};
 use entra_auth::{GraphError, SignInError};
 use tower_http::request_id::RequestId;
 
+use crate::config::OwnRoutes;
 use crate::pages::error_response;
 
 /// A failure a handler cannot answer itself.
@@ -183,13 +184,23 @@ impl IntoResponse for AppError {
 /// tower-sessions answers a bare 500 when it cannot save. (A tower layer rather than
 /// `middleware::from_fn`, which boxes a clone of the whole inner stack on every request.)
 #[derive(Clone, Copy)]
-pub struct ErrorPagesLayer;
+pub struct ErrorPagesLayer {
+    /// Where the pages' sign-in links go.
+    routes: OwnRoutes,
+}
+
+impl ErrorPagesLayer {
+    /// Pages whose sign-in links go to `routes`' sign-in.
+    pub fn new(routes: OwnRoutes) -> Self {
+        Self { routes }
+    }
+}
 
 impl<S> tower::Layer<S> for ErrorPagesLayer {
     type Service = ErrorPages<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ErrorPages { inner }
+        ErrorPages { inner, routes: self.routes }
     }
 }
 
@@ -197,6 +208,7 @@ impl<S> tower::Layer<S> for ErrorPagesLayer {
 #[derive(Clone)]
 pub struct ErrorPages<S> {
     inner: S,
+    routes: OwnRoutes,
 }
 
 impl<S> tower::Service<Request> for ErrorPages<S>
@@ -214,7 +226,8 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let request_id = request.extensions().get::<RequestId>().map(|id| id.header_value().clone());
         // Store operations run when the future is polled: inside the scope that notes failures.
-        ErrorPagesFuture { answer: crate::sessions::noting_store_failures(self.inner.call(request)), request_id }
+        let answer = crate::sessions::noting_store_failures(self.inner.call(request));
+        ErrorPagesFuture { answer, request_id, routes: self.routes }
     }
 }
 
@@ -225,6 +238,7 @@ pin_project_lite::pin_project! {
         #[pin]
         answer: crate::sessions::NotingStoreFailures<F>,
         request_id: Option<HeaderValue>,
+        routes: OwnRoutes,
     }
 }
 
@@ -235,17 +249,17 @@ impl<F: Future<Output = Result<Response, Infallible>>> Future for ErrorPagesFutu
         let this = self.project();
         let (Ok(response), store_failed) = std::task::ready!(this.answer.poll(cx));
         let request_id = this.request_id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-");
-        Poll::Ready(Ok(render_error_page(response, store_failed, request_id)))
+        Poll::Ready(Ok(render_error_page(response, store_failed, request_id, *this.routes)))
     }
 }
 
-fn render_error_page(response: Response, store_failed: bool, request_id: &str) -> Response {
+fn render_error_page(response: Response, store_failed: bool, request_id: &str, routes: OwnRoutes) -> Response {
     if store_failed && response.status().is_server_error() {
         tracing::error!(%request_id, "session store unavailable");
         let error = SignInError::Session(tower_sessions::session::Error::Store(
             tower_sessions::session_store::Error::Backend("unavailable".to_owned()),
         ));
-        return error_response(ErrorPage::for_sign_in_error(&error, request_id));
+        return error_response(ErrorPage::for_sign_in_error(&error, request_id), routes);
     }
     let Some(PageToRender(mut page)) = response.extensions().get::<PageToRender>().cloned() else {
         return response;
@@ -254,7 +268,7 @@ fn render_error_page(response: Response, store_failed: bool, request_id: &str) -
         tracing::error!(%request_id, kind = page.kind, "request failed");
     }
     page.request_id = request_id.to_owned();
-    error_response(page)
+    error_response(page, routes)
 }
 
 /// Any path we do not serve.
@@ -278,7 +292,7 @@ mod tests {
     use crate::sessions::{AppSessionStore, RedisStore};
 
     async fn answer(handler: Router) -> (StatusCode, String) {
-        let app = handler.layer(ErrorPagesLayer);
+        let app = handler.layer(ErrorPagesLayer::new(OwnRoutes::Root));
         let response = app.oneshot(axum::http::Request::new(Body::empty())).await.unwrap();
         let status = response.status();
         let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();

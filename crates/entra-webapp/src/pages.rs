@@ -6,6 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{AccessDeniedPage, ErrorPage, SignOutForm, SignedInUser};
 
+use crate::config::OwnRoutes;
+
 /// `/`: a sign-in button, or the welcome with name, email and a sign-out button.
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
@@ -22,11 +24,16 @@ pub struct SignOutPage {
     pub csrf_token: String,
     /// Where to land once signed out (the form's hidden `return_to`).
     pub return_to: Option<String>,
+    /// Where the form posts (the sign-out route).
+    pub action: String,
+    /// Where "Sign in" goes once signed out.
+    pub sign_in_path: String,
 }
 
 /// Renders entra-auth's sign-out confirmation in the app's layout.
 pub fn sign_out_response(form: SignOutForm) -> Response {
-    SignOutPage { signed_in: form.signed_in, csrf_token: form.csrf_token, return_to: form.return_to }.into_response()
+    let SignOutForm { signed_in, csrf_token, return_to, action, sign_in_path, .. } = form;
+    SignOutPage { signed_in, csrf_token, return_to, action, sign_in_path }.into_response()
 }
 
 /// Any failure a user sees.
@@ -40,7 +47,7 @@ pub struct ErrorTemplate {
     pub request_id: String,
     /// Where the page's sign-in button goes: sign in again, or pick another account when this
     /// one is not allowed.
-    pub sign_in_path: &'static str,
+    pub sign_in_path: String,
     pub sign_in_label: &'static str,
 }
 
@@ -65,15 +72,15 @@ fn setting_to_fix(page: &ErrorPage) -> Option<&'static str> {
 }
 
 /// Renders an error page with its status (the library words it; the app names its settings).
-pub fn error_response(page: ErrorPage) -> Response {
+pub fn error_response(page: ErrorPage, routes: OwnRoutes) -> Response {
     let status = page.status;
     let hint = match setting_to_fix(&page) {
         Some(setting) => format!("{} Operator: check the app setting {setting}.", page.hint),
         None => page.hint,
     };
     let (sign_in_path, sign_in_label) = match page.kind {
-        "tenant_not_allowed" => ("/login?prompt=select_account", "Use another account"),
-        _ => ("/login", "Sign in again"),
+        "tenant_not_allowed" => (format!("{}?prompt=select_account", routes.sign_in()), "Use another account"),
+        _ => (routes.sign_in().to_owned(), "Sign in again"),
     };
     let template = ErrorTemplate {
         status: status.as_u16(),

@@ -27,7 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use crate::config::{AppConfig, SessionStoreConfig};
+use crate::config::{AppConfig, OwnRoutes, SessionStoreConfig};
 use crate::error::{ErrorPagesLayer, not_found};
 use crate::guard::GuardLayer;
 use crate::pages::{access_denied_response, error_response, sign_out_response};
@@ -58,6 +58,8 @@ pub struct Application {
     proxied: Option<(Arc<[String]>, AppState)>,
     /// Served over https (HSTS is sent).
     https: bool,
+    /// Where our routes are, for the error pages' links.
+    routes: OwnRoutes,
     client: Arc<EntraClient>,
     limits: crate::config::ServerLimits,
 }
@@ -92,10 +94,20 @@ impl Application {
         let client = Arc::new(EntraClient::new(config.entra.clone())?);
         // In front of another app, our session cookie must not share a name with one of its own.
         let session_cookie = if config.proxy.is_some() { PROXY_SESSION_COOKIE } else { DEFAULT_SESSION_COOKIE_NAME };
+        let routes = config.own_routes();
+        if routes == OwnRoutes::UnderAuth && !config.entra.redirect_uri.path().starts_with("/.auth/") {
+            tracing::warn!(
+                redirect_uri = %config.entra.redirect_uri,
+                "PROXY_OWN_ROUTES=/.auth, but REDIRECT_URI's path is not under /.auth/: that path is ours, not the app \
+                 behind's; App Service authentication's https://<site>/.auth/login/aad/callback keeps every other path the app's"
+            );
+        }
         let auth = AuthRoutes::new(client.clone())
+            .login_path(routes.sign_in())
+            .logout_path(routes.sign_out())
             .session_cookie_name(session_cookie)
             .session_keys(keys)
-            .error_page(error_response)
+            .error_page(move |page| error_response(page, routes))
             .sign_out_page(sign_out_response)
             .access_denied_page(access_denied_response)
             .session_idle_timeout(config.sessions.idle)
@@ -137,7 +149,15 @@ impl Application {
         });
         let (router, own_paths) = router(&config, state.clone())?;
         let proxied = state.proxy.is_some().then(|| (own_paths.into(), state));
-        Ok(Self { listener, router, proxied, https: config.is_https(), client, limits: config.listener.server_limits })
+        Ok(Self {
+            listener,
+            router,
+            proxied,
+            https: config.is_https(),
+            routes,
+            client,
+            limits: config.listener.server_limits,
+        })
     }
 
     /// The bound address.
@@ -148,16 +168,16 @@ impl Application {
     /// Serves until `shutdown` completes, then finishes in-flight requests.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         tokio::spawn(self.client.clone().load_provider_with_backoff());
-        let Self { listener, router, proxied, https, limits, .. } = self;
+        let Self { listener, router, proxied, https, routes, limits, .. } = self;
         match proxied {
             Some((own_paths, state)) => {
                 // The app behind's answers pass as they are: streamed, no body limit or overall
                 // timeout (uploads, downloads, WebSockets), and its own headers.
                 let proxied = state.auth.layer(state.store.clone()).layer(proxy::forward_service(state));
                 let app = proxy::OwnOrProxied::new(router, own_paths, proxied);
-                crate::server::serve(listener, front(app, https), limits, shutdown).await
+                crate::server::serve(listener, front(app, https, routes), limits, shutdown).await
             }
-            None => crate::server::serve(listener, front(router, https), limits, shutdown).await,
+            None => crate::server::serve(listener, front(router, https, routes), limits, shutdown).await,
         }
     }
 }
@@ -197,14 +217,15 @@ fn router(config: &AppConfig, state: AppState) -> anyhow::Result<(Router, Vec<St
             with_routes([("/", get(routes::home))], &mut paths).merge(protected)
         }
     };
+    let own_routes = config.own_routes();
     let mut probes = vec![
-        ("/healthz", get(routes::healthz)),
-        ("/readyz", get(routes::readyz)),
+        (own_routes.healthz(), get(routes::healthz)),
+        (own_routes.readyz(), get(routes::readyz)),
         ("/.auth/style.css", get(routes::stylesheet)),
     ];
     // Without a token there is no `/metrics` (in proxy mode the path is the app behind's).
     if let Some(token) = &config.metrics_token {
-        probes.push(("/metrics", crate::metrics::route(token)));
+        probes.push((own_routes.metrics(), crate::metrics::route(token)));
     }
     if state.proxy.is_none() {
         probes.push(("/setup", get(routes::setup)));
@@ -266,6 +287,7 @@ fn with_routes(
 fn front<S>(
     app: S,
     https: bool,
+    routes: OwnRoutes,
 ) -> impl Service<AxumRequest, Response = Response, Error = Infallible, Future: Send + 'static> + Clone + Send + Sync + 'static
 where
     S: Service<AxumRequest, Response = Response, Error = Infallible, Future: Send + 'static>
@@ -294,7 +316,7 @@ where
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
         .layer(PropagateRequestIdLayer::new(request_id))
-        .layer(ErrorPagesLayer)
+        .layer(ErrorPagesLayer::new(routes))
         .service(app)
 }
 

@@ -13,6 +13,7 @@ mod entra;
 mod listener;
 mod logging;
 mod metrics;
+mod own_routes;
 mod problems;
 mod proxy;
 mod sessions;
@@ -22,6 +23,7 @@ mod upstream_tls;
 pub use access::AccessConfig;
 pub use listener::{ListenerConfig, ServerLimits};
 pub use logging::{LogFormat, LoggingConfig};
+pub use own_routes::OwnRoutes;
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use proxy::{PathPattern, ProxyConfig, UnauthenticatedAction};
 pub use sessions::{SessionStoreConfig, SessionsConfig};
@@ -56,6 +58,11 @@ impl AppConfig {
     /// Whether the app is reached over https (cookies get `Secure` and `__Host-`).
     pub fn is_https(&self) -> bool {
         self.entra.redirect_uri.scheme() == "https"
+    }
+
+    /// Where our own routes are (`PROXY_OWN_ROUTES` in proxy mode; at the root otherwise).
+    pub fn own_routes(&self) -> OwnRoutes {
+        self.proxy.as_ref().map_or(OwnRoutes::Root, |proxy| proxy.own_routes)
     }
 }
 
@@ -140,6 +147,11 @@ mod tests {
         assert!(config.is_https());
     }
 
+    /// Where the settings put our routes, or the settings they name as wrong.
+    fn config_routes(settings: &Settings) -> Result<OwnRoutes, Vec<&'static str>> {
+        settings.validate().map(|config| config.own_routes()).map_err(variables)
+    }
+
     #[test]
     fn proxy_settings_are_checked_and_each_bad_one_named() {
         let proxy = |upstream: &str| Settings { upstream_url: Some(upstream.into()), ..valid() };
@@ -156,6 +168,15 @@ mod tests {
         assert!(!proxied.upstream_http2, "HTTP/1.1 to the upstream by default");
         let http2 = Settings { upstream_http_version: "2".into(), ..proxy("http://127.0.0.1:8000") };
         assert!(http2.validate().unwrap().proxy.unwrap().upstream_http2);
+        assert_eq!(config_routes(&proxy("http://127.0.0.1:8000")), Ok(OwnRoutes::Root), "ours at the root by default");
+        for under_auth in ["/.auth", "/.auth/", " /.auth "] {
+            let settings = Settings { proxy_own_routes: under_auth.into(), ..proxy("http://127.0.0.1:8000") };
+            assert_eq!(config_routes(&settings), Ok(OwnRoutes::UnderAuth), "{under_auth:?}");
+        }
+        for unclear in ["/auth", ".auth", "/.auth/x", "true"] {
+            let settings = Settings { proxy_own_routes: unclear.into(), ..proxy("http://127.0.0.1:8000") };
+            assert_eq!(config_routes(&settings), Err(vec!["PROXY_OWN_ROUTES"]), "{unclear:?}");
+        }
         let http3 = Settings { upstream_http_version: "3".into(), ..proxy("http://127.0.0.1:8000") };
         assert_eq!(variables(http3.validate().unwrap_err()), vec!["UPSTREAM_HTTP_VERSION"]);
         // A private CA for an https:// upstream: read at start-up, refused where it would do nothing.

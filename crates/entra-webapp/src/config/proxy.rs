@@ -1,4 +1,4 @@
-//! Proxy mode: `UPSTREAM_URL` and how requests reach it (TLS in `upstream_tls.rs`, `UPSTREAM_HTTP_VERSION`, `PROXY_PASS_HOST_HEADER`,
+//! Proxy mode: `UPSTREAM_URL` and how requests reach it (TLS in `upstream_tls.rs`, `UPSTREAM_HTTP_VERSION`, `PROXY_PASS_HOST_HEADER`, `PROXY_OWN_ROUTES`,
 //! `PROXY_ANONYMOUS_PATHS`, `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_ACCESS_TOKEN_SCOPES`, `PROXY_TRUSTED_ORIGINS`,
 //! `PROXY_WEBSOCKET_CHECK_SECONDS`, `PROXY_PRINCIPAL_GROUPS`, `PROXY_PRINCIPAL_MAX_BYTES`,
 //! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
@@ -11,6 +11,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::config::listener::ListenerConfig;
+use crate::config::own_routes::{self, OwnRoutes};
 use crate::config::problems::Problems;
 use crate::config::settings::{Settings, set};
 use crate::config::upstream_tls::{self, UpstreamClientCertificate, UpstreamRoots};
@@ -60,6 +61,8 @@ pub struct ProxyConfig {
     pub pass_host_header: bool,
     /// Speak HTTP/2 to the app behind (`UPSTREAM_HTTP_VERSION=2`), else HTTP/1.1.
     pub upstream_http2: bool,
+    /// Where our own routes are (`PROXY_OWN_ROUTES`); every other path is the app behind's.
+    pub own_routes: OwnRoutes,
     /// Reachable without a session.
     pub anonymous_paths: Vec<PathPattern>,
     /// Requests without a session elsewhere.
@@ -185,6 +188,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
             false
         }
     };
+    let own_routes = own_routes::own_routes(&settings.proxy_own_routes, problems);
     let upstream_roots = upstream_tls::upstream_roots(settings, upstream.as_ref(), problems);
     let upstream_client_certificate = upstream_tls::upstream_client_certificate(settings, upstream.as_ref(), problems);
     let access_token_scopes = access_token_scopes(settings, pass_tokens, problems);
@@ -204,6 +208,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         upstream_client_certificate,
         pass_host_header,
         upstream_http2,
+        own_routes,
         anonymous_paths,
         unauthenticated,
         pass_tokens,
@@ -343,6 +348,7 @@ mod tests {
             upstream_roots: None,
             upstream_client_certificate: None,
             upstream_http2: false,
+            own_routes: OwnRoutes::Root,
             pass_host_header: true,
             anonymous_paths: vec![PathPattern::Prefix("/static/".into()), PathPattern::Exact("/health".into())],
             unauthenticated: UnauthenticatedAction::Redirect,

@@ -128,6 +128,11 @@ pub struct Settings {
     /// services, which need it end to end). WebSocket needs 1.1.
     #[arg(long = "upstream-http-version", env = "UPSTREAM_HTTP_VERSION", default_value = "1.1")]
     pub upstream_http_version: String,
+    /// Proxy mode: where our own routes are: / (/login, /logout, /healthz, /readyz, /metrics) or
+    /// /.auth (all under /.auth/, as App Service authentication's, for an app with paths of those
+    /// names).
+    #[arg(long = "proxy-own-routes", env = "PROXY_OWN_ROUTES", default_value = "/")]
+    pub proxy_own_routes: String,
     /// Proxy mode: paths anyone may reach without signing in, comma-separated; a trailing * matches
     /// every path under it (/static/*, /api/public/*).
     #[arg(long = "proxy-anonymous-paths", env = "PROXY_ANONYMOUS_PATHS")]
@@ -264,6 +269,7 @@ impl Default for Settings {
             proxy_pass_tokens: "false".to_owned(),
             proxy_pass_host_header: "true".to_owned(),
             upstream_http_version: "1.1".to_owned(),
+            proxy_own_routes: "/".to_owned(),
             upstream_ca_file: None,
             upstream_client_certificate_path: None,
             upstream_client_certificate_key_path: None,

@@ -88,7 +88,11 @@ pub async fn signed_out(State(state): State<AppState>, session: Session) -> Resp
     match current_user(&state, &session).await {
         Ok(Some(_)) => Redirect::to(state.auth.sign_out_path(&signed_out_path()).as_str()).into_response(),
         Ok(None) => {
-            crate::pages::SignOutPage { signed_in: false, csrf_token: String::new(), return_to: None }.into_response()
+            let routes = state.proxy.as_ref().map_or_else(Default::default, |proxy| proxy.config.own_routes);
+            let sign_in_path = routes.sign_in().to_owned();
+            let (action, csrf_token) = (routes.sign_out().to_owned(), String::new());
+            crate::pages::SignOutPage { signed_in: false, csrf_token, return_to: None, action, sign_in_path }
+                .into_response()
         }
         Err(response) => response,
     }

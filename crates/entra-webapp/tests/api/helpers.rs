@@ -394,7 +394,8 @@ impl TestApp {
         let page = self.page(confirmation).await;
         let mut fields = vec![("csrf_token", hidden_input(&page, "csrf_token").expect("a sign-out form"))];
         fields.extend(hidden_input(&page, "return_to").map(|return_to| ("return_to", return_to)));
-        let response = self.browser.post(self.url("/logout")).form(&fields).send().await.unwrap();
+        let action = form_action(&page).expect("a form that posts");
+        let response = self.browser.post(self.url(&action)).form(&fields).send().await.unwrap();
         let end_session = location(&response);
         assert!(end_session.starts_with(&self.emulator.base_url()), "{end_session}");
         let back = self.browser.get(&end_session).send().await.unwrap();
@@ -408,6 +409,14 @@ impl TestApp {
         let csrf = self.csrf_token().await;
         self.browser.post(self.url("/logout")).form(&[("csrf_token", csrf.as_str())]).send().await.unwrap()
     }
+}
+
+/// Where the first form of a page posts (its `action`).
+pub fn form_action(html: &str) -> Option<String> {
+    let form = &html[html.find("<form")?..];
+    let start = form.find("action=\"")? + 8;
+    let end = form[start..].find('"')? + start;
+    Some(form[start..end].to_owned())
 }
 
 /// The `src` of every iframe of a page (attribute values are HTML-escaped by the emulator).

@@ -1005,6 +1005,66 @@ async fn easy_auths_callback_path_can_be_the_redirect_uri() {
     assert_eq!(app.sign_out_landing_at(&confirmation, EASY_AUTH_CALLBACK).await, "/.auth/logout/complete");
 }
 
+/// With `PROXY_OWN_ROUTES=/.auth` our routes are all under `/.auth/`, as App Service
+/// authentication's: an app behind with its own `/login`, `/logout`, `/healthz`, `/readyz` and
+/// `/metrics` gets them (behind sign-in, with the identity), while sign-in, sign-out (the
+/// confirmation's form posting to ours), the error pages' links, health and metrics are at ours.
+#[tokio::test]
+async fn with_our_routes_under_dot_auth_the_app_behind_keeps_its_login_logout_and_health_paths() {
+    const CALLBACK: &str = "/.auth/login/aad/callback";
+    const METRICS_TOKEN: &str = "metrics-token-for-the-dot-auth-test";
+    let upstream = upstream::start().await;
+    let registered = Options {
+        emulator_setup: Some(Box::new(|_, client| {
+            client.redirect_uris = client.redirect_uris.iter().map(|uri| uri.replace("/callback", CALLBACK)).collect();
+        })),
+        ..Options::default()
+    };
+    let app = proxy_with_options(
+        &upstream,
+        |settings| {
+            settings.redirect_uri = settings.redirect_uri.as_ref().map(|uri| uri.replace("/callback", CALLBACK));
+            settings.proxy_own_routes = "/.auth".into();
+            settings.metrics_token = Some(METRICS_TOKEN.into());
+        },
+        registered,
+    )
+    .await;
+
+    // The app's `/login` needs sign-in like any of its pages: ours, and back to it.
+    let to_sign_in = app.browser.get(app.url("/login")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(to_sign_in.status(), StatusCode::SEE_OTHER);
+    let sign_in = location(&to_sign_in);
+    assert!(sign_in.starts_with("/.auth/sign-in?"), "{sign_in}");
+    let authorize = app.start_sign_in(&sign_in).await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    let signed_in = app.browser.get(callback).send().await.unwrap();
+    assert_eq!(location(&signed_in), "/login");
+    for path in ["/login", "/logout", "/healthz", "/readyz", "/metrics", "/callback"] {
+        let echoed = echo(&app, path, &[]).await;
+        assert_eq!((echoed["path"].as_str(), header(&echoed, "x-ms-client-principal-name")), (Some(path), Some(ADELE)));
+    }
+
+    // Ours, under /.auth/.
+    assert_eq!(app.get("/.auth/healthz").await.status(), StatusCode::OK);
+    let ready = app.get("/.auth/readyz").await;
+    assert_eq!((ready.status(), ready.text().await.unwrap()), (StatusCode::OK, "ready".to_owned()));
+    let metrics = app.browser.get(app.url("/.auth/metrics")).bearer_auth(METRICS_TOKEN).send().await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.text().await.unwrap().contains("entra_sign_ins_completed_total"));
+    let forged = app.get(&format!("{CALLBACK}?code=forged&state=forged")).await;
+    assert!(forged.status().is_client_error());
+    assert!(forged.text().await.unwrap().contains(r#"href="/.auth/sign-in""#), "the error page's sign-in link");
+
+    // Sign-out: Easy Auth's route, our confirmation (posting to ours), the signed-out page.
+    let confirmation = location(&app.get("/.auth/logout").await);
+    assert!(confirmation.starts_with("/.auth/sign-out"), "{confirmation}");
+    assert_eq!(app.sign_out_landing_at(&confirmation, CALLBACK).await, "/.auth/logout/complete");
+    assert!(app.page("/.auth/logout/complete").await.contains(r#"href="/.auth/sign-in""#));
+    let after = app.browser.get(app.url("/logout")).header("accept", "text/html").send().await.unwrap();
+    assert!(location(&after).starts_with("/.auth/sign-in?"), "the app's /logout is behind sign-in again");
+}
+
 #[tokio::test]
 async fn redirects_to_the_upstreams_own_address_stay_on_the_site() {
     let upstream = upstream::start().await;
