@@ -1063,6 +1063,18 @@ async fn with_our_routes_under_dot_auth_the_app_behind_keeps_its_login_logout_an
     assert!(app.page("/.auth/logout/complete").await.contains(r#"href="/.auth/sign-in""#));
     let after = app.browser.get(app.url("/logout")).header("accept", "text/html").send().await.unwrap();
     assert!(location(&after).starts_with("/.auth/sign-in?"), "the app's /logout is behind sign-in again");
+
+    // Front-channel logout, at our sign-out route.
+    let (client_id, front_channel) = (entra_emulator::DEFAULT_CLIENT_ID.to_string(), app.url("/.auth/sign-out"));
+    assert!(app.emulator.update_client(&client_id, |client| client.front_channel_logout_url = Some(front_channel)));
+    let authorize = app.start_sign_in(&location(&app.get("/.auth/login/aad").await)).await;
+    let callback = app.sign_in_at_emulator(&authorize, ADELE, ADELE_PASSWORD, true).await;
+    app.browser.get(callback).send().await.unwrap();
+    assert_eq!(header(&echo(&app, "/x", &[]).await, "x-ms-client-principal-name"), Some(ADELE));
+    let logout = format!("{}/oauth2/v2.0/logout", app.emulator.authority());
+    assert_eq!(app.sign_out_of_entra_loading_frames(&logout).await, vec![StatusCode::OK]);
+    let after = app.browser.get(app.url("/x")).header("accept", "text/html").send().await.unwrap();
+    assert!(location(&after).starts_with("/.auth/sign-in?"), "front-channel logout ended the session");
 }
 
 #[tokio::test]
