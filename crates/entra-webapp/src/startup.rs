@@ -311,10 +311,13 @@ where
             // The path only: queries carry codes and state.
             let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
             let client_id = request.extensions().get::<crate::request_id::ClientRequestId>().map(|c| c.0.as_str());
-            tracing::info_span!("request", request_id = %id, client_request_id = client_id, method = %request.method(), path = %request.uri().path())
+            // `oid` and `tid`: the signed-in user's, filled in once known (entra-auth's
+            // `SignedInUser::record_in`, on the span put in the request's extensions below).
+            tracing::info_span!("request", request_id = %id, client_request_id = client_id, method = %request.method(), path = %request.uri().path(), oid = tracing::field::Empty, tid = tracing::field::Empty)
         })
         .on_request(())
         .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)))
+        .layer(GuardLayer::new(keep_request_span))
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(ErrorPagesLayer::new(routes))
         .service(app)
@@ -328,6 +331,17 @@ fn content_security_policy(config: &AppConfig) -> anyhow::Result<HeaderValue> {
         "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {authority_origin}; frame-ancestors 'none'; base-uri 'none'"
     );
     Ok(HeaderValue::from_str(&csp)?)
+}
+
+/// Puts the request's span (the current one here, inside the trace layer) in its extensions,
+/// for entra-auth to note the signed-in user on (`oid`, `tid`): in a handler the current span
+/// may be a layer's own. Nothing when the span is off (logs above `info`).
+fn keep_request_span(request: &mut AxumRequest) -> Option<Response> {
+    let span = tracing::Span::current();
+    if !span.is_disabled() {
+        request.extensions_mut().insert(span);
+    }
+    None
 }
 
 /// Refuses requests with too many or too large headers: 431 Request Header Fields Too Large.

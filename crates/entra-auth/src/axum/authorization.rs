@@ -102,6 +102,9 @@ pub async fn require_access(State(policy): State<Arc<AccessPolicy>>, request: Re
             return (context.error_page)(ErrorPage::for_sign_in_error(&error, request_id));
         }
     };
+    if let Some(span) = parts.extensions.get::<tracing::Span>() {
+        user.record_in(span);
+    }
     if let Err(denied) = policy.check(&user) {
         return deny(&context, &session, &user, denied, &here).await;
     }

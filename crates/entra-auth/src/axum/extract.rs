@@ -193,10 +193,14 @@ async fn session(parts: &mut Parts) -> Result<Session, SignInRequired> {
 
 async fn load(parts: &mut Parts) -> Result<Option<SignedInUser>, SignInRequired> {
     let session = session(parts).await?;
-    session::signed_in_user(&session).await.map_err(|err| {
+    let user = session::signed_in_user(&session).await.map_err(|err| {
         tracing::error!(error = %err, "cannot read the session");
         SignInRequired::SessionUnavailable
-    })
+    })?;
+    if let (Some(user), Some(span)) = (&user, parts.extensions.get::<tracing::Span>()) {
+        user.record_in(span);
+    }
+    Ok(user)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for SignedInUser {

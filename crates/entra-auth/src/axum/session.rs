@@ -75,6 +75,18 @@ pub struct SignedInUser {
 }
 
 impl SignedInUser {
+    /// Notes whose request this is on `span`, in its `oid` and `tid` fields (the user's object
+    /// and tenant ids: pseudonymous, no name or address), so that the request's log lines say who
+    /// made it; a span without those fields is left as it is. The extractors and
+    /// [`require_access`](crate::axum::require_access) do it for the request span an app puts in
+    /// the request's extensions (a `tracing::Span`, with `oid` and `tid` declared
+    /// `tracing::field::Empty`): the span current in a handler may be a layer's own (tower-sessions
+    /// opens one), not the request's.
+    pub fn record_in(&self, span: &tracing::Span) {
+        span.record("oid", tracing::field::display(self.object_id));
+        span.record("tid", tracing::field::display(self.tenant_id));
+    }
+
     /// Who calls with an accepted access token (see [`EntraClient::verify_bearer`]), for the
     /// access policy and identity headers: a user (delegated) or an application (app-only, named
     /// by its client id). No session: no `sid`, no profile, no end but the token's.

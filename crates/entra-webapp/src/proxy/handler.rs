@@ -186,6 +186,9 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         Ok(caller) => caller,
         Err(response) => return response,
     };
+    if let (Some((user, _)), Some(span)) = (&caller, request.extensions().get::<tracing::Span>()) {
+        user.record_in(span);
+    }
     let identity = match caller {
         Some((user, proof)) => match state.policy.check(&user) {
             Ok(()) => Some((user, proof)),

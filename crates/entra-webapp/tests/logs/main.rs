@@ -84,6 +84,20 @@ async fn no_secret_value_reaches_the_logs() {
         }
     }
 
+    // Each request's lines say whose it was once it is known: the user's object and tenant ids,
+    // pseudonymous (entra-auth notes them on the request span).
+    let adele = app.emulator.user_object_id(ADELE).unwrap().to_string();
+    let profile = request_spans(&logs, "/profile");
+    assert!(!profile.is_empty(), "{logs}");
+    for span in profile {
+        assert_eq!(
+            (span["oid"].as_str(), span["tid"].as_str()),
+            (Some(adele.as_str()), Some(app.emulator.tenant_id().to_string().as_str()))
+        );
+    }
+    let login = request_spans(&logs, "/login");
+    assert!(!login.is_empty() && login.iter().all(|span| span.get("oid").is_none()), "nobody signed in yet: {login:?}");
+
     // Sign-out landing elsewhere than the callback (as deployments before it became the landing
     // set it) is said once at start-up: return_to and the signed-out page then go unused.
     const ELSEWHERE: &str = "POST_LOGOUT_REDIRECT_URI is not REDIRECT_URI";
@@ -121,4 +135,25 @@ async fn no_secret_value_reaches_the_logs() {
         let said = said.unwrap_or_else(|| panic!("no '{message}' line in {logs}"));
         assert!(said.contains("received fatal alert: CertificateRequired"), "{message}: {said}");
     }
+
+    // Through the proxy too, a request's lines say whose it was.
+    let upstream = upstream::start().await;
+    let url = upstream.url.clone();
+    let proxy: SettingsChange = Box::new(move |settings, _| settings.upstream_url = Some(url));
+    let proxy = spawn_app_with(Options { settings_change: Some(proxy), ..Options::default() }).await;
+    assert_eq!(proxy.sign_in(ADELE, ADELE_PASSWORD).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(proxy.get("/reports/proxied").await.status(), StatusCode::OK);
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let proxied = request_spans(&logs, "/reports/proxied");
+    assert_eq!(proxied.len(), 1, "{logs}");
+    assert_eq!(proxied[0]["oid"].as_str(), Some(adele.as_str()));
+}
+
+/// The span of each request to `path` (its `finished processing request` lines) in `logs`.
+fn request_spans(logs: &str, path: &str) -> Vec<serde_json::Value> {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["fields"]["message"] == "finished processing request" && line["span"]["path"] == path)
+        .map(|line| line["span"].clone())
+        .collect()
 }
