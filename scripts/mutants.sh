@@ -120,8 +120,8 @@ for slice in "${slices[@]}"; do
         --file crates/entra-webapp/src/proxy/upstream_tls.rs --file crates/entra-webapp/src/config/upstream_tls.rs \
         --file crates/entra-webapp/src/proxy/client_certificate.rs --file crates/entra-webapp/src/proxy/multiplexed.rs \
         --file crates/entra-webapp/src/proxy/websocket_over_http2.rs --file crates/entra-webapp/src/proxy/renewed.rs \
-        --file crates/entra-webapp/src/proxy/trusted_cas.rs \
-        -- -E 'binary_id(entra-webapp::logs) | (binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|proxy_tls|proxy_http2|python_upstream|http2|nginx_forward_auth|many_groups|shared_cache|api_callers|passed_tokens)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::tests::(proxy_|an_upstream_|the_principals_|bearer_callers_|the_scopes_of_the_passed_))/))'
+        --file crates/entra-webapp/src/proxy/trusted_cas.rs --file crates/entra-webapp/src/config/path_rules.rs \
+        -- -E 'binary_id(entra-webapp::logs) | (binary_id(entra-webapp::api) & test(/^(proxy|proxy_connections|proxy_tls|proxy_http2|python_upstream|http2|nginx_forward_auth|many_groups|shared_cache|api_callers|passed_tokens)::/)) | (binary_id(entra-webapp) & test(/^(proxy::|config::proxy::|config::path_rules::|config::tests::(proxy_|an_upstream_|the_principals_|bearer_callers_|the_scopes_of_the_passed_))/))'
       ;;
     front)
       run front --package entra-webapp --test-package entra-webapp --timeout 180 --cargo-arg=--lib --cargo-arg=--test=api \

@@ -1,4 +1,4 @@
-//! Proxy mode: `UPSTREAM_URL` and how requests reach it (TLS in `upstream_tls.rs`, `UPSTREAM_HTTP_VERSION`, `PROXY_PASS_HOST_HEADER`, `PROXY_OWN_ROUTES`,
+//! Proxy mode: `UPSTREAM_URL` and how requests reach it (TLS in `upstream_tls.rs`, `UPSTREAM_HTTP_VERSION`, `PROXY_PASS_HOST_HEADER`, `PROXY_OWN_ROUTES`, `PROXY_PATH_ROLES`/`_GROUPS` in `path_rules.rs`,
 //! `PROXY_ANONYMOUS_PATHS`, `PROXY_UNAUTHENTICATED_ACTION`, `PROXY_PASS_TOKENS`, `PROXY_ACCESS_TOKEN_SCOPES`, `PROXY_TRUSTED_ORIGINS`,
 //! `PROXY_WEBSOCKET_CHECK_SECONDS`, `PROXY_PRINCIPAL_GROUPS`, `PROXY_PRINCIPAL_MAX_BYTES`,
 //! `PROXY_BEARER_CLIENTS`, `PROXY_BEARER_AUDIENCES`, `UPSTREAM_TIMEOUT_SECONDS`).
@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use crate::config::listener::ListenerConfig;
 use crate::config::own_routes::{self, OwnRoutes};
+use crate::config::path_rules::{self, PathRule};
 use crate::config::problems::Problems;
 use crate::config::settings::{Settings, set};
 use crate::config::upstream_tls::{self, UpstreamClientCertificate, UpstreamRoots};
@@ -63,6 +64,9 @@ pub struct ProxyConfig {
     pub upstream_http2: bool,
     /// Where our own routes are (`PROXY_OWN_ROUTES`); every other path is the app behind's.
     pub own_routes: OwnRoutes,
+    /// Roles and groups some paths need besides the access policy (`PROXY_PATH_ROLES`,
+    /// `PROXY_PATH_GROUPS`).
+    pub path_rules: Vec<PathRule>,
     /// Reachable without a session.
     pub anonymous_paths: Vec<PathPattern>,
     /// Requests without a session elsewhere.
@@ -189,6 +193,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         }
     };
     let own_routes = own_routes::own_routes(&settings.proxy_own_routes, problems);
+    let path_rules = path_rules::validate(settings, problems);
     let upstream_roots = upstream_tls::upstream_roots(settings, upstream.as_ref(), problems);
     let upstream_client_certificate = upstream_tls::upstream_client_certificate(settings, upstream.as_ref(), problems);
     let access_token_scopes = access_token_scopes(settings, pass_tokens, problems);
@@ -209,6 +214,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
         pass_host_header,
         upstream_http2,
         own_routes,
+        path_rules,
         anonymous_paths,
         unauthenticated,
         pass_tokens,
@@ -349,6 +355,7 @@ mod tests {
             upstream_client_certificate: None,
             upstream_http2: false,
             own_routes: OwnRoutes::Root,
+            path_rules: Vec::new(),
             pass_host_header: true,
             anonymous_paths: vec![PathPattern::Prefix("/static/".into()), PathPattern::Exact("/health".into())],
             unauthenticated: UnauthenticatedAction::Redirect,

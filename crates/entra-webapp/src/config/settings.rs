@@ -133,6 +133,14 @@ pub struct Settings {
     /// names).
     #[arg(long = "proxy-own-routes", env = "PROXY_OWN_ROUTES", default_value = "/")]
     pub proxy_own_routes: String,
+    /// Proxy mode: app roles needed for some paths, on top of ALLOWED_ROLES: PATH=ROLE,ROLE rules
+    /// separated by ';' (/admin/*=Admin; /reports/*=Reader,Admin), one of a rule's roles needed.
+    #[arg(long = "proxy-path-roles", env = "PROXY_PATH_ROLES")]
+    pub proxy_path_roles: Option<String>,
+    /// Proxy mode: groups needed for some paths, on top of ALLOWED_GROUPS: PATH=GROUP,GROUP rules
+    /// (group object ids) separated by ';'.
+    #[arg(long = "proxy-path-groups", env = "PROXY_PATH_GROUPS")]
+    pub proxy_path_groups: Option<String>,
     /// Proxy mode: paths anyone may reach without signing in, comma-separated; a trailing * matches
     /// every path under it (/static/*, /api/public/*).
     #[arg(long = "proxy-anonymous-paths", env = "PROXY_ANONYMOUS_PATHS")]
@@ -270,6 +278,8 @@ impl Default for Settings {
             proxy_pass_host_header: "true".to_owned(),
             upstream_http_version: "1.1".to_owned(),
             proxy_own_routes: "/".to_owned(),
+            proxy_path_roles: None,
+            proxy_path_groups: None,
             upstream_ca_file: None,
             upstream_client_certificate_path: None,
             upstream_client_certificate_key_path: None,

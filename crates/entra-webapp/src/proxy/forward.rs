@@ -114,6 +114,11 @@ impl Outbound {
         self.request.headers_mut()
     }
 
+    /// Its path, as the upstream gets it.
+    pub fn path(&self) -> &str {
+        self.request.uri().path()
+    }
+
     /// Its extensions (what the server and the layers put there, such as the connection's peer).
     pub fn extensions(&self) -> &axum::http::Extensions {
         self.request.extensions()

@@ -6,12 +6,12 @@ use std::convert::Infallible;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed};
+use entra_auth::axum::{AccessDenied, AccessPolicy, AccessTokenError, SignedInUser, signed_in_user_refreshed};
 use entra_auth::{LocalPath, RefreshFailure, ResourceScopes, SignInError};
 use tower_sessions::Session;
 
 use crate::bearer_header::bearer_token;
-use crate::config::UnauthenticatedAction;
+use crate::config::{PathRule, UnauthenticatedAction, policies_for};
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
@@ -150,6 +150,21 @@ pub fn forward_service(
     })
 }
 
+/// Whether `user` may reach `path` of the app behind: the access policy lets them in, and so
+/// does every path rule of `path` (`None`, a path not known: every rule).
+pub(crate) fn may_reach(
+    policy: &AccessPolicy,
+    rules: &[PathRule],
+    path: Option<&str>,
+    user: &SignedInUser,
+) -> Result<(), AccessDenied> {
+    policy.check(user)?;
+    match path {
+        Some(path) => policies_for(rules, path).try_for_each(|rule| rule.check(user)),
+        None => rules.iter().try_for_each(|rule| rule.policy.check(user)),
+    }
+}
+
 /// Gates a request, then forwards it.
 async fn forward_request(state: AppState, request: Request) -> Response {
     // Put there by the session layer this service sits behind.
@@ -190,22 +205,24 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         user.record_in(span);
     }
     let identity = match caller {
-        Some((user, proof)) => match state.policy.check(&user) {
-            Ok(()) => Some((user, proof)),
-            // Anyone may reach an anonymous path; a user the policy refuses just has no identity there.
-            Err(_) if anonymous_path => None,
-            Err(denied) if proof == Proof::Session && is_browser_navigation(&request) => {
-                return state.auth.access_denied(&session, &user, denied, &here(&request)).await;
+        Some((user, proof)) => {
+            match may_reach(&state.policy, &proxy.config.path_rules, Some(request.uri().path()), &user) {
+                Ok(()) => Some((user, proof)),
+                // Anyone may reach an anonymous path; a user the policy refuses just has no identity there.
+                Err(_) if anonymous_path => None,
+                Err(denied) if proof == Proof::Session && is_browser_navigation(&request) => {
+                    return state.auth.access_denied(&session, &user, denied, &here(&request)).await;
+                }
+                Err(denied) => {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        [(header::CACHE_CONTROL, "no-store")],
+                        format!("{}\n", denied.reason()),
+                    )
+                        .into_response();
+                }
             }
-            Err(denied) => {
-                return (
-                    StatusCode::FORBIDDEN,
-                    [(header::CACHE_CONTROL, "no-store")],
-                    format!("{}\n", denied.reason()),
-                )
-                    .into_response();
-            }
-        },
+        }
         None if may_be_anonymous => None,
         None => return unauthenticated(&state, proxy.config.unauthenticated, &request),
     };
@@ -251,10 +268,13 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         match identity {
             Some((_, Proof::Session)) => {
                 if let Some(id) = session.id() {
-                    // Nor past a refresh after which the access policy would refuse its user.
-                    let policy = state.policy.clone();
+                    // Nor past a refresh after which the access policy (or a path rule of its path)
+                    // would refuse its user.
+                    let (policy, rules) = (state.policy.clone(), proxy.config.path_rules.clone());
+                    let path = outbound.path().to_owned();
                     let admits = move |record: &_| {
-                        SignedInUser::of_record(record).is_some_and(|user| policy.check(&user).is_ok())
+                        SignedInUser::of_record(record)
+                            .is_some_and(|user| may_reach(&policy, &rules, Some(&path), &user).is_ok())
                     };
                     outbound.end_tunnel_when(state.store.clone().session_ended(id, proxy.config.session_check, admits));
                 }

@@ -399,8 +399,6 @@ async fn browsers_are_sent_to_sign_in_and_come_back_while_api_calls_get_401() {
     assert_eq!(location(&back), "/reports?q=1");
 }
 
-/// The status of `GET target` sent over a raw connection: HTTP clients (reqwest included) resolve
-/// dot segments before sending, an attacker's client does not.
 #[tokio::test]
 async fn metrics_are_ours_with_a_token_else_the_path_is_the_app_behinds_behind_sign_in() {
     let upstream = upstream::start().await;
@@ -423,12 +421,21 @@ async fn metrics_are_ours_with_a_token_else_the_path_is_the_app_behinds_behind_s
     assert!(scraped.text().await.unwrap().contains("entra_sign_ins_completed_total"));
 }
 
+/// The status of `GET target` sent over a raw connection: HTTP clients (reqwest included) resolve
+/// dot segments before sending, an attacker's client does not.
 async fn raw_get_status(app: &TestApp, target: &str) -> u16 {
+    raw_get_status_with(app, target, None).await
+}
+
+/// The same, with a `Cookie` header.
+async fn raw_get_status_with(app: &TestApp, target: &str, cookie: Option<&str>) -> u16 {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let address = app.base_url.trim_start_matches("http://").replace("localhost", "127.0.0.1");
     let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let request =
-        format!("GET {target} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+    let cookie = cookie.map(|cookie| format!("Cookie: {cookie}\r\n")).unwrap_or_default();
+    let request = format!(
+        "GET {target} HTTP/1.1\r\nHost: {address}\r\nAccept: application/json\r\n{cookie}Connection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     stream.read_to_end(&mut answer).await.unwrap();
@@ -501,6 +508,63 @@ async fn the_access_policy_gates_proxied_paths_and_forward_auth() {
     assert_eq!(verified.status(), StatusCode::OK);
     assert_eq!(verified.headers()["x-ms-client-principal-name"], ADELE);
     assert!(verified.headers().contains_key("x-ms-client-principal"));
+}
+
+/// Path rules (`PROXY_PATH_ROLES`, `PROXY_PATH_GROUPS`) gate the paths they name on top of the
+/// access policy, however a client spells them (sent over a raw connection, as an attacker's
+/// client would): proxied requests, forward auth (by `X-Forwarded-Uri`), and a WebSocket.
+#[tokio::test]
+async fn path_rules_gate_the_paths_they_name_however_they_are_spelt() {
+    let upstream = upstream::start().await;
+    let nobodys_group = "0b0d1e50-0000-4000-8000-00000000f1a1";
+    let app = proxy_with(&upstream, move |settings| {
+        settings.proxy_path_roles = Some("/admin/*=Admin; /reports/*=Reader,Admin; /ws=Admin".into());
+        settings.proxy_path_groups =
+            Some(format!("/sales/*={}; /finance/*={nobodys_group}", entra_emulator::SALES_GROUP_ID));
+    })
+    .await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    // Her role (Reader) and her group (Sales), and paths no rule names: with her identity.
+    for path in ["/reports/q3", "/sales/leads", "/", "/administrator", "/public/admin"] {
+        assert_eq!(header(&echo(&app, path, &[]).await, "x-ms-client-principal-name"), Some(ADELE), "{path}");
+    }
+    // Not hers, however spelt.
+    for path in [
+        "/admin",
+        "/admin/users",
+        "/ADMIN/users",
+        "//admin/users",
+        "/static/../admin/users",
+        "/static/%2e%2e/admin/users",
+        "/%61dmin/users",
+        "/admin;jsessionid=1/users",
+        "/static\\..\\admin",
+        "/finance/q3",
+    ] {
+        assert_eq!(raw_get_status_with(&app, path, Some(&cookie)).await, 403, "{path}");
+    }
+    let page = app.browser.get(app.url("/admin/users")).header("accept", HTML).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::FORBIDDEN);
+    assert!(page.text().await.unwrap().contains(r#"<code id="requirement">role</code>"#), "the 403 page says which");
+
+    // Forward auth answers for the path the front end asks about; without one, every rule applies.
+    let verify = |uri: Option<&'static str>| {
+        let request = app.browser.get(app.url("/.auth/verify"));
+        let request = match uri {
+            Some(uri) => request.header("x-forwarded-uri", uri),
+            None => request,
+        };
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(verify(Some("/reports/q3?year=2026")).await, StatusCode::OK);
+    assert_eq!(verify(Some("/static/../admin/users")).await, StatusCode::FORBIDDEN);
+    assert_eq!(verify(Some("http://app.example/x")).await, StatusCode::FORBIDDEN, "not a path: every rule");
+    assert_eq!(verify(None).await, StatusCode::FORBIDDEN);
+
+    // A WebSocket whose path a rule keeps from her is refused before any upgrade.
+    let refused = tokio_tungstenite::connect_async(websocket_request(&app, "/ws", &[("cookie", &cookie)])).await;
+    let Err(tokio_tungstenite::tungstenite::Error::Http(response)) = refused else { panic!("not upgraded") };
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
@@ -773,27 +837,36 @@ async fn a_websocket_closes_once_its_session_has_ended() {
 
 /// A WebSocket opened by a user the access policy let in closes once a refresh of its session
 /// brings memberships the policy refuses (here: out of the group it requires), as the next HTTP
-/// request of that session is refused.
+/// request of that session is refused; likewise for a path rule of the socket's path (then the
+/// request that brings the refresh, to a path without a rule, is let in).
 #[tokio::test]
 async fn a_websocket_closes_once_its_user_is_no_longer_let_in() {
-    let upstream = upstream::start().await;
-    let app = proxy_with_short_tokens(&upstream, |settings| {
-        settings.proxy_websocket_check_seconds = "1".into();
-        settings.allowed_groups = Some(entra_emulator::SALES_GROUP_ID.to_string());
-    })
-    .await;
-    let cookie = sign_in_keeping_proxy_cookie(&app).await;
-    let mut socket = open_websocket(&app, &cookie).await;
-    assert!(echoes(&mut socket, "hello").await);
+    let sales = entra_emulator::SALES_GROUP_ID.to_string();
+    for (by_path_rule, next_request) in [(false, StatusCode::FORBIDDEN), (true, StatusCode::OK)] {
+        let upstream = upstream::start().await;
+        let sales = sales.clone();
+        let app = proxy_with_short_tokens(&upstream, move |settings| {
+            settings.proxy_websocket_check_seconds = "1".into();
+            match by_path_rule {
+                true => settings.proxy_path_groups = Some(format!("/ws={sales}")),
+                false => settings.allowed_groups = Some(sales),
+            }
+        })
+        .await;
+        let cookie = sign_in_keeping_proxy_cookie(&app).await;
+        let mut socket = open_websocket(&app, &cookie).await;
+        assert!(echoes(&mut socket, "hello").await);
 
-    // Out of Sales at Entra; the session learns it at its next refresh, which a request of the
-    // page (another tab, a script) brings once the access token is due.
-    admin_put(&app, &format!("/users/{ADELE}/groups"), serde_json::json!({ "groups": [] })).await;
-    tokio::time::sleep(SHORT_TOKEN_LIFETIME + std::time::Duration::from_millis(1200)).await;
-    assert!(echoes(&mut socket, "not refreshed yet").await, "nothing has told the session yet");
-    let request = browser().get(app.url("/api/data")).header("cookie", &cookie).send().await.unwrap();
-    assert_eq!(request.status(), StatusCode::FORBIDDEN, "the refreshed session is refused");
-    assert!(closes_within(&mut socket, std::time::Duration::from_secs(10)).await, "and so is its socket");
+        // Out of Sales at Entra; the session learns it at its next refresh, which a request of the
+        // page (another tab, a script) brings once the access token is due.
+        admin_put(&app, &format!("/users/{ADELE}/groups"), serde_json::json!({ "groups": [] })).await;
+        tokio::time::sleep(SHORT_TOKEN_LIFETIME + std::time::Duration::from_millis(1200)).await;
+        assert!(echoes(&mut socket, "not refreshed yet").await, "nothing has told the session yet");
+        let request = browser().get(app.url("/api/data")).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(request.status(), next_request, "the refreshed session, by the path rule: {by_path_rule}");
+        let closed = closes_within(&mut socket, std::time::Duration::from_secs(10)).await;
+        assert!(closed, "and the socket is closed, by the path rule: {by_path_rule}");
+    }
 }
 
 /// A WebSocket is a connection like any other: it keeps its place among MAX_CONNECTIONS while open

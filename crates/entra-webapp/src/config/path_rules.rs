@@ -1,0 +1,194 @@
+//! Who may reach which paths of the app behind (`PROXY_PATH_ROLES`, `PROXY_PATH_GROUPS`): on top
+//! of `ALLOWED_ROLES`/`ALLOWED_GROUPS`, each rule asks one of its roles (or groups) of a user for
+//! the paths it names, e.g. `/admin/*=Admin; /reports/*=Reader,Admin`.
+//!
+//! A rule restricts, so a path must not slip past one by being spelt differently from how the app
+//! behind reads it: rules are matched without regard to case (ASP.NET and IIS route so), and
+//! against both the path as sent and the path as servers may read it (percent-decoded, twice for
+//! apps that decode twice; a backslash as a slash; `;` parameters dropped, as Tomcat does; empty
+//! and dot segments resolved). Every rule either form matches applies.
+
+use entra_auth::axum::AccessPolicy;
+use percent_encoding::percent_decode_str;
+use uuid::Uuid;
+
+use crate::config::access::guids;
+use crate::config::problems::Problems;
+use crate::config::settings::Settings;
+
+/// Paths and what a user needs to reach them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathRule {
+    /// Lowercase: `/admin` (that path), or `/admin/` for `/admin/*` (that path and every path
+    /// under it).
+    pattern: String,
+    prefix: bool,
+    /// One of its roles, or one of its groups.
+    pub policy: AccessPolicy,
+}
+
+impl PathRule {
+    fn matches(&self, path: &str) -> bool {
+        match self.prefix {
+            // `/admin/*` guards `/admin` too: the page at the folder's own name is usually its index.
+            true => path.starts_with(&self.pattern) || path == &self.pattern[..self.pattern.len() - 1],
+            false => path == self.pattern,
+        }
+    }
+}
+
+/// The policies of every rule that applies to `path` (a request path, without query).
+pub fn policies_for<'a>(rules: &'a [PathRule], path: &str) -> impl Iterator<Item = &'a AccessPolicy> {
+    let (sent, read) = match rules.is_empty() {
+        true => (String::new(), String::new()),
+        false => (path.to_lowercase(), as_servers_read(path)),
+    };
+    rules.iter().filter(move |rule| rule.matches(&sent) || rule.matches(&read)).map(|rule| &rule.policy)
+}
+
+/// `path` as a server may read it: percent-decoded (twice), `\` as `/`, `;` parameters dropped,
+/// empty and dot segments resolved, lowercase.
+fn as_servers_read(path: &str) -> String {
+    let once = percent_decode_str(path).decode_utf8_lossy();
+    let twice = percent_decode_str(&once).decode_utf8_lossy().replace('\\', "/");
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in twice.split('/') {
+        match segment.split(';').next().unwrap_or_default() {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            segment => segments.push(segment),
+        }
+    }
+    let trailing = if twice.ends_with('/') && !segments.is_empty() { "/" } else { "" };
+    format!("/{}{trailing}", segments.join("/")).to_lowercase()
+}
+
+/// `PROXY_PATH_ROLES` and `PROXY_PATH_GROUPS`.
+pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Vec<PathRule> {
+    let mut rules = Vec::new();
+    for (variable, value) in
+        [("PROXY_PATH_ROLES", &settings.proxy_path_roles), ("PROXY_PATH_GROUPS", &settings.proxy_path_groups)]
+    {
+        for rule in value.as_deref().unwrap_or_default().split(';').map(str::trim).filter(|rule| !rule.is_empty()) {
+            let Some((pattern, needed)) = rule.split_once('=') else {
+                problems.add(variable, format!("'{rule}' is not PATH=VALUE,VALUE (e.g. /admin/*=Admin)."));
+                continue;
+            };
+            let Some((pattern, prefix)) = pattern_of(pattern.trim()) else {
+                problems.add(
+                    variable,
+                    format!("'{pattern}' is not a path such as /admin or /admin/* (a * only at the end)."),
+                );
+                continue;
+            };
+            let policy = match variable {
+                "PROXY_PATH_ROLES" => {
+                    let roles: Vec<&str> = needed.split(',').map(str::trim).filter(|role| !role.is_empty()).collect();
+                    if let Some(role) =
+                        roles.iter().find(|role| role.len() > 120 || !role.chars().all(|c| c.is_ascii_graphic()))
+                    {
+                        problems.add(
+                            variable,
+                            format!("'{role}' is not an app role value (the Value column of App roles)."),
+                        );
+                    }
+                    AccessPolicy::new().require_any_role(roles)
+                }
+                _ => AccessPolicy::new()
+                    .require_any_group(guids(variable, Some(needed), "group", problems).iter().map(Uuid::to_string)),
+            };
+            if policy.is_empty() {
+                problems.add(variable, format!("'{rule}' names nobody who may reach {pattern}."));
+                continue;
+            }
+            rules.push(PathRule { pattern, prefix, policy });
+        }
+    }
+    rules
+}
+
+/// A rule's path, lowercase, and whether it covers the paths under it (`/admin/*`).
+fn pattern_of(pattern: &str) -> Option<(String, bool)> {
+    let (path, prefix) = match pattern.strip_suffix("/*") {
+        Some(folder) => (format!("{folder}/"), true),
+        None => (pattern.to_owned(), false),
+    };
+    let plain = path.starts_with('/')
+        && !path.contains(['*', '?', '%', '\\', ';'])
+        && !path.split('/').any(|s| s == "." || s == "..");
+    plain.then(|| (path.to_lowercase(), prefix))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(roles: &str) -> Vec<PathRule> {
+        let settings = Settings { proxy_path_roles: Some(roles.to_owned()), ..Settings::default() };
+        let mut problems = Problems(Vec::new());
+        let rules = validate(&settings, &mut problems);
+        assert!(problems.0.is_empty(), "{:?}", problems.0);
+        rules
+    }
+
+    fn guarded(rules: &[PathRule], path: &str) -> usize {
+        policies_for(rules, path).count()
+    }
+
+    #[test]
+    fn a_rule_guards_its_paths_however_they_are_spelt() {
+        let admin = rules("/admin/*=Admin; /reports=Reader,Admin");
+        for path in [
+            "/admin",
+            "/admin/",
+            "/admin/users",
+            "/ADMIN/users",
+            "/Admin",
+            "//admin/users",
+            "/./admin/users",
+            "/static/../admin/users",
+            "/static/%2e%2e/admin/users",
+            "/static/%252e%252e/admin/users",
+            "/%61dmin/users",
+            "/admin;jsessionid=1/users",
+            "/static\\..\\admin\\users",
+            "/static%2f..%2fadmin/users",
+        ] {
+            assert_eq!(guarded(&admin, path), 1, "{path}");
+        }
+        for path in ["/", "/administrator", "/admins/x", "/public/admin", "/reports/x", "/static/..admin"] {
+            assert_eq!(guarded(&admin, path), 0, "{path}");
+        }
+        assert_eq!(guarded(&admin, "/Reports"), 1);
+        // Every rule that applies: a path under two rules needs both.
+        let nested = rules("/admin/*=Admin; /admin/billing/*=Billing");
+        assert_eq!(guarded(&nested, "/admin/billing/invoices"), 2);
+        assert_eq!(guarded(&nested, "/admin/users"), 1);
+    }
+
+    #[test]
+    fn each_bad_rule_is_named() {
+        for (roles, groups) in [
+            ("admin=Admin", ""),
+            ("/admin/*", ""),
+            ("/admin*=Admin", ""),
+            ("/admin/../x=Admin", ""),
+            ("/admin/*=", ""),
+            ("/admin/*=Not a role", ""),
+            ("", "/finance/*=not-a-guid"),
+        ] {
+            let settings = Settings {
+                proxy_path_roles: Some(roles.to_owned()),
+                proxy_path_groups: Some(groups.to_owned()),
+                ..Settings::default()
+            };
+            let mut problems = Problems(Vec::new());
+            validate(&settings, &mut problems);
+            let named: Vec<_> = problems.0.iter().map(|problem| problem.variable).collect();
+            let expected = if roles.is_empty() { "PROXY_PATH_GROUPS" } else { "PROXY_PATH_ROLES" };
+            assert!(!named.is_empty() && named.iter().all(|name| *name == expected), "{roles} {groups}: {named:?}");
+        }
+    }
+}
