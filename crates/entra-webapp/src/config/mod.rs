@@ -25,7 +25,7 @@ pub use access::AccessConfig;
 pub use listener::{ListenerConfig, ServerLimits};
 pub use logging::{LogFormat, LoggingConfig};
 pub use own_routes::OwnRoutes;
-pub use path_rules::{PathRule, policies_for};
+pub use path_rules::{PathRule, may_reach};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use proxy::{PathPattern, ProxyConfig, UnauthenticatedAction};
 pub use sessions::{SessionStoreConfig, SessionsConfig};

@@ -8,7 +8,7 @@
 //! apps that decode twice; a backslash as a slash; `;` parameters dropped, as Tomcat does; empty
 //! and dot segments resolved). Every rule either form matches applies.
 
-use entra_auth::axum::AccessPolicy;
+use entra_auth::axum::{AccessDenied, AccessPolicy, SignedInUser};
 use percent_encoding::percent_decode_str;
 use uuid::Uuid;
 
@@ -38,12 +38,27 @@ impl PathRule {
 }
 
 /// The policies of every rule that applies to `path` (a request path, without query).
-pub fn policies_for<'a>(rules: &'a [PathRule], path: &str) -> impl Iterator<Item = &'a AccessPolicy> {
+fn policies_for<'a>(rules: &'a [PathRule], path: &str) -> impl Iterator<Item = &'a AccessPolicy> {
     let (sent, read) = match rules.is_empty() {
         true => (String::new(), String::new()),
         false => (path.to_lowercase(), as_servers_read(path)),
     };
     rules.iter().filter(move |rule| rule.matches(&sent) || rule.matches(&read)).map(|rule| &rule.policy)
+}
+
+/// Whether `user` may reach `path` of the app behind: the access policy lets them in, and so
+/// does every path rule of `path` (`None`, a path not known: every rule).
+pub fn may_reach(
+    policy: &AccessPolicy,
+    rules: &[PathRule],
+    path: Option<&str>,
+    user: &SignedInUser,
+) -> Result<(), AccessDenied> {
+    policy.check(user)?;
+    match path {
+        Some(path) => policies_for(rules, path).try_for_each(|rule| rule.check(user)),
+        None => rules.iter().try_for_each(|rule| rule.policy.check(user)),
+    }
 }
 
 /// `path` as a server may read it: percent-decoded (twice), `\` as `/`, `;` parameters dropped,

@@ -11,17 +11,20 @@ use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{Requirement, SignedInUser};
 use entra_auth::{AccessTokenClaims, BearerError, BearerPolicy};
 
+use crate::config::may_reach;
 use crate::state::AppState;
 
 /// Who `token` says calls, as the proxy, `/.auth/me` and forward auth judge it: the token checked
 /// by entra-auth, then its groups overage resolved (see `caller_groups.rs`). `Err` is the answer
 /// to a token refused, or to a caller whose groups cannot be had where the access policy needs
-/// them; where anyone may come (`may_be_anonymous`) either only means nobody, `Ok(None)`.
+/// them (the access policy, or a path rule of `path`, the path asked for; `None`: every rule);
+/// where anyone may come (`may_be_anonymous`) either only means nobody, `Ok(None)`.
 pub(crate) async fn caller(
     state: &AppState,
     token: &str,
     policy: &BearerPolicy,
     may_be_anonymous: bool,
+    path: Option<&str>,
 ) -> Result<Option<(SignedInUser, AccessTokenClaims)>, Response> {
     let claims = match state.client.verify_bearer(token, policy).await {
         Ok(claims) => claims,
@@ -38,8 +41,9 @@ pub(crate) async fn caller(
             Err(error) => {
                 tracing::warn!(error = %error, "a caller's groups (overage) could not be read from Graph");
                 // Without them a group requirement cannot be decided: not a refusal.
-                let undecided =
-                    matches!(state.policy.check(&user), Err(denied) if denied.requirement == Requirement::Group);
+                let rules = state.proxy.as_ref().map(|proxy| proxy.config.path_rules.as_slice()).unwrap_or_default();
+                let undecided = matches!(may_reach(&state.policy, rules, path, &user),
+                    Err(denied) if denied.requirement == Requirement::Group);
                 match (undecided, may_be_anonymous) {
                     (true, true) => return Ok(None),
                     (true, false) => return Err(groups_unavailable()),

@@ -15,10 +15,11 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::bearer_header::bearer_token;
+use crate::config::may_reach;
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
-use crate::proxy::handler::{current_user, may_reach};
+use crate::proxy::handler::current_user;
 use crate::proxy::identity;
 use crate::state::AppState;
 
@@ -111,7 +112,7 @@ pub async fn me(State(state): State<AppState>, session: Session, headers: Header
     if let Some(policy) = bearer_policy
         && let Some(token) = bearer_token(&headers)
     {
-        return match bearer::caller(&state, token, policy, false).await {
+        return match bearer::caller(&state, token, policy, false, Some("/.auth/me")).await {
             Ok(Some((user, claims))) => me_answer(&state, &user, Some(claims.exp)),
             Ok(None) => not_signed_in(),
             Err(response) => response,
@@ -212,7 +213,7 @@ pub async fn verify(State(state): State<AppState>, method: Method, headers: Head
     // when the proxy forwards (see `bearer.rs`).
     let policy = state.proxy.as_ref().and_then(|proxy| proxy.config.bearer.as_ref());
     if let Some((policy, token)) = policy.and_then(|policy| Some((policy, bearer_token(&headers)?))) {
-        return match bearer::caller(&state, token, policy, false).await {
+        return match bearer::caller(&state, token, policy, false, forwarded_path(&headers)).await {
             Ok(Some((user, _))) => verified(&state, &user, &headers),
             Ok(None) => not_signed_in(),
             Err(response) => response,
@@ -236,16 +237,19 @@ pub async fn verify(State(state): State<AppState>, method: Method, headers: Head
     verified(&state, &user, &headers)
 }
 
+/// The path forward auth is asked about: `X-Forwarded-Uri`'s (`/admin?x=1`, as the nginx example,
+/// Traefik and Caddy send it); `None` for anything else, which is not known (every rule applies).
+fn forwarded_path(headers: &HeaderMap) -> Option<&str> {
+    let uri = headers.get(FORWARDED_URI).and_then(|value| value.to_str().ok())?;
+    uri.starts_with('/').then(|| uri.split(['?', '#']).next().unwrap_or_default())
+}
+
 /// Forward auth's answer about someone who is who they say: 200 with their identity headers if
 /// the access policy and the path rules of the path asked about (`X-Forwarded-Uri`; without it,
 /// every rule) let them in, else 403 saying why.
 fn verified(state: &AppState, user: &SignedInUser, headers: &HeaderMap) -> Response {
     let rules = state.proxy.as_ref().map(|proxy| proxy.config.path_rules.as_slice()).unwrap_or_default();
-    let uri = headers.get(FORWARDED_URI).and_then(|value| value.to_str().ok());
-    // A path (`/admin?x=1`), as the nginx example, Traefik and Caddy send it; anything else is
-    // not known, so every rule applies.
-    let path = uri.filter(|uri| uri.starts_with('/')).map(|uri| uri.split(['?', '#']).next().unwrap_or_default());
-    if let Err(denied) = may_reach(&state.policy, rules, path, user) {
+    if let Err(denied) = may_reach(&state.policy, rules, forwarded_path(headers), user) {
         return (StatusCode::FORBIDDEN, [(header::CACHE_CONTROL, "no-store")], format!("{}\n", denied.reason()))
             .into_response();
     }

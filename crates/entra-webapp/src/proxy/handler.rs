@@ -6,12 +6,12 @@ use std::convert::Infallible;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use entra_auth::axum::{AccessDenied, AccessPolicy, AccessTokenError, SignedInUser, signed_in_user_refreshed};
+use entra_auth::axum::{AccessTokenError, SignedInUser, signed_in_user_refreshed};
 use entra_auth::{LocalPath, RefreshFailure, ResourceScopes, SignInError};
 use tower_sessions::Session;
 
 use crate::bearer_header::bearer_token;
-use crate::config::{PathRule, UnauthenticatedAction, policies_for};
+use crate::config::{UnauthenticatedAction, may_reach};
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
@@ -115,14 +115,14 @@ enum Proof {
 async fn caller(
     state: &AppState,
     proxy: &Proxy,
-    (method, headers): (&Method, &HeaderMap),
+    (method, path, headers): (&Method, &str, &HeaderMap),
     session: &Session,
     may_be_anonymous: bool,
 ) -> Result<Option<(SignedInUser, Proof)>, Response> {
     if let Some(policy) = &proxy.config.bearer
         && let Some(token) = bearer_token(headers)
     {
-        let caller = bearer::caller(state, token, policy, may_be_anonymous).await?;
+        let caller = bearer::caller(state, token, policy, may_be_anonymous, Some(path)).await?;
         return Ok(caller.map(|(user, claims)| (user, Proof::Token { valid_for: claims.remaining() })));
     }
     let checked = cross_origin::Request { method, headers, host: headers.get(header::HOST) };
@@ -148,21 +148,6 @@ pub fn forward_service(
         let state = state.clone();
         async move { Ok(forward_request(state, request).await) }
     })
-}
-
-/// Whether `user` may reach `path` of the app behind: the access policy lets them in, and so
-/// does every path rule of `path` (`None`, a path not known: every rule).
-pub(crate) fn may_reach(
-    policy: &AccessPolicy,
-    rules: &[PathRule],
-    path: Option<&str>,
-    user: &SignedInUser,
-) -> Result<(), AccessDenied> {
-    policy.check(user)?;
-    match path {
-        Some(path) => policies_for(rules, path).try_for_each(|rule| rule.check(user)),
-        None => rules.iter().try_for_each(|rule| rule.policy.check(user)),
-    }
 }
 
 /// Gates a request, then forwards it.
@@ -196,7 +181,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     let may_be_anonymous = anonymous_path
         || proxy.config.unauthenticated == UnauthenticatedAction::Allow
         || (cross_origin_callers && is_cors_preflight(&request));
-    let asked = (request.method(), request.headers());
+    let asked = (request.method(), request.uri().path(), request.headers());
     let caller = match caller(&state, proxy, asked, &session, may_be_anonymous).await {
         Ok(caller) => caller,
         Err(response) => return response,

@@ -374,6 +374,16 @@ async fn a_callers_groups_overage_is_resolved_with_the_apps_own_graph_token() {
     let no_group_needed = proxy_accepting_with(&upstream, |_| {}, options).await;
     let token = token_for_the_app(&no_group_needed, CALLER).await;
     assert_eq!(call(&no_group_needed, reqwest::Method::GET, "/api/orders", &token).await.status(), StatusCode::OK);
+    // Likewise for a path rule's group: undecided on its paths (503), no matter elsewhere.
+    let options = Options { emulator_setup: Some(overage_for_tokens(false)), ..Options::default() };
+    let path_rule = move |settings: &mut entra_webapp::config::Settings| {
+        settings.proxy_path_groups = Some(format!("/api/orders/*={wanted}"));
+    };
+    let by_path = proxy_accepting_with(&upstream, path_rule, options).await;
+    let token = token_for_the_app(&by_path, CALLER).await;
+    let guarded = call(&by_path, reqwest::Method::GET, "/api/orders/7", &token).await;
+    assert_eq!(guarded.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(call(&by_path, reqwest::Method::GET, "/api/catalog", &token).await.status(), StatusCode::OK);
 }
 
 /// With `PROXY_ACCESS_TOKEN_SCOPES`, the app behind gets a token for them for a caller with a
