@@ -41,6 +41,18 @@ impl Drop for Upstream {
     }
 }
 
+/// Each header's values, by name (as JSON shows them).
+fn headers_of(headers: &axum::http::HeaderMap) -> BTreeMap<String, Vec<String>> {
+    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in headers {
+        by_name
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    by_name
+}
+
 /// HTTP version, method, the request target as it came (a path, or a whole URI), path, query, every header
 /// (all values), the body's length, the connection's remote port (the proxy's end of it) and the
 /// subject of the certificate the proxy presented (over mutual TLS), as JSON; with each `cache-control` query parameter as a `Cache-Control` header of the answer (how
@@ -50,13 +62,7 @@ async fn echo(request: Request) -> Response {
     let peer = parts.extensions.get::<ConnectInfo<PeerAddress>>().map(|info| info.0.clone());
     let peer_port = peer.as_ref().map(|peer| peer.address.port());
     let client_certificate = peer.and_then(|peer| peer.client_certificate);
-    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in &parts.headers {
-        headers
-            .entry(name.as_str().to_owned())
-            .or_default()
-            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-    }
+    let headers = headers_of(&parts.headers);
     let body = axum::body::to_bytes(body, 1 << 20).await.map(|b| b.len()).unwrap_or(usize::MAX);
     let mut response = axum::Json(json!({
         "version": format!("{:?}", parts.version),
@@ -219,13 +225,7 @@ async fn echo_messages(mut socket: axum::extract::ws::WebSocket) {
 /// RFC 8441's `:protocol` for an extended CONNECT, the headers), then echoes as `/ws` does. It
 /// speaks `chat.v2` when the client offers it.
 async fn websocket_received(upgrade: WebSocketUpgrade, request: axum::http::request::Parts) -> Response {
-    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, value) in &request.headers {
-        headers
-            .entry(name.as_str().to_owned())
-            .or_default()
-            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
-    }
+    let headers = headers_of(&request.headers);
     let received = json!({
         "version": format!("{:?}", request.version),
         "method": request.method.as_str(),
