@@ -6,7 +6,8 @@
 //! behind reads it: rules are matched without regard to case (ASP.NET and IIS route so), and
 //! against both the path as sent and the path as servers may read it (percent-decoded, twice for
 //! apps that decode twice; a backslash as a slash; `;` parameters dropped, as Tomcat does; empty
-//! and dot segments resolved). Every rule either form matches applies.
+//! and dot segments resolved; a segment's trailing dots and spaces dropped, as Windows does).
+//! Every rule either form matches applies.
 
 use entra_auth::axum::{AccessDenied, AccessPolicy, SignedInUser};
 use percent_encoding::percent_decode_str;
@@ -62,7 +63,7 @@ pub fn may_reach(
 }
 
 /// `path` as a server may read it: percent-decoded (twice), `\` as `/`, `;` parameters dropped,
-/// empty and dot segments resolved, lowercase.
+/// empty and dot segments resolved, trailing dots and spaces of a segment dropped, lowercase.
 fn as_servers_read(path: &str) -> String {
     let once = percent_decode_str(path).decode_utf8_lossy();
     let twice = percent_decode_str(&once).decode_utf8_lossy().replace('\\', "/");
@@ -73,7 +74,11 @@ fn as_servers_read(path: &str) -> String {
             ".." => {
                 segments.pop();
             }
-            segment => segments.push(segment),
+            // Windows (IIS) drops a segment's trailing dots and spaces: `/admin./` is `/admin/`.
+            segment => match segment.trim_end_matches(['.', ' ']) {
+                "" => {}
+                segment => segments.push(segment),
+            },
         }
     }
     let trailing = if twice.ends_with('/') && !segments.is_empty() { "/" } else { "" };
@@ -170,6 +175,9 @@ mod tests {
             "/admin;jsessionid=1/users",
             "/static\\..\\admin\\users",
             "/static%2f..%2fadmin/users",
+            "/admin./users",
+            "/admin%20/users",
+            "/admin.%20.",
         ] {
             assert_eq!(guarded(&admin, path), 1, "{path}");
         }
