@@ -33,7 +33,8 @@ impl PathRule {
         match self.prefix {
             // `/admin/*` guards `/admin` too: the page at the folder's own name is usually its index.
             true => path.starts_with(&self.pattern) || path == &self.pattern[..self.pattern.len() - 1],
-            false => path == self.pattern,
+            // `/reports/` is `/reports` to most routers (ASP.NET, Express, Flask's redirect).
+            false => path == self.pattern || path.strip_suffix('/') == Some(self.pattern.as_str()),
         }
     }
 }
@@ -184,7 +185,11 @@ mod tests {
         for path in ["/", "/administrator", "/admins/x", "/public/admin", "/reports/x", "/static/..admin"] {
             assert_eq!(guarded(&admin, path), 0, "{path}");
         }
-        assert_eq!(guarded(&admin, "/Reports"), 1);
+        for path in ["/Reports", "/reports/", "/reports%2f", "/reports.", "/reports//"] {
+            assert_eq!(guarded(&admin, path), 1, "{path}");
+        }
+        let home = rules("/=Admin");
+        assert_eq!((guarded(&home, "/"), guarded(&home, "//"), guarded(&home, "/x")), (1, 1, 0));
         // Every rule that applies: a path under two rules needs both.
         let nested = rules("/admin/*=Admin; /admin/billing/*=Billing");
         assert_eq!(guarded(&nested, "/admin/billing/invoices"), 2);

@@ -540,6 +540,7 @@ async fn path_rules_gate_the_paths_they_name_however_they_are_spelt() {
         "/admin;jsessionid=1/users",
         "/static\\..\\admin",
         "/finance/q3",
+        "/ws/",
     ] {
         assert_eq!(raw_get_status_with(&app, path, Some(&cookie)).await, 403, "{path}");
     }
