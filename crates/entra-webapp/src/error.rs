@@ -101,6 +101,16 @@ impl AppError {
                             "-",
                         );
                     }
+                    crate::proxy::forward::UpstreamError::ConnectOtherThanWebSocket => {
+                        return ErrorPage::new(
+                            StatusCode::NOT_IMPLEMENTED,
+                            "connect_other_than_websocket",
+                            "This protocol is not available here",
+                            "This request asks for a tunnel for another protocol than WebSocket, which this sign-in does not pass to the app.",
+                            "Use WebSocket, or plain HTTP requests.",
+                            "-",
+                        );
+                    }
                     crate::proxy::forward::UpstreamError::NotAWebSocketHandshake => {
                         return ErrorPage::new(
                             StatusCode::BAD_REQUEST,

@@ -64,6 +64,9 @@ where
         .max_concurrent_streams(HTTP2_MAX_CONCURRENT_STREAMS)
         // Bounds what HPACK decodes before the header limits (431) look at a request.
         .max_header_list_size(HTTP2_MAX_HEADER_LIST_SIZE);
+    if limits.websockets_over_http2 {
+        http2.enable_connect_protocol();
+    }
     let max_connections = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let connections = Arc::new(Semaphore::new(max_connections));
     // Tells open connections to finish their request in flight and close.

@@ -156,7 +156,10 @@ impl Application {
             https: config.is_https(),
             routes,
             client,
-            limits: config.listener.server_limits,
+            limits: crate::config::ServerLimits {
+                websockets_over_http2: config.proxy.is_some(),
+                ..config.listener.server_limits
+            },
         })
     }
 

@@ -20,7 +20,7 @@ pub struct ListenerConfig {
     pub server_limits: ServerLimits,
 }
 
-/// What a client may cost the server before it is cut off.
+/// What a client may cost the server before it is cut off, and what it may open.
 #[derive(Clone, Copy, Debug)]
 pub struct ServerLimits {
     /// A client must send its whole request head within this (slowloris). The timer starts
@@ -29,11 +29,14 @@ pub struct ServerLimits {
     pub header_read_timeout: Duration,
     /// Connections served at once; further ones wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// HTTP/2 clients may open WebSockets (RFC 8441's `SETTINGS_ENABLE_CONNECT_PROTOCOL` is
+    /// offered): in proxy mode, for the app behind; our own routes have none.
+    pub websockets_over_http2: bool,
 }
 
 impl Default for ServerLimits {
     fn default() -> Self {
-        Self { header_read_timeout: Duration::from_secs(10), max_connections: 1024 }
+        Self { header_read_timeout: Duration::from_secs(10), max_connections: 1024, websockets_over_http2: false }
     }
 }
 

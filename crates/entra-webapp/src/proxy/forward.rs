@@ -2,8 +2,8 @@
 //! hop-by-hop headers removed, `X-Forwarded-*` set, the original `Host` kept, connections kept
 //! (each HTTP/1.1 client connection's own, see `dedicated.rs`; a pool per thread for the rest;
 //! to an HTTP/2 upstream, each client connection's own HTTP/2 connection, `multiplexed.rs`),
-//! WebSocket (any HTTP/1.1 upgrade; to an HTTP/2 upstream, WebSocket as RFC 8441 has it, see
-//! `websocket_over_http2.rs`) passed through, connect and response timeouts; HTTP/1.1 to the
+//! WebSocket (any HTTP/1.1 upgrade; from HTTP/2 clients and to an HTTP/2 upstream, WebSocket as
+//! RFC 8441 has it, see `websocket_over_http2.rs`) passed through, connect and response timeouts; HTTP/1.1 to the
 //! upstream, or HTTP/2 (`UPSTREAM_HTTP_VERSION=2`, for gRPC), whatever the client spoke.
 
 use std::borrow::Cow;
@@ -15,8 +15,9 @@ use axum::body::{Body, HttpBody};
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::uri::{Authority, PathAndQuery, Scheme};
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
+use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -27,7 +28,7 @@ use crate::proxy::multiplexed::MultiplexedConnection;
 use crate::proxy::request_body;
 pub use crate::proxy::upstream_error::UpstreamError;
 use crate::proxy::upstream_tls::{self, UpstreamConnector};
-use crate::proxy::websocket_over_http2::{self, Handshake};
+use crate::proxy::websocket_over_http2::{self, Handshake, UpgradeOfConnect};
 
 /// Connecting to the upstream, a TLS handshake included, may take this long (then 502).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -83,8 +84,8 @@ pub struct Forwarded {
 /// (Fabio's CVE-2025-48865).
 pub struct Outbound {
     request: Request,
-    /// The protocol of an HTTP/1.1 upgrade (WebSocket), asked for in the headers just removed.
-    upgrade: Option<HeaderValue>,
+    /// The two-way channel (WebSocket) asked for, if any.
+    upgrade: Option<ClientUpgrade>,
     /// The client said it reads trailers (`TE: trailers`, a header just removed).
     accepts_trailers: bool,
     client_upgrade: Option<OnUpgrade>,
@@ -93,13 +94,43 @@ pub struct Outbound {
     tunnel_ends: Option<TunnelEnd>,
 }
 
+/// How a client asks to turn its request into a two-way channel (a WebSocket).
+enum ClientUpgrade {
+    /// HTTP/1.1's `Connection: upgrade` with this `Upgrade` protocol (headers just removed).
+    Http11(HeaderValue),
+    /// HTTP/2's extended `CONNECT` (RFC 8441) with this `:protocol`.
+    ExtendedConnect(Protocol),
+}
+
+/// How a client's upgrade goes to the upstream, by the HTTP versions of both.
+enum Bridge {
+    /// HTTP/1.1 both ways: the client's `Upgrade`, passed on.
+    Http11(HeaderValue),
+    /// From an HTTP/1.1 client to an HTTP/2 upstream: an extended `CONNECT`, the handshake
+    /// answered here.
+    Http11ToConnect(Handshake),
+    /// From an HTTP/2 client to an HTTP/1.1 upstream: an upgrade with a key of the proxy's.
+    ConnectToHttp11(UpgradeOfConnect),
+    /// HTTP/2 both ways: the extended `CONNECT`, passed on.
+    ExtendedConnect,
+}
+
 /// What ends an upgraded connection early (boxed: upgrades are rare, and the type is the caller's).
 type TunnelEnd = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 impl Outbound {
     /// `request`, come from where `forwarded` says, made fit to leave for the upstream.
     pub fn new(mut request: Request, forwarded: Forwarded) -> Self {
-        let upgrade = upgrade_protocol(request.headers());
+        let upgrade = match request.extensions().get::<Protocol>() {
+            // Only hyper's HTTP/2 server puts a `:protocol` there, for a client it offered RFC 8441 to.
+            Some(protocol) if request.method() == Method::CONNECT => {
+                let protocol = ClientUpgrade::ExtendedConnect(protocol.clone());
+                // What the client sends on its stream belongs to the tunnel, not to the request.
+                *request.body_mut() = Body::empty();
+                Some(protocol)
+            }
+            _ => upgrade_protocol(request.headers()).map(ClientUpgrade::Http11),
+        };
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut request));
         let accepts_trailers = request.headers().get(header::TE).is_some_and(|te| {
             te.as_bytes().split(|&b| b == b',').any(|option| option.trim_ascii().eq_ignore_ascii_case(b"trailers"))
@@ -216,13 +247,25 @@ impl Upstream {
         dedicated: Option<&DedicatedConnection>,
     ) -> Result<Response, UpstreamError> {
         let Outbound { request, upgrade, accepts_trailers, client_upgrade, forwarded, tunnel_ends } = outbound;
-        // To an HTTP/2 upstream a WebSocket goes as an extended CONNECT, answered here.
-        let websocket = match (&upgrade, self.http2) {
-            (Some(protocol), true) => Some(Handshake::of(protocol, request.headers())?),
-            _ => None,
+        // A WebSocket crosses between HTTP/1.1's upgrade and HTTP/2's extended CONNECT here.
+        let bridge = match (upgrade, self.http2) {
+            (None, _) => None,
+            (Some(ClientUpgrade::Http11(protocol)), false) => Some(Bridge::Http11(protocol)),
+            (Some(ClientUpgrade::Http11(protocol)), true) => {
+                Some(Bridge::Http11ToConnect(Handshake::of(&protocol, request.headers())?))
+            }
+            (Some(ClientUpgrade::ExtendedConnect(protocol)), false) => {
+                Some(Bridge::ConnectToHttp11(UpgradeOfConnect::of(&protocol)?))
+            }
+            (Some(ClientUpgrade::ExtendedConnect(protocol)), true) => {
+                match protocol.as_str().eq_ignore_ascii_case("websocket") {
+                    true => Some(Bridge::ExtendedConnect),
+                    false => return Err(UpstreamError::ConnectOtherThanWebSocket),
+                }
+            }
         };
         let (mut parts, body) = request.into_parts();
-        let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && upgrade.is_none();
+        let one_at_a_time = parts.version <= axum::http::Version::HTTP_11 && bridge.is_none();
         let dedicated = dedicated.filter(|_| one_at_a_time || self.http2);
         let path_and_query = parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/"));
         // The upstream is spoken to in one version, whatever the client spoke.
@@ -230,13 +273,14 @@ impl Upstream {
             true => axum::http::Version::HTTP_2,
             false => axum::http::Version::HTTP_11,
         };
-        match (&upgrade, &websocket) {
-            (_, Some(handshake)) => handshake.to_connect(&mut parts),
-            (Some(protocol), None) => {
+        match &bridge {
+            Some(Bridge::Http11(protocol)) => {
                 parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
                 parts.headers.insert(header::UPGRADE, protocol.clone());
             }
-            (None, None) => {}
+            Some(Bridge::Http11ToConnect(handshake)) => handshake.to_connect(&mut parts),
+            Some(Bridge::ConnectToHttp11(upgrade)) => upgrade.to_upgrade(&mut parts),
+            Some(Bridge::ExtendedConnect) | None => {}
         }
         // HTTP/2 allows `TE: trailers` alone, and gRPC servers want it (it says the client reads
         // the trailers that carry a call's status).
@@ -277,7 +321,7 @@ impl Upstream {
         };
         let outbound = Request::from_parts(parts, body);
         let send = async {
-            if websocket.is_some() {
+            if matches!(bridge, Some(Bridge::Http11ToConnect(_) | Bridge::ExtendedConnect)) {
                 // Boxed: rare, and its state would otherwise be part of every request's future.
                 return Box::pin(websocket_over_http2::send(outbound, &self.connector)).await;
             }
@@ -309,23 +353,27 @@ impl Upstream {
         };
         // Upgraded: the upstream switched (HTTP/1.1's 101), or opened the stream (HTTP/2's 2xx to
         // a CONNECT); any other answer is passed on (the handshake failed, and the client sees why).
-        let opened = match &websocket {
-            Some(_) => response.status().is_success(),
-            None => response.status() == StatusCode::SWITCHING_PROTOCOLS,
+        let opened = match &bridge {
+            None => false,
+            Some(Bridge::Http11(_)) => response.status() == StatusCode::SWITCHING_PROTOCOLS,
+            Some(Bridge::Http11ToConnect(_) | Bridge::ExtendedConnect) => response.status().is_success(),
+            Some(Bridge::ConnectToHttp11(upgrade)) => upgrade.opened(response.status(), response.headers())?,
         };
         if opened && let Some(client_upgrade) = client_upgrade {
             tunnel(client_upgrade, hyper::upgrade::on(&mut response), tunnel_ends);
             let (mut parts, _) = response.into_parts();
             let protocol = parts.headers.get(header::UPGRADE).cloned();
             remove_hop_by_hop(&mut parts.headers);
-            match (&websocket, protocol) {
-                (Some(handshake), _) => handshake.switch_protocols(&mut parts),
-                (None, protocol) => {
+            match &bridge {
+                Some(Bridge::Http11(_)) => {
                     parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
                     if let Some(protocol) = protocol {
                         parts.headers.insert(header::UPGRADE, protocol);
                     }
                 }
+                Some(Bridge::Http11ToConnect(handshake)) => handshake.switch_protocols(&mut parts),
+                Some(Bridge::ConnectToHttp11(upgrade)) => upgrade.stream_opened(&mut parts),
+                Some(Bridge::ExtendedConnect) | None => {}
             }
             return Ok(Response::from_parts(parts, Body::empty()));
         }

@@ -22,6 +22,10 @@ pub enum UpstreamError {
     /// has no upgrades (WebSocket goes as RFC 8441's extended `CONNECT`).
     #[error("an upgrade other than WebSocket cannot reach an upstream spoken to in HTTP/2 (UPSTREAM_HTTP_VERSION=2)")]
     UpgradeOverHttp2,
+    /// An HTTP/2 client's extended `CONNECT` (RFC 8441) for another protocol than WebSocket
+    /// (WebTransport, say), which the proxy does not pass on.
+    #[error("an extended CONNECT for another protocol than WebSocket")]
+    ConnectOtherThanWebSocket,
     /// A WebSocket handshake without the `Sec-WebSocket-Key` of RFC 6455 §4.1, which the proxy
     /// must answer itself when the upstream is spoken to in HTTP/2.
     #[error("a WebSocket handshake without a valid Sec-WebSocket-Key")]

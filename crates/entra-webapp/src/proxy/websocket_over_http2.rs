@@ -1,11 +1,17 @@
-//! A WebSocket from an HTTP/1.1 client to an upstream spoken to in HTTP/2
-//! (`UPSTREAM_HTTP_VERSION=2`). HTTP/2 has no `Upgrade`: RFC 8441 opens a WebSocket as one stream
-//! of an extended `CONNECT` (`:protocol: websocket`), which a server allows by sending
-//! `SETTINGS_ENABLE_CONNECT_PROTOCOL`. The client's handshake (RFC 6455 §4) is translated: its
-//! `Sec-WebSocket-Key` stays here, and the upstream's 2xx becomes the `101` with the
-//! `Sec-WebSocket-Accept` that key asks for; then the frames pass untouched both ways. Each
-//! WebSocket has an HTTP/2 connection of its own, so one that reads slowly never holds up another
-//! client's requests in a shared flow-control window.
+//! WebSockets where one side speaks HTTP/2. HTTP/2 has no `Upgrade`: RFC 8441 opens a WebSocket
+//! as one stream of an extended `CONNECT` (`:protocol: websocket`), which a server allows by
+//! sending `SETTINGS_ENABLE_CONNECT_PROTOCOL`. Both ways are translated here:
+//!
+//! - an HTTP/1.1 client's upgrade to an upstream spoken to in HTTP/2
+//!   (`UPSTREAM_HTTP_VERSION=2`, [`Handshake`]): the client's `Sec-WebSocket-Key` stays here, and
+//!   the upstream's 2xx becomes the `101` with the `Sec-WebSocket-Accept` that key asks for. Each
+//!   such WebSocket has an HTTP/2 connection of its own, so one that reads slowly never holds up
+//!   another client's requests in a shared flow-control window;
+//! - an HTTP/2 client's extended `CONNECT` (the proxy offers it to its HTTP/2 clients) to an
+//!   HTTP/1.1 upstream ([`UpgradeOfConnect`]): the proxy sends an upgrade with a key of its own,
+//!   checks the upstream's `Sec-WebSocket-Accept`, and answers the client's stream with a `200`.
+//!
+//! Then the frames pass untouched both ways.
 
 use std::future::Future;
 use std::task::Poll;
@@ -14,10 +20,11 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::request::Parts;
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hyper::body::Incoming;
+use hyper::ext::Protocol;
 use sha1::{Digest, Sha1};
 
 use crate::proxy::multiplexed;
@@ -60,7 +67,7 @@ impl Handshake {
     /// `Origin` go on.
     pub(crate) fn to_connect(&self, parts: &mut Parts) {
         parts.method = Method::CONNECT;
-        parts.extensions.insert(hyper::ext::Protocol::from_static("websocket"));
+        parts.extensions.insert(Protocol::from_static("websocket"));
         parts.headers.remove(header::SEC_WEBSOCKET_KEY);
     }
 
@@ -69,12 +76,74 @@ impl Handshake {
     /// (the subprotocol and extensions it chose, its cookies) but for those of a body.
     pub(crate) fn switch_protocols(&self, parts: &mut axum::http::response::Parts) {
         parts.status = StatusCode::SWITCHING_PROTOCOLS;
-        parts.version = axum::http::Version::HTTP_11;
+        parts.version = Version::HTTP_11;
         parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.remove(header::CONTENT_TYPE);
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         parts.headers.insert(header::SEC_WEBSOCKET_ACCEPT, self.accept.clone());
+    }
+}
+
+/// An HTTP/2 client's WebSocket, RFC 8441's extended `CONNECT`, to be sent to an HTTP/1.1
+/// upstream as RFC 6455's upgrade, with a key of the proxy's own.
+pub(crate) struct UpgradeOfConnect {
+    key: HeaderValue,
+    /// What the upstream's `101` must answer `key` with.
+    accept: HeaderValue,
+}
+
+impl UpgradeOfConnect {
+    /// The upgrade for an extended `CONNECT` to `protocol`: only WebSocket has an HTTP/1.1
+    /// handshake to translate it into.
+    pub(crate) fn of(protocol: &Protocol) -> Result<Self, UpstreamError> {
+        if !protocol.as_str().eq_ignore_ascii_case("websocket") {
+            return Err(UpstreamError::ConnectOtherThanWebSocket);
+        }
+        // RFC 6455 §4.1: 16 random bytes in base64, new for each handshake.
+        let key = HeaderValue::try_from(STANDARD.encode(rand::random::<[u8; 16]>())).expect("base64 is a header value");
+        Ok(Self { accept: accept_of(&key), key })
+    }
+
+    /// Makes `parts` (the client's `CONNECT`, hop-by-hop headers gone) the `GET` with `Upgrade` of
+    /// RFC 6455 §4.1; the version, subprotocols, extensions and `Origin` the client sent go on.
+    pub(crate) fn to_upgrade(&self, parts: &mut Parts) {
+        parts.method = Method::GET;
+        parts.extensions.remove::<Protocol>();
+        parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        parts.headers.insert(header::SEC_WEBSOCKET_KEY, self.key.clone());
+        parts.headers.entry(header::SEC_WEBSOCKET_VERSION).or_insert(HeaderValue::from_static("13"));
+    }
+
+    /// Whether the upstream's answer opened the WebSocket: a `101`, which must carry the
+    /// `Sec-WebSocket-Accept` of the key it was sent (RFC 6455 §4.1: else the client fails the
+    /// connection). An error status is the upstream's refusal, passed on; a success that is not
+    /// a `101` (a page where no socket is) is an error here, since any 2xx to a `CONNECT` tells the
+    /// client its tunnel is open (RFC 9110 §9.3.6).
+    pub(crate) fn opened(&self, status: StatusCode, headers: &HeaderMap) -> Result<bool, UpstreamError> {
+        if status.is_success() {
+            return Err(UpstreamError::Unreachable(format!(
+                "the upstream answered a WebSocket handshake with {status} instead of switching protocols"
+            )));
+        }
+        if status != StatusCode::SWITCHING_PROTOCOLS {
+            return Ok(false);
+        }
+        match headers.get(header::SEC_WEBSOCKET_ACCEPT) == Some(&self.accept) {
+            true => Ok(true),
+            false => Err(UpstreamError::Unreachable(
+                "the upstream switched to WebSocket without the Sec-WebSocket-Accept of the key it was sent".into(),
+            )),
+        }
+    }
+
+    /// Makes the upstream's `101` (hop-by-hop headers gone) the `200` that opens the client's
+    /// stream (RFC 8441 §5), keeping what the upstream chose (subprotocol, extensions).
+    pub(crate) fn stream_opened(&self, parts: &mut axum::http::response::Parts) {
+        parts.status = StatusCode::OK;
+        parts.version = Version::HTTP_2;
+        parts.headers.remove(header::SEC_WEBSOCKET_ACCEPT);
     }
 }
 
@@ -151,6 +220,60 @@ mod tests {
         assert!(matches!(
             Handshake::of(&h2c, &with_key("dGhlIHNhbXBsZSBub25jZQ==")),
             Err(UpstreamError::UpgradeOverHttp2)
+        ));
+    }
+
+    #[test]
+    fn an_http2_clients_websocket_is_an_upgrade_with_a_key_whose_answer_is_checked() {
+        let upgrade = UpgradeOfConnect::of(&Protocol::from_static("websocket")).unwrap();
+        let (mut parts, ()) = axum::http::Request::builder()
+            .method(Method::CONNECT)
+            .version(Version::HTTP_2)
+            .uri("http://app.example/chat")
+            .header(header::SEC_WEBSOCKET_PROTOCOL, "chat")
+            .extension(Protocol::from_static("websocket"))
+            .body(())
+            .unwrap()
+            .into_parts();
+        upgrade.to_upgrade(&mut parts);
+        assert_eq!(parts.method, Method::GET);
+        assert!(parts.extensions.get::<Protocol>().is_none());
+        assert_eq!(parts.headers[header::UPGRADE], "websocket");
+        assert_eq!(parts.headers[header::CONNECTION], "upgrade");
+        assert_eq!(parts.headers[header::SEC_WEBSOCKET_VERSION], "13");
+        assert_eq!(parts.headers[header::SEC_WEBSOCKET_PROTOCOL], "chat");
+        let key = parts.headers[header::SEC_WEBSOCKET_KEY].clone();
+        assert_eq!(STANDARD.decode(key.as_bytes()).unwrap().len(), 16);
+        let another = UpgradeOfConnect::of(&Protocol::from_static("websocket")).unwrap();
+        assert_ne!(another.key, key, "a key of its own for each handshake");
+
+        let answer = |status: StatusCode, accept: Option<HeaderValue>| {
+            let mut headers = HeaderMap::new();
+            if let Some(accept) = accept {
+                headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+            }
+            upgrade.opened(status, &headers)
+        };
+        assert!(answer(StatusCode::SWITCHING_PROTOCOLS, Some(accept_of(&key))).unwrap());
+        assert!(answer(StatusCode::SWITCHING_PROTOCOLS, Some(accept_of(&another.key))).is_err(), "another key's");
+        assert!(answer(StatusCode::SWITCHING_PROTOCOLS, None).is_err());
+        assert!(answer(StatusCode::OK, None).is_err(), "a 2xx would tell the client its tunnel is open");
+        assert!(!answer(StatusCode::FORBIDDEN, None).unwrap(), "a refusal is passed on");
+
+        let (mut opened, ()) = axum::http::Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::SEC_WEBSOCKET_ACCEPT, accept_of(&key))
+            .header(header::SEC_WEBSOCKET_PROTOCOL, "chat")
+            .body(())
+            .unwrap()
+            .into_parts();
+        upgrade.stream_opened(&mut opened);
+        assert_eq!((opened.status, opened.version), (StatusCode::OK, Version::HTTP_2));
+        assert!(!opened.headers.contains_key(header::SEC_WEBSOCKET_ACCEPT));
+        assert_eq!(opened.headers[header::SEC_WEBSOCKET_PROTOCOL], "chat");
+        assert!(matches!(
+            UpgradeOfConnect::of(&Protocol::from_static("webtransport")),
+            Err(UpstreamError::ConnectOtherThanWebSocket)
         ));
     }
 

@@ -12,7 +12,7 @@ use crate::upstream::{self, Upstream};
 const HTML: &str = "text/html,application/xhtml+xml";
 
 /// The app in front of `upstream`, with extra settings.
-async fn proxy_with(
+pub(crate) async fn proxy_with(
     upstream: &Upstream,
     change: impl FnOnce(&mut entra_webapp::config::Settings) + Send + 'static,
 ) -> TestApp {
@@ -877,7 +877,11 @@ async fn a_websocket_closes_once_its_user_is_no_longer_let_in() {
 async fn websockets_count_against_max_connections_and_close_when_the_app_stops() {
     let upstream = upstream::start().await;
     let header_timeout = std::time::Duration::from_secs(1);
-    let limits = entra_webapp::config::ServerLimits { header_read_timeout: header_timeout, max_connections: 2 };
+    let limits = entra_webapp::config::ServerLimits {
+        header_read_timeout: header_timeout,
+        max_connections: 2,
+        ..entra_webapp::config::ServerLimits::default()
+    };
     let mut app =
         proxy_with_options(&upstream, |_| {}, Options { server_limits: Some(limits), ..Options::default() }).await;
     let cookie = sign_in_keeping_proxy_cookie(&app).await;

@@ -87,7 +87,7 @@ async fn an_idle_kept_alive_connection_is_closed() {
 
 #[tokio::test]
 async fn connections_beyond_the_cap_wait_until_one_frees() {
-    let limits = ServerLimits { header_read_timeout: HEADER_TIMEOUT, max_connections: 1 };
+    let limits = ServerLimits { header_read_timeout: HEADER_TIMEOUT, max_connections: 1, ..ServerLimits::default() };
     let app = spawn_app_with(Options { server_limits: Some(limits), ..Options::default() }).await;
     // The one connection allowed, held idle: the next one is not served until it is cut off.
     let mut holder = TcpStream::connect(("127.0.0.1", app.port())).await.unwrap();
