@@ -33,6 +33,8 @@ pub enum AppError {
     CrossOrigin,
     /// Nothing at this path.
     NotFound,
+    /// Every connection place is taken (`max_connections`), by WebSockets among others.
+    Busy,
 }
 
 impl From<SignInError> for AppError {
@@ -161,6 +163,16 @@ impl AppError {
                     "Page not found",
                     "There is nothing at this address.",
                     "Go back to the home page.",
+                    "-",
+                );
+            }
+            AppError::Busy => {
+                return ErrorPage::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too_many_connections",
+                    "Too many open connections",
+                    "This server holds as many connections and WebSockets as it may, so this one was not opened.",
+                    "Try again in a minute, or close other tabs of this site.",
                     "-",
                 );
             }

@@ -72,8 +72,9 @@ where
     // Tells open connections to finish their request in flight and close.
     let (stop_connections, stopping) = tokio::sync::watch::channel(false);
     let header_read_timeout = limits.header_read_timeout;
+    let places = connections.clone();
     let serve_connection = move |stream: TcpStream, peer: SocketAddr, permit: OwnedSemaphorePermit| {
-        let slot = ConnectionSlot { _permit: Arc::new(permit), stopping: stopping.clone() };
+        let slot = ConnectionSlot { _permit: Arc::new(permit), places: places.clone(), stopping: stopping.clone() };
         // The peer for handlers (e.g. the proxy's X-Forwarded-For), and HTTP/2's `:authority` as
         // the `Host` everything after reads.
         let service = TowerToHyperService::new(AddExtension::new(
@@ -170,13 +171,25 @@ impl Peer {
 /// proxy's WebSocket) outlives its HTTP connection, which hands its socket over: it keeps the
 /// place, so that upgrades count against the cap like any connection (else a client could hold
 /// sockets, and connections to the app behind, without bound), and closes when the server stops.
+/// A WebSocket on an HTTP/2 stream (RFC 8441) leaves its connection serving others: it takes a
+/// place of its own ([`another`](Self::another)).
 #[derive(Clone, Debug)]
 pub(crate) struct ConnectionSlot {
     _permit: Arc<OwnedSemaphorePermit>,
+    /// Every place, for [`another`](Self::another).
+    places: Arc<Semaphore>,
     stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl ConnectionSlot {
+    /// A place of its own for what shares this connection (a WebSocket on an HTTP/2 stream), or
+    /// `None` when every place is taken: refused at once, since the connection it came on is
+    /// served meanwhile and cannot wait in the kernel's queue.
+    pub(crate) fn another(&self) -> Option<ConnectionSlot> {
+        let permit = self.places.clone().try_acquire_owned().ok()?;
+        Some(ConnectionSlot { _permit: Arc::new(permit), places: self.places.clone(), stopping: self.stopping.clone() })
+    }
+
     /// Holds the place until the server stops (then completes): for what took the socket over.
     pub(crate) async fn held_until_stopping(mut self) {
         let _ = self.stopping.wait_for(|stop| *stop).await;

@@ -160,6 +160,12 @@ impl Outbound {
         self.upgrade.is_some()
     }
 
+    /// Whether the channel it asks for is one stream of a connection that goes on serving others
+    /// (an HTTP/2 client's extended `CONNECT`), rather than the whole connection.
+    pub fn shares_its_connection(&self) -> bool {
+        matches!(self.upgrade, Some(ClientUpgrade::ExtendedConnect(_)))
+    }
+
     /// Once upgraded, the connection is closed when `ends` completes (the identity it was opened
     /// with is no longer good, the server stops), or when either side closes it; `ends` lives as
     /// long as the upgraded connection. Each call adds a reason.

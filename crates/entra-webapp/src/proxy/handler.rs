@@ -246,8 +246,16 @@ async fn forward_request(state: AppState, request: Request) -> Response {
         identity::set_headers(outbound.headers_mut(), &state.identity_headers, user, passed_tokens.as_ref());
     }
     if outbound.is_upgrade() {
-        // A WebSocket keeps its connection's place among MAX_CONNECTIONS, and closes on shutdown.
+        // A WebSocket keeps its connection's place among MAX_CONNECTIONS, or on an HTTP/2 stream
+        // takes one of its own, and closes on shutdown.
         if let Some(slot) = outbound.extensions().get::<Peer>().map(|peer| peer.slot.clone()) {
+            let slot = match outbound.shares_its_connection() {
+                true => match slot.another() {
+                    Some(slot) => slot,
+                    None => return AppError::Busy.into_response(),
+                },
+                false => slot,
+            };
             outbound.end_tunnel_when(slot.held_until_stopping());
         }
         // One opened as the user lasts no longer than what it was opened with: a cookie captured

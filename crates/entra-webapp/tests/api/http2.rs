@@ -232,3 +232,51 @@ async fn an_http2_clients_websocket_is_gated_like_any_other() {
     assert_eq!(status("/page").await, StatusCode::BAD_GATEWAY, "a page is no socket");
     assert_eq!(status("/ws").await, StatusCode::OK, "the connection still serves");
 }
+
+/// Many WebSockets share one HTTP/2 connection, which goes on serving: each takes a place of its
+/// own among the connections served at once, so no client holds sockets (and connections to the
+/// app behind) beyond the cap; over it, a 503 at once, and a place freed is taken again.
+#[tokio::test]
+async fn http2_websockets_each_take_a_connection_place_and_over_the_cap_get_a_503() {
+    let upstream = upstream::start().await;
+    // Four places: the listener's (held for the next connection it accepts), the h2c
+    // connection's, and what is left for sockets (and the sign-in's connections while kept alive).
+    let limits = entra_webapp::config::ServerLimits {
+        header_read_timeout: Duration::from_secs(1),
+        max_connections: 4,
+        ..entra_webapp::config::ServerLimits::default()
+    };
+    let app =
+        proxy_with_options(&upstream, |_| {}, Options { server_limits: Some(limits), ..Options::default() }).await;
+    let cookie = sign_in_keeping_proxy_cookie(&app).await;
+    let (mut sender, _) = h2c(&app).await;
+    let mut open = async || connect_websocket(&mut sender, &app, "/ws", "websocket", &[("cookie", &cookie)]).await;
+    // One connection may carry 100 streams: without a place each, ten sockets would open.
+    let mut sockets = Vec::new();
+    let refused = loop {
+        match open().await {
+            (opened, Some(socket)) => {
+                assert_eq!(opened.status, StatusCode::OK);
+                sockets.push(socket);
+            }
+            (refused, None) => break refused.status,
+        }
+        assert!(sockets.len() < 10, "the cap holds sockets on one HTTP/2 connection");
+    };
+    assert_eq!(refused, StatusCode::SERVICE_UNAVAILABLE, "over the cap: refused at once");
+    assert!(!sockets.is_empty() && sockets.len() <= 2, "{} sockets", sockets.len());
+    let mut first = sockets.remove(0);
+    assert!(echoes(&mut first, "the open ones still work").await);
+
+    first.close(None).await.unwrap();
+    drop(first);
+    let mut reopened = None;
+    for _ in 0..50 {
+        if let (_, Some(socket)) = open().await {
+            reopened = Some(socket);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(echoes(&mut reopened.expect("a place freed is taken again"), "again").await);
+}
