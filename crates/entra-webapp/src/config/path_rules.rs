@@ -64,7 +64,8 @@ pub fn may_reach(
 }
 
 /// `path` as a server may read it: percent-decoded (twice), `\` as `/`, `;` parameters dropped,
-/// empty and dot segments resolved, trailing dots and spaces of a segment dropped, lowercase.
+/// empty and dot segments resolved, trailing dots and spaces of a segment dropped, lowercase;
+/// without a trailing slash.
 fn as_servers_read(path: &str) -> String {
     let once = percent_decode_str(path).decode_utf8_lossy();
     let twice = percent_decode_str(&once).decode_utf8_lossy().replace('\\', "/");
@@ -82,8 +83,8 @@ fn as_servers_read(path: &str) -> String {
             },
         }
     }
-    let trailing = if twice.ends_with('/') && !segments.is_empty() { "/" } else { "" };
-    format!("/{}{trailing}", segments.join("/")).to_lowercase()
+    // No trailing slash: rules match `/x` and `/x/` alike.
+    format!("/{}", segments.join("/")).to_lowercase()
 }
 
 /// `PROXY_PATH_ROLES` and `PROXY_PATH_GROUPS`.
