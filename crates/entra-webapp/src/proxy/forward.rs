@@ -121,10 +121,14 @@ type TunnelEnd = Pin<Box<dyn Future<Output = ()> + Send>>;
 impl Outbound {
     /// `request`, come from where `forwarded` says, made fit to leave for the upstream.
     pub fn new(mut request: Request, forwarded: Forwarded) -> Self {
-        let upgrade = match request.extensions().get::<Protocol>() {
-            // Only hyper's HTTP/2 server puts a `:protocol` there, for a client it offered RFC 8441 to.
-            Some(protocol) if request.method() == Method::CONNECT => {
-                let protocol = ClientUpgrade::ExtendedConnect(protocol.clone());
+        // Only hyper's HTTP/2 server puts a `:protocol` there, for a client it offered RFC 8441 to.
+        let extended_connect = match *request.method() {
+            Method::CONNECT => request.extensions().get::<Protocol>().cloned(),
+            _ => None,
+        };
+        let upgrade = match extended_connect {
+            Some(protocol) => {
+                let protocol = ClientUpgrade::ExtendedConnect(protocol);
                 // What the client sends on its stream belongs to the tunnel, not to the request.
                 *request.body_mut() = Body::empty();
                 Some(protocol)

@@ -166,8 +166,12 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     // (with a stolen cookie, a way to read the user's tokens); CONNECT asks for a tunnel, not a
     // page. Neither is forwarded, but for RFC 8441's extended CONNECT (with a `:protocol`), an
     // HTTP/2 client's WebSocket.
-    let extended_connect = request.extensions().get::<hyper::ext::Protocol>().is_some();
-    if *request.method() == Method::TRACE || (*request.method() == Method::CONNECT && !extended_connect) {
+    let refused = match *request.method() {
+        Method::TRACE => true,
+        Method::CONNECT => request.extensions().get::<hyper::ext::Protocol>().is_none(),
+        _ => false,
+    };
+    if refused {
         let allow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
         let headers = [(header::ALLOW, allow), (header::CACHE_CONTROL, "no-store")];
         return (StatusCode::METHOD_NOT_ALLOWED, headers, "TRACE and CONNECT are not forwarded.\n").into_response();
