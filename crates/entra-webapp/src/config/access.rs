@@ -17,6 +17,15 @@ pub struct AccessConfig {
     pub policy: AccessPolicy,
 }
 
+/// The longest value an app role may have (Microsoft Graph's `appRole.value`:
+/// <https://learn.microsoft.com/graph/api/resources/approle>).
+const MAX_APP_ROLE_VALUE: usize = 120;
+
+/// Whether `role` can be an app role's value: at most 120 characters, printable ASCII, no spaces.
+pub(crate) fn is_app_role_value(role: &str) -> bool {
+    role.len() <= MAX_APP_ROLE_VALUE && role.chars().all(|c| c.is_ascii_graphic())
+}
+
 fn items(value: Option<&str>) -> Vec<&str> {
     value.unwrap_or_default().split([',', ' ']).map(str::trim).filter(|item| !item.is_empty()).collect()
 }
@@ -51,7 +60,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<A
     };
     let roles = items(settings.allowed_roles.as_deref());
     for role in &roles {
-        if role.len() > 120 || !role.chars().all(|c| c.is_ascii_graphic()) {
+        if !is_app_role_value(role) {
             problems
                 .add("ALLOWED_ROLES", format!("'{role}' is not an app role value (the Value column of App roles)."));
         }
@@ -62,4 +71,19 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<A
         .require_any_role(roles)
         .require_any_group(groups.iter().map(Uuid::to_string));
     Some(AccessConfig { allowed_tenants, policy })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_role_value_is_printable_ascii_of_at_most_120_characters() {
+        assert!(
+            is_app_role_value("Reader") && is_app_role_value("Task.Write:All") && is_app_role_value(&"r".repeat(120))
+        );
+        for role in ["Read er", "Read\u{7f}er", "Lecteur·rice", &"r".repeat(121)] {
+            assert!(!is_app_role_value(role), "{role}");
+        }
+    }
 }

@@ -13,7 +13,7 @@ use entra_auth::axum::{AccessDenied, AccessPolicy, SignedInUser};
 use percent_encoding::percent_decode_str;
 use uuid::Uuid;
 
-use crate::config::access::guids;
+use crate::config::access::{guids, is_app_role_value};
 use crate::config::problems::Problems;
 use crate::config::settings::Settings;
 
@@ -108,9 +108,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Vec<Path
             let policy = match variable {
                 "PROXY_PATH_ROLES" => {
                     let roles: Vec<&str> = needed.split(',').map(str::trim).filter(|role| !role.is_empty()).collect();
-                    if let Some(role) =
-                        roles.iter().find(|role| role.len() > 120 || !role.chars().all(|c| c.is_ascii_graphic()))
-                    {
+                    if let Some(role) = roles.iter().find(|role| !is_app_role_value(role)) {
                         problems.add(
                             variable,
                             format!("'{role}' is not an app role value (the Value column of App roles)."),
