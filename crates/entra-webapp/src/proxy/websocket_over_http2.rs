@@ -69,6 +69,8 @@ impl Handshake {
         parts.method = Method::CONNECT;
         parts.extensions.insert(Protocol::from_static("websocket"));
         parts.headers.remove(header::SEC_WEBSOCKET_KEY);
+        // A handshake has no body; a length would have the app read the first frames as one.
+        parts.headers.remove(header::CONTENT_LENGTH);
     }
 
     /// Makes the upstream's answer to the `CONNECT`, a 2xx (RFC 8441 §5: the stream is the
@@ -110,6 +112,8 @@ impl UpgradeOfConnect {
     pub(crate) fn to_upgrade(&self, parts: &mut Parts) {
         parts.method = Method::GET;
         parts.extensions.remove::<Protocol>();
+        // A handshake has no body; a length would have the app read the first frames as one.
+        parts.headers.remove(header::CONTENT_LENGTH);
         parts.headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         parts.headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         parts.headers.insert(header::SEC_WEBSOCKET_KEY, self.key.clone());
@@ -231,6 +235,7 @@ mod tests {
             .version(Version::HTTP_2)
             .uri("http://app.example/chat")
             .header(header::SEC_WEBSOCKET_PROTOCOL, "chat")
+            .header(header::CONTENT_LENGTH, "5")
             .extension(Protocol::from_static("websocket"))
             .body(())
             .unwrap()
@@ -242,6 +247,7 @@ mod tests {
         assert_eq!(parts.headers[header::CONNECTION], "upgrade");
         assert_eq!(parts.headers[header::SEC_WEBSOCKET_VERSION], "13");
         assert_eq!(parts.headers[header::SEC_WEBSOCKET_PROTOCOL], "chat");
+        assert!(!parts.headers.contains_key(header::CONTENT_LENGTH), "no body");
         let key = parts.headers[header::SEC_WEBSOCKET_KEY].clone();
         assert_eq!(STANDARD.decode(key.as_bytes()).unwrap().len(), 16);
         let another = UpgradeOfConnect::of(&Protocol::from_static("websocket")).unwrap();
@@ -275,6 +281,25 @@ mod tests {
             UpgradeOfConnect::of(&Protocol::from_static("webtransport")),
             Err(UpstreamError::ConnectOtherThanWebSocket)
         ));
+    }
+
+    #[test]
+    fn an_http11_clients_handshake_becomes_an_extended_connect_without_key_or_body() {
+        let (mut parts, ()) = axum::http::Request::builder()
+            .uri("http://app.example/chat")
+            .header(header::SEC_WEBSOCKET_KEY, "dGhlIHNhbXBsZSBub25jZQ==")
+            .header(header::SEC_WEBSOCKET_VERSION, "13")
+            .header(header::CONTENT_LENGTH, "5")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let handshake = Handshake::of(&HeaderValue::from_static("websocket"), &parts.headers).unwrap();
+        handshake.to_connect(&mut parts);
+        assert_eq!(parts.method, Method::CONNECT);
+        assert_eq!(parts.extensions.get::<Protocol>().map(Protocol::as_str), Some("websocket"));
+        assert!(!parts.headers.contains_key(header::SEC_WEBSOCKET_KEY), "the key stays with the proxy");
+        assert!(!parts.headers.contains_key(header::CONTENT_LENGTH), "no body");
+        assert_eq!(parts.headers[header::SEC_WEBSOCKET_VERSION], "13");
     }
 
     #[test]
