@@ -25,7 +25,7 @@ pub use access::AccessConfig;
 pub use listener::{ListenerConfig, ServerLimits};
 pub use logging::{LogFormat, LoggingConfig};
 pub use own_routes::OwnRoutes;
-pub use path_rules::{PathRule, may_reach};
+pub use path_rules::{PathRule, guards, may_reach};
 pub use problems::{ConfigErrors, ConfigProblem};
 pub use proxy::{PathPattern, ProxyConfig, UnauthenticatedAction};
 pub use sessions::{SessionStoreConfig, SessionsConfig};
@@ -211,6 +211,36 @@ mod tests {
             "not a url",
         ] {
             assert_eq!(variables(proxy(bad).validate().unwrap_err()), vec!["UPSTREAM_URL"], "{bad}");
+        }
+        // A path rule within an anonymous path would never apply: refused, naming the rule's setting.
+        for (anonymous, roles, groups) in [
+            ("/api/*", "/api/admin/*=Admin", ""),
+            ("/API/*", "/api/admin/*=Admin", ""),
+            ("/adm*", "/admin/*=Admin", ""),
+            ("/reports", "/reports=Reader", ""),
+            ("/static/*", "", "/static/finance/*=5a1e5000-0000-4000-8000-00000000a001"),
+        ] {
+            let settings = Settings {
+                proxy_anonymous_paths: Some(anonymous.into()),
+                proxy_path_roles: Some(roles.into()),
+                proxy_path_groups: Some(groups.into()),
+                ..proxy("http://127.0.0.1:8000")
+            };
+            let expected = if roles.is_empty() { "PROXY_PATH_GROUPS" } else { "PROXY_PATH_ROLES" };
+            assert_eq!(variables(settings.validate().unwrap_err()), vec![expected], "{anonymous} {roles}{groups}");
+        }
+        // Open paths within a guarded area, or beside it, are what rules and anonymous paths are for.
+        for (anonymous, roles) in [
+            ("/admin/login", "/admin/*=Admin"),
+            ("/api/public/*", "/api/admin/*=Admin"),
+            ("/reports/*", "/reports=Reader"),
+        ] {
+            let settings = Settings {
+                proxy_anonymous_paths: Some(anonymous.into()),
+                proxy_path_roles: Some(roles.into()),
+                ..proxy("http://127.0.0.1:8000")
+            };
+            assert!(settings.validate().is_ok(), "{anonymous} {roles}");
         }
         for paths in ["static/*", "/st*tic/*", "/a?b", "/ok, nope"] {
             let settings = Settings { proxy_anonymous_paths: Some(paths.into()), ..proxy("http://127.0.0.1:8000") };

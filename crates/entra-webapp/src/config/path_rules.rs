@@ -26,9 +26,36 @@ pub struct PathRule {
     prefix: bool,
     /// One of its roles, or one of its groups.
     pub policy: AccessPolicy,
+    /// The setting it comes from (`PROXY_PATH_ROLES`, `PROXY_PATH_GROUPS`).
+    variable: &'static str,
+}
+
+impl std::fmt::Display for PathRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.prefix {
+            true => write!(f, "{}*", self.pattern),
+            false => f.write_str(&self.pattern),
+        }
+    }
 }
 
 impl PathRule {
+    /// The setting it comes from.
+    pub(crate) fn variable(&self) -> &'static str {
+        self.variable
+    }
+
+    /// Whether the paths this rule names all lie within an anonymous path (`path`, or with
+    /// `prefix` every path starting with it): anyone may reach them, so the rule would never
+    /// apply. Compared without regard to case, as rules match.
+    pub(crate) fn lies_within(&self, path: &str, prefix: bool) -> bool {
+        let anonymous = path.to_lowercase();
+        match prefix {
+            true => self.pattern.starts_with(&anonymous),
+            false => !self.prefix && self.pattern == anonymous,
+        }
+    }
+
     fn matches(&self, path: &str) -> bool {
         match self.prefix {
             // `/admin/*` guards `/admin` too: the page at the folder's own name is usually its index.
@@ -46,6 +73,11 @@ fn policies_for<'a>(rules: &'a [PathRule], path: &str) -> impl Iterator<Item = &
         false => (path.to_lowercase(), as_servers_read(path)),
     };
     rules.iter().filter(move |rule| rule.matches(&sent) || rule.matches(&read)).map(|rule| &rule.policy)
+}
+
+/// Whether a rule guards `path` (a request path, without query).
+pub fn guards(rules: &[PathRule], path: &str) -> bool {
+    policies_for(rules, path).next().is_some()
 }
 
 /// Whether `user` may reach `path` of the app behind: the access policy lets them in, and so
@@ -123,7 +155,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Vec<Path
                 problems.add(variable, format!("'{rule}' names nobody who may reach {pattern}."));
                 continue;
             }
-            rules.push(PathRule { pattern, prefix, policy });
+            rules.push(PathRule { pattern, prefix, policy, variable });
         }
     }
     rules

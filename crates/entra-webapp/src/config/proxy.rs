@@ -37,6 +37,15 @@ pub enum PathPattern {
     Prefix(String),
 }
 
+impl std::fmt::Display for PathPattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PathPattern::Exact(path) => f.write_str(path),
+            PathPattern::Prefix(prefix) => write!(f, "{prefix}*"),
+        }
+    }
+}
+
 impl PathPattern {
     /// Whether `path` (a request path, already without query) matches.
     pub fn matches(&self, path: &str) -> bool {
@@ -134,6 +143,27 @@ pub(crate) fn refuse_own_address(upstream: &Url, listener: &ListenerConfig, prob
     }
 }
 
+/// A path rule whose paths are all anonymous would never apply (anonymous paths come first), and
+/// whoever wrote it meant them guarded: a start-up error, not an open door.
+fn refuse_rules_within_anonymous_paths(rules: &[PathRule], anonymous: &[PathPattern], problems: &mut Problems) {
+    for rule in rules {
+        for pattern in anonymous {
+            let within = match pattern {
+                PathPattern::Exact(path) => rule.lies_within(path, false),
+                PathPattern::Prefix(prefix) => rule.lies_within(prefix, true),
+            };
+            if within {
+                problems.add(
+                    rule.variable(),
+                    format!(
+                        "'{rule}' lies within PROXY_ANONYMOUS_PATHS' '{pattern}', which anyone may reach without signing in, so the rule would never apply. Take its paths out of PROXY_ANONYMOUS_PATHS (list the open paths beside them instead, e.g. /api/public/* rather than /api/*)."
+                    ),
+                );
+            }
+        }
+    }
+}
+
 pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<Option<ProxyConfig>> {
     let Some(upstream) = set(&settings.upstream_url) else {
         return Some(None);
@@ -194,6 +224,7 @@ pub(crate) fn validate(settings: &Settings, problems: &mut Problems) -> Option<O
     };
     let own_routes = own_routes::own_routes(&settings.proxy_own_routes, problems);
     let path_rules = path_rules::validate(settings, problems);
+    refuse_rules_within_anonymous_paths(&path_rules, &anonymous_paths, problems);
     let upstream_roots = upstream_tls::upstream_roots(settings, upstream.as_ref(), problems);
     let upstream_client_certificate = upstream_tls::upstream_client_certificate(settings, upstream.as_ref(), problems);
     let access_token_scopes = access_token_scopes(settings, pass_tokens, problems);

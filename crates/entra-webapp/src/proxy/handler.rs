@@ -11,7 +11,7 @@ use entra_auth::{LocalPath, RefreshFailure, ResourceScopes, SignInError};
 use tower_sessions::Session;
 
 use crate::bearer_header::bearer_token;
-use crate::config::{UnauthenticatedAction, may_reach};
+use crate::config::{UnauthenticatedAction, guards, may_reach};
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
@@ -184,9 +184,18 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     // Preflights only where pages of other origins are expected to call (with tokens, or from
     // trusted origins): elsewhere nothing unauthenticated reaches the app behind.
     let cross_origin_callers = proxy.config.bearer.is_some() || !proxy.config.trusted_origins.is_empty();
-    let may_be_anonymous = anonymous_path
-        || proxy.config.unauthenticated == UnauthenticatedAction::Allow
-        || (cross_origin_callers && is_cors_preflight(&request));
+    // "Allow anonymous" lets visitors without a session through, but not onto a path a rule
+    // guards: the rule names who may reach it, and nobody known is not among them. There they
+    // are sent to sign in, as by default.
+    let (allowed_anonymously, action) = match proxy.config.unauthenticated {
+        UnauthenticatedAction::Allow => match guards(&proxy.config.path_rules, request.uri().path()) {
+            true => (false, UnauthenticatedAction::Redirect),
+            false => (true, UnauthenticatedAction::Allow),
+        },
+        other => (false, other),
+    };
+    let may_be_anonymous =
+        anonymous_path || allowed_anonymously || (cross_origin_callers && is_cors_preflight(&request));
     let asked = (request.method(), request.uri().path(), request.headers());
     let caller = match caller(&state, proxy, asked, &session, may_be_anonymous).await {
         Ok(caller) => caller,
@@ -215,7 +224,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
             }
         }
         None if may_be_anonymous => None,
-        None => return unauthenticated(&state, proxy.config.unauthenticated, &request),
+        None => return unauthenticated(&state, action, &request),
     };
     let passed_tokens = match &identity {
         Some((_, Proof::Session)) if proxy.config.pass_tokens => {
@@ -223,9 +232,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
                 Ok(tokens) => tokens,
                 // Where anyone may come, a token that cannot be had now is just not sent.
                 Err(_) if may_be_anonymous => None,
-                Err(Unavailable::ConsentNeeded(scopes)) => {
-                    return consent_needed(&state, proxy.config.unauthenticated, &scopes, &request);
-                }
+                Err(Unavailable::ConsentNeeded(scopes)) => return consent_needed(&state, action, &scopes, &request),
                 Err(Unavailable::Failed(response)) => return response,
             }
         }

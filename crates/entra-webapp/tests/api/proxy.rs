@@ -469,14 +469,30 @@ async fn a_path_that_only_looks_anonymous_needs_a_session() {
     }
 }
 
+/// Anyone may come, with their identity once signed in; but a path a rule guards (here for a
+/// role Adele has, and one she has not) needs sign-in first, as by default: the rule names who may
+/// reach it, and an unknown visitor is not among them.
 #[tokio::test]
-async fn allow_anonymous_forwards_without_identity_and_with_it_once_signed_in() {
+async fn allow_anonymous_forwards_without_identity_and_with_it_once_signed_in_but_not_onto_guarded_paths() {
     let upstream = upstream::start().await;
-    let app = proxy_with(&upstream, |settings| settings.proxy_unauthenticated_action = "allow".into()).await;
+    let app = proxy_with(&upstream, |settings| {
+        settings.proxy_unauthenticated_action = "allow".into();
+        settings.proxy_path_roles = Some("/reports/*=Reader; /admin/*=Admin".into());
+    })
+    .await;
     let anonymous = echo(&app, "/", &[("accept", HTML)]).await;
     assert!(header(&anonymous, "x-ms-client-principal").is_none());
+    for path in ["/reports/q3", "/ADMIN/users", "/static/../admin/users"] {
+        let page = app.browser.get(app.url(path)).header("accept", HTML).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::SEE_OTHER, "{path}: a browser goes to sign in");
+        assert!(location(&page).starts_with("/login?return_to="), "{}", location(&page));
+        assert_eq!(raw_get_status(&app, path).await, 401, "{path}: anything else is challenged");
+    }
     app.sign_in_adele().await;
     assert_eq!(header(&echo(&app, "/", &[]).await, "x-ms-client-principal-name"), Some(ADELE));
+    assert_eq!(header(&echo(&app, "/reports/q3", &[]).await, "x-ms-client-principal-name"), Some(ADELE));
+    let refused = app.browser.get(app.url("/admin/users")).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "signed in, she still lacks Admin");
 }
 
 #[tokio::test]
