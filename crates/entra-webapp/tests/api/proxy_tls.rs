@@ -273,6 +273,16 @@ async fn cas_renewed_in_place_are_trusted_from_the_next_connection() {
     assert_eq!(status().await, StatusCode::OK);
     assert_eq!(app.readiness().await, (StatusCode::OK, "ready".to_owned()));
 
+    // Every renewal is read, not only the first: the next CA, added to the bundle later.
+    let third_ca = dir.path().join("third-ca.pem");
+    drop(upstream);
+    let upstream = upstream::start_tls_at(&url, &["127.0.0.1"], &third_ca).await;
+    assert_eq!(status().await, StatusCode::BAD_GATEWAY, "a CA the file does not name yet");
+    let bundle = [std::fs::read_to_string(&new_ca).unwrap(), std::fs::read_to_string(&third_ca).unwrap()].concat();
+    std::fs::write(&trusted, bundle).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(status().await, StatusCode::OK, "the second renewal trusted too");
+
     // Half written: the CAs before are kept.
     std::fs::write(&trusted, "-----BEGIN CERTIFICATE-----\nhalf writ").unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
