@@ -227,13 +227,19 @@ mod tests {
                 ..proxy("http://127.0.0.1:8000")
             };
             let expected = if roles.is_empty() { "PROXY_PATH_GROUPS" } else { "PROXY_PATH_ROLES" };
-            assert_eq!(variables(settings.validate().unwrap_err()), vec![expected], "{anonymous} {roles}{groups}");
+            let errors = settings.validate().unwrap_err();
+            // The message names both, as written (the rule lowercase, as it matches).
+            let rule = format!("{roles}{groups}").split('=').next().unwrap().to_lowercase();
+            let problem = &errors.0[0].problem;
+            assert!(problem.contains(&format!("'{rule}'")) && problem.contains(&format!("'{anonymous}'")), "{problem}");
+            assert_eq!(variables(errors), vec![expected], "{anonymous} {roles}{groups}");
         }
         // Open paths within a guarded area, or beside it, are what rules and anonymous paths are for.
         for (anonymous, roles) in [
             ("/admin/login", "/admin/*=Admin"),
             ("/api/public/*", "/api/admin/*=Admin"),
             ("/reports/*", "/reports=Reader"),
+            ("/health", "/reports=Reader"),
         ] {
             let settings = Settings {
                 proxy_anonymous_paths: Some(anonymous.into()),
