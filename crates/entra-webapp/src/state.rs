@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use entra_auth::EntraClient;
-use entra_auth::axum::{AccessPolicy, AuthRoutes};
+use entra_auth::axum::{AccessDenied, AccessPolicy, AuthRoutes, SignedInUser};
 
 use crate::sessions::AppSessionStore;
 
@@ -16,6 +16,13 @@ impl AppState {
     /// The state of an app made of `shared`.
     pub fn new(shared: Shared) -> Self {
         Self(Arc::new(shared))
+    }
+
+    /// Whether `user` may reach `path` of the app behind: the access policy, and in proxy mode
+    /// the path rules of `path` (`None`: every rule).
+    pub fn may_reach(&self, path: Option<&str>, user: &SignedInUser) -> Result<(), AccessDenied> {
+        let rules = self.proxy.as_ref().map(|proxy| proxy.config.path_rules.as_slice()).unwrap_or_default();
+        crate::config::may_reach(&self.policy, rules, path, user)
     }
 }
 

@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use entra_auth::axum::{Requirement, SignedInUser};
 use entra_auth::{AccessTokenClaims, BearerError, BearerPolicy};
 
-use crate::config::may_reach;
 use crate::state::AppState;
 
 /// Who `token` says calls, as the proxy, `/.auth/me` and forward auth judge it: the token checked
@@ -41,9 +40,8 @@ pub(crate) async fn caller(
             Err(error) => {
                 tracing::warn!(error = %error, "a caller's groups (overage) could not be read from Graph");
                 // Without them a group requirement cannot be decided: not a refusal.
-                let rules = state.proxy.as_ref().map(|proxy| proxy.config.path_rules.as_slice()).unwrap_or_default();
-                let undecided = matches!(may_reach(&state.policy, rules, path, &user),
-                    Err(denied) if denied.requirement == Requirement::Group);
+                let undecided =
+                    matches!(state.may_reach(path, &user), Err(denied) if denied.requirement == Requirement::Group);
                 match (undecided, may_be_anonymous) {
                     (true, true) => return Ok(None),
                     (true, false) => return Err(groups_unavailable()),

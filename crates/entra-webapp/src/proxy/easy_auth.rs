@@ -15,7 +15,6 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::bearer_header::bearer_token;
-use crate::config::may_reach;
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
@@ -248,8 +247,7 @@ fn forwarded_path(headers: &HeaderMap) -> Option<&str> {
 /// the access policy and the path rules of the path asked about (`X-Forwarded-Uri`; without it,
 /// every rule) let them in, else 403 saying why.
 fn verified(state: &AppState, user: &SignedInUser, headers: &HeaderMap) -> Response {
-    let rules = state.proxy.as_ref().map(|proxy| proxy.config.path_rules.as_slice()).unwrap_or_default();
-    if let Err(denied) = may_reach(&state.policy, rules, forwarded_path(headers), user) {
+    if let Err(denied) = state.may_reach(forwarded_path(headers), user) {
         return (StatusCode::FORBIDDEN, [(header::CACHE_CONTROL, "no-store")], format!("{}\n", denied.reason()))
             .into_response();
     }

@@ -94,6 +94,16 @@ pub struct Outbound {
     tunnel_ends: Option<TunnelEnd>,
 }
 
+/// The `:protocol` of an HTTP/2 client's extended `CONNECT` (RFC 8441), if `request` is one: only
+/// hyper's HTTP/2 server puts one there, for a client it offered RFC 8441 to. (Looked up only
+/// for a `CONNECT`: every proxied request asks.)
+pub fn extended_connect(request: &Request) -> Option<&Protocol> {
+    match *request.method() {
+        Method::CONNECT => request.extensions().get::<Protocol>(),
+        _ => None,
+    }
+}
+
 /// How a client asks to turn its request into a two-way channel (a WebSocket).
 enum ClientUpgrade {
     /// HTTP/1.1's `Connection: upgrade` with this `Upgrade` protocol (headers just removed).
@@ -121,12 +131,7 @@ type TunnelEnd = Pin<Box<dyn Future<Output = ()> + Send>>;
 impl Outbound {
     /// `request`, come from where `forwarded` says, made fit to leave for the upstream.
     pub fn new(mut request: Request, forwarded: Forwarded) -> Self {
-        // Only hyper's HTTP/2 server puts a `:protocol` there, for a client it offered RFC 8441 to.
-        let extended_connect = match *request.method() {
-            Method::CONNECT => request.extensions().get::<Protocol>().cloned(),
-            _ => None,
-        };
-        let upgrade = match extended_connect {
+        let upgrade = match extended_connect(&request).cloned() {
             Some(protocol) => {
                 let protocol = ClientUpgrade::ExtendedConnect(protocol);
                 // What the client sends on its stream belongs to the tunnel, not to the request.
@@ -268,10 +273,8 @@ impl Upstream {
                 Some(Bridge::ConnectToHttp11(UpgradeOfConnect::of(&protocol)?))
             }
             (Some(ClientUpgrade::ExtendedConnect(protocol)), true) => {
-                match protocol.as_str().eq_ignore_ascii_case("websocket") {
-                    true => Some(Bridge::ExtendedConnect),
-                    false => return Err(UpstreamError::ConnectOtherThanWebSocket),
-                }
+                websocket_over_http2::websocket_connect(&protocol)?;
+                Some(Bridge::ExtendedConnect)
             }
         };
         let (mut parts, body) = request.into_parts();

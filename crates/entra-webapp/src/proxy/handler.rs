@@ -15,7 +15,7 @@ use crate::config::{UnauthenticatedAction, guards, may_reach};
 use crate::error::AppError;
 use crate::proxy::bearer;
 use crate::proxy::cross_origin;
-use crate::proxy::forward::{Forwarded, Outbound, Proxy, UpstreamError};
+use crate::proxy::forward::{Forwarded, Outbound, Proxy, UpstreamError, extended_connect};
 use crate::proxy::identity;
 use crate::proxy::passed_tokens::{self, Unavailable};
 use crate::proxy::redirects;
@@ -166,12 +166,9 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     // (with a stolen cookie, a way to read the user's tokens); CONNECT asks for a tunnel, not a
     // page. Neither is forwarded, but for RFC 8441's extended CONNECT (with a `:protocol`), an
     // HTTP/2 client's WebSocket.
-    let refused = match *request.method() {
-        Method::TRACE => true,
-        Method::CONNECT => request.extensions().get::<hyper::ext::Protocol>().is_none(),
-        _ => false,
-    };
-    if refused {
+    if *request.method() == Method::TRACE
+        || (*request.method() == Method::CONNECT && extended_connect(&request).is_none())
+    {
         let allow = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
         let headers = [(header::ALLOW, allow), (header::CACHE_CONTROL, "no-store")];
         return (StatusCode::METHOD_NOT_ALLOWED, headers, "TRACE and CONNECT are not forwarded.\n").into_response();
@@ -206,7 +203,7 @@ async fn forward_request(state: AppState, request: Request) -> Response {
     }
     let identity = match caller {
         Some((user, proof)) => {
-            match may_reach(&state.policy, &proxy.config.path_rules, Some(request.uri().path()), &user) {
+            match state.may_reach(Some(request.uri().path()), &user) {
                 Ok(()) => Some((user, proof)),
                 // Anyone may reach an anonymous path; a user the policy refuses just has no identity there.
                 Err(_) if anonymous_path => None,

@@ -87,6 +87,15 @@ impl Handshake {
     }
 }
 
+/// Whether an HTTP/2 client's extended `CONNECT` is for a WebSocket, the only tunnel the proxy
+/// passes on (WebTransport and others are refused).
+pub(crate) fn websocket_connect(protocol: &Protocol) -> Result<(), UpstreamError> {
+    match protocol.as_str().eq_ignore_ascii_case("websocket") {
+        true => Ok(()),
+        false => Err(UpstreamError::ConnectOtherThanWebSocket),
+    }
+}
+
 /// An HTTP/2 client's WebSocket, RFC 8441's extended `CONNECT`, to be sent to an HTTP/1.1
 /// upstream as RFC 6455's upgrade, with a key of the proxy's own.
 pub(crate) struct UpgradeOfConnect {
@@ -99,9 +108,7 @@ impl UpgradeOfConnect {
     /// The upgrade for an extended `CONNECT` to `protocol`: only WebSocket has an HTTP/1.1
     /// handshake to translate it into.
     pub(crate) fn of(protocol: &Protocol) -> Result<Self, UpstreamError> {
-        if !protocol.as_str().eq_ignore_ascii_case("websocket") {
-            return Err(UpstreamError::ConnectOtherThanWebSocket);
-        }
+        websocket_connect(protocol)?;
         // RFC 6455 §4.1: 16 random bytes in base64, new for each handshake.
         let key = HeaderValue::try_from(STANDARD.encode(rand::random::<[u8; 16]>())).expect("base64 is a header value");
         Ok(Self { accept: accept_of(&key), key })
